@@ -1,0 +1,57 @@
+# Vigil: top-level entry points (see README.md). Meson + Ninja do the building.
+SHELL := /bin/bash
+BUILD ?= build
+PYTEST := /usr/bin/python3 -m pytest
+
+# Every Debian package the build, the tests, the demo and the benchmarks need.
+DEB_PACKAGES := build-essential meson ninja-build pkg-config \
+	libraft-dev libuv1-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libssh-dev \
+	libcurl4-openssl-dev libsodium-dev libhttp-parser-dev libcmocka-dev \
+	python3 python3-pytest python3-requests curl iproute2 openssh-client \
+	etcd-server etcd-client wrk haproxy nginx-light
+
+.PHONY: all deps build test unit system demo demo-stop bench clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root to install packages" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		for s in nginx haproxy etcd; do systemctl disable --now $$s >/dev/null 2>&1 || true; done; \
+	fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+unit: build
+	meson test -C $(BUILD) --print-errorlogs
+
+system: build
+	$(PYTEST) tests/system -v -rs
+
+test: deps
+	$(MAKE) build
+	$(MAKE) unit
+	$(MAKE) system
+
+demo: deps
+	$(MAKE) build
+	./scripts/demo.sh start
+
+demo-stop:
+	./scripts/demo.sh stop
+
+bench: deps
+	$(MAKE) build
+	./bench/run.sh
+
+clean:
+	rm -rf $(BUILD)

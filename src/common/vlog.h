@@ -1,0 +1,17 @@
+/* vlog.h: one-line log records on stderr: "2026-11-28T06:00:00.123Z vigild[1] INFO: text". */
+#ifndef VIGIL_VLOG_H
+#define VIGIL_VLOG_H
+
+enum vlog_level { VLOG_DEBUG = 0, VLOG_INFO, VLOG_WARN, VLOG_ERROR };
+
+/* Sets the program tag (borrowed, must outlive all logging) and the minimum level. */
+void vlog_init(const char *tag, enum vlog_level min_level);
+
+void vlog(enum vlog_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define vlog_debug(...) vlog(VLOG_DEBUG, __VA_ARGS__)
+#define vlog_info(...) vlog(VLOG_INFO, __VA_ARGS__)
+#define vlog_warn(...) vlog(VLOG_WARN, __VA_ARGS__)
+#define vlog_error(...) vlog(VLOG_ERROR, __VA_ARGS__)
+
+#endif
