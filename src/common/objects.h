@@ -28,7 +28,20 @@ enum obj_type {
 enum {
     /* References may name the other object by its uuid or by its name (SE config file). */
     OBJ_VALIDATE_REFS_BY_NAME = 1 << 0,
+    /* Keep a "uuid" field (checked to be a canonical uuid) instead of removing it: for
+     * objects that already have their identity (SE config file, config pushed to an SE). */
+    OBJ_VALIDATE_KEEP_UUID = 1 << 1,
 };
+
+/* Limits enforced by obj_validate (bytes for strings, entries for arrays). */
+#define OBJ_DESCRIPTION_MAX 1024        /* optional "description" of every type */
+#define OBJ_HOSTNAME_MAX 253            /* pool servers[].hostname */
+#define OBJ_HTTP_REQUEST_MAX 1024       /* healthmonitor http_request */
+#define OBJ_PUBLIC_KEY_MAX 2048         /* serviceengine public_key, as sent */
+#define OBJ_POOL_SERVERS_MAX 1024       /* pool servers */
+#define OBJ_POOL_MONITORS_MAX 16        /* pool health_monitor_refs */
+#define OBJ_VS_SERVICES_MAX 64          /* virtualservice services */
+#define OBJ_VS_SE_REFS_MAX 64           /* virtualservice se_refs */
 
 /* "healthmonitor", "pool", "virtualservice", "serviceengine". Static string. */
 const char *obj_type_name(enum obj_type t);
