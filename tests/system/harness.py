@@ -1,0 +1,549 @@
+"""System-test harness: the one place that starts and stops Vigil processes.
+
+Everything a system test runs (vigild nodes, one-shot vigild invocations, later
+SEs and backends) is started through a `ProcessRegistry`, and the `cluster_factory`
+fixture in conftest.py stops every registered process by PID when the test ends,
+also when it fails. Authentication and TLS will change `Api` and `Node.args()`
+only.
+
+Conventions:
+- every address is on 127.0.0.1, ports come from `allocate_port()`;
+- every wait is bounded: `wait_until(cond, timeout, what)` raises with `what`;
+- node logs go to files in the test's tmp dir (`<name>.stdout` / `<name>.stderr`).
+"""
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VIGILD = Path(os.environ.get("VIGILD", REPO_ROOT / "build" / "src" / "controller" / "vigild"))
+
+HOST = "127.0.0.1"
+ROLE_LEADER = "CLUSTER_LEADER"
+ROLE_FOLLOWER = "CLUSTER_FOLLOWER"
+STATUS_WORDS = ("Ready", "Not Responsive", "Errors", "Restoring",
+                "Waiting for Service Engines", "Cluster copying DB from leader")
+
+# Short timeouts: a hung node must fail a test quickly, not stall it.
+CONNECT_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 10.0
+
+
+class HarnessError(AssertionError):
+    """A wait ran out or a process misbehaved; the message says what."""
+
+
+# ---------------------------------------------------------------------------
+# waiting
+
+def wait_until(cond, timeout, what, interval=0.05):
+    """Poll cond() until it returns a truthy value; return that value.
+
+    Raise HarnessError naming `what` (and the last exception cond raised, if any)
+    when `timeout` seconds pass first.
+    """
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = cond()
+            if value:
+                return value
+            last_exc = None
+        except Exception as exc:  # noqa: BLE001 - reported in the message
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_exc!r})" if last_exc else ""
+            raise HarnessError(f"timed out after {timeout:.1f}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------
+# ports
+
+_allocated = set()
+_alloc_lock = threading.Lock()
+
+
+def port_is_free(port, host=HOST):
+    """True when nothing listens on host:port and we could bind it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def allocate_port():
+    """A free TCP port on 127.0.0.1, never handed out twice in this session.
+
+    Ports are drawn below the Linux ephemeral range (32768+) so that outgoing
+    connections cannot take them between allocation and use.
+    """
+    with _alloc_lock:
+        for _ in range(2000):
+            port = random.randint(20000, 32000)
+            if port in _allocated:
+                continue
+            if port_is_free(port):
+                _allocated.add(port)
+                return port
+    raise HarnessError("no free port found in 20000-32000")
+
+
+def addr(port):
+    return f"{HOST}:{port}"
+
+
+# ---------------------------------------------------------------------------
+# processes
+
+def tail(path, lines=40):
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError as exc:
+        return f"<cannot read {path}: {exc}>"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class ProcessRegistry:
+    """Every process started for a test, so teardown can stop each by PID."""
+
+    def __init__(self, log_dir):
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.procs = []   # (label, Popen)
+        self.logs = {}    # label -> stderr path (latest first-start order kept)
+
+    def spawn(self, label, argv, stdout_path=None, stderr_path=None, env=None):
+        """Start argv with output appended to log files; register it. Returns Popen."""
+        stdout_path = stdout_path or self.log_dir / f"{label}.stdout"
+        stderr_path = stderr_path or self.log_dir / f"{label}.stderr"
+        with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
+            proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=err, env=env,
+                                    start_new_session=True)
+        self.procs.append((label, proc))
+        self.logs[label] = stderr_path
+        return proc
+
+    def run_once(self, argv, timeout=15.0):
+        """Run argv to completion (for invocations expected to exit).
+
+        Returns (returncode, stdout, stderr) as text; kills the process by PID and
+        raises when it is still running after `timeout` seconds.
+        """
+        proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        self.procs.append(("run_once", proc))
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise HarnessError(
+                f"{' '.join(map(str, argv))} still running after {timeout}s "
+                f"(expected it to exit); stderr: {err.decode(errors='replace')[-2000:]}")
+        return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def stop_all(self, deadline=5.0):
+        """SIGTERM every live registered process, SIGKILL those still alive after deadline."""
+        live = [(label, p) for label, p in self.procs if p.poll() is None]
+        for _, p in live:
+            try:
+                os.kill(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + deadline
+        for _, p in live:
+            try:
+                p.wait(timeout=max(0.0, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.kill(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait(timeout=5)
+
+    def log_tails(self, lines=40):
+        return [(label, path, tail(path, lines)) for label, path in self.logs.items()]
+
+
+# ---------------------------------------------------------------------------
+# REST client
+
+class Api:
+    """JSON client for one node's REST API. Methods return (status, json-or-None).
+
+    Thread-safe: each thread gets its own keep-alive session.
+    """
+
+    def __init__(self, address):
+        self.address = address
+        self.base = f"http://{address}"
+        self._local = threading.local()
+
+    def _session(self):
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = requests.Session()
+            self._local.session = s
+        return s
+
+    def request(self, method, path, body=None, data=None, headers=None, params=None,
+                timeout=None):
+        """One request. `body` is JSON-encoded; `data` (bytes/str/iterator) is sent raw."""
+        hdrs = {"Content-Type": "application/json"}
+        hdrs.update(headers or {})
+        if body is not None:
+            data = json.dumps(body)
+        resp = self._session().request(method, self.base + path, data=data, headers=hdrs,
+                                       params=params,
+                                       timeout=timeout or (CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+        try:
+            doc = resp.json() if resp.content else None
+        except ValueError:
+            doc = None
+        return resp.status_code, doc
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def list_all(self, obj_type, page_size=1000, max_pages=1000):
+        """Every object of a type, following pages. Returns the list of objects."""
+        out = []
+        for page in range(1, max_pages + 1):
+            status, doc = self.get(f"/api/{obj_type}", params={"page": page, "page_size": page_size})
+            if status != 200:
+                raise HarnessError(f"GET /api/{obj_type} page {page}: {status} {doc}")
+            results = doc["results"]
+            out.extend(results)
+            if not results or len(out) >= doc["count"]:
+                return out
+        raise HarnessError(f"GET /api/{obj_type}: more than {max_pages} pages")
+
+
+# ---------------------------------------------------------------------------
+# nodes and clusters
+
+class Node:
+    """One vigild process: its identity, data dir, addresses and log files."""
+
+    def __init__(self, registry, node_id, data_dir, raft_port=None, api_port=None,
+                 se_port=None, name=None, cluster=None, extra_flags=(), binary=None):
+        self.registry = registry
+        self.id = node_id
+        self.data_dir = Path(data_dir)
+        self.raft = addr(raft_port or allocate_port())
+        self.api_address = addr(api_port or allocate_port())
+        self.se_listen = addr(se_port or allocate_port())
+        self.name = name or f"node-{node_id}"
+        self.cluster = cluster          # "ID@HOST:PORT,..." or None
+        self.extra_flags = list(extra_flags)
+        self.binary = Path(binary or VIGILD)
+        self.label = f"node-{node_id}" if node_id is not None else "vigild"
+        self.proc = None
+        self.api = Api(self.api_address)
+
+    # command line -------------------------------------------------------
+    def args(self):
+        argv = [self.binary, "--data-dir", self.data_dir, "--id", str(self.id),
+                "--raft", self.raft, "--api", self.api_address,
+                "--se-listen", self.se_listen, "--name", self.name]
+        if self.cluster:
+            argv += ["--cluster", self.cluster]
+        return argv + list(self.extra_flags)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def stderr_path(self):
+        return self.registry.log_dir / f"{self.label}.stderr"
+
+    def stderr_tail(self, lines=40):
+        return tail(self.stderr_path, lines)
+
+    # life cycle ----------------------------------------------------------
+    def start(self, wait=True, timeout=20.0):
+        if self.running:
+            raise HarnessError(f"{self.label} already running (pid {self.pid})")
+        if not self.binary.exists():
+            raise HarnessError(f"vigild binary not found at {self.binary}: build it with "
+                               f"`ninja -C build` (or set VIGILD)")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.stderr_path, "ab") as f:
+            f.write(f"==== start {time.strftime('%H:%M:%S')}: "
+                    f"{' '.join(map(str, self.args()))}\n".encode())
+        self.proc = self.registry.spawn(self.label, self.args())
+        if wait:
+            self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout=20.0):
+        def healthy():
+            if self.proc.poll() is not None:
+                raise HarnessError(f"{self.label} exited with {self.proc.returncode}; "
+                                   f"stderr tail:\n{self.stderr_tail()}")
+            status, doc = self.api.get("/api/healthz", timeout=(0.5, 2.0))
+            return status == 200 and doc and doc.get("status") == "ok"
+        try:
+            wait_until(healthy, timeout, f"{self.label} /api/healthz to answer ok")
+        except HarnessError as exc:
+            if self.proc.poll() is not None:
+                raise HarnessError(f"{self.label} exited with {self.proc.returncode}; "
+                                   f"stderr tail:\n{self.stderr_tail()}") from None
+            raise exc
+        return self
+
+    def kill9(self):
+        if self.running:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        return self.proc.returncode if self.proc else None
+
+    def term(self, deadline=10.0):
+        """SIGTERM and wait for the exit; returns the exit status.
+
+        Raises (after a kill -9) when the process is still running after `deadline`.
+        """
+        if not self.running:
+            return self.proc.returncode if self.proc else None
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=deadline)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            raise HarnessError(f"{self.label} (pid {self.pid}) did not exit within "
+                               f"{deadline}s of SIGTERM; killed with SIGKILL") from None
+
+    def restart(self, hard=False, wait=True, timeout=30.0):
+        if hard:
+            self.kill9()
+        else:
+            self.term()
+        return self.start(wait=wait, timeout=timeout)
+
+    # views ---------------------------------------------------------------
+    def runtime(self):
+        status, doc = self.api.get("/api/cluster/runtime", timeout=(0.5, 2.0))
+        if status != 200:
+            raise HarnessError(f"{self.label} /api/cluster/runtime: {status} {doc}")
+        return doc
+
+    def own_state(self, runtime=None):
+        """This node's entry in its own runtime's node_states (or None)."""
+        runtime = runtime or self.runtime()
+        for entry in runtime.get("node_states") or []:
+            if entry.get("id") == runtime.get("node_id"):
+                return entry
+        return None
+
+    def __repr__(self):
+        return f"<Node {self.id} api={self.api_address} pid={self.pid}>"
+
+
+class Cluster:
+    """n vigild nodes; n > 1 are built with --cluster listing every raft address."""
+
+    def __init__(self, registry, base_dir, n=1, extra_flags=(), heartbeat_ms=None,
+                 election_timeout_ms=None, name_prefix="node"):
+        self.registry = registry
+        flags = list(extra_flags)
+        if heartbeat_ms is not None:
+            flags += ["--heartbeat-ms", str(heartbeat_ms)]
+        if election_timeout_ms is not None:
+            flags += ["--election-timeout-ms", str(election_timeout_ms)]
+        raft_ports = [allocate_port() for _ in range(n)]
+        cluster = None
+        if n > 1:
+            cluster = ",".join(f"{i + 1}@{addr(p)}" for i, p in enumerate(raft_ports))
+        self.nodes = [Node(registry, i + 1, Path(base_dir) / f"{name_prefix}{i + 1}",
+                           raft_port=raft_ports[i], cluster=cluster, extra_flags=flags)
+                      for i in range(n)]
+
+    def start(self, wait=True, timeout=30.0):
+        for node in self.nodes:
+            node.start(wait=False)
+        if wait:
+            for node in self.nodes:
+                node.wait_healthy(timeout)
+            self.wait_leader(timeout)
+        return self
+
+    def node(self, node_id):
+        return self.nodes[node_id - 1]
+
+    def _leader_now(self):
+        views = {}
+        for node in self.nodes:
+            if not node.running:
+                continue
+            try:
+                views[node.id] = node.runtime()
+            except Exception:  # noqa: BLE001 - an unreachable node has no view
+                continue
+        leaders = [nid for nid, rt in views.items()
+                   if rt.get("leader_id") == nid and
+                   (self.node(nid).own_state(rt) or {}).get("role") == ROLE_LEADER]
+        if len(leaders) != 1:
+            return None
+        leader_id = leaders[0]
+        # every running, answering node agrees
+        if any(rt.get("leader_id") != leader_id for rt in views.values()):
+            return None
+        return self.node(leader_id)
+
+    def wait_leader(self, timeout=30.0):
+        """The node that every answering node names as leader (and says so itself)."""
+        return wait_until(self._leader_now, timeout, "one leader that every running node agrees on")
+
+    def leader(self, timeout=10.0):
+        return self.wait_leader(timeout)
+
+    def followers(self, timeout=10.0):
+        leader = self.leader(timeout)
+        return [n for n in self.nodes if n is not leader and n.running]
+
+    def stop(self, deadline=10.0):
+        for node in self.nodes:
+            if node.running:
+                node.term(deadline)
+
+
+# ---------------------------------------------------------------------------
+# helpers for test data
+
+def make_ed25519_key(directory, name="se"):
+    """ssh-keygen an ed25519 key pair; returns (private key path, "ssh-ed25519 AAAA...")."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}_ed25519"
+    if not path.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name,
+                        "-f", str(path)], check=True, timeout=20,
+                       stdin=subprocess.DEVNULL)
+    kind, b64 = Path(str(path) + ".pub").read_text().split()[:2]
+    return path, f"{kind} {b64}"
+
+
+def tree_digest(directory, ignore=lambda p: False):
+    """{relative path: sha256} of every regular file under directory."""
+    import hashlib
+    out = {}
+    directory = Path(directory)
+    for p in sorted(directory.rglob("*")):
+        if p.is_file() and not ignore(p):
+            out[str(p.relative_to(directory))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+# ---------------------------------------------------------------------------
+# valid bodies for each config type (the contract's minimal fields)
+
+def healthmonitor_body(name, http=False, **over):
+    body = {"name": name, "type": "HEALTH_MONITOR_TCP", "send_interval": 5,
+            "receive_timeout": 4, "successful_checks": 2, "failed_checks": 2}
+    if http:
+        body.update(type="HEALTH_MONITOR_HTTP", http_request="GET / HTTP/1.0",
+                    http_response_codes=["HTTP_2XX"])
+    body.update(over)
+    return body
+
+
+def pool_body(name, hm_refs=(), servers=None, **over):
+    body = {"name": name, "lb_algorithm": "LB_ALGORITHM_ROUND_ROBIN",
+            "servers": servers if servers is not None else
+            [{"ip": "127.0.0.1", "port": 9001, "enabled": True}],
+            "health_monitor_refs": list(hm_refs)}
+    body.update(over)
+    return body
+
+
+def virtualservice_body(name, pool_ref, se_refs=None, port=10080, **over):
+    body = {"name": name, "enabled": True, "vip": "127.0.0.1", "services": [{"port": port}],
+            "application": "http", "pool_ref": pool_ref}
+    if se_refs is not None:
+        body["se_refs"] = list(se_refs)
+    body.update(over)
+    return body
+
+
+def serviceengine_body(name, public_key, **over):
+    body = {"name": name, "public_key": public_key}
+    body.update(over)
+    return body
+
+
+# ---------------------------------------------------------------------------
+# bulk writes
+
+def write_many(api, names, workers=16, stop=None, body=None, acked=None, failed=None):
+    """POST one healthmonitor per name from `workers` threads.
+
+    Returns (acknowledged {name: uuid}, failures {name: "status/exception"}); pass your
+    own `acked` / `failed` dicts to watch them fill from another thread.
+    Stops taking new names once `stop` (a threading.Event) is set ("not sent").
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    body = body or healthmonitor_body
+
+    def one(name):
+        if stop is not None and stop.is_set():
+            return name, None, "not sent"
+        try:
+            status, doc = api.post("/api/healthmonitor", body(name), timeout=(1.0, 15.0))
+        except Exception as exc:  # noqa: BLE001 - recorded as an unacknowledged write
+            return name, None, repr(exc)
+        if status == 201 and doc and doc.get("uuid"):
+            return name, doc["uuid"], None
+        return name, None, f"{status} {doc}"
+
+    acked = {} if acked is None else acked
+    failed = {} if failed is None else failed
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for name, uid, err in pool.map(one, names):
+            if uid:
+                acked[name] = uid
+            else:
+                failed[name] = err
+    return acked, failed
+
+
+def assert_all_present(api, acked, obj_type="healthmonitor", allowed_extra=()):
+    """Every acknowledged {name: uuid} is stored; nothing unexpected appeared."""
+    stored = {o["name"]: o["uuid"] for o in api.list_all(obj_type)}
+    missing = [n for n in acked if n not in stored]
+    changed = [n for n in acked if n in stored and stored[n] != acked[n]]
+    assert not missing, f"{len(missing)} acknowledged objects lost, e.g. {missing[:5]}"
+    assert not changed, f"{len(changed)} objects changed uuid, e.g. {changed[:5]}"
+    extra = set(stored) - set(acked) - set(allowed_extra)
+    assert not extra, f"{len(extra)} objects nobody wrote, e.g. {sorted(extra)[:5]}"
+    return stored

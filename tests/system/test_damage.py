@@ -1,0 +1,230 @@
+"""Issue 2: damaged state in DIR (raft segments, metadata, snapshots, the DB file).
+
+vigild either refuses to start with a clear error (exit status > 0, not a crash) or
+starts with every acknowledged object present. A start that silently lost data fails.
+"""
+
+import os
+import re
+import shutil
+
+import pytest
+
+import harness
+from harness import assert_all_present, wait_until, write_many
+
+N_OBJECTS = 1500   # above libraft's default snapshot threshold (1024)
+
+CLOSED_SEGMENT = re.compile(r"\d{16}-\d{16}")
+OPEN_SEGMENT = re.compile(r"open-\d+")
+METADATA = re.compile(r"metadata[12]")
+SNAPSHOT_DATA = re.compile(r"snapshot-\d+-\d+-\d+")
+SNAPSHOT_META = re.compile(r"snapshot-\d+-\d+-\d+\.meta")
+DB_FILE = re.compile(r".*\.(db|sqlite|sqlite3)")
+
+DAMAGE_WORDS = ("corrupt", "damag", "checksum", "crc", "invalid", "malformed", "bad", "segment",
+                "metadata", "snapshot", "raft", "database", "cannot", "can't", "failed",
+                "error", "refus", "truncat", "missing")
+
+
+def files(directory, pattern):
+    return sorted((p for p in directory.rglob("*") if p.is_file() and pattern.fullmatch(p.name)),
+                  key=lambda p: p.name)
+
+
+def segment_range(p):
+    a, b = p.name.split("-")
+    return int(a), int(b)
+
+
+def snapshot_index(p):
+    return int(p.name.split("-")[2])
+
+
+@pytest.fixture(scope="module")
+def golden(session_registry, tmp_path_factory):
+    """A stopped node's DIR with N_OBJECTS acknowledged objects, a snapshot and closed segments."""
+    base = tmp_path_factory.mktemp("golden-damage")
+    node = harness.Node(session_registry, 1, base / "data")
+    node.start()
+    wait_until(lambda: node.runtime().get("leader_id") == 1, 20, "golden node to lead")
+    acked, failed = write_many(node.api, [f"d-{i:05d}" for i in range(N_OBJECTS)])
+    assert not failed, list(failed.items())[:3]
+    assert node.term() == 0
+    # a second start closes the open segments of the first run (libraft renames them)
+    node.start(timeout=60)
+    acked2, failed = write_many(node.api, [f"e-{i:05d}" for i in range(200)])
+    assert not failed, list(failed.items())[:3]
+    acked.update(acked2)
+    assert node.term() == 0
+    listing = sorted(str(p.relative_to(node.data_dir)) + f" ({p.stat().st_size})"
+                     for p in node.data_dir.rglob("*") if p.is_file())
+    return node, acked, listing
+
+
+@pytest.fixture
+def damaged_node(golden, cluster_factory, tmp_path):
+    gnode, acked, listing = golden
+    data = tmp_path / "data"
+    shutil.copytree(gnode.data_dir, data)
+    node = cluster_factory.node(1, data_dir=data,
+                                raft_port=int(gnode.raft.split(":")[1]),
+                                api_port=int(gnode.api_address.split(":")[1]),
+                                se_port=int(gnode.se_listen.split(":")[1]))
+    return node, acked, listing
+
+
+def flip_middle(path, length=64):
+    data = bytearray(path.read_bytes())
+    assert len(data) > 2 * length, f"{path} too small to damage ({len(data)} bytes)"
+    mid = len(data) // 2
+    for i in range(mid, mid + length):
+        data[i] ^= 0xA5
+    path.write_bytes(bytes(data))
+
+
+def truncate_half(path):
+    size = path.stat().st_size
+    os.truncate(path, size // 2)
+
+
+def garbage(path, size=None):
+    size = size if size is not None else max(path.stat().st_size, 32)
+    path.write_bytes(os.urandom(size))
+
+
+def start_and_judge(node, acked):
+    """Start on damaged state; refusal must be clear, a start must have every object."""
+    node.start(wait=False)
+
+    def outcome():
+        if not node.running:
+            return "exited"
+        status, doc = node.api.get("/api/healthz", timeout=(0.5, 2))
+        if status == 200:
+            rt = node.runtime()
+            return "leads" if rt.get("leader_id") == 1 else None
+        return None
+    result = wait_until(outcome, 60, "vigild to either exit or lead on damaged state")
+    if result == "exited":
+        rc = node.proc.returncode
+        err = node.stderr_path.read_text(errors="replace")
+        last = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("==== start")]
+        assert rc > 0, f"vigild died by signal {-rc} on damaged state (a crash, not a refusal)"
+        assert last, "vigild refused to start but printed nothing on stderr"
+        assert any(w in last[-1].lower() for w in DAMAGE_WORDS), \
+            f"refusal should say what is damaged: {last[-1]!r}"
+        return "refused", last[-1]
+    assert_all_present(node.api, acked)
+    status, doc = node.api.post("/api/healthmonitor", harness.healthmonitor_body("after-damage"))
+    assert status == 201, (status, doc)
+    return "started", None
+
+
+def test_golden_dir_has_what_the_damage_tests_need(golden):
+    gnode, acked, listing = golden
+    d = gnode.data_dir
+    assert files(d, METADATA), f"no raft metadata files in DIR: {listing}"
+    assert files(d, SNAPSHOT_DATA), f"no snapshot after {len(acked)} writes: {listing}"
+    assert files(d, CLOSED_SEGMENT), f"no closed segment after a restart: {listing}"
+
+
+def _latest_closed_segment(d, listing):
+    segs = files(d, CLOSED_SEGMENT)
+    if not segs:
+        pytest.skip(f"no closed raft segment in DIR to damage: {listing}")
+    return max(segs, key=lambda p: segment_range(p)[1])
+
+
+def test_corrupt_middle_of_closed_segment(damaged_node):
+    node, acked, listing = damaged_node
+    seg = _latest_closed_segment(node.data_dir, listing)
+    flip_middle(seg)
+    start_and_judge(node, acked)
+
+
+def test_corrupt_every_closed_segment(damaged_node):
+    node, acked, listing = damaged_node
+    _latest_closed_segment(node.data_dir, listing)
+    for seg in files(node.data_dir, CLOSED_SEGMENT):
+        flip_middle(seg, length=16)
+    start_and_judge(node, acked)
+
+
+def test_truncated_closed_segment(damaged_node):
+    node, acked, listing = damaged_node
+    truncate_half(_latest_closed_segment(node.data_dir, listing))
+    start_and_judge(node, acked)
+
+
+def test_missing_closed_segment(damaged_node):
+    """A hole in the log after the snapshot: the entries are gone, so starting means loss."""
+    node, acked, listing = damaged_node
+    _latest_closed_segment(node.data_dir, listing).unlink()
+    start_and_judge(node, acked)
+
+
+@pytest.mark.parametrize("how", ["truncate-both", "garbage-both", "garbage-newer", "empty-both",
+                                 "delete-both"])
+def test_damaged_metadata(damaged_node, how):
+    node, acked, listing = damaged_node
+    metas = files(node.data_dir, METADATA)
+    if not metas:
+        pytest.skip(f"no raft metadata files in DIR: {listing}")
+    if how == "truncate-both":
+        for m in metas:
+            os.truncate(m, 5)
+    elif how == "garbage-both":
+        for m in metas:
+            garbage(m)
+    elif how == "garbage-newer":
+        newest = max(metas, key=lambda p: p.stat().st_mtime_ns)
+        garbage(newest)
+    elif how == "empty-both":
+        for m in metas:
+            os.truncate(m, 0)
+    elif how == "delete-both":
+        for m in metas:
+            m.unlink()
+    start_and_judge(node, acked)
+
+
+@pytest.mark.parametrize("how", ["flip-data", "truncate-data", "garbage-meta", "delete-data"])
+def test_damaged_snapshot(damaged_node, how):
+    node, acked, listing = damaged_node
+    snaps = files(node.data_dir, SNAPSHOT_DATA)
+    if not snaps:
+        pytest.skip(f"no snapshot in DIR: {listing}")
+    latest = max(snaps, key=snapshot_index)
+    meta = latest.with_name(latest.name + ".meta")
+    if how == "flip-data":
+        flip_middle(latest)
+    elif how == "truncate-data":
+        truncate_half(latest)
+    elif how == "garbage-meta":
+        assert meta.exists(), listing
+        garbage(meta)
+    elif how == "delete-data":
+        latest.unlink()
+    start_and_judge(node, acked)
+
+
+def test_damaged_db_file(damaged_node):
+    node, acked, listing = damaged_node
+    dbs = files(node.data_dir, DB_FILE)
+    if not dbs:
+        pytest.skip(f"no SQLite file kept in DIR (the DB is rebuilt from raft): {listing}")
+    for db in dbs:
+        flip_middle(db, length=256) if db.stat().st_size > 1024 else garbage(db, 4096)
+    start_and_judge(node, acked)
+
+
+def test_garbage_open_segment(damaged_node):
+    """A torn open segment (crash during a write) must not make acknowledged data vanish."""
+    node, acked, listing = damaged_node
+    opens = files(node.data_dir, OPEN_SEGMENT)
+    if not opens:
+        pytest.skip(f"no open segment in DIR: {listing}")
+    for o in opens:
+        flip_middle(o, length=32) if o.stat().st_size > 128 else garbage(o, 4096)
+    start_and_judge(node, acked)

@@ -1,0 +1,112 @@
+"""Issue 2: one vigild node serves /api/healthz, /api/cluster and /api/cluster/runtime."""
+
+import pytest
+
+import harness
+from harness import wait_until
+
+DEFAULT_PORTS = (7000, 8080, 5098)
+
+
+def test_data_dir_alone_serves_on_defaults(cluster_factory, tmp_path):
+    taken = [p for p in DEFAULT_PORTS if not harness.port_is_free(p)]
+    if taken:
+        pytest.skip(f"default ports {taken} on 127.0.0.1 are in use by another process")
+    data_dir = tmp_path / "d"
+    data_dir.mkdir()
+    proc = cluster_factory.registry.spawn("vigild-defaults", [harness.VIGILD, "--data-dir", data_dir])
+    api = harness.Api("127.0.0.1:8080")
+
+    def healthy():
+        assert proc.poll() is None, f"vigild exited with {proc.returncode}"
+        status, doc = api.get("/api/healthz", timeout=(0.5, 2))
+        return status == 200 and doc == {"status": "ok", "node_id": 1}
+    wait_until(healthy, 20, "vigild --data-dir D to answer /api/healthz on 127.0.0.1:8080")
+
+    status, doc = api.get("/api/cluster")
+    assert status == 200, doc
+    assert doc["name"] == "vigil"
+    assert doc["uuid"]
+    assert doc.get("virtual_ip") is None
+    nodes = doc["nodes"]
+    assert len(nodes) == 1, nodes
+    me = nodes[0]
+    assert me["id"] == 1
+    assert me["name"] == "node-1"
+    assert me["raft_address"] == "127.0.0.1:7000"
+    assert me["api_address"] == "127.0.0.1:8080"
+    assert me["se_address"] == "127.0.0.1:5098"
+
+    rt = wait_until(lambda: (lambda s, d: d if s == 200 and d.get("leader_id") == 1 else None)(
+        *api.get("/api/cluster/runtime")), 20, "node 1 to lead")
+    assert rt["node_id"] == 1
+    # a usable write on the defaults
+    status, doc = api.post("/api/healthmonitor", harness.healthmonitor_body("hm-defaults"))
+    assert status == 201, doc
+    assert not harness.port_is_free(7000), "nothing listens on the default raft port 7000"
+    assert not harness.port_is_free(5098), "nothing listens on the default se-listen port 5098"
+
+
+def test_healthz(node):
+    status, doc = node.api.get("/api/healthz")
+    assert status == 200
+    assert doc == {"status": "ok", "node_id": 1}
+
+
+def test_cluster_lists_our_node_with_its_addresses(node):
+    status, doc = node.api.get("/api/cluster")
+    assert status == 200, doc
+    assert doc["name"] == "vigil"
+    assert isinstance(doc["uuid"], str) and len(doc["uuid"]) >= 8, doc
+    assert doc.get("virtual_ip") is None
+    assert [n["id"] for n in doc["nodes"]] == [1], doc
+    me = doc["nodes"][0]
+    assert me["name"] == node.name
+    assert me["raft_address"] == node.raft
+    assert me["api_address"] == node.api_address
+    assert me["se_address"] == node.se_listen
+    if me.get("se_host_key") is not None:
+        assert me["se_host_key"].startswith("ssh-ed25519 AAAA"), me
+
+
+def test_cluster_uuid_and_name_survive_restart(cluster_factory):
+    node = cluster_factory.node(extra_flags=["--cluster-name", "prod-east"])
+    node.start()
+    status, before = node.api.get("/api/cluster")
+    assert status == 200, before
+    assert before["name"] == "prod-east"
+    node.restart()
+    status, after = node.api.get("/api/cluster")
+    assert status == 200, after
+    assert after["uuid"] == before["uuid"]
+    assert after["name"] == "prod-east"
+    assert len(after["nodes"]) == 1, after
+
+
+def test_runtime_one_node(node):
+    rt = node.runtime()
+    assert rt["node_id"] == 1
+    assert rt["leader_id"] == 1
+    assert isinstance(rt["term"], int) and rt["term"] >= 1, rt
+    cs = rt["cluster_state"]
+    assert cs["state"] == "CLUSTER_UP_NO_HA", cs
+    assert cs["status"] in harness.STATUS_WORDS, cs
+    me = node.own_state(rt)
+    assert me is not None, f"no node_states entry for node 1: {rt}"
+    assert me["role"] == "CLUSTER_LEADER"
+    assert me["name"] == node.name
+    applied = me["applied_index"]
+    assert isinstance(applied, int) and applied >= 1, me
+    assert isinstance(rt.get("status_history"), list) and rt["status_history"], rt
+    for entry in rt["status_history"]:
+        assert entry["status"] in harness.STATUS_WORDS, entry
+
+    # the applied index moves with a committed write
+    status, doc = node.api.post("/api/healthmonitor", harness.healthmonitor_body("hm-idx"))
+    assert status == 201, doc
+    after = node.own_state()["applied_index"]
+    assert after > applied, (applied, after)
+
+
+def test_sigterm_is_a_clean_stop(node):
+    assert node.term(deadline=10) == 0
