@@ -32,9 +32,15 @@ void time_format_rfc3339(int64_t ms, char out[TIME_RFC3339_LEN])
         secs -= 1;
     }
     gmtime_r(&secs, &tm);
-    snprintf(out, TIME_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-             tm.tm_sec, frac);
+    /* Years outside 0-9999 cannot be written in this form: clamp. */
+    if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+        memcpy(out, "9999-12-31T23:59:59.999Z", TIME_RFC3339_LEN);
+        return;
+    }
+    snprintf(out, TIME_RFC3339_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
+             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
+             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+             (unsigned)tm.tm_sec % 100u, (unsigned)frac % 1000u);
 }
 
 static int time__digits(const char **p, int n, int *out)

@@ -1,0 +1,24 @@
+/* api.h: the REST handlers, one file per area. Each answers REQ exactly once, now or
+ * later. Path pieces are borrowed for the call only. */
+#ifndef VIGIL_API_H
+#define VIGIL_API_H
+
+#include "common/objects.h"
+#include "controller/http_server.h"
+#include "controller/rest.h"
+
+/* /api/<type> and /api/<type>/<uuid> (UUID NULL for the collection). */
+void api_objects_handle(struct rest_context *ctx, struct http_request *req, enum obj_type type,
+                        const char *uuid);
+
+/* /api/cluster and /api/cluster/runtime (SUB is "" or "runtime"). */
+void api_cluster_handle(struct rest_context *ctx, struct http_request *req, const char *sub);
+
+/* Reads ?page= and ?page_size= (defaults 1 and 100, page_size at most 1000). Returns 0,
+ * or answers 400 itself and returns VIGIL_EINVAL. */
+int api_paging(struct http_request *req, int64_t *offset, int64_t *limit);
+
+/* {"count": TOTAL, "results": LIST (stolen)}. */
+json_t *api_collection(json_t *list, int64_t total);
+
+#endif

@@ -1,0 +1,100 @@
+/* api_cluster.c: GET /api/cluster and GET /api/cluster/runtime. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/timeutil.h"
+#include "controller/api.h"
+
+static json_t *api__cluster(struct rest_context *ctx)
+{
+    char *name = store_meta_get(ctx->store, "cluster_name");
+    char *uuid = store_meta_get(ctx->store, "cluster_uuid");
+    json_t *out = json_pack("{s:s, s:o, s:o, s:o}", "name",
+                            name != NULL ? name : ctx->opts->cluster_name, "uuid",
+                            uuid != NULL ? json_string(uuid) : json_null(), "virtual_ip",
+                            ctx->opts->vip[0] ? json_string(ctx->opts->vip) : json_null(),
+                            "nodes", store_nodes(ctx->store));
+    free(name);
+    free(uuid);
+    return out;
+}
+
+/* The contract's cluster "state" for this node's status and membership. */
+static const char *api__cluster_state(const struct status_machine *sm, unsigned members,
+                                      unsigned active)
+{
+    switch (sm->current) {
+    case STATUS_NOT_RESPONSIVE:
+        return sm->history_len <= 1 ? "CLUSTER_STARTING_UP" : "CLUSTER_DOWN";
+    case STATUS_READY:
+        if (members <= 1)
+            return "CLUSTER_UP_NO_HA";
+        return active >= members ? "CLUSTER_UP_HA_ACTIVE" : "CLUSTER_UP_HA_COMPROMISED";
+    default:
+        return "CLUSTER_UP_HA_NOT_READY";
+    }
+}
+
+static json_t *api__runtime(struct rest_context *ctx)
+{
+    struct cluster_member members[CLUSTER_MAX_NODES];
+    unsigned n = cluster_members(ctx->cluster, members, CLUSTER_MAX_NODES);
+    uint64_t leader = cluster_leader(ctx->cluster, NULL);
+    json_t *nodes = json_array(), *names = store_nodes(ctx->store);
+    unsigned active = 0;
+    char since[TIME_RFC3339_LEN];
+
+    for (unsigned i = 0; i < n; i++) {
+        const char *name = NULL;
+        json_t *rec, *node;
+        size_t j;
+        int self = members[i].id == ctx->node_id;
+        json_array_foreach(names, j, rec)
+        {
+            if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == members[i].id)
+                name = json_string_value(json_object_get(rec, "name"));
+        }
+        node = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)members[i].id, "name",
+                         name != NULL ? name : "", "role",
+                         members[i].id == leader ? "CLUSTER_LEADER" : "CLUSTER_FOLLOWER");
+        if (self) {
+            json_object_set_new(node, "state", json_string("CLUSTER_ACTIVE"));
+            json_object_set_new(node, "applied_index",
+                                json_integer((json_int_t)cluster_applied_index(ctx->cluster)));
+            active++;
+        } else {
+            /* Peer liveness arrives with the node channel (three-node issue). */
+            json_object_set_new(node, "state", json_string("CLUSTER_STARTING"));
+            json_object_set_new(node, "applied_index", json_null());
+        }
+        json_array_append_new(nodes, node);
+    }
+    json_decref(names);
+    time_format_rfc3339(ctx->status->since_ms, since);
+    return json_pack("{s:I, s:o, s:I, s:{s:s, s:s, s:s, s:s}, s:o, s:o}", "node_id",
+                     (json_int_t)ctx->node_id, "leader_id",
+                     leader ? json_integer((json_int_t)leader) : json_null(), "term",
+                     (json_int_t)cluster_term(ctx->cluster), "cluster_state", "status",
+                     status_name(ctx->status->current), "state",
+                     api__cluster_state(ctx->status, n, active), "since", since, "reason",
+                     ctx->status->reason, "node_states", nodes, "status_history",
+                     status_history_json(ctx->status));
+}
+
+void api_cluster_handle(struct rest_context *ctx, struct http_request *req, const char *sub)
+{
+    if (strcmp(http_request_method(req), "GET") != 0) {
+        http_request_respond_error(req, 405, "%s is not allowed on %s", http_request_method(req),
+                                   http_request_path(req));
+        return;
+    }
+    if (sub[0] == '\0') {
+        http_request_respond(req, 200, api__cluster(ctx));
+        return;
+    }
+    if (strcmp(sub, "runtime") == 0) {
+        http_request_respond(req, 200, api__runtime(ctx));
+        return;
+    }
+    http_request_respond_error(req, 404, "no such resource: %s", http_request_path(req));
+}

@@ -1,0 +1,453 @@
+#include "controller/cluster.h"
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/errors.h"
+#include "common/vlog.h"
+
+#define CLUSTER__MAGIC "VGC1"
+#define CLUSTER__HEADER 8
+#define CLUSTER__WATCH_MS 20
+
+struct cluster {
+    uv_loop_t *loop;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm;
+    struct store *store;
+    struct store_result last_result; /* the latest apply's outcome, taken by its proposer */
+    uv_timer_t watch_timer;
+    int seen_state;
+    uint64_t seen_leader;
+    uint64_t seen_term;
+    cluster_watch_cb watch_cb;
+    void *watch_data;
+    unsigned apply_delay_ms;
+    int closing;
+    struct raft_transfer transfer;
+    void (*done)(void *data);
+    void *done_data;
+};
+
+struct cluster__proposal {
+    struct raft_apply req;
+    cluster_propose_cb cb;
+    void *data;
+};
+
+struct cluster__barrier {
+    struct raft_barrier req;
+    void (*cb)(void *data, int status);
+    void *data;
+};
+
+/* --- state machine ---------------------------------------------------------------- */
+
+static int cluster__fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct cluster *c = fsm->data;
+    const unsigned char *p = buf->base;
+    uint32_t len;
+    int rv;
+
+    store_result_clear(&c->last_result);
+    *result = &c->last_result;
+    if (c->apply_delay_ms > 0) {
+        struct timespec ts = {c->apply_delay_ms / 1000, (long)(c->apply_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (buf->len < CLUSTER__HEADER || memcmp(p, CLUSTER__MAGIC, 4) != 0) {
+        vlog_error("cluster: skipping an entry without our header (%zu bytes)", buf->len);
+        c->last_result.status = 400;
+        snprintf(c->last_result.error, sizeof c->last_result.error, "malformed entry");
+        return 0;
+    }
+    len = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+    if (len > buf->len - CLUSTER__HEADER) {
+        vlog_error("cluster: skipping a truncated entry (%u of %zu bytes)", len, buf->len);
+        c->last_result.status = 400;
+        snprintf(c->last_result.error, sizeof c->last_result.error, "truncated entry");
+        return 0;
+    }
+    rv = store_apply(c->store, (const char *)p + CLUSTER__HEADER, len, &c->last_result);
+    if (rv == VIGIL_EINVAL) {
+        c->last_result.status = 400;
+        snprintf(c->last_result.error, sizeof c->last_result.error, "unknown command");
+        return 0;
+    }
+    if (rv != 0) {
+        /* A committed entry that cannot be applied: continuing would diverge from the
+         * other replicas. Stop; a restart rebuilds the store from snapshot + log. */
+        vlog_error("cluster: cannot apply a committed entry (%s); stopping", vigil_strerror(rv));
+        abort();
+    }
+    return 0;
+}
+
+static int cluster__fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+    struct cluster *c = fsm->data;
+    void *data;
+    size_t len;
+    int rv = store_snapshot(c->store, &data, &len);
+
+    if (rv != 0)
+        return RAFT_IOERR;
+    *bufs = raft_malloc(sizeof **bufs);
+    if (*bufs == NULL) {
+        store_snapshot_free(data);
+        return RAFT_NOMEM;
+    }
+    (*bufs)[0].base = data;
+    (*bufs)[0].len = len;
+    *n = 1;
+    return 0;
+}
+
+static int cluster__fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                                          unsigned *n)
+{
+    if (*bufs != NULL) {
+        for (unsigned i = 0; i < *n; i++)
+            store_snapshot_free((*bufs)[i].base);
+        raft_free(*bufs);
+    }
+    *bufs = NULL;
+    *n = 0;
+    return 0;
+}
+
+static int cluster__fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct cluster *c = fsm->data;
+    int rv = store_restore(c->store, buf->base, buf->len);
+    raft_free(buf->base);
+    if (rv != 0) {
+        vlog_error("cluster: the snapshot is damaged (%s)", vigil_strerror(rv));
+        return RAFT_CORRUPT;
+    }
+    vlog_info("cluster: database restored from a snapshot (%zu bytes)", buf->len);
+    return 0;
+}
+
+/* --- watching role, leader and term ------------------------------------------------ */
+
+static void cluster__check(struct cluster *c)
+{
+    int state = raft_state(&c->raft);
+    uint64_t leader = cluster_leader(c, NULL);
+    uint64_t term = c->raft.current_term;
+
+    if (state == c->seen_state && leader == c->seen_leader && term == c->seen_term)
+        return;
+    if (state != c->seen_state || leader != c->seen_leader)
+        vlog_info("cluster: role %s, leader %llu, term %llu",
+                  state == RAFT_LEADER      ? "leader"
+                  : state == RAFT_CANDIDATE ? "candidate"
+                  : state == RAFT_FOLLOWER  ? "follower"
+                                            : "unavailable",
+                  (unsigned long long)leader, (unsigned long long)term);
+    c->seen_state = state;
+    c->seen_leader = leader;
+    c->seen_term = term;
+    if (c->watch_cb != NULL)
+        c->watch_cb(c->watch_data);
+}
+
+static void cluster__on_watch_timer(uv_timer_t *t)
+{
+    cluster__check(t->data);
+}
+
+/* --- start -------------------------------------------------------------------------- */
+
+int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct store *store,
+                  struct cluster **out, char *err, size_t errlen)
+{
+    struct cluster *c = calloc(1, sizeof *c);
+    struct raft_configuration conf;
+    int rv;
+
+    if (c == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return VIGIL_ENOMEM;
+    }
+    c->loop = loop;
+    c->store = store;
+    c->seen_state = -1;
+    c->fsm.version = 2;
+    c->fsm.data = c;
+    c->fsm.apply = cluster__fsm_apply;
+    c->fsm.snapshot = cluster__fsm_snapshot;
+    c->fsm.snapshot_finalize = cluster__fsm_snapshot_finalize;
+    c->fsm.restore = cluster__fsm_restore;
+
+    rv = raft_uv_tcp_init(&c->transport, loop);
+    if (rv != 0) {
+        snprintf(err, errlen, "raft transport: %s", raft_strerror(rv));
+        free(c);
+        return VIGIL_EIO;
+    }
+    rv = raft_uv_init(&c->io, loop, cfg->raft_dir, &c->transport);
+    if (rv != 0) {
+        snprintf(err, errlen, "raft storage in %s: %s", cfg->raft_dir,
+                 c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));
+        raft_uv_tcp_close(&c->transport);
+        free(c);
+        return VIGIL_EIO;
+    }
+    /* Damaged state is reported, never dropped silently. */
+    raft_uv_set_auto_recovery(&c->io, false);
+    raft_uv_set_connect_retry_delay(&c->io, 100);
+    rv = raft_init(&c->raft, &c->io, &c->fsm, cfg->id, cfg->raft_address);
+    if (rv != 0) {
+        snprintf(err, errlen, "raft: %s", raft_errmsg(&c->raft));
+        goto fail_io;
+    }
+    raft_set_election_timeout(&c->raft, cfg->election_timeout_ms);
+    raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_ms);
+    raft_set_pre_vote(&c->raft, true);
+    raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold);
+    raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing);
+    raft_set_install_snapshot_timeout(&c->raft, 30000);
+
+    raft_configuration_init(&conf);
+    for (unsigned i = 0; i < cfg->n_voters; i++) {
+        rv = raft_configuration_add(&conf, cfg->voters[i].id, cfg->voters[i].address, RAFT_VOTER);
+        if (rv != 0) {
+            snprintf(err, errlen, "cluster member %llu@%s: %s",
+                     (unsigned long long)cfg->voters[i].id, cfg->voters[i].address,
+                     raft_strerror(rv));
+            raft_configuration_close(&conf);
+            goto fail_raft;
+        }
+    }
+    rv = raft_bootstrap(&c->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+        snprintf(err, errlen, "raft bootstrap in %s: %s", cfg->raft_dir, raft_errmsg(&c->raft));
+        goto fail_raft;
+    }
+    rv = raft_start(&c->raft);
+    if (rv != 0) {
+        const char *why = raft_errmsg(&c->raft);
+        if (rv == RAFT_CORRUPT || rv == RAFT_MALFORMED || strstr(why, "corrupt") ||
+            strstr(why, "checksum") || strstr(why, "load"))
+            snprintf(err, errlen, "damaged raft state in %s: %s", cfg->raft_dir, why);
+        else
+            snprintf(err, errlen, "raft start: %s", why);
+        rv = (rv == RAFT_CORRUPT || rv == RAFT_MALFORMED) ? VIGIL_ECORRUPT : VIGIL_EIO;
+        /* The process exits right after; raft's memory goes with it. */
+        *out = NULL;
+        return rv;
+    }
+    uv_timer_init(loop, &c->watch_timer);
+    c->watch_timer.data = c;
+    uv_timer_start(&c->watch_timer, cluster__on_watch_timer, 0, CLUSTER__WATCH_MS);
+    *out = c;
+    return 0;
+
+fail_raft:
+fail_io:
+    /* Nothing was started: exiting releases the rest. */
+    *out = NULL;
+    return VIGIL_EIO;
+}
+
+/* --- proposals ------------------------------------------------------------------- */
+
+static void cluster__on_applied(struct raft_apply *req, int status, void *result)
+{
+    struct cluster__proposal *p = req->data;
+    struct store_result empty;
+
+    memset(&empty, 0, sizeof empty);
+    if (status == 0 && result != NULL) {
+        if (p->cb != NULL)
+            p->cb(p->data, 0, result);
+        store_result_clear(result);
+    } else if (p->cb != NULL) {
+        p->cb(p->data, VIGIL_ETIMEDOUT, &empty);
+    }
+    free(p);
+}
+
+int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void *data)
+{
+    struct cluster__proposal *p;
+    struct raft_buffer buf;
+    char *text;
+    size_t len, padded;
+    int rv;
+
+    if (c->closing)
+        return VIGIL_ESHUTDOWN;
+    if (raft_state(&c->raft) != RAFT_LEADER)
+        return VIGIL_ENOTLEADER;
+    text = json_dumps(cmd, JSON_COMPACT);
+    if (text == NULL)
+        return VIGIL_ENOMEM;
+    len = strlen(text);
+    padded = (CLUSTER__HEADER + len + 7) & ~(size_t)7;
+    buf.base = raft_calloc(1, padded);
+    p = calloc(1, sizeof *p);
+    if (buf.base == NULL || p == NULL) {
+        raft_free(buf.base);
+        free(p);
+        free(text);
+        return VIGIL_ENOMEM;
+    }
+    buf.len = padded;
+    memcpy(buf.base, CLUSTER__MAGIC, 4);
+    ((unsigned char *)buf.base)[4] = (unsigned char)(len & 0xff);
+    ((unsigned char *)buf.base)[5] = (unsigned char)((len >> 8) & 0xff);
+    ((unsigned char *)buf.base)[6] = (unsigned char)((len >> 16) & 0xff);
+    ((unsigned char *)buf.base)[7] = (unsigned char)((len >> 24) & 0xff);
+    memcpy((char *)buf.base + CLUSTER__HEADER, text, len);
+    free(text);
+    p->cb = cb;
+    p->data = data;
+    p->req.data = p;
+    rv = raft_apply(&c->raft, &p->req, &buf, 1, cluster__on_applied);
+    if (rv != 0) {
+        raft_free(buf.base);
+        free(p);
+        return rv == RAFT_NOTLEADER ? VIGIL_ENOTLEADER : VIGIL_ENOQUORUM;
+    }
+    return 0;
+}
+
+static void cluster__on_barrier(struct raft_barrier *req, int status)
+{
+    struct cluster__barrier *b = req->data;
+    b->cb(b->data, status == 0 ? 0 : VIGIL_ENOQUORUM);
+    free(b);
+}
+
+int cluster_barrier(struct cluster *c, void (*cb)(void *data, int status), void *data)
+{
+    struct cluster__barrier *b;
+    int rv;
+
+    if (c->closing)
+        return VIGIL_ESHUTDOWN;
+    if (raft_state(&c->raft) != RAFT_LEADER)
+        return VIGIL_ENOTLEADER;
+    b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return VIGIL_ENOMEM;
+    b->cb = cb;
+    b->data = data;
+    b->req.data = b;
+    rv = raft_barrier(&c->raft, &b->req, cluster__on_barrier);
+    if (rv != 0) {
+        free(b);
+        return rv == RAFT_NOTLEADER ? VIGIL_ENOTLEADER : VIGIL_ENOQUORUM;
+    }
+    return 0;
+}
+
+/* --- views ------------------------------------------------------------------------- */
+
+bool cluster_is_leader(struct cluster *c)
+{
+    return raft_state(&c->raft) == RAFT_LEADER;
+}
+
+uint64_t cluster_leader(struct cluster *c, const char **address)
+{
+    raft_id id = 0;
+    const char *addr = NULL;
+    raft_leader(&c->raft, &id, &addr);
+    if (address != NULL)
+        *address = addr;
+    return id;
+}
+
+uint64_t cluster_term(struct cluster *c) { return c->raft.current_term; }
+uint64_t cluster_applied_index(struct cluster *c) { return raft_last_applied(&c->raft); }
+uint64_t cluster_commit_index(struct cluster *c) { return c->raft.commit_index; }
+
+unsigned cluster_members(struct cluster *c, struct cluster_member *out, unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < c->raft.configuration.n && n < max; i++) {
+        const struct raft_server *s = &c->raft.configuration.servers[i];
+        if (s->role != RAFT_VOTER)
+            continue;
+        out[n].id = s->id;
+        snprintf(out[n].address, sizeof out[n].address, "%s", s->address);
+        n++;
+    }
+    return n;
+}
+
+void cluster_set_watch(struct cluster *c, cluster_watch_cb cb, void *data)
+{
+    c->watch_cb = cb;
+    c->watch_data = data;
+}
+
+void cluster_set_apply_delay(struct cluster *c, unsigned ms)
+{
+    c->apply_delay_ms = ms;
+}
+
+/* --- stop ------------------------------------------------------------------------- */
+
+static void cluster__on_timer_closed(uv_handle_t *h)
+{
+    struct cluster *c = h->data;
+    void (*done)(void *) = c->done;
+    void *data = c->done_data;
+    store_result_clear(&c->last_result);
+    free(c);
+    if (done != NULL)
+        done(data);
+}
+
+static void cluster__on_raft_closed(struct raft *r)
+{
+    struct cluster *c = r->data;
+    raft_uv_close(&c->io);
+    raft_uv_tcp_close(&c->transport);
+    uv_close((uv_handle_t *)&c->watch_timer, cluster__on_timer_closed);
+}
+
+static void cluster__close_raft(struct cluster *c)
+{
+    c->raft.data = c;
+    raft_close(&c->raft, cluster__on_raft_closed);
+}
+
+static void cluster__on_transferred(struct raft_transfer *req)
+{
+    struct cluster *c = req->data;
+    raft_id leader = 0;
+    const char *addr = NULL;
+    raft_leader(&c->raft, &leader, &addr);
+    vlog_info("cluster: leadership handed over to node %llu", (unsigned long long)leader);
+    cluster__close_raft(c);
+}
+
+void cluster_close(struct cluster *c, void (*done)(void *data), void *data)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    c->done = done;
+    c->done_data = data;
+    uv_timer_stop(&c->watch_timer);
+    if (raft_state(&c->raft) == RAFT_LEADER && c->raft.configuration.n > 1) {
+        c->transfer.data = c;
+        if (raft_transfer(&c->raft, &c->transfer, 0, cluster__on_transferred) == 0)
+            return;
+    }
+    cluster__close_raft(c);
+}

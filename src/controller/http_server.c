@@ -1,0 +1,381 @@
+#include "controller/http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/vlog.h"
+
+enum http__req_state {
+    HTTP__READING = 0,  /* collecting the body */
+    HTTP__DISPATCHED,   /* handler called, no answer yet (connection suspended) */
+    HTTP__ANSWERED,     /* answer ready, waiting for MHD to take it */
+    HTTP__QUEUED,       /* answer handed to MHD */
+};
+
+struct http_request {
+    struct http_server *server;
+    struct MHD_Connection *conn;
+    enum http__req_state state;
+    int suspended;
+    char method[16];
+    char *path;
+    char *body;
+    size_t body_len;
+    size_t body_cap;
+    int too_big;
+    void *user;
+    unsigned status;
+    struct MHD_Response *response;
+    char peer[INET6_ADDRSTRLEN];
+};
+
+struct http_server {
+    uv_loop_t *loop;
+    struct MHD_Daemon *mhd;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    int listen_fd;
+    size_t max_body;
+    http_handler_fn handler;
+    void *data;
+    int closing;
+    int handles_open;
+    void (*done)(void *data);
+    void *done_data;
+};
+
+static void http__schedule(struct http_server *s);
+
+static void http__run(struct http_server *s)
+{
+    if (s->closing)
+        return;
+    MHD_run(s->mhd);
+    http__schedule(s);
+}
+
+static void http__on_timer(uv_timer_t *t)
+{
+    http__run(t->data);
+}
+
+static void http__on_poll(uv_poll_t *p, int status, int events)
+{
+    http__run(p->data);
+}
+
+/* Re-arms the timer from MHD's own timeout. */
+static void http__schedule(struct http_server *s)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (s->closing)
+        return;
+    if (MHD_get_timeout(s->mhd, &ms) == MHD_YES)
+        uv_timer_start(&s->timer, http__on_timer, ms > 1000 ? 1000 : ms, 0);
+    else
+        uv_timer_start(&s->timer, http__on_timer, 1000, 0);
+}
+
+static void http__request_free(struct http_request *req)
+{
+    if (req->response != NULL)
+        MHD_destroy_response(req->response);
+    free(req->path);
+    free(req->body);
+    free(req);
+}
+
+static void http__on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                               enum MHD_RequestTerminationCode toe)
+{
+    struct http_request *req = *con_cls;
+    if (req == NULL)
+        return;
+    if (req->state == HTTP__DISPATCHED) {
+        /* The connection died while its handler still owns the request: leave it to
+         * the handler's answer, which frees it (see http__finish). */
+        req->conn = NULL;
+        return;
+    }
+    http__request_free(req);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result http__queue(struct http_request *req)
+{
+    enum MHD_Result rv = MHD_queue_response(req->conn, req->status, req->response);
+    req->state = HTTP__QUEUED;
+    return rv;
+}
+
+static enum MHD_Result http__access(void *cls, struct MHD_Connection *conn, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
+{
+    struct http_server *s = cls;
+    struct http_request *req = *con_cls;
+
+    if (req == NULL) {
+        const union MHD_ConnectionInfo *ci;
+        req = calloc(1, sizeof *req);
+        if (req == NULL)
+            return MHD_NO;
+        req->server = s;
+        req->conn = conn;
+        snprintf(req->method, sizeof req->method, "%s", method);
+        req->path = strdup(url);
+        if (req->path == NULL) {
+            free(req);
+            return MHD_NO;
+        }
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci != NULL && ci->client_addr != NULL && ci->client_addr->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
+                      req->peer, sizeof req->peer);
+        *con_cls = req;
+        return MHD_YES;
+    }
+
+    if (req->state == HTTP__READING && *upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        if (!req->too_big && req->body_len + n > s->max_body) {
+            req->too_big = 1;
+            free(req->body);
+            req->body = NULL;
+            req->body_len = req->body_cap = 0;
+        }
+        if (!req->too_big) {
+            if (req->body_len + n + 1 > req->body_cap) {
+                size_t cap = req->body_cap ? req->body_cap : 4096;
+                char *nb;
+                while (cap < req->body_len + n + 1)
+                    cap *= 2;
+                nb = realloc(req->body, cap);
+                if (nb == NULL)
+                    return MHD_NO;
+                req->body = nb;
+                req->body_cap = cap;
+            }
+            memcpy(req->body + req->body_len, upload_data, n);
+            req->body_len += n;
+            req->body[req->body_len] = '\0';
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    switch (req->state) {
+    case HTTP__READING:
+        req->state = HTTP__DISPATCHED;
+        if (req->too_big) {
+            http_request_respond_error(req, 413, "request body larger than %zu bytes",
+                                       s->max_body);
+        } else {
+            s->handler(req, s->data);
+        }
+        if (req->state == HTTP__ANSWERED)
+            return http__queue(req);
+        /* Answer comes later: park the connection. */
+        req->suspended = 1;
+        MHD_suspend_connection(conn);
+        return MHD_YES;
+    case HTTP__ANSWERED:
+        return http__queue(req);
+    default:
+        return MHD_YES;
+    }
+}
+
+const char *http_request_method(const struct http_request *req) { return req->method; }
+const char *http_request_path(const struct http_request *req) { return req->path; }
+const char *http_request_peer(const struct http_request *req) { return req->peer; }
+void http_request_set_user(struct http_request *req, void *user) { req->user = user; }
+void *http_request_user(const struct http_request *req) { return req->user; }
+
+const char *http_request_query(const struct http_request *req, const char *key)
+{
+    if (req->conn == NULL)
+        return NULL;
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+    if (req->conn == NULL)
+        return NULL;
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_request_body(const struct http_request *req, size_t *len)
+{
+    *len = req->body_len;
+    return req->body != NULL ? req->body : "";
+}
+
+/* Takes the prepared answer to MHD, or frees REQ when its connection is gone. */
+static void http__finish(struct http_request *req)
+{
+    req->state = HTTP__ANSWERED;
+    if (req->conn == NULL) {
+        http__request_free(req);
+        return;
+    }
+    if (req->suspended) {
+        req->suspended = 0;
+        MHD_resume_connection(req->conn);
+        /* MHD picks the resumed connection up on its next run. */
+        uv_timer_start(&req->server->timer, http__on_timer, 0, 0);
+    }
+}
+
+void http_request_respond_raw(struct http_request *req, unsigned status,
+                              const char *content_type, const void *data, size_t len)
+{
+    req->response = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (req->response == NULL) {
+        vlog_error("http: out of memory building a response");
+        req->response = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        status = 500;
+    } else if (content_type != NULL) {
+        MHD_add_response_header(req->response, "Content-Type", content_type);
+    }
+    req->status = status;
+    http__finish(req);
+}
+
+void http_request_respond(struct http_request *req, unsigned status, json_t *body)
+{
+    char *text = NULL;
+    if (body != NULL) {
+        text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+        json_decref(body);
+    }
+    if (text == NULL) {
+        http_request_respond_raw(req, status, NULL, "", 0);
+        return;
+    }
+    http_request_respond_raw(req, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void http_request_respond_error(struct http_request *req, unsigned status, const char *fmt,
+                                ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_request_respond(req, status, json_pack("{s:s}", "error", msg));
+}
+
+static int http__listen(const struct netaddr *addr, char *err, size_t errlen)
+{
+    struct sockaddr_in sa;
+    int fd, one = 1;
+
+    if (netaddr_to_sockaddr(addr, &sa) != 0) {
+        snprintf(err, errlen, "bad address %s:%u", addr->host, addr->port);
+        return -1;
+    }
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", addr->host, addr->port,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void http__log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    vlog_debug("http: %s", line);
+}
+
+struct http_server *http_server_start(uv_loop_t *loop, const struct netaddr *addr,
+                                      size_t max_body, http_handler_fn handler, void *data,
+                                      char *err, size_t errlen)
+{
+    struct http_server *s = calloc(1, sizeof *s);
+    const union MHD_DaemonInfo *info;
+
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->loop = loop;
+    s->max_body = max_body;
+    s->handler = handler;
+    s->data = data;
+    s->listen_fd = http__listen(addr, err, errlen);
+    if (s->listen_fd < 0) {
+        free(s);
+        return NULL;
+    }
+    s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+                                  MHD_USE_ERROR_LOG,
+                              0, NULL, NULL, http__access, s,
+                              MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+                              MHD_OPTION_NOTIFY_COMPLETED, http__on_completed, s,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                              MHD_OPTION_EXTERNAL_LOGGER, http__log, NULL,
+                              MHD_OPTION_END);
+    if (s->mhd == NULL) {
+        snprintf(err, errlen, "cannot start the HTTP server on %s:%u", addr->host, addr->port);
+        close(s->listen_fd);
+        free(s);
+        return NULL;
+    }
+    info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    uv_poll_init(loop, &s->poll, info->epoll_fd);
+    s->poll.data = s;
+    uv_poll_start(&s->poll, UV_READABLE, http__on_poll);
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    s->handles_open = 2;
+    http__schedule(s);
+    return s;
+}
+
+static void http__on_handle_closed(uv_handle_t *h)
+{
+    struct http_server *s = h->data;
+    if (--s->handles_open > 0)
+        return;
+    if (s->done != NULL)
+        s->done(s->done_data);
+    free(s);
+}
+
+void http_server_close(struct http_server *s, void (*done)(void *data), void *data)
+{
+    s->closing = 1;
+    s->done = done;
+    s->done_data = data;
+    /* Unwatch MHD's epoll descriptor before MHD closes it. */
+    uv_close((uv_handle_t *)&s->poll, http__on_handle_closed);
+    uv_close((uv_handle_t *)&s->timer, http__on_handle_closed);
+    MHD_stop_daemon(s->mhd); /* closes the listening socket it was given too */
+}

@@ -1,0 +1,60 @@
+/* http_server.h: an HTTP/1.1 server driven from a libuv loop (libmicrohttpd underneath,
+ * with no thread of its own). Each request's body is collected (up to a limit), then the
+ * handler is called once. The handler answers at once or later (after raft commits, for
+ * example) with http_request_respond*(); until then the connection is suspended.
+ *
+ * Everything runs on the loop's thread. */
+#ifndef VIGIL_HTTP_SERVER_H
+#define VIGIL_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "common/netaddr.h"
+
+struct http_server;
+struct http_request;
+
+/* Called once per complete request. REQ stays valid until it has been answered. */
+typedef void (*http_handler_fn)(struct http_request *req, void *data);
+
+/* Starts serving on ADDR. MAX_BODY bounds request bodies (a larger one gets 413 without
+ * reaching HANDLER). Returns NULL on failure with a one-line reason in ERR (e.g. the
+ * address is in use). The server is owned by the caller, released by http_server_close. */
+struct http_server *http_server_start(uv_loop_t *loop, const struct netaddr *addr,
+                                      size_t max_body, http_handler_fn handler, void *data,
+                                      char *err, size_t errlen);
+
+/* Stops accepting, answers nothing further, closes every connection and frees SERVER;
+ * DONE(data) is called from the loop once all its handles are closed. Requests not yet
+ * answered must have been answered before (their memory goes with the server). */
+void http_server_close(struct http_server *server, void (*done)(void *data), void *data);
+
+/* Request accessors. Returned strings are borrowed from REQ. */
+const char *http_request_method(const struct http_request *req);
+const char *http_request_path(const struct http_request *req);
+const char *http_request_query(const struct http_request *req, const char *key); /* or NULL */
+const char *http_request_header(const struct http_request *req, const char *name); /* or NULL */
+const char *http_request_body(const struct http_request *req, size_t *len);
+/* The client's address as "A.B.C.D" (static per request). */
+const char *http_request_peer(const struct http_request *req);
+
+/* Per-request slot for the handler's own state (borrowed pointer, not freed). */
+void http_request_set_user(struct http_request *req, void *user);
+void *http_request_user(const struct http_request *req);
+
+/* Answers REQ with STATUS and BODY (stolen; NULL for no body) as application/json.
+ * Must be called exactly once per request, from the loop thread, at any time after the
+ * handler was entered. After it REQ must not be used. */
+void http_request_respond(struct http_request *req, unsigned status, json_t *body);
+
+/* Answers with a body of any type. DATA is copied. */
+void http_request_respond_raw(struct http_request *req, unsigned status,
+                              const char *content_type, const void *data, size_t len);
+
+/* Answers {"error": MESSAGE} with STATUS; printf-style. */
+void http_request_respond_error(struct http_request *req, unsigned status, const char *fmt,
+                                ...) __attribute__((format(printf, 3, 4)));
+
+#endif

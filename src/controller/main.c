@@ -1,0 +1,443 @@
+/* main.c: vigild, a controller node. Owns the daemon's parts and wires them together:
+ * options -> data dir -> store -> REST server -> raft (cluster) -> node registration and
+ * the status driver. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libssh/libssh.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/errors.h"
+#include "common/objects.h"
+#include "common/timeutil.h"
+#include "common/vlog.h"
+#include "controller/cluster.h"
+#include "controller/http_server.h"
+#include "controller/options.h"
+#include "controller/rest.h"
+#include "controller/status.h"
+#include "controller/store.h"
+
+#define VIGILD_MAX_BODY (1024 * 1024)
+#define VIGILD_REGISTER_RETRY_MS 200
+
+struct vigild {
+    uv_loop_t loop;
+    struct vigild_options opts;
+    char raft_dir[600];
+    char host_key_pub[256];
+    int lock_fd;
+    struct store *store;
+    struct cluster *cluster;
+    struct http_server *api;
+    struct rest_context rest;
+    struct status_machine status;
+    uv_timer_t register_timer;
+    uv_timer_t status_timer;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    int registered;         /* our node record is committed */
+    int registering;        /* a registration proposal is in flight */
+    uint64_t committed_term;/* the latest term in which we, as leader, committed a barrier */
+    int barrier_in_flight;
+    int stopping;
+};
+
+static void vigild__die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Startup failures: one line on stderr, exit status 2. */
+static void vigild__die(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("vigild: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+/* --- the data directory ------------------------------------------------------------ */
+
+static void vigild__mkdirs(const char *path)
+{
+    char buf[600];
+    struct stat st;
+
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            vigild__die("cannot create data dir %s: %s", path, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        vigild__die("cannot create data dir %s: %s", path, strerror(errno));
+    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+        vigild__die("data dir %s is not a directory", path);
+}
+
+static void vigild__open_data_dir(struct vigild *d)
+{
+    char path[700];
+
+    vigild__mkdirs(d->opts.data_dir);
+    snprintf(path, sizeof path, "%s/LOCK", d->opts.data_dir);
+    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (d->lock_fd < 0)
+        vigild__die("data dir %s is not usable: %s", d->opts.data_dir, strerror(errno));
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        vigild__die("data dir %s is in use by another vigild", d->opts.data_dir);
+    snprintf(d->raft_dir, sizeof d->raft_dir, "%s/raft", d->opts.data_dir);
+    if (mkdir(d->raft_dir, 0700) != 0 && errno != EEXIST)
+        vigild__die("cannot create %s: %s", d->raft_dir, strerror(errno));
+}
+
+/* Writes PATH atomically: a temporary file, fsync, rename, fsync of the directory. */
+static int vigild__write_file(const char *dir, const char *name, const char *text)
+{
+    char tmp[700], path[700];
+    int fd, dfd;
+    size_t len = strlen(text);
+
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return -e;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0)
+        return -errno;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+/* A restarted node takes its identity (id, raft address) from DIR/node.json; a new one
+ * records the flags' values there. */
+static void vigild__identity(struct vigild *d)
+{
+    char path[700];
+    json_error_t jerr;
+    json_t *id;
+    struct vigild_options *o = &d->opts;
+
+    snprintf(path, sizeof path, "%s/node.json", o->data_dir);
+    id = json_load_file(path, 0, &jerr);
+    if (id == NULL && access(path, F_OK) == 0)
+        vigild__die("damaged %s: %s", path, jerr.text);
+    if (id != NULL) {
+        json_int_t nid = 0;
+        const char *raft = NULL;
+        struct netaddr a;
+        if (json_unpack(id, "{s:I, s:s}", "id", &nid, "raft", &raft) != 0 || nid < 1 ||
+            netaddr_parse(raft, &a) != 0)
+            vigild__die("damaged %s: expected {\"id\": N, \"raft\": \"HOST:PORT\"}", path);
+        if ((o->id_set && (uint64_t)nid != o->id) ||
+            (o->raft_set && (strcmp(a.host, o->raft.host) != 0 || a.port != o->raft.port)))
+            vlog_warn("this data dir belongs to node %lld at %s: using that identity, not the flags'",
+                      (long long)nid, raft);
+        if (!o->name_set)
+            snprintf(o->name, sizeof o->name, "node-%lld", (long long)nid);
+        o->id = (uint64_t)nid;
+        o->raft = a;
+        json_decref(id);
+        return;
+    }
+    {
+        char text[256];
+        int rv;
+        snprintf(text, sizeof text, "{\"id\": %llu, \"raft\": \"%s:%u\"}\n",
+                 (unsigned long long)o->id, o->raft.host, o->raft.port);
+        rv = vigild__write_file(o->data_dir, "node.json", text);
+        if (rv != 0)
+            vigild__die("cannot write %s: %s", path, strerror(-rv));
+    }
+}
+
+/* Loads (or makes, on the first start) the node's SSH host key; keeps its public half. */
+static void vigild__host_key(struct vigild *d)
+{
+    char path[700];
+    ssh_key key = NULL;
+    char *b64 = NULL;
+
+    snprintf(path, sizeof path, "%s/ssh_host_ed25519_key", d->opts.data_dir);
+    if (access(path, F_OK) != 0) {
+        if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK ||
+            ssh_pki_export_privkey_file(key, NULL, NULL, NULL, path) != SSH_OK)
+            vigild__die("cannot create the SSH host key %s", path);
+        chmod(path, 0600);
+        ssh_key_free(key);
+        key = NULL;
+    }
+    if (ssh_pki_import_privkey_file(path, NULL, NULL, NULL, &key) != SSH_OK ||
+        ssh_key_type(key) != SSH_KEYTYPE_ED25519 || ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK)
+        vigild__die("damaged SSH host key %s (remove it to make a new one)", path);
+    snprintf(d->host_key_pub, sizeof d->host_key_pub, "ssh-ed25519 %s", b64);
+    ssh_string_free_char(b64);
+    ssh_key_free(key);
+}
+
+/* --- node registration ---------------------------------------------------------------- */
+
+static void vigild__advertised(const struct vigild *d, const struct netaddr *a, char *out,
+                               size_t len)
+{
+    /* A wildcard listener is advertised with the node's raft host. */
+    snprintf(out, len, "%s:%u", netaddr_is_wildcard(a) ? d->opts.raft.host : a->host, a->port);
+}
+
+static void vigild__on_registered(void *data, int status, struct store_result *res)
+{
+    struct vigild *d = data;
+    d->registering = 0;
+    if (status == 0 && res->status < 400) {
+        d->registered = 1;
+        vlog_info("node %llu registered in the store", (unsigned long long)d->opts.id);
+    }
+}
+
+/* Proposes this node's record (and the cluster's identity on a new cluster) until it is
+ * committed. Runs on a timer; registration retries until there is quorum. */
+static void vigild__on_register_timer(uv_timer_t *t)
+{
+    struct vigild *d = t->data;
+    char raft[80], api[80], se[80];
+    char *cuuid;
+    json_t *cmd;
+
+    if (d->stopping || d->registering || d->registered || !cluster_is_leader(d->cluster))
+        return;
+    cuuid = store_meta_get(d->store, "cluster_uuid");
+    if (cuuid == NULL) {
+        char uuid[OBJ_UUID_LEN + 1];
+        obj_uuid_generate(uuid);
+        cmd = json_pack("{s:s, s:s, s:s}", "op", "cluster_init", "uuid", uuid, "name",
+                        d->opts.cluster_name);
+        /* Retried with the node record until the uuid is in the store. */
+        (void)cluster_propose(d->cluster, cmd, NULL, NULL);
+        json_decref(cmd);
+    }
+    free(cuuid);
+    vigild__advertised(d, &d->opts.raft, raft, sizeof raft);
+    vigild__advertised(d, &d->opts.api, api, sizeof api);
+    vigild__advertised(d, &d->opts.se_listen, se, sizeof se);
+    cmd = json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:s, s:s}}", "op", "node_register", "node", "id",
+                    (json_int_t)d->opts.id, "name", d->opts.name, "raft_address", raft,
+                    "api_address", api, "se_address", se, "se_host_key", d->host_key_pub);
+    if (cluster_propose(d->cluster, cmd, vigild__on_registered, d) == 0)
+        d->registering = 1;
+    json_decref(cmd);
+}
+
+/* --- status driver (single node; the full driver arrives with the status issue) -------- */
+
+static void vigild__move(struct vigild *d, enum cluster_status to, const char *reason)
+{
+    status_move(&d->status, to, reason, time_now_ms());
+}
+
+static void vigild__on_term_barrier(void *data, int status)
+{
+    struct vigild *d = data;
+    d->barrier_in_flight = 0;
+    if (status == 0)
+        d->committed_term = cluster_term(d->cluster);
+}
+
+static void vigild__drive_status(struct vigild *d)
+{
+    char reason[STATUS_REASON_MAX];
+    uint64_t leader = cluster_leader(d->cluster, NULL);
+    uint64_t term = cluster_term(d->cluster);
+
+    if (d->stopping)
+        return;
+    if (leader == 0) {
+        if (d->status.current != STATUS_NOT_RESPONSIVE) {
+            snprintf(reason, sizeof reason, "no leader known in term %llu", (unsigned long long)term);
+            vigild__move(d, STATUS_NOT_RESPONSIVE, reason);
+        }
+        return;
+    }
+    if (d->status.current == STATUS_NOT_RESPONSIVE || d->status.current == STATUS_ERRORS) {
+        snprintf(reason, sizeof reason, "node %llu elected leader in term %llu",
+                 (unsigned long long)leader, (unsigned long long)term);
+        vigild__move(d, STATUS_RESTORING, reason);
+    }
+    if (d->status.current == STATUS_RESTORING) {
+        if (!cluster_is_leader(d->cluster))
+            return;
+        if (d->committed_term != term) {
+            if (!d->barrier_in_flight &&
+                cluster_barrier(d->cluster, vigild__on_term_barrier, d) == 0)
+                d->barrier_in_flight = 1;
+            return;
+        }
+        snprintf(reason, sizeof reason, "leader committed index %llu of term %llu",
+                 (unsigned long long)cluster_commit_index(d->cluster), (unsigned long long)term);
+        vigild__move(d, STATUS_WAITING_FOR_SES, reason);
+    }
+    if (d->status.current == STATUS_WAITING_FOR_SES)
+        vigild__move(d, STATUS_COPYING_DB, "no Service Engine was connected before quorum was lost");
+    if (d->status.current == STATUS_COPYING_DB) {
+        snprintf(reason, sizeof reason, "every reachable member has applied index %llu",
+                 (unsigned long long)cluster_applied_index(d->cluster));
+        vigild__move(d, STATUS_READY, reason);
+    }
+}
+
+static void vigild__on_cluster_change(void *data)
+{
+    vigild__drive_status(data);
+}
+
+static void vigild__on_status_timer(uv_timer_t *t)
+{
+    vigild__drive_status(t->data);
+}
+
+/* --- stop ------------------------------------------------------------------------------ */
+
+static void vigild__on_handle_closed(uv_handle_t *h)
+{
+}
+
+static void vigild__on_api_closed(void *data)
+{
+    struct vigild *d = data;
+    uv_close((uv_handle_t *)&d->sigterm, vigild__on_handle_closed);
+    uv_close((uv_handle_t *)&d->sigint, vigild__on_handle_closed);
+}
+
+static void vigild__on_cluster_closed(void *data)
+{
+    struct vigild *d = data;
+    d->cluster = NULL;
+    http_server_close(d->api, vigild__on_api_closed, d);
+}
+
+static void vigild__stop(struct vigild *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    d->rest.stopping = 1;
+    vlog_info("stopping");
+    uv_close((uv_handle_t *)&d->register_timer, vigild__on_handle_closed);
+    uv_close((uv_handle_t *)&d->status_timer, vigild__on_handle_closed);
+    cluster_close(d->cluster, vigild__on_cluster_closed, d);
+}
+
+static void vigild__on_signal(uv_signal_t *s, int signum)
+{
+    vigild__stop(s->data);
+}
+
+/* --- main ------------------------------------------------------------------------------ */
+
+int main(int argc, char **argv)
+{
+    static struct vigild d;
+    struct cluster_config cc;
+    char err[512];
+    int rv;
+
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(options_usage(), stdout);
+            return 0;
+        }
+    }
+    if (options_parse(&d.opts, argc, argv, err, sizeof err) != 0)
+        vigild__die("%s", err);
+    vlog_init("vigild", d.opts.verbose ? VLOG_DEBUG : VLOG_INFO);
+
+    vigild__open_data_dir(&d);
+    vigild__identity(&d);
+    vigild__host_key(&d);
+
+    if (store_open(&d.store) != 0)
+        vigild__die("cannot open the in-memory database");
+    uv_loop_init(&d.loop);
+    status_init(&d.status, time_now_ms(), "node started");
+
+    d.rest.loop = &d.loop;
+    d.rest.store = d.store;
+    d.rest.opts = &d.opts;
+    d.rest.node_id = d.opts.id;
+    d.rest.status = &d.status;
+    d.api = http_server_start(&d.loop, &d.opts.api, VIGILD_MAX_BODY, rest_handle, &d.rest, err,
+                              sizeof err);
+    if (d.api == NULL)
+        vigild__die("--api: %s", err);
+
+    memset(&cc, 0, sizeof cc);
+    cc.id = d.opts.id;
+    {
+        static char raft_addr[sizeof cc.voters[0].address];
+        snprintf(raft_addr, sizeof raft_addr, "%s:%u", d.opts.raft.host, d.opts.raft.port);
+        cc.raft_address = raft_addr;
+        if (d.opts.n_cluster > 0) {
+            memcpy(cc.voters, d.opts.cluster, sizeof cc.voters);
+            cc.n_voters = d.opts.n_cluster;
+        } else {
+            cc.voters[0].id = d.opts.id;
+            snprintf(cc.voters[0].address, sizeof cc.voters[0].address, "%s", raft_addr);
+            cc.n_voters = 1;
+        }
+    }
+    cc.raft_dir = d.raft_dir;
+    cc.heartbeat_ms = d.opts.heartbeat_ms;
+    cc.election_timeout_ms = d.opts.election_timeout_ms;
+    cc.snapshot_threshold = d.opts.snapshot_threshold;
+    cc.snapshot_trailing = d.opts.snapshot_trailing;
+    rv = cluster_start(&d.loop, &cc, d.store, &d.cluster, err, sizeof err);
+    if (rv != 0)
+        vigild__die("%s", err);
+    d.rest.cluster = d.cluster;
+    cluster_set_watch(d.cluster, vigild__on_cluster_change, &d);
+    if (d.opts.test_apply_delay_ms > 0)
+        cluster_set_apply_delay(d.cluster, d.opts.test_apply_delay_ms);
+
+    uv_timer_init(&d.loop, &d.register_timer);
+    d.register_timer.data = &d;
+    uv_timer_start(&d.register_timer, vigild__on_register_timer, 0, VIGILD_REGISTER_RETRY_MS);
+    uv_timer_init(&d.loop, &d.status_timer);
+    d.status_timer.data = &d;
+    uv_timer_start(&d.status_timer, vigild__on_status_timer, 50, 50);
+    uv_signal_init(&d.loop, &d.sigterm);
+    d.sigterm.data = &d;
+    uv_signal_start(&d.sigterm, vigild__on_signal, SIGTERM);
+    uv_signal_init(&d.loop, &d.sigint);
+    d.sigint.data = &d;
+    uv_signal_start(&d.sigint, vigild__on_signal, SIGINT);
+
+    vlog_info("node %llu (%s) serving the API on %s:%u, raft on %s, data in %s",
+              (unsigned long long)d.opts.id, d.opts.name, d.opts.api.host, d.opts.api.port,
+              cc.raft_address, d.opts.data_dir);
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d.loop);
+    store_close(d.store);
+    vlog_info("stopped");
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* options.h: vigild's settings from the command line and the --config INI file
+ * (contract "vigild"). Flags win over the file. */
+#ifndef VIGIL_OPTIONS_H
+#define VIGIL_OPTIONS_H
+
+#include <stdint.h>
+
+#include "common/netaddr.h"
+#include "controller/cluster.h"
+
+struct vigild_options {
+    char data_dir[512];
+    uint64_t id;
+    struct netaddr raft;
+    struct netaddr api;
+    struct netaddr se_listen;
+    char name[128];
+    char cluster_name[128];
+    struct cluster_member cluster[CLUSTER_MAX_NODES]; /* --cluster; n_cluster == 0: none */
+    unsigned n_cluster;
+    unsigned heartbeat_ms;
+    unsigned election_timeout_ms;
+    unsigned se_wait_s;
+    char vip[64];
+    char vip_dev[64];
+    /* Which of the identity flags were given explicitly. */
+    int id_set, raft_set, name_set;
+    /* Hidden, for tests and benchmarks: not part of the contract. */
+    unsigned snapshot_threshold;
+    unsigned snapshot_trailing;
+    unsigned test_apply_delay_ms;
+    int verbose;
+};
+
+/* Fills OPTS from ARGV (and the INI file named by --config). Returns 0, or VIGIL_EINVAL
+ * with a one-line reason in ERR (the caller prints it and exits 2). */
+int options_parse(struct vigild_options *opts, int argc, char **argv, char *err, size_t errlen);
+
+/* The usage text for --help. Static string. */
+const char *options_usage(void);
+
+#endif

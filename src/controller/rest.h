@@ -1,0 +1,29 @@
+/* rest.h: the REST API's front door. Every request passes rest_gate() (where
+ * authentication will live) and is then routed to its handler (api.h). */
+#ifndef VIGIL_REST_H
+#define VIGIL_REST_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "controller/cluster.h"
+#include "controller/http_server.h"
+#include "controller/options.h"
+#include "controller/status.h"
+#include "controller/store.h"
+
+/* What the handlers need, owned by the daemon (main.c); handlers borrow it. */
+struct rest_context {
+    uv_loop_t *loop;
+    struct store *store;
+    struct cluster *cluster;
+    const struct vigild_options *opts;
+    uint64_t node_id;
+    const struct status_machine *status; /* this node's view of the cluster status */
+    int stopping;
+};
+
+/* The http_server handler; DATA is the struct rest_context. */
+void rest_handle(struct http_request *req, void *data);
+
+#endif

@@ -1,0 +1,68 @@
+/* store.h: the config database, SQLite in memory, used as the raft state machine.
+ *
+ * Every change arrives as a command (a JSON object, see docs/architecture.md "Commands")
+ * that store_apply() runs as one transaction. Apply is deterministic: the same commands
+ * in the same order give the same database on every node. Business refusals (a name
+ * taken, a missing reference) are results, not errors, and change nothing.
+ *
+ * The database lives in memory: durability comes from the raft log and snapshots, and a
+ * restart rebuilds it from the latest snapshot (store_restore) plus the log.
+ * All functions run on the loop thread. */
+#ifndef VIGIL_STORE_H
+#define VIGIL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "common/objects.h"
+
+struct store;
+
+/* The outcome of one command, handed to whoever proposed it. */
+struct store_result {
+    unsigned status; /* 200, 201, 204, 400, 404, 409 (as the REST API answers) */
+    json_t *body;    /* owned: the stored object (uuid included), or NULL */
+    char error[512]; /* when status >= 400: what was wrong */
+};
+
+/* Releases what RES owns and zeroes it. */
+void store_result_clear(struct store_result *res);
+
+/* Opens an empty store. Returns 0 and *OUT (owned by the caller, released with
+ * store_close), or VIGIL_EIO / VIGIL_ENOMEM. */
+int store_open(struct store **out);
+
+void store_close(struct store *store);
+
+/* Runs command CMD (LEN bytes of JSON text, borrowed) as one transaction. RES (owned by
+ * the caller, zeroed by this call) receives the outcome. Returns 0, including for refused
+ * commands; VIGIL_EINVAL when CMD is not a command this version knows (the entry is
+ * skipped and logged); VIGIL_EIO when SQLite failed, after which the store must not be
+ * used further. */
+int store_apply(struct store *store, const char *cmd, size_t len, struct store_result *res);
+
+/* Serialises the whole database. *DATA is allocated with sqlite3_malloc and owned by the
+ * caller (free with sqlite3_free). Returns 0 or VIGIL_EIO. */
+int store_snapshot(struct store *store, void **data, size_t *len);
+
+/* Frees what store_snapshot returned. */
+void store_snapshot_free(void *data);
+
+/* Replaces the whole database with a serialised one (borrowed, copied). Returns 0, or
+ * VIGIL_ECORRUPT when DATA is not a database of ours; the store is then unchanged. */
+int store_restore(struct store *store, const void *data, size_t len);
+
+/* Queries. Returned JSON is a new reference owned by the caller. */
+json_t *store_object_get(struct store *store, enum obj_type type, const char *uuid);
+json_t *store_object_get_by_name(struct store *store, enum obj_type type, const char *name);
+/* Objects of TYPE in creation order, OFFSET/LIMIT applied; *TOTAL = how many in all. */
+json_t *store_object_list(struct store *store, enum obj_type type, int64_t offset,
+                          int64_t limit, int64_t *total);
+/* Every node record, by id: [{"id", "name", "raft_address", "api_address", "se_address",
+ * "se_host_key"}]. */
+json_t *store_nodes(struct store *store);
+/* A cluster-wide setting ("cluster_uuid", "cluster_name"); malloc'd copy or NULL. */
+char *store_meta_get(struct store *store, const char *key);
+
+#endif
