@@ -49,7 +49,8 @@ def wait_until(cond, timeout, what, interval=0.05):
     """Poll cond() until it returns a truthy value; return that value.
 
     Raise HarnessError naming `what` (and the last exception cond raised, if any)
-    when `timeout` seconds pass first.
+    when `timeout` seconds pass first. A HarnessError raised by cond (e.g. "the process
+    exited") ends the wait at once.
     """
     deadline = time.monotonic() + timeout
     last_exc = None
@@ -59,6 +60,8 @@ def wait_until(cond, timeout, what, interval=0.05):
             if value:
                 return value
             last_exc = None
+        except HarnessError:
+            raise
         except Exception as exc:  # noqa: BLE001 - reported in the message
             last_exc = exc
         if time.monotonic() >= deadline:
@@ -314,13 +317,7 @@ class Node:
                                    f"stderr tail:\n{self.stderr_tail()}")
             status, doc = self.api.get("/api/healthz", timeout=(0.5, 2.0))
             return status == 200 and doc and doc.get("status") == "ok"
-        try:
-            wait_until(healthy, timeout, f"{self.label} /api/healthz to answer ok")
-        except HarnessError as exc:
-            if self.proc.poll() is not None:
-                raise HarnessError(f"{self.label} exited with {self.proc.returncode}; "
-                                   f"stderr tail:\n{self.stderr_tail()}") from None
-            raise exc
+        wait_until(healthy, timeout, f"{self.label} /api/healthz to answer ok")
         return self
 
     def kill9(self):

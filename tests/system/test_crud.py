@@ -40,13 +40,15 @@ class Objects:
 
     def body(self, obj_type, name):
         """A valid body of obj_type, creating what it must refer to."""
+        self.n += 1
+        dep = f"{name}-dep{self.n}"
         if obj_type == "healthmonitor":
             return healthmonitor_body(name, http=True)
         if obj_type == "pool":
-            return pool_body(name, [self.hm(f"{name}-hm")["uuid"]])
+            return pool_body(name, [self.hm(f"{dep}-hm")["uuid"]])
         if obj_type == "virtualservice":
-            return virtualservice_body(name, self.pool(f"{name}-pool")["uuid"],
-                                       se_refs=[self.se(f"{name}-se")["uuid"]])
+            return virtualservice_body(name, self.pool(f"{dep}-pool")["uuid"],
+                                       se_refs=[self.se(f"{dep}-se")["uuid"]])
         if obj_type == "serviceengine":
             return serviceengine_body(name, self.key())
         raise ValueError(obj_type)
@@ -158,7 +160,7 @@ BAD_FIELDS = [
     ("healthmonitor", "type", lambda b: b.update(type="HEALTH_MONITOR_BOGUS")),
     ("healthmonitor", "send_interval", lambda b: b.update(send_interval="five")),
     ("healthmonitor", "send_interval", lambda b: b.update(send_interval=-1)),
-    ("healthmonitor", "send_interval", lambda b: b.update(send_interval=1e400)),
+    ("healthmonitor", "send_interval", lambda b: b.update(send_interval=0)),
     ("healthmonitor", "successful_checks", lambda b: b.update(successful_checks=[2])),
     ("healthmonitor", "failed_checks", lambda b: b.update(failed_checks=1.5)),
     ("healthmonitor", "http_response_codes", lambda b: b.update(http_response_codes="HTTP_2XX")),

@@ -39,6 +39,7 @@ def test_10k_objects_survive_restart_and_kill9(node):
         stop.set()
         writer.join(timeout=60)
     assert not writer.is_alive(), "writer threads did not finish"
+    assert len(acked2) < N, "the kill came after every write finished: nothing was in flight"
 
     node.start(timeout=60)
     wait_until(lambda: node.runtime().get("leader_id") == 1, 30, "node 1 to lead after kill -9")

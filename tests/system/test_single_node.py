@@ -18,13 +18,16 @@ def test_data_dir_alone_serves_on_defaults(cluster_factory, tmp_path):
     api = harness.Api("127.0.0.1:8080")
 
     def healthy():
-        assert proc.poll() is None, f"vigild exited with {proc.returncode}"
+        if proc.poll() is not None:
+            raise harness.HarnessError(f"vigild exited with {proc.returncode}")
         status, doc = api.get("/api/healthz", timeout=(0.5, 2))
         return status == 200 and doc == {"status": "ok", "node_id": 1}
     wait_until(healthy, 20, "vigild --data-dir D to answer /api/healthz on 127.0.0.1:8080")
 
-    status, doc = api.get("/api/cluster")
-    assert status == 200, doc
+    def listed():
+        status, doc = api.get("/api/cluster")
+        return doc if status == 200 and doc.get("nodes") else None
+    doc = wait_until(listed, 20, "/api/cluster to list node 1")
     assert doc["name"] == "vigil"
     assert doc["uuid"]
     assert doc.get("virtual_ip") is None
@@ -44,7 +47,6 @@ def test_data_dir_alone_serves_on_defaults(cluster_factory, tmp_path):
     status, doc = api.post("/api/healthmonitor", harness.healthmonitor_body("hm-defaults"))
     assert status == 201, doc
     assert not harness.port_is_free(7000), "nothing listens on the default raft port 7000"
-    assert not harness.port_is_free(5098), "nothing listens on the default se-listen port 5098"
 
 
 def test_healthz(node):
@@ -72,6 +74,7 @@ def test_cluster_lists_our_node_with_its_addresses(node):
 def test_cluster_uuid_and_name_survive_restart(cluster_factory):
     node = cluster_factory.node(extra_flags=["--cluster-name", "prod-east"])
     node.start()
+    wait_until(lambda: node.runtime().get("leader_id") == 1, 20, "node 1 to lead")
     status, before = node.api.get("/api/cluster")
     assert status == 200, before
     assert before["name"] == "prod-east"
@@ -83,8 +86,31 @@ def test_cluster_uuid_and_name_survive_restart(cluster_factory):
     assert len(after["nodes"]) == 1, after
 
 
+def test_cluster_record_is_never_half_made(cluster_factory):
+    """From the first answer on, /api/cluster has the uuid made at bootstrap (no null)."""
+    node = cluster_factory.node()
+    node.start(wait=False)
+    seen = []
+
+    def answered():
+        if not node.running:
+            raise harness.HarnessError(f"vigild exited with {node.proc.returncode}")
+        status, doc = node.api.get("/api/cluster", timeout=(0.2, 2))
+        if status == 200:
+            seen.append(doc)
+        return len(seen) >= 1 and seen[-1].get("nodes")
+    wait_until(answered, 20, "/api/cluster to list our node")
+    nulls = [d for d in seen if not d.get("uuid")]
+    assert not nulls, f"/api/cluster answered 200 without a uuid: {nulls[0]}"
+
+
+def wait_ready(node, timeout=20):
+    return wait_until(lambda: (lambda rt: rt if rt["cluster_state"]["status"] == "Ready" else None)(
+        node.runtime()), timeout, f"{node.label} status Ready")
+
+
 def test_runtime_one_node(node):
-    rt = node.runtime()
+    rt = wait_ready(node)
     assert rt["node_id"] == 1
     assert rt["leader_id"] == 1
     assert isinstance(rt["term"], int) and rt["term"] >= 1, rt
