@@ -4,6 +4,7 @@
 
 #include "common/timeutil.h"
 #include "controller/api.h"
+#include "controller/write_path.h"
 
 static json_t *api__cluster(struct rest_context *ctx)
 {
@@ -37,6 +38,7 @@ static const char *api__cluster_state(const struct status_machine *sm, unsigned 
 
 static json_t *api__runtime(struct rest_context *ctx)
 {
+    const struct status_machine *sm = status_driver_status(ctx->status);
     struct cluster_member members[CLUSTER_MAX_NODES];
     unsigned n = cluster_members(ctx->cluster, members, CLUSTER_MAX_NODES);
     uint64_t leader = cluster_leader(ctx->cluster, NULL);
@@ -58,27 +60,82 @@ static json_t *api__runtime(struct rest_context *ctx)
                          name != NULL ? name : "", "role",
                          members[i].id == leader ? "CLUSTER_LEADER" : "CLUSTER_FOLLOWER");
         if (self) {
-            json_object_set_new(node, "state", json_string("CLUSTER_ACTIVE"));
+            json_object_set_new(node, "state",
+                                json_string(leader != 0 ? "CLUSTER_ACTIVE" : "CLUSTER_STARTING"));
             json_object_set_new(node, "applied_index",
                                 json_integer((json_int_t)cluster_applied_index(ctx->cluster)));
             active++;
         } else {
-            /* Peer liveness arrives with the node channel (three-node issue). */
-            json_object_set_new(node, "state", json_string("CLUSTER_STARTING"));
-            json_object_set_new(node, "applied_index", json_null());
+            const struct peer_state *ps = peers_get(ctx->peers, members[i].id);
+            int up = ps != NULL && ps->reachable;
+            json_object_set_new(node, "state", json_string(up ? "CLUSTER_ACTIVE" : "CLUSTER_INACTIVE"));
+            json_object_set_new(node, "applied_index",
+                                ps != NULL && ps->ever_reachable
+                                    ? json_integer((json_int_t)ps->applied_index)
+                                    : json_null());
+            if (up)
+                active++;
         }
         json_array_append_new(nodes, node);
     }
     json_decref(names);
-    time_format_rfc3339(ctx->status->since_ms, since);
+    time_format_rfc3339(sm->since_ms, since);
     return json_pack("{s:I, s:o, s:I, s:{s:s, s:s, s:s, s:s}, s:o, s:o}", "node_id",
                      (json_int_t)ctx->node_id, "leader_id",
                      leader ? json_integer((json_int_t)leader) : json_null(), "term",
                      (json_int_t)cluster_term(ctx->cluster), "cluster_state", "status",
-                     status_name(ctx->status->current), "state",
-                     api__cluster_state(ctx->status, n, active), "since", since, "reason",
-                     ctx->status->reason, "node_states", nodes, "status_history",
-                     status_history_json(ctx->status));
+                     status_name(sm->current), "state", api__cluster_state(sm, n, active),
+                     "since", since, "reason", sm->reason, "node_states", nodes,
+                     "status_history", status_history_json(sm));
+}
+
+/* This node's report for the liveness channel (GET /api/internal/peer): the runtime view
+ * plus what only peers need. */
+static json_t *api__peer_report(struct rest_context *ctx)
+{
+    json_t *report = api__runtime(ctx);
+    int64_t led = status_driver_led_since_ms(ctx->status);
+    json_object_set_new(report, "applied_index",
+                        json_integer((json_int_t)cluster_applied_index(ctx->cluster)));
+    json_object_set_new(report, "commit_index",
+                        json_integer((json_int_t)cluster_commit_index(ctx->cluster)));
+    json_object_set_new(report, "errors", json_array());
+    if (led != 0) {
+        char ts[TIME_RFC3339_LEN];
+        time_format_rfc3339(led, ts);
+        json_object_set_new(report, "led_since", json_string(ts));
+    }
+    return report;
+}
+
+/* Commands nodes send each other through the leader (POST /api/internal/command). */
+static void api__internal_command(struct rest_context *ctx, struct http_request *req)
+{
+    size_t len;
+    const char *text = http_request_body(req, &len);
+    json_t *cmd = json_loadb(text, len, 0, NULL);
+    const char *op = json_string_value(json_object_get(cmd, "op"));
+
+    if (op == NULL || (strcmp(op, "node_register") != 0 && strcmp(op, "cluster_init") != 0)) {
+        json_decref(cmd);
+        http_request_respond_error(req, 400, "op: not an internal command");
+        return;
+    }
+    write_path_submit(ctx, req, cmd);
+}
+
+void api_internal_handle(struct rest_context *ctx, struct http_request *req, const char *sub)
+{
+    const char *method = http_request_method(req);
+    if (strcmp(sub, "peer") == 0 && strcmp(method, "GET") == 0) {
+        http_request_respond(req, 200, api__peer_report(ctx));
+        return;
+    }
+    if (strcmp(sub, "command") == 0 && strcmp(method, "POST") == 0) {
+        api__internal_command(ctx, req);
+        return;
+    }
+    http_request_respond_error(req, 404, "no such resource: %s", http_request_path(req));
 }
 
 void api_cluster_handle(struct rest_context *ctx, struct http_request *req, const char *sub)

@@ -5,6 +5,7 @@
 #include "common/errors.h"
 #include "common/objects.h"
 #include "controller/api.h"
+#include "controller/write_path.h"
 
 /* A read waiting for a barrier (?consistent=1). */
 struct api__read {
@@ -95,6 +96,15 @@ static void api__on_barrier(void *data, int status)
 }
 
 static void api__read(struct rest_context *ctx, struct http_request *req, enum obj_type type,
+                      const char *uuid);
+
+/* A consistent read that reached the leader after all (see write_path_forward). */
+static void api__read_on_leader(struct rest_context *ctx, struct http_request *req)
+{
+    rest_handle(req, ctx);
+}
+
+static void api__read(struct rest_context *ctx, struct http_request *req, enum obj_type type,
                       const char *uuid)
 {
     const char *consistent = http_request_query(req, "consistent");
@@ -107,6 +117,10 @@ static void api__read(struct rest_context *ctx, struct http_request *req, enum o
     }
     if (uuid != NULL && strlen(uuid) > OBJ_UUID_LEN) {
         http_request_respond_error(req, 404, "no %s with uuid %s", obj_type_name(type), uuid);
+        return;
+    }
+    if (!cluster_is_leader(ctx->cluster)) {
+        write_path_forward(ctx, req, api__read_on_leader);
         return;
     }
     r = calloc(1, sizeof *r);
@@ -129,44 +143,9 @@ static void api__read(struct rest_context *ctx, struct http_request *req, enum o
     }
 }
 
-/* Reports a write's outcome from raft as the contract says. */
-static void api__on_committed(void *data, int status, struct store_result *res)
-{
-    struct http_request *req = data;
-
-    if (status != 0) {
-        http_request_respond(req, 503,
-                             json_pack("{s:s, s:s}", "error",
-                                       "leadership was lost before the write was committed",
-                                       "outcome", "unknown"));
-        return;
-    }
-    if (res->status >= 400) {
-        http_request_respond_error(req, res->status, "%s", res->error);
-        return;
-    }
-    if (res->status == 204 || res->body == NULL) {
-        http_request_respond(req, res->status, NULL);
-        return;
-    }
-    http_request_respond(req, res->status, res->body);
-    res->body = NULL;
-}
-
 static void api__propose(struct rest_context *ctx, struct http_request *req, json_t *cmd)
 {
-    int rv = cluster_propose(ctx->cluster, cmd, api__on_committed, req);
-    json_decref(cmd);
-    if (rv == 0)
-        return;
-    if (rv == VIGIL_ENOTLEADER || rv == VIGIL_ENOQUORUM || rv == VIGIL_ESHUTDOWN)
-        http_request_respond(req, 503,
-                             json_pack("{s:s, s:s}", "error",
-                                       rv == VIGIL_ESHUTDOWN ? "this node is stopping"
-                                                             : "no leader with quorum",
-                                       "outcome", "not_applied"));
-    else
-        http_request_respond_error(req, 500, "%s", vigil_strerror(rv));
+    write_path_submit(ctx, req, cmd);
 }
 
 /* Parses and validates the request body as an object of TYPE; answers 400 itself and

@@ -360,6 +360,26 @@ bool cluster_is_leader(struct cluster *c)
     return raft_state(&c->raft) == RAFT_LEADER;
 }
 
+bool cluster_leader_has_quorum(struct cluster *c)
+{
+    struct raft *r = &c->raft;
+    unsigned voters = 0, contacts = 0;
+
+    if (raft_state(r) != RAFT_LEADER)
+        return false;
+    /* recent_recv is set when a follower answers and cleared by raft's own quorum check
+     * once per election timeout; the public header exposes it, no function does. */
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        const struct raft_server *s = &r->configuration.servers[i];
+        if (s->role != RAFT_VOTER)
+            continue;
+        voters++;
+        if (s->id == r->id || r->leader_state.progress[i].recent_recv)
+            contacts++;
+    }
+    return contacts > voters / 2;
+}
+
 uint64_t cluster_leader(struct cluster *c, const char **address)
 {
     raft_id id = 0;

@@ -67,6 +67,10 @@ int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void 
 int cluster_barrier(struct cluster *c, void (*cb)(void *data, int status), void *data);
 
 bool cluster_is_leader(struct cluster *c);
+
+/* True if this node leads and heard from a majority of voters (itself included) within
+ * about the last election timeout (raft's own contact tracking). */
+bool cluster_leader_has_quorum(struct cluster *c);
 /* Leader's id (0 when none is known) and raft address (borrowed, may be NULL). */
 uint64_t cluster_leader(struct cluster *c, const char **address);
 uint64_t cluster_term(struct cluster *c);

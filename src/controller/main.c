@@ -21,7 +21,9 @@
 #include "controller/http_server.h"
 #include "controller/options.h"
 #include "controller/rest.h"
-#include "controller/status.h"
+#include "controller/http_client.h"
+#include "controller/peers.h"
+#include "controller/status_driver.h"
 #include "controller/store.h"
 
 #define VIGILD_MAX_BODY (1024 * 1024)
@@ -37,15 +39,14 @@ struct vigild {
     struct cluster *cluster;
     struct http_server *api;
     struct rest_context rest;
-    struct status_machine status;
+    struct http_client *client;
+    struct peers *peers;
+    struct status_driver *driver;
     uv_timer_t register_timer;
-    uv_timer_t status_timer;
     uv_signal_t sigterm;
     uv_signal_t sigint;
     int registered;         /* our node record is committed */
     int registering;        /* a registration proposal is in flight */
-    uint64_t committed_term;/* the latest term in which we, as leader, committed a barrier */
-    int barrier_in_flight;
     int stopping;
 };
 
@@ -215,6 +216,50 @@ static void vigild__on_registered(void *data, int status, struct store_result *r
     }
 }
 
+static void vigild__on_registered_remote(void *data, int err, long status, const char *body,
+                                         size_t len)
+{
+    struct vigild *d = data;
+    d->registering = 0;
+    if (err == 0 && status >= 200 && status < 300) {
+        d->registered = 1;
+        vlog_info("node %llu registered in the store (through the leader)",
+                  (unsigned long long)d->opts.id);
+    }
+}
+
+/* Sends CMD to the leader's /api/internal/command. Returns 0 when the answer will come. */
+static int vigild__send_to_leader(struct vigild *d, json_t *cmd)
+{
+    uint64_t leader = cluster_leader(d->cluster, NULL);
+    json_t *nodes, *rec;
+    char url[200] = "";
+    char *text;
+    size_t i;
+    int rv;
+    const char *headers[] = {"Content-Type: application/json", NULL};
+
+    if (leader == 0)
+        return VIGIL_ENOQUORUM;
+    nodes = store_nodes(d->store);
+    json_array_foreach(nodes, i, rec)
+    {
+        if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == leader)
+            snprintf(url, sizeof url, "http://%s/api/internal/command",
+                     json_string_value(json_object_get(rec, "api_address")));
+    }
+    json_decref(nodes);
+    if (url[0] == '\0')
+        return VIGIL_ENOTFOUND;
+    text = json_dumps(cmd, JSON_COMPACT);
+    if (text == NULL)
+        return VIGIL_ENOMEM;
+    rv = http_client_request(d->client, "POST", url, headers, text, strlen(text),
+                             2 * d->opts.election_timeout_ms + 1000, vigild__on_registered_remote, d);
+    free(text);
+    return rv;
+}
+
 /* Proposes this node's record (and the cluster's identity on a new cluster) until it is
  * committed. Runs on a timer; registration retries until there is quorum. */
 static void vigild__on_register_timer(uv_timer_t *t)
@@ -224,10 +269,10 @@ static void vigild__on_register_timer(uv_timer_t *t)
     char *cuuid;
     json_t *cmd;
 
-    if (d->stopping || d->registering || d->registered || !cluster_is_leader(d->cluster))
+    if (d->stopping || d->registering || d->registered || cluster_leader(d->cluster, NULL) == 0)
         return;
     cuuid = store_meta_get(d->store, "cluster_uuid");
-    if (cuuid == NULL) {
+    if (cuuid == NULL && cluster_is_leader(d->cluster)) {
         char uuid[OBJ_UUID_LEN + 1];
         obj_uuid_generate(uuid);
         cmd = json_pack("{s:s, s:s, s:s}", "op", "cluster_init", "uuid", uuid, "name",
@@ -243,76 +288,30 @@ static void vigild__on_register_timer(uv_timer_t *t)
     cmd = json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:s, s:s}}", "op", "node_register", "node", "id",
                     (json_int_t)d->opts.id, "name", d->opts.name, "raft_address", raft,
                     "api_address", api, "se_address", se, "se_host_key", d->host_key_pub);
-    if (cluster_propose(d->cluster, cmd, vigild__on_registered, d) == 0)
+    if (cluster_is_leader(d->cluster)) {
+        if (cluster_propose(d->cluster, cmd, vigild__on_registered, d) == 0)
+            d->registering = 1;
+    } else if (vigild__send_to_leader(d, cmd) == 0) {
         d->registering = 1;
+    }
     json_decref(cmd);
 }
 
-/* --- status driver (single node; the full driver arrives with the status issue) -------- */
-
-static void vigild__move(struct vigild *d, enum cluster_status to, const char *reason)
-{
-    status_move(&d->status, to, reason, time_now_ms());
-}
-
-static void vigild__on_term_barrier(void *data, int status)
-{
-    struct vigild *d = data;
-    d->barrier_in_flight = 0;
-    if (status == 0)
-        d->committed_term = cluster_term(d->cluster);
-}
-
-static void vigild__drive_status(struct vigild *d)
-{
-    char reason[STATUS_REASON_MAX];
-    uint64_t leader = cluster_leader(d->cluster, NULL);
-    uint64_t term = cluster_term(d->cluster);
-
-    if (d->stopping)
-        return;
-    if (leader == 0) {
-        if (d->status.current != STATUS_NOT_RESPONSIVE) {
-            snprintf(reason, sizeof reason, "no leader known in term %llu", (unsigned long long)term);
-            vigild__move(d, STATUS_NOT_RESPONSIVE, reason);
-        }
-        return;
-    }
-    if (d->status.current == STATUS_NOT_RESPONSIVE || d->status.current == STATUS_ERRORS) {
-        snprintf(reason, sizeof reason, "node %llu elected leader in term %llu",
-                 (unsigned long long)leader, (unsigned long long)term);
-        vigild__move(d, STATUS_RESTORING, reason);
-    }
-    if (d->status.current == STATUS_RESTORING) {
-        if (!cluster_is_leader(d->cluster))
-            return;
-        if (d->committed_term != term) {
-            if (!d->barrier_in_flight &&
-                cluster_barrier(d->cluster, vigild__on_term_barrier, d) == 0)
-                d->barrier_in_flight = 1;
-            return;
-        }
-        snprintf(reason, sizeof reason, "leader committed index %llu of term %llu",
-                 (unsigned long long)cluster_commit_index(d->cluster), (unsigned long long)term);
-        vigild__move(d, STATUS_WAITING_FOR_SES, reason);
-    }
-    if (d->status.current == STATUS_WAITING_FOR_SES)
-        vigild__move(d, STATUS_COPYING_DB, "no Service Engine was connected before quorum was lost");
-    if (d->status.current == STATUS_COPYING_DB) {
-        snprintf(reason, sizeof reason, "every reachable member has applied index %llu",
-                 (unsigned long long)cluster_applied_index(d->cluster));
-        vigild__move(d, STATUS_READY, reason);
-    }
-}
+/* --- wiring ----------------------------------------------------------------------------- */
 
 static void vigild__on_cluster_change(void *data)
 {
-    vigild__drive_status(data);
+    struct vigild *d = data;
+    if (d->driver != NULL)
+        status_driver_poke(d->driver);
 }
 
-static void vigild__on_status_timer(uv_timer_t *t)
+static void vigild__on_peer_change(void *data, uint64_t id, bool reachable)
 {
-    vigild__drive_status(t->data);
+    struct vigild *d = data;
+    if (reachable)
+        status_driver_member_rejoined(d->driver, id);
+    status_driver_poke(d->driver);
 }
 
 /* --- stop ------------------------------------------------------------------------------ */
@@ -332,9 +331,14 @@ static void vigild__on_cluster_closed(void *data)
 {
     struct vigild *d = data;
     d->cluster = NULL;
+    status_driver_close(d->driver);
+    peers_close(d->peers);
+    http_client_close(d->client);
     http_server_close(d->api, vigild__on_api_closed, d);
 }
 
+/* Clean stop: hand leadership over, close raft (failing what waits on it), then the
+ * liveness channel, the client and the API server. */
 static void vigild__stop(struct vigild *d)
 {
     if (d->stopping)
@@ -343,7 +347,6 @@ static void vigild__stop(struct vigild *d)
     d->rest.stopping = 1;
     vlog_info("stopping");
     uv_close((uv_handle_t *)&d->register_timer, vigild__on_handle_closed);
-    uv_close((uv_handle_t *)&d->status_timer, vigild__on_handle_closed);
     cluster_close(d->cluster, vigild__on_cluster_closed, d);
 }
 
@@ -379,13 +382,15 @@ int main(int argc, char **argv)
     if (store_open(&d.store) != 0)
         vigild__die("cannot open the in-memory database");
     uv_loop_init(&d.loop);
-    status_init(&d.status, time_now_ms(), "node started");
+    d.client = http_client_new(&d.loop);
+    if (d.client == NULL)
+        vigild__die("cannot start the HTTP client");
 
     d.rest.loop = &d.loop;
     d.rest.store = d.store;
     d.rest.opts = &d.opts;
     d.rest.node_id = d.opts.id;
-    d.rest.status = &d.status;
+    d.rest.client = d.client;
     d.api = http_server_start(&d.loop, &d.opts.api, VIGILD_MAX_BODY, rest_handle, &d.rest, err,
                               sizeof err);
     if (d.api == NULL)
@@ -415,6 +420,16 @@ int main(int argc, char **argv)
     if (rv != 0)
         vigild__die("%s", err);
     d.rest.cluster = d.cluster;
+    /* Peers are asked every heartbeat and count as gone after 2 election timeouts. */
+    d.peers = peers_start(&d.loop, d.client, d.store, d.cluster, d.opts.id,
+                          d.opts.heartbeat_ms < 100 ? d.opts.heartbeat_ms : 100,
+                          2 * d.opts.election_timeout_ms, vigild__on_peer_change, &d);
+    d.driver = status_driver_start(&d.loop, d.cluster, d.peers, d.store, d.opts.id,
+                                   d.opts.se_wait_s);
+    if (d.peers == NULL || d.driver == NULL)
+        vigild__die("out of memory");
+    d.rest.peers = d.peers;
+    d.rest.status = d.driver;
     cluster_set_watch(d.cluster, vigild__on_cluster_change, &d);
     if (d.opts.test_apply_delay_ms > 0)
         cluster_set_apply_delay(d.cluster, d.opts.test_apply_delay_ms);
@@ -422,9 +437,6 @@ int main(int argc, char **argv)
     uv_timer_init(&d.loop, &d.register_timer);
     d.register_timer.data = &d;
     uv_timer_start(&d.register_timer, vigild__on_register_timer, 0, VIGILD_REGISTER_RETRY_MS);
-    uv_timer_init(&d.loop, &d.status_timer);
-    d.status_timer.data = &d;
-    uv_timer_start(&d.status_timer, vigild__on_status_timer, 50, 50);
     uv_signal_init(&d.loop, &d.sigterm);
     d.sigterm.data = &d;
     uv_signal_start(&d.sigterm, vigild__on_signal, SIGTERM);

@@ -52,6 +52,10 @@ void rest_handle(struct http_request *req, void *data)
         api_cluster_handle(ctx, req, "");
         return;
     }
+    if (strncmp(path, "internal/", 9) == 0) {
+        api_internal_handle(ctx, req, path + 9);
+        return;
+    }
     if (strncmp(path, "cluster/", 8) == 0) {
         api_cluster_handle(ctx, req, path + 8);
         return;

@@ -9,7 +9,9 @@
 #include "controller/cluster.h"
 #include "controller/http_server.h"
 #include "controller/options.h"
-#include "controller/status.h"
+#include "controller/http_client.h"
+#include "controller/peers.h"
+#include "controller/status_driver.h"
 #include "controller/store.h"
 
 /* What the handlers need, owned by the daemon (main.c); handlers borrow it. */
@@ -19,7 +21,9 @@ struct rest_context {
     struct cluster *cluster;
     const struct vigild_options *opts;
     uint64_t node_id;
-    const struct status_machine *status; /* this node's view of the cluster status */
+    struct status_driver *status; /* this node's view of the cluster status */
+    struct peers *peers;
+    struct http_client *client;   /* to other nodes (forwarding) */
     int stopping;
 };
 

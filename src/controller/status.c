@@ -79,6 +79,11 @@ int status_move(struct status_machine *sm, enum cluster_status to, const char *r
     return 0;
 }
 
+void status_set_reason(struct status_machine *sm, const char *reason)
+{
+    snprintf(sm->reason, sizeof sm->reason, "%s", reason);
+}
+
 json_t *status_history_json(const struct status_machine *sm)
 {
     json_t *list = json_array();

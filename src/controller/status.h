@@ -51,6 +51,10 @@ int status_move_legal(enum cluster_status from, enum cluster_status to);
 int status_move(struct status_machine *sm, enum cluster_status to, const char *reason,
                 int64_t now_ms);
 
+/* Replaces the reason of the current status (what it is waiting for now), without a move;
+ * the history keeps the reason given at the move. */
+void status_set_reason(struct status_machine *sm, const char *reason);
+
 /* [{"status", "time", "reason"}], oldest first. New reference. */
 json_t *status_history_json(const struct status_machine *sm);
 

@@ -1,0 +1,279 @@
+#include "controller/write_path.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/timeutil.h"
+#include "common/vlog.h"
+
+#define WRITE_PATH__RETRY_MS 20
+
+struct write_op {
+    struct rest_context *ctx;
+    struct http_request *req;
+    json_t *cmd;            /* NULL: forward-only (a read) */
+    void (*local)(struct rest_context *ctx, struct http_request *req); /* for reads */
+    int64_t deadline_ms;    /* monotonic: give up retrying not-applied attempts */
+    uv_timer_t timer;
+    int answered;
+    int raft_pending;       /* a proposal whose callback has not run */
+    int forward_pending;    /* a forwarded request whose answer has not come */
+};
+
+static void write__attempt(struct write_op *op);
+
+static void write__on_closed(uv_handle_t *h)
+{
+    struct write_op *op = h->data;
+    json_decref(op->cmd);
+    free(op);
+}
+
+static void write__maybe_free(struct write_op *op)
+{
+    if (op->answered && !op->raft_pending && !op->forward_pending &&
+        !uv_is_closing((uv_handle_t *)&op->timer))
+        uv_close((uv_handle_t *)&op->timer, write__on_closed);
+}
+
+static void write__answer(struct write_op *op, unsigned status, json_t *body)
+{
+    if (op->answered) {
+        json_decref(body);
+        return;
+    }
+    op->answered = 1;
+    uv_timer_stop(&op->timer);
+    http_request_respond(op->req, status, body);
+}
+
+static void write__not_applied(struct write_op *op, const char *why)
+{
+    write__answer(op, 503, json_pack("{s:s, s:s}", "error", why, "outcome", "not_applied"));
+}
+
+static void write__unknown(struct write_op *op, const char *why)
+{
+    write__answer(op, 503, json_pack("{s:s, s:s}", "error", why, "outcome", "unknown"));
+}
+
+static void write__on_timer(uv_timer_t *t)
+{
+    struct write_op *op = t->data;
+    if (op->raft_pending) {
+        /* Deadline passed with the entry in the log: nobody can say yet. */
+        write__unknown(op, "no quorum: the write is in the log but not committed");
+        write__maybe_free(op);
+        return;
+    }
+    write__attempt(op);
+}
+
+static void write__retry(struct write_op *op, const char *why)
+{
+    if (time_mono_ms() + WRITE_PATH__RETRY_MS > op->deadline_ms) {
+        write__not_applied(op, why);
+        write__maybe_free(op);
+        return;
+    }
+    uv_timer_start(&op->timer, write__on_timer, WRITE_PATH__RETRY_MS, 0);
+}
+
+static void write__on_committed(void *data, int status, struct store_result *res)
+{
+    struct write_op *op = data;
+    op->raft_pending = 0;
+    if (status != 0) {
+        write__unknown(op, "leadership was lost before the write was committed");
+    } else if (res->status >= 400) {
+        write__answer(op, res->status, json_pack("{s:s}", "error", res->error));
+    } else if (res->status == 204 || res->body == NULL) {
+        write__answer(op, res->status, NULL);
+    } else {
+        write__answer(op, res->status, res->body);
+        res->body = NULL;
+    }
+    write__maybe_free(op);
+}
+
+static void write__on_forwarded(void *data, int err, long status, const char *body, size_t len)
+{
+    struct write_op *op = data;
+    json_t *answer;
+
+    op->forward_pending = 0;
+    if (op->answered) {
+        write__maybe_free(op);
+        return;
+    }
+    if (err == HTTP_CLIENT_ENOTSENT || err == VIGIL_ESHUTDOWN) {
+        write__retry(op, "no leader with quorum is reachable");
+        return;
+    }
+    if (err != 0) {
+        if (op->cmd == NULL)
+            write__retry(op, "the leader did not answer");
+        else
+            write__unknown(op, "the leader did not answer in time");
+        write__maybe_free(op);
+        return;
+    }
+    answer = len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+    if (status == 503 && answer != NULL &&
+        json_object_get(answer, "outcome") != NULL &&
+        strcmp(json_string_value(json_object_get(answer, "outcome")) ?: "", "not_applied") == 0) {
+        json_decref(answer);
+        write__retry(op, "no leader with quorum");
+        return;
+    }
+    if (len > 0 && answer == NULL)
+        answer = json_pack("{s:s}", "error", "the leader sent an answer that is not JSON");
+    write__answer(op, (unsigned)status, answer);
+    write__maybe_free(op);
+}
+
+/* The leader's API address from the store, into OUT. */
+static int write__leader_api(struct rest_context *ctx, uint64_t leader, char *out, size_t len)
+{
+    json_t *nodes = store_nodes(ctx->store), *rec;
+    size_t i;
+    int found = 0;
+    json_array_foreach(nodes, i, rec)
+    {
+        if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == leader) {
+            snprintf(out, len, "%s", json_string_value(json_object_get(rec, "api_address")));
+            found = 1;
+        }
+    }
+    json_decref(nodes);
+    return found;
+}
+
+static void write__forward(struct write_op *op, uint64_t leader)
+{
+    struct rest_context *ctx = op->ctx;
+    char addr[128], url[1024], by[64], query[256] = "";
+    const char *keys[] = {"consistent", "page", "page_size", NULL};
+    const char *content_type = http_request_header(op->req, "Content-Type");
+    char ct[200];
+    const char *headers[4];
+    size_t body_len, n = 0;
+    const char *body = http_request_body(op->req, &body_len);
+    int64_t left = op->deadline_ms - time_mono_ms();
+
+    if (!write__leader_api(ctx, leader, addr, sizeof addr)) {
+        write__retry(op, "the leader's API address is not known yet");
+        return;
+    }
+    for (int i = 0; keys[i] != NULL; i++) {
+        const char *v = http_request_query(op->req, keys[i]);
+        size_t used = strlen(query);
+        if (v != NULL && strlen(v) < 32)
+            snprintf(query + used, sizeof query - used, "%c%s=%s", used ? '&' : '?', keys[i], v);
+    }
+    snprintf(url, sizeof url, "http://%s%s%s", addr, http_request_path(op->req), query);
+    snprintf(by, sizeof by, WRITE_PATH_FORWARDED_HEADER ": %llu", (unsigned long long)ctx->node_id);
+    headers[n++] = by;
+    if (content_type != NULL && strlen(content_type) < 150) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+        headers[n++] = ct;
+    }
+    headers[n] = NULL;
+    if (left < 200)
+        left = 200;
+    if (http_client_request(ctx->client, http_request_method(op->req), url, headers,
+                            body_len > 0 ? body : NULL, body_len, (unsigned)left + 1000,
+                            write__on_forwarded, op) != 0) {
+        write__retry(op, "cannot reach the leader");
+        return;
+    }
+    op->forward_pending = 1;
+}
+
+static void write__attempt(struct write_op *op)
+{
+    struct rest_context *ctx = op->ctx;
+    uint64_t leader = cluster_leader(ctx->cluster, NULL);
+
+    if (ctx->stopping) {
+        write__not_applied(op, "this node is stopping");
+        write__maybe_free(op);
+        return;
+    }
+    if (op->cmd == NULL && cluster_is_leader(ctx->cluster)) {
+        op->answered = 1;
+        op->local(ctx, op->req);
+        write__maybe_free(op);
+        return;
+    }
+    if (op->cmd != NULL && cluster_is_leader(ctx->cluster)) {
+        int rv;
+        /* A leader that has not heard from a majority within an election timeout
+         * refuses before the log (the write could not commit). */
+        if (!cluster_leader_has_quorum(ctx->cluster)) {
+            write__retry(op, "the leader has not heard from a majority");
+            return;
+        }
+        rv = cluster_propose(ctx->cluster, op->cmd, write__on_committed, op);
+        if (rv == 0) {
+            int64_t left = op->deadline_ms - time_mono_ms();
+            op->raft_pending = 1;
+            if (left < (int64_t)ctx->opts->election_timeout_ms)
+                left = ctx->opts->election_timeout_ms;
+            uv_timer_start(&op->timer, write__on_timer, (uint64_t)left, 0);
+            return;
+        }
+        if (rv == VIGIL_ENOTLEADER || rv == VIGIL_ENOQUORUM) {
+            write__retry(op, "no leader with quorum");
+            return;
+        }
+        write__answer(op, 500, json_pack("{s:s}", "error", vigil_strerror(rv)));
+        write__maybe_free(op);
+        return;
+    }
+    if (leader != 0 && leader != ctx->node_id &&
+        http_request_header(op->req, WRITE_PATH_FORWARDED_HEADER) == NULL) {
+        write__forward(op, leader);
+        return;
+    }
+    if (http_request_header(op->req, WRITE_PATH_FORWARDED_HEADER) != NULL) {
+        /* Forwarded to us, but we do not lead (any more): the origin retries. */
+        write__not_applied(op, "this node is not the leader");
+        write__maybe_free(op);
+        return;
+    }
+    write__retry(op, "no leader with quorum");
+}
+
+static void write__start(struct rest_context *ctx, struct http_request *req, json_t *cmd,
+                         void (*local)(struct rest_context *ctx, struct http_request *req))
+{
+    struct write_op *op = calloc(1, sizeof *op);
+    if (op == NULL) {
+        json_decref(cmd);
+        http_request_respond_error(req, 500, "out of memory");
+        return;
+    }
+    op->ctx = ctx;
+    op->req = req;
+    op->cmd = cmd;
+    op->local = local;
+    /* Answer within 2 election timeouts, with a little room for the answer itself. */
+    op->deadline_ms = time_mono_ms() + 2 * (int64_t)ctx->opts->election_timeout_ms - 30;
+    uv_timer_init(ctx->loop, &op->timer);
+    op->timer.data = op;
+    write__attempt(op);
+}
+
+void write_path_submit(struct rest_context *ctx, struct http_request *req, json_t *cmd)
+{
+    write__start(ctx, req, cmd, NULL);
+}
+
+void write_path_forward(struct rest_context *ctx, struct http_request *req,
+                        void (*local)(struct rest_context *ctx, struct http_request *req))
+{
+    write__start(ctx, req, NULL, local);
+}

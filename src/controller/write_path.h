@@ -1,0 +1,28 @@
+/* write_path.h: how a write reaches the raft log from any node (contract "Writes may be
+ * sent to any node"). On the leader the command is proposed; on a follower the HTTP
+ * request is forwarded to the leader's API and its answer relayed. While no leader with
+ * quorum is known the attempt is retried until the deadline (2 election timeouts), then
+ * answered 503 "not_applied". A write already in the log when leadership is lost is
+ * answered 503 "unknown". Only not-applied refusals are ever retried.
+ * All on the loop thread. */
+#ifndef VIGIL_WRITE_PATH_H
+#define VIGIL_WRITE_PATH_H
+
+#include <jansson.h>
+
+#include "controller/http_server.h"
+#include "controller/rest.h"
+
+/* The header a forwarded request carries (the forwarding node's id). A node that is not
+ * the leader answers such a request 503 not_applied at once, so requests never loop. */
+#define WRITE_PATH_FORWARDED_HEADER "X-Vigil-Forwarded-By"
+
+/* Submits command CMD (stolen) for REQ, which is answered exactly once. */
+void write_path_submit(struct rest_context *ctx, struct http_request *req, json_t *cmd);
+
+/* Forwards REQ as it is to the leader (for a follower's ?consistent=1 read). Should this
+ * node become the leader while retrying, LOCAL(ctx, req) answers it instead. */
+void write_path_forward(struct rest_context *ctx, struct http_request *req,
+                        void (*local)(struct rest_context *ctx, struct http_request *req));
+
+#endif
