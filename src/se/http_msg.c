@@ -1,0 +1,346 @@
+/* http_msg.c: HTTP/1.x parsing with head rebuilding and raw body spans. */
+#include "se/http_msg.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/errors.h"
+
+#define HTTP_MSG__BUF_SMALL 4096
+#define HTTP_MSG__CACHE_MAX 256
+
+static char *http_msg__cache[HTTP_MSG__CACHE_MAX];
+static size_t http_msg__cache_len;
+
+enum { HTTP_MSG__CB_NONE = 0, HTTP_MSG__CB_START, HTTP_MSG__CB_FIELD, HTTP_MSG__CB_VALUE };
+
+static int http_msg__reserve(struct http_msg *m, size_t extra)
+{
+    size_t need = (size_t)m->head_len + extra + 1;
+    char *p;
+    size_t cap;
+
+    if (need <= m->head_cap)
+        return 0;
+    if (m->head == NULL && need <= HTTP_MSG__BUF_SMALL && http_msg__cache_len > 0) {
+        m->head = http_msg__cache[--http_msg__cache_len];
+        m->head_cap = HTTP_MSG__BUF_SMALL;
+        return 0;
+    }
+    cap = m->head_cap ? m->head_cap : HTTP_MSG__BUF_SMALL;
+    while (cap < need)
+        cap *= 2;
+    p = realloc(m->head, cap);
+    if (p == NULL)
+        return VIGIL_ENOMEM;
+    m->head = p;
+    m->head_cap = (uint32_t)cap;
+    return 0;
+}
+
+static int http_msg__put(struct http_msg *m, const char *s, size_t len)
+{
+    if (http_msg__reserve(m, len) != 0) {
+        m->error = HTTP_MSG_ERR_NOMEM;
+        return -1;
+    }
+    memcpy(m->head + m->head_len, s, len);
+    m->head_len += (uint32_t)len;
+    m->head[m->head_len] = '\0';
+    return 0;
+}
+
+void http_msg_release(struct http_msg *m)
+{
+    if (m->head != NULL) {
+        if (m->head_cap == HTTP_MSG__BUF_SMALL && http_msg__cache_len < HTTP_MSG__CACHE_MAX)
+            http_msg__cache[http_msg__cache_len++] = m->head;
+        else
+            free(m->head);
+    }
+    m->head = NULL;
+    m->head_cap = 0;
+    m->head_len = 0;
+}
+
+void http_msg_free_cache(void)
+{
+    while (http_msg__cache_len > 0)
+        free(http_msg__cache[--http_msg__cache_len]);
+}
+
+static void http_msg__reset(struct http_msg *m)
+{
+    m->head_len = 0;
+    if (m->head)
+        m->head[0] = '\0';
+    m->raw_head_len = 0;
+    m->field_start = 0;
+    m->url_off = m->url_len = 0;
+    m->method_len = 0;
+    m->key_off = m->key_len = 0;
+    m->last_cb = HTTP_MSG__CB_NONE;
+    m->skipping = 0;
+    m->key_match = 0;
+    m->phase = HTTP_MSG_PHASE_HEAD;
+    m->skip_lf = 0;
+    m->error = HTTP_MSG_ERR_NONE;
+    m->started = 0;
+}
+
+void http_msg_init(struct http_msg *m, enum http_parser_type type, uint32_t head_limit)
+{
+    memset(m, 0, sizeof *m);
+    http_parser_init(&m->parser, type);
+    m->parser.data = m;
+    m->head_limit = head_limit;
+    http_msg__reset(m);
+}
+
+void http_msg_next(struct http_msg *m)
+{
+    uint8_t no_body = m->no_body;
+    http_msg__reset(m);
+    m->no_body = no_body;
+}
+
+/* Writes the start line's opening part on the first url / status piece. */
+static int http_msg__start_line(struct http_msg *m)
+{
+    char tmp[32];
+    int n;
+
+    if (m->last_cb != HTTP_MSG__CB_NONE)
+        return 0;
+    if (m->parser.type == HTTP_REQUEST) {
+        const char *method = http_method_str((enum http_method)m->parser.method);
+        m->method_len = (uint32_t)strlen(method);
+        if (http_msg__put(m, method, m->method_len) != 0 || http_msg__put(m, " ", 1) != 0)
+            return -1;
+        m->url_off = m->head_len;
+    } else {
+        n = snprintf(tmp, sizeof tmp, "HTTP/1.1 %03u ", m->parser.status_code % 1000);
+        if (http_msg__put(m, tmp, (size_t)n) != 0)
+            return -1;
+    }
+    m->last_cb = HTTP_MSG__CB_START;
+    return 0;
+}
+
+/* Ends the start line (when the first header or the end of the head comes). */
+static int http_msg__end_start_line(struct http_msg *m)
+{
+    if (m->last_cb == HTTP_MSG__CB_NONE && http_msg__start_line(m) != 0)
+        return -1;
+    if (m->parser.type == HTTP_REQUEST) {
+        m->url_len = m->head_len - m->url_off;
+        return http_msg__put(m, " HTTP/1.1\r\n", 11);
+    }
+    return http_msg__put(m, "\r\n", 2);
+}
+
+static int http_msg__over_limit(struct http_msg *m, size_t more)
+{
+    if ((size_t)m->head_len + more > m->head_limit) {
+        m->error = HTTP_MSG_ERR_TOO_LARGE;
+        return 1;
+    }
+    return 0;
+}
+
+static int http_msg__on_begin(http_parser *p)
+{
+    struct http_msg *m = p->data;
+    m->started = 1;
+    return 0;
+}
+
+static int http_msg__on_start_data(http_parser *p, const char *at, size_t len)
+{
+    struct http_msg *m = p->data;
+
+    if (http_msg__over_limit(m, len) || http_msg__start_line(m) != 0)
+        return -1;
+    return http_msg__put(m, at, len);
+}
+
+static bool http_msg__hop_by_hop(const char *name, size_t len)
+{
+    return (len == 10 && strncasecmp(name, "connection", 10) == 0) ||
+           (len == 10 && strncasecmp(name, "keep-alive", 10) == 0) ||
+           (len == 16 && strncasecmp(name, "proxy-connection", 16) == 0);
+}
+
+static int http_msg__on_field(http_parser *p, const char *at, size_t len)
+{
+    struct http_msg *m = p->data;
+
+    if (http_msg__over_limit(m, len))
+        return -1;
+    if (m->last_cb != HTTP_MSG__CB_FIELD) {
+        if (m->last_cb == HTTP_MSG__CB_VALUE) {
+            if (!m->skipping && http_msg__put(m, "\r\n", 2) != 0)
+                return -1;
+        } else if (http_msg__end_start_line(m) != 0) {
+            return -1;
+        }
+        m->field_start = m->head_len;
+        m->skipping = 0;
+    }
+    m->last_cb = HTTP_MSG__CB_FIELD;
+    return http_msg__put(m, at, len);
+}
+
+static int http_msg__on_value(http_parser *p, const char *at, size_t len)
+{
+    struct http_msg *m = p->data;
+
+    if (http_msg__over_limit(m, len + 2))
+        return -1;
+    if (m->last_cb == HTTP_MSG__CB_FIELD) {
+        const char *name = m->head + m->field_start;
+        size_t name_len = m->head_len - m->field_start;
+        m->key_match = m->key_header != NULL && strlen(m->key_header) == name_len &&
+                       strncasecmp(name, m->key_header, name_len) == 0;
+        if (http_msg__hop_by_hop(name, name_len)) {
+            m->head_len = m->field_start;
+            m->head[m->head_len] = '\0';
+            m->skipping = 1;
+        } else if (http_msg__put(m, ": ", 2) != 0) {
+            return -1;
+        }
+        if (m->key_match && !m->skipping) {
+            m->key_off = m->head_len;
+            m->key_len = 0;
+        }
+    }
+    m->last_cb = HTTP_MSG__CB_VALUE;
+    if (m->skipping)
+        return 0;
+    if (m->key_match)
+        m->key_len += (uint32_t)len;
+    return http_msg__put(m, at, len);
+}
+
+static int http_msg__on_headers_complete(http_parser *p)
+{
+    struct http_msg *m = p->data;
+
+    if (m->last_cb == HTTP_MSG__CB_VALUE) {
+        if (!m->skipping && http_msg__put(m, "\r\n", 2) != 0)
+            return -1;
+    } else if (m->last_cb == HTTP_MSG__CB_FIELD) {
+        return -1; /* a field without a value: http_parser does not let this through */
+    } else if (http_msg__end_start_line(m) != 0) {
+        return -1;
+    }
+    http_parser_pause(p, 1);
+    return (m->parser.type == HTTP_RESPONSE && m->no_body) ? 1 : 0;
+}
+
+static int http_msg__on_complete(http_parser *p)
+{
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings http_msg__settings = {
+    .on_message_begin = http_msg__on_begin,
+    .on_url = http_msg__on_start_data,
+    .on_status = http_msg__on_start_data,
+    .on_header_field = http_msg__on_field,
+    .on_header_value = http_msg__on_value,
+    .on_headers_complete = http_msg__on_headers_complete,
+    .on_message_complete = http_msg__on_complete,
+};
+
+enum http_msg_event http_msg_feed(struct http_msg *m, const char *data, size_t len,
+                                  size_t *consumed, const char **body, size_t *body_len)
+{
+    size_t n;
+    enum http_errno err;
+
+    *consumed = 0;
+    *body = data;
+    *body_len = 0;
+    if (m->error != HTTP_MSG_ERR_NONE || m->phase == HTTP_MSG_PHASE_DONE)
+        return HTTP_MSG_ERROR;
+    n = http_parser_execute(&m->parser, &http_msg__settings, data, len);
+    err = HTTP_PARSER_ERRNO(&m->parser);
+    if (m->phase == HTTP_MSG_PHASE_HEAD) {
+        m->raw_head_len += (uint32_t)n;
+        if (err == HPE_PAUSED) {
+            /* Paused in on_headers_complete: DATA[n] is the head's final LF, which the
+             * parser must see again; it counts as head, not body. */
+            http_parser_pause(&m->parser, 0);
+            m->phase = HTTP_MSG_PHASE_BODY;
+            m->skip_lf = 1;
+            m->raw_head_len += 1;
+            *consumed = n;
+            return HTTP_MSG_HEAD_DONE;
+        }
+        if (err != HPE_OK) {
+            if (m->error == HTTP_MSG_ERR_NONE)
+                m->error = HTTP_MSG_ERR_SYNTAX;
+            return HTTP_MSG_ERROR;
+        }
+        *consumed = n;
+        if (m->raw_head_len > m->head_limit) {
+            m->error = HTTP_MSG_ERR_TOO_LARGE;
+            return HTTP_MSG_ERROR;
+        }
+        return HTTP_MSG_NEED_MORE;
+    }
+    /* BODY phase */
+    if (err == HPE_PAUSED) {
+        http_parser_pause(&m->parser, 0);
+        m->phase = HTTP_MSG_PHASE_DONE;
+    } else if (err != HPE_OK) {
+        m->error = HTTP_MSG_ERR_SYNTAX;
+        return HTTP_MSG_ERROR;
+    } else if (len == 0) {
+        /* EOF without completion (a read-until-close body ends with message_complete,
+         * which pauses above) */
+        m->error = HTTP_MSG_ERR_SYNTAX;
+        return HTTP_MSG_ERROR;
+    }
+    *consumed = n;
+    if (m->skip_lf && n > 0) {
+        *body = data + 1;
+        *body_len = n - 1;
+        m->skip_lf = 0;
+    } else {
+        *body = data;
+        *body_len = n;
+    }
+    return m->phase == HTTP_MSG_PHASE_DONE ? HTTP_MSG_COMPLETE : HTTP_MSG_NEED_MORE;
+}
+
+int http_msg_head_append(struct http_msg *m, const char *text, size_t len)
+{
+    return http_msg__put(m, text, len) == 0 ? 0 : VIGIL_ENOMEM;
+}
+
+int http_msg_head_end(struct http_msg *m)
+{
+    return http_msg__put(m, "\r\n", 2) == 0 ? 0 : VIGIL_ENOMEM;
+}
+
+bool http_msg_needs_eof(const struct http_msg *m)
+{
+    const http_parser *p = &m->parser;
+
+    if (p->type == HTTP_REQUEST)
+        return false;
+    if (p->status_code / 100 == 1 || p->status_code == 204 || p->status_code == 304 ||
+        (p->flags & F_SKIPBODY) || m->no_body)
+        return false;
+    if (p->uses_transfer_encoding && !(p->flags & F_CHUNKED))
+        return true;
+    if ((p->flags & F_CHUNKED) || p->content_length != ULLONG_MAX)
+        return false;
+    return true;
+}

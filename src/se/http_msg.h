@@ -1,0 +1,92 @@
+/* http_msg.h: one direction of an HTTP/1.x connection, parsed with http_parser, with the
+ * message head rebuilt for forwarding and the body passed through as raw spans of the
+ * caller's input (chunked framing included), so bodies are never copied here.
+ *
+ * The rebuilt head has the start line normalised to HTTP/1.1 and the hop-by-hop headers
+ * (Connection, Keep-Alive, Proxy-Connection) removed; the caller appends its own header
+ * lines (X-Forwarded-For, Connection) with http_msg_head_append and closes the head with
+ * http_msg_head_end. Head buffers come from a free list, so steady traffic does not
+ * allocate; http_msg_release gives a buffer back while the connection is idle.
+ *
+ * Everything runs on the SE loop thread (the free list is not thread-safe). */
+#ifndef VIGIL_SE_HTTP_MSG_H
+#define VIGIL_SE_HTTP_MSG_H
+
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum http_msg_phase { HTTP_MSG_PHASE_HEAD = 0, HTTP_MSG_PHASE_BODY, HTTP_MSG_PHASE_DONE };
+
+/* What http_msg_feed found. */
+enum http_msg_event {
+    HTTP_MSG_NEED_MORE = 0, /* all input consumed, the message goes on */
+    HTTP_MSG_HEAD_DONE,     /* the head is complete (phase is now BODY) */
+    HTTP_MSG_COMPLETE,      /* the message ended (phase is now DONE) */
+    HTTP_MSG_ERROR          /* bad syntax or over a limit: see error */
+};
+
+enum http_msg_error {
+    HTTP_MSG_ERR_NONE = 0,
+    HTTP_MSG_ERR_SYNTAX,    /* http_parser refused the input */
+    HTTP_MSG_ERR_TOO_LARGE, /* the head is over the limit */
+    HTTP_MSG_ERR_NOMEM
+};
+
+struct http_msg {
+    http_parser parser;
+    char *head;         /* rebuilt head, NUL-terminated; NULL while released */
+    uint32_t head_len;
+    uint32_t head_cap;
+    uint32_t head_limit; /* largest head accepted (input bytes, about) */
+    uint32_t raw_head_len; /* input bytes of the head */
+    uint32_t field_start; /* offset of the header field being read */
+    uint32_t url_off, url_len;      /* requests: the target inside head */
+    uint32_t method_len;            /* requests: the method's length at head[0] */
+    uint32_t key_off, key_len;      /* the value of key_header inside head */
+    const char *key_header;         /* header whose value to remember (borrowed), or NULL */
+    uint8_t last_cb;    /* 0 none, 1 url/status, 2 field, 3 value */
+    uint8_t skipping;   /* dropping the current header */
+    uint8_t key_match;  /* the current header is key_header */
+    uint8_t phase;      /* enum http_msg_phase */
+    uint8_t skip_lf;    /* the next input byte is the head's last LF, already accounted */
+    uint8_t no_body;    /* responses: the request was HEAD */
+    uint8_t error;      /* enum http_msg_error */
+    uint8_t started;    /* a byte of this message was seen */
+};
+
+/* Prepares M for messages of TYPE (HTTP_REQUEST or HTTP_RESPONSE) with heads up to
+ * HEAD_LIMIT bytes. Does not allocate. */
+void http_msg_init(struct http_msg *m, enum http_parser_type type, uint32_t head_limit);
+
+/* Gets M ready for the next message on the same connection (keeps the parser's
+ * connection state). */
+void http_msg_next(struct http_msg *m);
+
+/* Gives M's head buffer back to the free list (M may be reused afterwards). */
+void http_msg_release(struct http_msg *m);
+
+/* Feeds LEN bytes of DATA (borrowed). Writes into *CONSUMED how many input bytes were
+ * used and into *BODY / *BODY_LEN the raw body bytes among them (a span of DATA, maybe
+ * empty), which the caller forwards as they are. Stops after an event: the caller feeds
+ * the rest of the input again (after HEAD_DONE) or keeps it for the next message (after
+ * COMPLETE). LEN 0 means the peer closed its side (end of a read-until-close body). */
+enum http_msg_event http_msg_feed(struct http_msg *m, const char *data, size_t len,
+                                  size_t *consumed, const char **body, size_t *body_len);
+
+/* Appends LEN bytes of TEXT to the rebuilt head (after HEAD_DONE, before http_msg_head_end).
+ * Returns 0 or VIGIL_ENOMEM. */
+int http_msg_head_append(struct http_msg *m, const char *text, size_t len);
+
+/* Closes the rebuilt head with the empty line. Returns 0 or VIGIL_ENOMEM. */
+int http_msg_head_end(struct http_msg *m);
+
+/* For a response whose head is complete: true when its body ends only when the server
+ * closes (no Content-Length, not chunked, and a status that has a body). */
+bool http_msg_needs_eof(const struct http_msg *m);
+
+/* Frees the free list's spare buffers (at exit, for leak checkers). */
+void http_msg_free_cache(void);
+
+#endif

@@ -1,0 +1,1117 @@
+/* http_proxy.c: the HTTP reverse proxy (see http_proxy.h).
+ *
+ * Client connection states (hp__client_set_state is the only writer, with the legal moves
+ * in hp__client_legal):
+ *   IDLE        waiting for the first byte of a request (keep-alive timeout)
+ *   HEAD        reading a request head (head timeout, slow clients cut off)
+ *   CONNECTING  head read, waiting for a server connection (connect timeout)
+ *   FORWARD     request going to the server, response coming back (server timeout)
+ *   LINGER      last answer sent, shutting down, discarding input until EOF
+ *   CLOSING     handles closing; freed in the last close callback
+ *
+ * Input is read into one shared buffer and handled inside the read callback: body bytes
+ * are written straight from it with uv_try_write, and only what the kernel does not take
+ * is copied (then the reading side stops until the copy is written). */
+#include "se/http_proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/timeutil.h"
+#include "common/vlog.h"
+#include "se/engine.h"
+#include "se/http_msg.h"
+#include "se/listener.h"
+
+#define HP__READ_BUF (64 * 1024)
+#define HP__MAX_RETRIES 2
+
+enum hp_client_state {
+    HPC_IDLE = 0,
+    HPC_HEAD,
+    HPC_CONNECTING,
+    HPC_FORWARD,
+    HPC_LINGER,
+    HPC_CLOSING
+};
+
+enum hp_server_state { HPS_CONNECTING = 0, HPS_BUSY, HPS_IDLE, HPS_CLOSING };
+
+struct hp_client;
+
+struct hp_server {
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    struct se_server *srv;       /* one reference */
+    struct hp_client *client;    /* while CONNECTING / BUSY */
+    struct hp_server *idle_next;
+    struct hp_server *idle_prev;
+    uint8_t state;
+    bool reading;
+    bool reused;
+    bool counted;                /* counted in srv->active */
+    bool dirty;                  /* not reusable (extra bytes, error) */
+    int pending_writes;
+};
+
+struct hp_client {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shutdown;
+    struct se_engine *engine;
+    struct se_listener *listener; /* one reference */
+    struct se_vs *vs;             /* the current request's service (one reference) */
+    struct hp_server *server;
+    struct se_server *avoid;      /* borrowed: the server that just failed (retries) */
+    struct http_msg req;
+    struct http_msg resp;
+    char *in;                     /* input not parsed yet (pipelined, or waiting) */
+    uint32_t in_len;
+    uint32_t in_cap;
+    uint64_t deadline;
+    uint64_t timer_due;
+    uint8_t state;
+    uint8_t closing_handles;
+    uint8_t retries;
+    bool reading;
+    bool req_done;
+    bool resp_head_sent;
+    bool close_after;
+    bool keep_alive;
+    bool req_has_body;
+    bool client_http10;
+    bool logged;
+    int pending_writes;
+    int status;
+    char peer_ip[16];
+    uint16_t peer_port;
+    uint32_t peer_addr;           /* network order */
+    int64_t start_wall_ms;
+    uint64_t start_ns;
+    uint64_t server_start_ns;
+    uint64_t server_head_ns;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    struct se_server *log_server; /* borrowed while the request runs (held by vs's pool) */
+    struct metrics_vs *conn_metrics; /* one reference: the service that accepted us */
+};
+
+struct hp_write {
+    uv_write_t req;
+    void *owner;
+    char data[];
+};
+
+static char hp__read_buf[HP__READ_BUF];
+
+static void hp__client_close(struct hp_client *c);
+static void hp__client_error(struct hp_client *c, int status, enum metrics_error kind);
+static void hp__client_update_reading(struct hp_client *c);
+static void hp__server_update_reading(struct hp_server *s);
+static void hp__server_close(struct hp_server *s);
+static size_t hp__client_input(struct hp_client *c, const char *data, size_t len);
+static void hp__client_process_buffered(struct hp_client *c);
+static int hp__client_get_server(struct hp_client *c);
+static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+/* ---- state machine ------------------------------------------------------------------ */
+
+static const char *hp__state_name(int s)
+{
+    static const char *const names[] = {"IDLE", "HEAD", "CONNECTING", "FORWARD", "LINGER",
+                                        "CLOSING"};
+    return s >= 0 && s <= HPC_CLOSING ? names[s] : "?";
+}
+
+static bool hp__client_legal(int from, int to)
+{
+    if (to == HPC_CLOSING)
+        return from != HPC_CLOSING;
+    switch (from) {
+    case HPC_IDLE: return to == HPC_HEAD;
+    case HPC_HEAD: return to == HPC_CONNECTING || to == HPC_FORWARD || to == HPC_LINGER;
+    case HPC_CONNECTING: return to == HPC_FORWARD || to == HPC_CONNECTING || to == HPC_LINGER;
+    case HPC_FORWARD: return to == HPC_IDLE || to == HPC_LINGER || to == HPC_CONNECTING;
+    case HPC_LINGER: return false;
+    default: return false;
+    }
+}
+
+static bool hp__client_set_state(struct hp_client *c, int to)
+{
+    if (!hp__client_legal(c->state, to)) {
+        vlog_error("http_proxy: refused illegal move %s -> %s", hp__state_name(c->state),
+                   hp__state_name(to));
+        return false;
+    }
+    c->state = (uint8_t)to;
+    return true;
+}
+
+/* ---- timers ------------------------------------------------------------------------- */
+
+static void hp__on_timer(uv_timer_t *t);
+
+/* Sets the deadline MS from now; the timer is restarted only when it would fire late. */
+static void hp__arm(struct hp_client *c, uint32_t ms)
+{
+    uint64_t now = uv_now(c->engine->loop);
+    c->deadline = now + ms;
+    if (!uv_is_active((uv_handle_t *)&c->timer) || c->timer_due > c->deadline) {
+        uv_timer_start(&c->timer, hp__on_timer, ms, 0);
+        c->timer_due = c->deadline;
+    }
+}
+
+/* Pushes the deadline on (activity) without touching the timer. */
+static void hp__touch(struct hp_client *c, uint32_t ms)
+{
+    c->deadline = uv_now(c->engine->loop) + ms;
+}
+
+/* ---- writing ------------------------------------------------------------------------ */
+
+static void hp__buf_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    buf->base = hp__read_buf;
+    buf->len = sizeof hp__read_buf;
+}
+
+/* Writes BUFS to STREAM: what the kernel takes now is written directly, the rest is copied
+ * into a write request (counted in *PENDING, finished by CB). Returns 0 or a uv error. */
+static int hp__write(uv_stream_t *stream, const uv_buf_t *bufs, unsigned nbufs, int *pending,
+                     uv_write_cb cb, void *owner)
+{
+    size_t total = 0, skip, off = 0;
+    struct hp_write *w;
+    uv_buf_t rest;
+    int n, err;
+
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    if (total == 0)
+        return 0;
+    n = *pending == 0 ? uv_try_write(stream, bufs, nbufs) : UV_EAGAIN;
+    if (n < 0 && n != UV_EAGAIN)
+        return n;
+    if (n < 0)
+        n = 0;
+    if ((size_t)n == total)
+        return 0;
+    w = malloc(sizeof *w + total - (size_t)n);
+    if (w == NULL)
+        return UV_ENOMEM;
+    skip = (size_t)n;
+    for (unsigned i = 0; i < nbufs; i++) {
+        if (skip >= bufs[i].len) {
+            skip -= bufs[i].len;
+            continue;
+        }
+        memcpy(w->data + off, bufs[i].base + skip, bufs[i].len - skip);
+        off += bufs[i].len - skip;
+        skip = 0;
+    }
+    w->owner = owner;
+    rest = uv_buf_init(w->data, (unsigned)off);
+    err = uv_write(&w->req, stream, &rest, 1, cb);
+    if (err != 0) {
+        free(w);
+        return err;
+    }
+    (*pending)++;
+    return 0;
+}
+
+static void hp__on_client_written(uv_write_t *req, int status)
+{
+    struct hp_write *w = (struct hp_write *)req;
+    struct hp_client *c = w->owner;
+
+    free(w);
+    c->pending_writes--;
+    if (c->state == HPC_CLOSING)
+        return;
+    if (status < 0) {
+        hp__client_close(c);
+        return;
+    }
+    if (c->pending_writes == 0) {
+        if (c->server)
+            hp__server_update_reading(c->server);
+        hp__client_update_reading(c);
+    }
+}
+
+static int hp__client_write(struct hp_client *c, const char *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    c->bytes_out += len;
+    return hp__write((uv_stream_t *)&c->tcp, &b, 1, &c->pending_writes, hp__on_client_written,
+                     c);
+}
+
+static void hp__on_server_written(uv_write_t *req, int status)
+{
+    struct hp_write *w = (struct hp_write *)req;
+    struct hp_server *s = w->owner;
+    struct hp_client *c;
+
+    free(w);
+    s->pending_writes--;
+    if (s->state == HPS_CLOSING)
+        return;
+    c = s->client;
+    if (status < 0) {
+        s->dirty = true;
+        if (c != NULL && !c->resp_head_sent)
+            hp__client_error(c, 502, METRICS_ERR_SERVER);
+        else if (c != NULL)
+            hp__client_close(c);
+        else
+            hp__server_close(s);
+        return;
+    }
+    if (s->pending_writes == 0 && c != NULL)
+        hp__client_update_reading(c);
+}
+
+static int hp__server_write(struct hp_server *s, const char *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    return hp__write((uv_stream_t *)&s->tcp, &b, 1, &s->pending_writes, hp__on_server_written,
+                     s);
+}
+
+/* ---- server connections ------------------------------------------------------------- */
+
+static void hp__server_uncount(struct hp_server *s)
+{
+    if (s->counted) {
+        s->srv->active--;
+        s->counted = false;
+    }
+}
+
+static void hp__idle_remove(struct hp_server *s)
+{
+    struct se_server *srv = s->srv;
+    if (s->idle_prev)
+        s->idle_prev->idle_next = s->idle_next;
+    else
+        srv->idle_head = s->idle_next;
+    if (s->idle_next)
+        s->idle_next->idle_prev = s->idle_prev;
+    s->idle_next = s->idle_prev = NULL;
+    srv->n_idle--;
+}
+
+static void hp__on_server_closed(uv_handle_t *h)
+{
+    struct hp_server *s = h->data;
+    se_server_unref(s->srv);
+    free(s);
+}
+
+static void hp__server_close(struct hp_server *s)
+{
+    if (s->state == HPS_CLOSING)
+        return;
+    if (s->state == HPS_IDLE)
+        hp__idle_remove(s);
+    if (s->client != NULL && s->client->server == s)
+        s->client->server = NULL;
+    s->client = NULL;
+    hp__server_uncount(s);
+    s->state = HPS_CLOSING;
+    engine_count_socket(s->srv->engine, -1);
+    uv_close((uv_handle_t *)&s->tcp, hp__on_server_closed);
+}
+
+/* Puts S back in its server's idle pool (or closes it when it cannot be reused). */
+static void hp__server_release(struct hp_server *s, bool reusable)
+{
+    struct se_server *srv = s->srv;
+
+    if (s->client && s->client->server == s)
+        s->client->server = NULL;
+    s->client = NULL;
+    hp__server_uncount(s);
+    if (!reusable || s->dirty || srv->retired || s->pending_writes > 0 ||
+        srv->n_idle >= srv->engine->limits.idle_per_server) {
+        hp__server_close(s);
+        return;
+    }
+    s->state = HPS_IDLE;
+    s->reused = true;
+    s->idle_prev = NULL;
+    s->idle_next = srv->idle_head;
+    if (srv->idle_head)
+        ((struct hp_server *)srv->idle_head)->idle_prev = s;
+    srv->idle_head = s;
+    srv->n_idle++;
+    hp__server_update_reading(s); /* an idle connection reads to notice the server closing */
+}
+
+static struct hp_server *hp__server_take_idle(struct se_server *srv)
+{
+    struct hp_server *s = srv->idle_head;
+    if (s == NULL)
+        return NULL;
+    hp__idle_remove(s);
+    s->state = HPS_BUSY;
+    return s;
+}
+
+void http_proxy_drop_idle(struct se_server *srv)
+{
+    while (srv->idle_head != NULL)
+        hp__server_close(srv->idle_head);
+}
+
+static void hp__server_update_reading(struct hp_server *s)
+{
+    bool want = false;
+
+    if (s->state == HPS_IDLE)
+        want = true;
+    else if (s->state == HPS_BUSY && s->client != NULL)
+        want = s->client->resp.phase != HTTP_MSG_PHASE_DONE && s->client->pending_writes == 0;
+    if (want == s->reading)
+        return;
+    if (want) {
+        if (uv_read_start((uv_stream_t *)&s->tcp, hp__buf_alloc, hp__on_server_read) != 0)
+            return;
+    } else {
+        uv_read_stop((uv_stream_t *)&s->tcp);
+    }
+    s->reading = want;
+}
+
+/* ---- client connection -------------------------------------------------------------- */
+
+static void hp__on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static void hp__client_update_reading(struct hp_client *c)
+{
+    bool want = false;
+
+    switch (c->state) {
+    case HPC_IDLE:
+    case HPC_HEAD:
+        want = c->in_len == 0 && c->pending_writes == 0;
+        break;
+    case HPC_FORWARD:
+        want = !c->req_done && c->in_len == 0 && c->server != NULL &&
+               c->server->state == HPS_BUSY && c->server->pending_writes == 0;
+        break;
+    case HPC_LINGER:
+        want = true;
+        break;
+    default:
+        want = false;
+    }
+    if (want == c->reading)
+        return;
+    if (want) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, hp__buf_alloc, hp__on_client_read) != 0)
+            return;
+    } else {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
+    c->reading = want;
+}
+
+static void hp__on_client_closed(uv_handle_t *h)
+{
+    struct hp_client *c = h->data;
+
+    if (--c->closing_handles > 0)
+        return;
+    http_msg_release(&c->req);
+    http_msg_release(&c->resp);
+    free(c->in);
+    listener_unref(c->listener);
+    free(c);
+}
+
+/* Writes the log record and the metrics of the request that ends now. */
+static void hp__client_log(struct hp_client *c)
+{
+    struct log_record r;
+    uint64_t now = uv_hrtime();
+    struct se_vs *vs = c->vs;
+    char method[24];
+
+    if (c->logged || vs == NULL)
+        return;
+    c->logged = true;
+    memset(&r, 0, sizeof r);
+    r.kind = LOG_RECORD_HTTP;
+    r.timestamp_ms = c->start_wall_ms;
+    r.vs_name = vs->cfg->name;
+    r.vs_uuid = vs->cfg->uuid;
+    memcpy(r.client_ip, c->peer_ip, sizeof r.client_ip);
+    r.client_port = c->peer_port;
+    if (c->log_server != NULL) {
+        memcpy(r.server_ip, c->log_server->cfg.ip, sizeof r.server_ip);
+        r.server_port = c->log_server->cfg.port;
+    }
+    if (c->req.head != NULL && c->req.method_len > 0 && c->req.method_len < sizeof method) {
+        memcpy(method, c->req.head, c->req.method_len);
+        method[c->req.method_len] = '\0';
+        r.method = method;
+        r.uri = c->req.head + c->req.url_off;
+        r.uri_len = c->req.url_len;
+    } else {
+        r.method = "";
+        r.uri = "";
+    }
+    r.status = c->status;
+    r.bytes_in = c->bytes_in;
+    r.bytes_out = c->bytes_out;
+    r.total_ms = (double)(now - c->start_ns) / 1e6;
+    r.server_ms = c->server_head_ns ? (double)(c->server_head_ns - c->server_start_ns) / 1e6 : -1;
+    engine_log(c->engine, &r);
+    metrics_vs_record(vs->metrics, c->status, r.total_ms, c->bytes_in, c->bytes_out);
+}
+
+/* Ends the current request's bookkeeping (after its log record). */
+static void hp__client_end_request(struct hp_client *c)
+{
+    se_vs_unref(c->vs);
+    c->vs = NULL;
+    c->log_server = NULL;
+    c->avoid = NULL;
+}
+
+static void hp__client_close(struct hp_client *c)
+{
+    if (c->state == HPC_CLOSING)
+        return;
+    if ((c->state == HPC_CONNECTING || c->state == HPC_FORWARD) && !c->logged) {
+        hp__client_log(c); /* cut off: status 0 */
+    }
+    if (c->server != NULL) {
+        struct hp_server *s = c->server;
+        s->dirty = true;
+        hp__server_close(s);
+    }
+    if (c->conn_metrics != NULL) {
+        c->conn_metrics->active--;
+        metrics_vs_put(c->conn_metrics);
+        c->conn_metrics = NULL;
+    }
+    hp__client_end_request(c);
+    hp__client_set_state(c, HPC_CLOSING);
+    engine_count_socket(c->engine, -1);
+    c->closing_handles = 2;
+    uv_close((uv_handle_t *)&c->tcp, hp__on_client_closed);
+    uv_close((uv_handle_t *)&c->timer, hp__on_client_closed);
+}
+
+static void hp__on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* After the last answer: half-close, discard input until EOF or the linger timeout. */
+static void hp__client_linger(struct hp_client *c)
+{
+    if (c->state == HPC_CLOSING || c->state == HPC_LINGER)
+        return;
+    if (c->server != NULL)
+        hp__server_close(c->server);
+    if (!hp__client_set_state(c, HPC_LINGER)) {
+        hp__client_close(c);
+        return;
+    }
+    c->in_len = 0;
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, hp__on_shutdown) != 0) {
+        hp__client_close(c);
+        return;
+    }
+    hp__arm(c, c->engine->limits.linger_ms);
+    hp__client_update_reading(c);
+}
+
+static const char *hp__reason(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Error";
+    }
+}
+
+/* Answers the current request with STATUS from the proxy itself and closes. */
+static void hp__client_error(struct hp_client *c, int status, enum metrics_error kind)
+{
+    char text[320];
+    char body[64];
+    int blen, n;
+
+    if (c->state == HPC_CLOSING || c->state == HPC_LINGER)
+        return;
+    if (c->vs != NULL)
+        c->vs->metrics->errors[kind]++;
+    if (c->resp_head_sent) {
+        hp__client_close(c);
+        return;
+    }
+    if (c->server != NULL) {
+        c->server->dirty = true;
+        hp__server_close(c->server);
+    }
+    blen = snprintf(body, sizeof body, "%d %s\n", status, hp__reason(status));
+    n = snprintf(text, sizeof text,
+                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                 "Connection: close\r\nCache-Control: no-store\r\n\r\n%s",
+                 status, hp__reason(status), blen, body);
+    c->status = status;
+    c->resp_head_sent = true;
+    if (hp__client_write(c, text, (size_t)n) != 0) {
+        hp__client_close(c);
+        return;
+    }
+    if (c->vs != NULL && c->state != HPC_IDLE)
+        hp__client_log(c);
+    hp__client_end_request(c);
+    hp__client_linger(c);
+}
+
+static void hp__client_keep_input(struct hp_client *c, const char *data, size_t len)
+{
+    if (len == 0)
+        return;
+    if ((size_t)c->in_len + len > c->in_cap) {
+        size_t cap = c->in_cap ? c->in_cap : 4096;
+        char *p;
+        while (cap < (size_t)c->in_len + len)
+            cap *= 2;
+        p = realloc(c->in, cap);
+        if (p == NULL) {
+            hp__client_close(c);
+            return;
+        }
+        c->in = p;
+        c->in_cap = (uint32_t)cap;
+    }
+    memcpy(c->in + c->in_len, data, len);
+    c->in_len += (uint32_t)len;
+}
+
+/* The server connection is ready: send the request head, then what is buffered. */
+static void hp__client_server_ready(struct hp_client *c)
+{
+    struct hp_server *s = c->server;
+
+    if (!hp__client_set_state(c, HPC_FORWARD)) {
+        hp__client_close(c);
+        return;
+    }
+    c->server_start_ns = uv_hrtime();
+    if (hp__server_write(s, c->req.head, c->req.head_len) != 0) {
+        hp__client_error(c, 502, METRICS_ERR_SERVER);
+        return;
+    }
+    hp__arm(c, c->engine->limits.server_ms);
+    hp__server_update_reading(s);
+}
+
+static void hp__on_server_connect(uv_connect_t *req, int status)
+{
+    struct hp_server *s = req->data;
+    struct hp_client *c = s->client;
+
+    if (s->state == HPS_CLOSING)
+        return;
+    if (status < 0) {
+        struct se_server *failed = s->srv;
+        s->dirty = true;
+        hp__server_close(s);
+        if (c == NULL || c->state != HPC_CONNECTING)
+            return;
+        vlog_debug("http_proxy: connect to %s: %s", failed->label, uv_strerror(status));
+        c->avoid = failed;
+        if (c->retries < HP__MAX_RETRIES) {
+            c->retries++;
+            if (hp__client_get_server(c) == 0 && c->state == HPC_FORWARD)
+                hp__client_process_buffered(c);
+            return;
+        }
+        hp__client_error(c, 502, METRICS_ERR_CONNECT);
+        return;
+    }
+    s->state = HPS_BUSY;
+    if (c == NULL || c->state != HPC_CONNECTING) {
+        hp__server_release(s, true);
+        return;
+    }
+    hp__client_server_ready(c);
+    if (c->state == HPC_FORWARD)
+        hp__client_process_buffered(c);
+}
+
+/* Finds a server and a connection for the current request. Returns 0 when the request can
+ * go on (state FORWARD: pooled connection; CONNECTING: connecting), -1 when an answer was
+ * sent instead. */
+static int hp__client_get_server(struct hp_client *c)
+{
+    struct se_engine *e = c->engine;
+    struct se_server *srv;
+    struct hp_server *s;
+    uint64_t hash = 0;
+
+    if (c->vs->pool->cfg->lb == SE_LB_CONSISTENT_HASH)
+        hash = balance_hash(&c->peer_addr, sizeof c->peer_addr);
+    srv = engine_pick_server(c->vs, hash, c->avoid);
+    if (srv == NULL) {
+        hp__client_error(c, c->avoid ? 502 : 503,
+                         c->avoid ? METRICS_ERR_CONNECT : METRICS_ERR_NO_SERVER);
+        return -1;
+    }
+    c->log_server = srv;
+    s = hp__server_take_idle(srv);
+    if (s != NULL) {
+        s->client = c;
+        s->counted = true;
+        srv->active++;
+        c->server = s;
+        hp__client_server_ready(c);
+        return c->state == HPC_FORWARD ? 0 : -1;
+    }
+    s = calloc(1, sizeof *s);
+    if (s == NULL || uv_tcp_init(e->loop, &s->tcp) != 0) {
+        free(s);
+        hp__client_error(c, 502, METRICS_ERR_CONNECT);
+        return -1;
+    }
+    s->tcp.data = s;
+    s->connect.data = s;
+    s->srv = se_server_ref(srv);
+    s->client = c;
+    s->state = HPS_CONNECTING;
+    s->counted = true;
+    srv->active++;
+    engine_count_socket(e, 1);
+    uv_tcp_nodelay(&s->tcp, 1);
+    c->server = s;
+    if (!hp__client_set_state(c, HPC_CONNECTING)) {
+        hp__client_close(c);
+        return -1;
+    }
+    if (uv_tcp_connect(&s->connect, &s->tcp, (const struct sockaddr *)&srv->cfg.addr,
+                       hp__on_server_connect) != 0) {
+        s->dirty = true;
+        hp__server_close(s);
+        hp__client_error(c, 502, METRICS_ERR_CONNECT);
+        return -1;
+    }
+    hp__arm(c, e->limits.connect_ms);
+    return 0;
+}
+
+/* The request head is complete: decide, rewrite and route it. Returns 0 to go on parsing
+ * (FORWARD), -1 to stop (CONNECTING, or answered). */
+static int hp__client_request_head(struct hp_client *c)
+{
+    struct se_listener *l = c->listener;
+    http_parser *p = &c->req.parser;
+    char line[64];
+    int n;
+
+    if (l->closed || l->vs == NULL) {
+        hp__client_close(c);
+        return -1;
+    }
+    c->vs = se_vs_ref(l->vs);
+    c->keep_alive = http_should_keep_alive(p) != 0;
+    c->client_http10 = p->http_major == 1 && p->http_minor == 0;
+    c->req_has_body = (p->flags & F_CHUNKED) ||
+                      (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    if (p->upgrade) {
+        hp__client_error(c, 501, METRICS_ERR_CLIENT);
+        return -1;
+    }
+    n = snprintf(line, sizeof line, "X-Forwarded-For: %s\r\n", c->peer_ip);
+    if (http_msg_head_append(&c->req, line, (size_t)n) != 0 || http_msg_head_end(&c->req) != 0) {
+        hp__client_close(c);
+        return -1;
+    }
+    http_msg_release(&c->resp);
+    http_msg_init(&c->resp, HTTP_RESPONSE, c->engine->limits.head_limit);
+    c->resp.no_body = p->method == HTTP_HEAD;
+    return hp__client_get_server(c) == 0 && c->state == HPC_FORWARD ? 0 : -1;
+}
+
+static void hp__client_begin_request(struct hp_client *c)
+{
+    c->start_ns = uv_hrtime();
+    c->start_wall_ms = time_now_ms();
+    c->server_start_ns = c->server_head_ns = 0;
+    c->bytes_in = c->bytes_out = 0;
+    c->status = 0;
+    c->retries = 0;
+    c->req_done = false;
+    c->resp_head_sent = false;
+    c->logged = false;
+    c->avoid = NULL;
+    c->log_server = NULL;
+}
+
+/* Parses client input; returns how much was used (the caller keeps the rest). */
+static size_t hp__client_input(struct hp_client *c, const char *data, size_t len)
+{
+    size_t off = 0, n, blen;
+    const char *body;
+    enum http_msg_event ev;
+
+    while (off < len) {
+        switch (c->state) {
+        case HPC_IDLE:
+            if (c->listener->closed) {
+                hp__client_close(c);
+                return len;
+            }
+            hp__client_set_state(c, HPC_HEAD);
+            hp__client_begin_request(c);
+            hp__arm(c, c->engine->limits.client_head_ms);
+            /* fall through */
+        case HPC_HEAD:
+            ev = http_msg_feed(&c->req, data + off, len - off, &n, &body, &blen);
+            c->bytes_in += n;
+            off += n;
+            if (ev == HTTP_MSG_ERROR) {
+                if (c->vs == NULL && c->listener->vs != NULL)
+                    c->vs = se_vs_ref(c->listener->vs);
+                hp__client_error(c, c->req.error == HTTP_MSG_ERR_TOO_LARGE ? 431 : 400,
+                                 METRICS_ERR_CLIENT);
+                return len;
+            }
+            if (ev == HTTP_MSG_HEAD_DONE && hp__client_request_head(c) != 0)
+                return c->state == HPC_CONNECTING ? off : len;
+            break;
+        case HPC_FORWARD:
+            if (c->req_done)
+                return off;
+            ev = http_msg_feed(&c->req, data + off, len - off, &n, &body, &blen);
+            c->bytes_in += n;
+            off += n;
+            if (ev == HTTP_MSG_ERROR) {
+                hp__client_error(c, 400, METRICS_ERR_CLIENT);
+                return len;
+            }
+            if (blen > 0 && hp__server_write(c->server, body, blen) != 0) {
+                hp__client_error(c, 502, METRICS_ERR_SERVER);
+                return len;
+            }
+            if (ev == HTTP_MSG_COMPLETE) {
+                c->req_done = true;
+                return off;
+            }
+            hp__touch(c, c->engine->limits.server_ms);
+            break;
+        case HPC_CONNECTING:
+            return off;
+        default:
+            return len; /* LINGER, CLOSING: discard */
+        }
+    }
+    return off;
+}
+
+static void hp__client_process_buffered(struct hp_client *c)
+{
+    while (c->in_len > 0 && c->state != HPC_CLOSING && c->state != HPC_CONNECTING) {
+        size_t used;
+        if (c->state == HPC_FORWARD && c->req_done)
+            break;
+        if (c->state == HPC_LINGER) {
+            c->in_len = 0;
+            break;
+        }
+        used = hp__client_input(c, c->in, c->in_len);
+        if (c->state == HPC_CLOSING)
+            return;
+        if (used == 0)
+            break;
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= (uint32_t)used;
+    }
+    if (c->in_len == 0 && c->in_cap > 16384) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    if (c->server)
+        hp__server_update_reading(c->server);
+    hp__client_update_reading(c);
+}
+
+static void hp__on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct hp_client *c = st->data;
+    size_t used;
+
+    if (c->state == HPC_CLOSING)
+        return;
+    if (nread < 0) {
+        if (c->state == HPC_HEAD && nread == UV_EOF && c->req.started) {
+            /* a truncated request head */
+            hp__client_close(c);
+            return;
+        }
+        hp__client_close(c);
+        return;
+    }
+    if (nread == 0)
+        return;
+    if (c->state == HPC_LINGER)
+        return;
+    used = hp__client_input(c, buf->base, (size_t)nread);
+    if (c->state == HPC_CLOSING)
+        return;
+    if (used < (size_t)nread && c->state != HPC_LINGER)
+        hp__client_keep_input(c, buf->base + used, (size_t)nread - used);
+    if (c->state == HPC_CLOSING)
+        return;
+    if (c->server)
+        hp__server_update_reading(c->server);
+    hp__client_update_reading(c);
+}
+
+/* The response is complete: log, recycle the server connection, next request. */
+static void hp__client_finish(struct hp_client *c, bool server_reusable)
+{
+    struct hp_server *s = c->server;
+
+    hp__client_log(c);
+    if (s != NULL)
+        hp__server_release(s, server_reusable && c->req_done &&
+                                  http_should_keep_alive(&c->resp.parser));
+    c->server = NULL;
+    hp__client_end_request(c);
+    http_msg_release(&c->resp);
+    if (c->close_after || c->listener->closed) {
+        hp__client_linger(c);
+        return;
+    }
+    http_msg_next(&c->req);
+    hp__client_set_state(c, HPC_IDLE);
+    if (c->in_len == 0)
+        http_msg_release(&c->req);
+    hp__arm(c, c->engine->limits.client_idle_ms);
+    hp__client_process_buffered(c);
+}
+
+/* Sends the rebuilt response head. Returns 0 or -1 (connection closed). */
+static int hp__client_response_head(struct hp_client *c)
+{
+    http_parser *rp = &c->resp.parser;
+    int status = rp->status_code;
+    bool interim = status / 100 == 1 && status != 101;
+
+    if (!interim) {
+        c->status = status;
+        c->close_after = !c->keep_alive || !c->req_done || status == 101 ||
+                         http_msg_needs_eof(&c->resp) || c->listener->closed;
+        if (c->close_after) {
+            if (http_msg_head_append(&c->resp, "Connection: close\r\n", 19) != 0)
+                return -1;
+        } else if (c->client_http10) {
+            if (http_msg_head_append(&c->resp, "Connection: keep-alive\r\n", 24) != 0)
+                return -1;
+        }
+    }
+    if (http_msg_head_end(&c->resp) != 0)
+        return -1;
+    if (c->server_head_ns == 0)
+        c->server_head_ns = uv_hrtime();
+    c->resp_head_sent = true;
+    if (interim && c->client_http10)
+        return 0; /* HTTP/1.0 clients get no 1xx */
+    if (hp__client_write(c, c->resp.head, c->resp.head_len) != 0)
+        return -1;
+    return 0;
+}
+
+static void hp__server_input(struct hp_server *s, const char *data, size_t len)
+{
+    struct hp_client *c = s->client;
+    size_t off = 0, n, blen;
+    const char *body;
+    enum http_msg_event ev;
+
+    while (off < len || len == 0) {
+        if (c->resp.phase == HTTP_MSG_PHASE_HEAD) {
+            if (len == 0)
+                break;
+            ev = http_msg_feed(&c->resp, data + off, len - off, &n, &body, &blen);
+            off += n;
+            if (ev == HTTP_MSG_ERROR) {
+                s->dirty = true;
+                hp__client_error(c, 502, METRICS_ERR_SERVER);
+                return;
+            }
+            if (ev == HTTP_MSG_HEAD_DONE && hp__client_response_head(c) != 0) {
+                hp__client_close(c);
+                return;
+            }
+        } else {
+            ev = http_msg_feed(&c->resp, data + off, len - off, &n, &body, &blen);
+            off += n;
+            if (ev == HTTP_MSG_ERROR) {
+                s->dirty = true;
+                hp__client_close(c);
+                return;
+            }
+            if (blen > 0 && (!c->client_http10 || c->resp.parser.status_code / 100 != 1) &&
+                hp__client_write(c, body, blen) != 0) {
+                hp__client_close(c);
+                return;
+            }
+            if (ev == HTTP_MSG_COMPLETE) {
+                int status = c->resp.parser.status_code;
+                if (status / 100 == 1 && status != 101 && len > 0) {
+                    http_msg_next(&c->resp); /* interim answer: the final one follows */
+                    continue;
+                }
+                if (off < len)
+                    s->dirty = true; /* bytes after the response: do not reuse */
+                hp__client_finish(c, !s->dirty);
+                return;
+            }
+            if (len == 0)
+                break;
+        }
+    }
+    hp__touch(c, c->engine->limits.server_ms);
+}
+
+static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct hp_server *s = st->data;
+    struct hp_client *c = s->client;
+
+    if (s->state == HPS_IDLE || c == NULL) {
+        if (nread != 0)
+            hp__server_close(s); /* an idle connection must stay silent */
+        return;
+    }
+    if (s->state != HPS_BUSY || nread == 0)
+        return;
+    if (nread < 0) {
+        s->dirty = true;
+        if (c->resp.phase == HTTP_MSG_PHASE_BODY && nread == UV_EOF) {
+            hp__server_input(s, "", 0); /* read-until-close body ends here */
+            if (c->state != HPC_CLOSING && c->server == s)
+                hp__client_close(c);
+            return;
+        }
+        if (!c->resp.started && !c->resp_head_sent && s->reused && !c->req_has_body &&
+            c->retries < HP__MAX_RETRIES) {
+            /* a pooled connection the server had closed: try again on a fresh one */
+            c->retries++;
+            hp__server_close(s);
+            if (hp__client_set_state(c, HPC_CONNECTING) && hp__client_get_server(c) == 0 &&
+                c->state == HPC_FORWARD)
+                hp__client_process_buffered(c);
+            return;
+        }
+        if (!c->resp_head_sent)
+            hp__client_error(c, 502, METRICS_ERR_SERVER);
+        else
+            hp__client_close(c);
+        return;
+    }
+    hp__server_input(s, buf->base, (size_t)nread);
+    if (s->state == HPS_BUSY && s->client != NULL)
+        hp__server_update_reading(s);
+}
+
+static void hp__on_timer(uv_timer_t *t)
+{
+    struct hp_client *c = t->data;
+    uint64_t now = uv_now(c->engine->loop);
+
+    if (c->state == HPC_CLOSING)
+        return;
+    if (now < c->deadline) {
+        uv_timer_start(&c->timer, hp__on_timer, c->deadline - now, 0);
+        c->timer_due = c->deadline;
+        return;
+    }
+    switch (c->state) {
+    case HPC_IDLE:
+    case HPC_LINGER:
+        hp__client_close(c);
+        break;
+    case HPC_HEAD:
+        if (c->vs == NULL && c->listener->vs != NULL)
+            c->vs = se_vs_ref(c->listener->vs);
+        hp__client_error(c, 408, METRICS_ERR_CLIENT);
+        break;
+    case HPC_CONNECTING:
+    case HPC_FORWARD:
+        if (c->server)
+            c->server->dirty = true;
+        hp__client_error(c, 504, METRICS_ERR_TIMEOUT);
+        break;
+    default:
+        break;
+    }
+}
+
+void http_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *peer)
+{
+    struct se_engine *e = l->engine;
+    struct hp_client *c = calloc(1, sizeof *c);
+
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    if (uv_tcp_init(e->loop, &c->tcp) != 0) {
+        free(c);
+        close(fd);
+        return;
+    }
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        c->tcp.data = c;
+        c->closing_handles = 1;
+        c->listener = listener_ref(l);
+        uv_close((uv_handle_t *)&c->tcp, hp__on_client_closed);
+        return;
+    }
+    uv_timer_init(e->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->shutdown.data = c;
+    c->engine = e;
+    c->listener = listener_ref(l);
+    c->state = HPC_IDLE;
+    c->peer_addr = peer->sin_addr.s_addr;
+    c->peer_port = ntohs(peer->sin_port);
+    inet_ntop(AF_INET, &peer->sin_addr, c->peer_ip, sizeof c->peer_ip);
+    http_msg_init(&c->req, HTTP_REQUEST, e->limits.head_limit);
+    http_msg_init(&c->resp, HTTP_RESPONSE, e->limits.head_limit);
+    uv_tcp_nodelay(&c->tcp, 1);
+    engine_count_socket(e, 1);
+    c->conn_metrics = l->vs->metrics;
+    c->conn_metrics->refs++;
+    c->conn_metrics->connections++;
+    c->conn_metrics->active++;
+    hp__arm(c, e->limits.client_idle_ms);
+    hp__client_update_reading(c);
+}

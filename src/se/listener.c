@@ -1,0 +1,142 @@
+/* listener.c: listening sockets with accept under our control. */
+#include "se/listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/vlog.h"
+#include "se/engine.h"
+#include "se/http_proxy.h"
+#include "se/tcp_proxy.h"
+
+#define LISTENER__BACKLOG 4096
+#define LISTENER__ACCEPT_BATCH 64
+
+static void listener__on_readable(uv_poll_t *p, int status, int events)
+{
+    struct se_listener *l = p->data;
+
+    if (status < 0 || l->closed)
+        return;
+    for (int i = 0; i < LISTENER__ACCEPT_BATCH && !l->closed && l->polling; i++) {
+        struct sockaddr_in peer;
+        socklen_t len = sizeof peer;
+        int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                vlog_warn("listener %s: accept: %s; accepting pauses", l->label,
+                          strerror(errno));
+                engine_pause_accepting(l->engine);
+            }
+            return;
+        }
+        if (l->vs == NULL || peer.sin_family != AF_INET) {
+            close(fd);
+            continue;
+        }
+        if (l->vs->cfg->app == SE_APP_TCP)
+            tcp_proxy_accept(l, fd, &peer);
+        else
+            http_proxy_accept(l, fd, &peer);
+    }
+}
+
+int listener_open(struct se_engine *e, const struct sockaddr_in *addr, struct se_listener **out)
+{
+    struct se_listener *l;
+    int fd, one = 1, err;
+    char ip[16];
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (const struct sockaddr *)addr, sizeof *addr) != 0 ||
+        listen(fd, LISTENER__BACKLOG) != 0) {
+        err = -errno;
+        close(fd);
+        return err;
+    }
+    l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    l->refs = 1;
+    l->engine = e;
+    l->fd = fd;
+    l->addr = *addr;
+    inet_ntop(AF_INET, &addr->sin_addr, ip, sizeof ip);
+    snprintf(l->label, sizeof l->label, "%s:%u", ip, ntohs(addr->sin_port));
+    err = uv_poll_init(e->loop, &l->poll, fd);
+    if (err != 0) {
+        close(fd);
+        free(l);
+        return err;
+    }
+    l->poll.data = l;
+    if (!e->accept_paused)
+        listener_resume(l);
+    *out = l;
+    return 0;
+}
+
+void listener_set_vs(struct se_listener *l, struct se_vs *vs)
+{
+    struct se_vs *old = l->vs;
+    l->vs = vs ? se_vs_ref(vs) : NULL;
+    se_vs_unref(old);
+}
+
+void listener_pause(struct se_listener *l)
+{
+    if (l->polling) {
+        uv_poll_stop(&l->poll);
+        l->polling = false;
+    }
+}
+
+void listener_resume(struct se_listener *l)
+{
+    if (!l->polling && !l->closed) {
+        uv_poll_start(&l->poll, UV_READABLE, listener__on_readable);
+        l->polling = true;
+    }
+}
+
+static void listener__on_closed(uv_handle_t *h)
+{
+    struct se_listener *l = h->data;
+    close(l->fd);
+    l->fd = -1;
+    listener_unref(l);
+}
+
+void listener_close(struct se_listener *l)
+{
+    if (l->closed)
+        return;
+    listener_pause(l);
+    l->closed = true;
+    listener_set_vs(l, NULL);
+    uv_close((uv_handle_t *)&l->poll, listener__on_closed);
+}
+
+struct se_listener *listener_ref(struct se_listener *l)
+{
+    l->refs++;
+    return l;
+}
+
+void listener_unref(struct se_listener *l)
+{
+    if (l != NULL && --l->refs == 0)
+        free(l);
+}

@@ -1,0 +1,46 @@
+/* listener.h: a listening socket of a virtual service (VIP:port), accepting by hand
+ * through uv_poll so that accepting can pause when descriptors run low (the connection
+ * waits in the backlog instead of being refused). Each accepted socket goes to the HTTP
+ * or TCP proxy according to the listener's current se_vs. Loop thread only. */
+#ifndef VIGIL_SE_LISTENER_H
+#define VIGIL_SE_LISTENER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <uv.h>
+
+struct se_engine;
+struct se_vs;
+
+struct se_listener {
+    int refs;
+    struct se_engine *engine;
+    uv_poll_t poll;
+    int fd;
+    struct sockaddr_in addr;
+    char label[24];          /* "ip:port" */
+    struct se_vs *vs;        /* current service (one reference), NULL once closed */
+    bool closed;             /* no longer in the configuration: connections finish and go */
+    bool polling;
+    struct se_listener *next; /* engine's list */
+};
+
+/* Binds and listens on ADDR for engine E. Returns 0 and the listener in *OUT (one
+ * reference, the engine's) or a negative errno (e.g. -EADDRINUSE). */
+int listener_open(struct se_engine *e, const struct sockaddr_in *addr, struct se_listener **out);
+
+/* Points L at VS (takes a new reference, drops the old one). */
+void listener_set_vs(struct se_listener *l, struct se_vs *vs);
+
+/* Stops accepting for good and drops the engine's reference; connections that hold a
+ * reference keep L's memory until they go. */
+void listener_close(struct se_listener *l);
+
+/* Stops or restarts accepting (descriptor shortage). */
+void listener_pause(struct se_listener *l);
+void listener_resume(struct se_listener *l);
+
+struct se_listener *listener_ref(struct se_listener *l);
+void listener_unref(struct se_listener *l);
+
+#endif

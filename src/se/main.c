@@ -1,0 +1,211 @@
+/* main.c: vigil-se, the Service Engine. Standalone (--config-file) it serves the file's
+ * virtual services; SIGHUP re-reads the file, SIGTERM / SIGINT stop cleanly. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/errors.h"
+#include "common/vlog.h"
+#include "se/admin.h"
+#include "se/engine.h"
+#include "se/http_msg.h"
+#include "se/log_file.h"
+#include "se/log_seq.h"
+#include "se/se_config.h"
+#include "se/se_options.h"
+
+struct se_main {
+    struct se_options opts;
+    uv_loop_t *loop;
+    struct se_engine engine;
+    struct log_sink *sink;
+    struct log_seq *seq;
+    struct admin *admin;
+    uv_signal_t sighup, sigterm, sigint;
+    const char *state;
+    char last_config_path[4096];
+};
+
+static const char *se__state(void *arg)
+{
+    return ((struct se_main *)arg)->state;
+}
+
+/* Keeps the last good configuration in DIR/config.json (written atomically). */
+static void se__save_config(struct se_main *m, const struct se_config *gen)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", m->last_config_path);
+    if (json_dump_file(gen->source, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 ||
+        rename(tmp, m->last_config_path) != 0)
+        vlog_warn("se: cannot save the configuration to %s: %s", m->last_config_path,
+                  strerror(errno));
+}
+
+/* Loads PATH and applies it. Returns 0, or VIGIL_EINVAL (bad file: nothing changed) /
+ * VIGIL_EIO (some listener could not open). */
+static int se__load(struct se_main *m, const char *path)
+{
+    char err[1024];
+    struct se_config *gen = se_config_load_file(path, err, sizeof err);
+    int failed = 0;
+
+    if (gen == NULL) {
+        vlog_error("se: configuration %s refused, the running one stays: %s", path, err);
+        fprintf(stderr, "vigil-se: %s: %s\n", path, err);
+        return VIGIL_EINVAL;
+    }
+    se_config_ref(gen);
+    if (engine_apply_config(&m->engine, gen, &failed) != 0) {
+        se_config_unref(gen);
+        vlog_error("se: out of memory applying %s", path);
+        return VIGIL_ENOMEM;
+    }
+    se__save_config(m, gen);
+    se_config_unref(gen);
+    return failed ? VIGIL_EIO : 0;
+}
+
+static void se__on_sighup(uv_signal_t *h, int signum)
+{
+    struct se_main *m = h->data;
+    if (m->opts.config_file == NULL) {
+        vlog_info("se: SIGHUP ignored (no --config-file)");
+        return;
+    }
+    vlog_info("se: SIGHUP: reloading %s", m->opts.config_file);
+    se__load(m, m->opts.config_file);
+}
+
+static void se__on_stop(uv_signal_t *h, int signum)
+{
+    struct se_main *m = h->data;
+
+    vlog_info("se: signal %d: stopping", signum);
+    engine_stop(&m->engine);
+    if (m->admin)
+        admin_close(m->admin);
+    log_sink_flush(m->sink);
+    log_seq_close(m->seq);
+    m->seq = NULL;
+    log_sink_close(m->sink);
+    fflush(stderr);
+    _exit(0);
+}
+
+static int se__mkdirs(const char *path)
+{
+    char tmp[4096];
+    size_t len = strlen(path);
+
+    if (len == 0 || len >= sizeof tmp)
+        return -1;
+    memcpy(tmp, path, len + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return -1;
+    return access(tmp, W_OK | X_OK);
+}
+
+static void se__raise_fd_limit(struct se_main *m)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        m->engine.max_connections = rl.rlim_cur > 256 ? rl.rlim_cur - 128 : rl.rlim_cur / 2;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static struct se_main m;
+    struct se_limits limits;
+    struct admin_source src;
+    char err[512];
+    int rc;
+
+    vlog_init("vigil-se", getenv("VIGIL_SE_DEBUG") ? VLOG_DEBUG : VLOG_INFO);
+    if (se_options_parse(argc, argv, &m.opts, err, sizeof err) != 0) {
+        fprintf(stderr, "vigil-se: %s\n", err);
+        return 2;
+    }
+    if (engine_limits_default(&limits, err, sizeof err) != 0) {
+        fprintf(stderr, "vigil-se: %s\n", err);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (se__mkdirs(m.opts.data_dir) != 0) {
+        fprintf(stderr, "vigil-se: --data-dir %s: cannot create or write it: %s\n",
+                m.opts.data_dir, strerror(errno));
+        return 2;
+    }
+    snprintf(m.last_config_path, sizeof m.last_config_path, "%s/config.json", m.opts.data_dir);
+    m.loop = uv_default_loop();
+    rc = log_seq_open(m.opts.data_dir, &m.seq);
+    if (rc != 0) {
+        fprintf(stderr, "vigil-se: %s/log.seq: %s\n", m.opts.data_dir,
+                rc == VIGIL_ECORRUPT ? "damaged (holds no sequence number)" : "cannot write it");
+        return 2;
+    }
+    if (log_file_open(m.loop, m.opts.data_dir, m.opts.name, NULL, &m.sink) != 0) {
+        fprintf(stderr, "vigil-se: %s/access.log: cannot open it\n", m.opts.data_dir);
+        return 2;
+    }
+    engine_init(&m.engine, m.loop, m.opts.name, m.sink, m.seq, &limits);
+    se__raise_fd_limit(&m);
+    m.state = m.opts.config_file ? "STANDALONE" : "CONNECTING";
+    src.engine = &m.engine;
+    src.state = se__state;
+    src.arg = &m;
+    src.controllers = (const char (*)[72])m.opts.controllers;
+    src.n_controllers = m.opts.n_controllers;
+    rc = admin_start(&m.engine, &m.opts.admin, &src, &m.admin);
+    if (rc != 0) {
+        fprintf(stderr, "vigil-se: --admin %s:%u: %s\n", m.opts.admin.host, m.opts.admin.port,
+                uv_strerror(rc));
+        return 2;
+    }
+    if (m.opts.config_file != NULL) {
+        rc = se__load(&m, m.opts.config_file);
+        if (rc == VIGIL_EINVAL || rc == VIGIL_ENOMEM)
+            return 2; /* the message is on stderr */
+        if (rc == VIGIL_EIO) {
+            fprintf(stderr, "vigil-se: some virtual services cannot listen (see the log)\n");
+            return 2;
+        }
+    } else if (access(m.last_config_path, R_OK) == 0) {
+        vlog_info("se: serving the last good configuration %s until a controller answers",
+                  m.last_config_path);
+        se__load(&m, m.last_config_path);
+    }
+    uv_signal_init(m.loop, &m.sighup);
+    uv_signal_init(m.loop, &m.sigterm);
+    uv_signal_init(m.loop, &m.sigint);
+    m.sighup.data = m.sigterm.data = m.sigint.data = &m;
+    uv_signal_start(&m.sighup, se__on_sighup, SIGHUP);
+    uv_signal_start(&m.sigterm, se__on_stop, SIGTERM);
+    uv_signal_start(&m.sigint, se__on_stop, SIGINT);
+    vlog_info("se: %s running (%s), admin on %s:%u", m.opts.name, m.state, m.opts.admin.host,
+              m.opts.admin.port);
+    uv_run(m.loop, UV_RUN_DEFAULT);
+    http_msg_free_cache();
+    return 0;
+}

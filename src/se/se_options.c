@@ -1,0 +1,178 @@
+/* se_options.c: command-line parsing for vigil-se. */
+#include "se/se_options.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+
+static int se_options__uint(const char *flag, const char *v, uint32_t min, uint32_t max,
+                            uint32_t *out, char *err, size_t errlen)
+{
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || v[0] == '-' || n < min || n > max) {
+        snprintf(err, errlen, "%s: must be an integer from %u to %u, not \"%s\"", flag, min,
+                 max, v);
+        return VIGIL_EINVAL;
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+static int se_options__controllers(struct se_options *o, const char *v, char *err,
+                                   size_t errlen)
+{
+    const char *p = v;
+
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *colon;
+        char *end;
+        long port;
+
+        if (o->n_controllers == SE_OPTIONS_CONTROLLERS_MAX) {
+            snprintf(err, errlen, "--controllers: at most %d addresses",
+                     SE_OPTIONS_CONTROLLERS_MAX);
+            return VIGIL_EINVAL;
+        }
+        if (len == 0 || len >= sizeof o->controllers[0]) {
+            snprintf(err, errlen, "--controllers: bad address list \"%s\"", v);
+            return VIGIL_EINVAL;
+        }
+        memcpy(o->controllers[o->n_controllers], p, len);
+        o->controllers[o->n_controllers][len] = '\0';
+        colon = strrchr(o->controllers[o->n_controllers], ':');
+        port = colon ? strtol(colon + 1, &end, 10) : 0;
+        if (colon == NULL || colon == o->controllers[o->n_controllers] || colon[1] == '\0' ||
+            *end != '\0' || port < 1 || port > 65535) {
+            snprintf(err, errlen, "--controllers: \"%s\" is not HOST:PORT",
+                     o->controllers[o->n_controllers]);
+            return VIGIL_EINVAL;
+        }
+        o->n_controllers++;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+int se_options_parse(int argc, char **argv, struct se_options *o, char *err, size_t errlen)
+{
+    static const char *const flags[] = {"--name", "--data-dir", "--controllers", "--key",
+                                        "--known-hosts", "--admin", "--heartbeat-ms",
+                                        "--miss-limit", "--config-file", NULL};
+    int have_admin = 0;
+
+    memset(o, 0, sizeof *o);
+    o->heartbeat_ms = 1000;
+    o->miss_limit = 3;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *value, *eq;
+        char flag[32];
+        size_t flen;
+        int k;
+
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument \"%s\"", arg);
+            return VIGIL_EINVAL;
+        }
+        eq = strchr(arg, '=');
+        flen = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (flen >= sizeof flag) {
+            snprintf(err, errlen, "unknown flag \"%.40s\"", arg);
+            return VIGIL_EINVAL;
+        }
+        memcpy(flag, arg, flen);
+        flag[flen] = '\0';
+        for (k = 0; flags[k] != NULL && strcmp(flags[k], flag) != 0; k++)
+            ;
+        if (flags[k] == NULL) {
+            snprintf(err, errlen, "unknown flag \"%s\"", flag);
+            return VIGIL_EINVAL;
+        }
+        if (eq) {
+            value = eq + 1;
+        } else {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "%s: needs a value", flag);
+                return VIGIL_EINVAL;
+            }
+            value = argv[++i];
+        }
+        if (strcmp(flag, "--admin") != 0 && strcmp(flag, "--heartbeat-ms") != 0 &&
+            strcmp(flag, "--miss-limit") != 0 && strcmp(flag, "--controllers") != 0 &&
+            *value == '\0') {
+            snprintf(err, errlen, "%s: must not be empty", flag);
+            return VIGIL_EINVAL;
+        }
+        if (strcmp(flag, "--name") == 0) {
+            o->name = value;
+            if (strlen(value) > 255) {
+                snprintf(err, errlen, "--name: at most 255 bytes");
+                return VIGIL_EINVAL;
+            }
+            for (const char *c = value; *c; c++) {
+                if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+                    snprintf(err, errlen, "--name: must not contain control characters");
+                    return VIGIL_EINVAL;
+                }
+            }
+        } else if (strcmp(flag, "--data-dir") == 0) {
+            o->data_dir = value;
+        } else if (strcmp(flag, "--key") == 0) {
+            o->key = value;
+        } else if (strcmp(flag, "--known-hosts") == 0) {
+            o->known_hosts = value;
+        } else if (strcmp(flag, "--config-file") == 0) {
+            o->config_file = value;
+        } else if (strcmp(flag, "--admin") == 0) {
+            if (netaddr_parse(value, &o->admin) != 0) {
+                snprintf(err, errlen, "--admin: \"%s\" is not IPV4:PORT", value);
+                return VIGIL_EINVAL;
+            }
+            have_admin = 1;
+        } else if (strcmp(flag, "--controllers") == 0) {
+            o->n_controllers = 0;
+            if (se_options__controllers(o, value, err, errlen) != 0)
+                return VIGIL_EINVAL;
+        } else if (strcmp(flag, "--heartbeat-ms") == 0) {
+            if (se_options__uint(flag, value, 10, 600000, &o->heartbeat_ms, err, errlen) != 0)
+                return VIGIL_EINVAL;
+        } else if (strcmp(flag, "--miss-limit") == 0) {
+            if (se_options__uint(flag, value, 1, 1000, &o->miss_limit, err, errlen) != 0)
+                return VIGIL_EINVAL;
+        }
+    }
+    if (o->name == NULL) {
+        snprintf(err, errlen, "--name is required");
+        return VIGIL_EINVAL;
+    }
+    if (o->data_dir == NULL) {
+        snprintf(err, errlen, "--data-dir is required");
+        return VIGIL_EINVAL;
+    }
+    if (!have_admin) {
+        snprintf(err, errlen, "--admin is required");
+        return VIGIL_EINVAL;
+    }
+    if (o->config_file == NULL) {
+        if (o->n_controllers == 0) {
+            snprintf(err, errlen, "--controllers is required (or --config-file for standalone)");
+            return VIGIL_EINVAL;
+        }
+        if (o->key == NULL) {
+            snprintf(err, errlen, "--key is required (or --config-file for standalone)");
+            return VIGIL_EINVAL;
+        }
+        if (o->known_hosts == NULL) {
+            snprintf(err, errlen,
+                     "--known-hosts is required (or --config-file for standalone)");
+            return VIGIL_EINVAL;
+        }
+    }
+    return 0;
+}

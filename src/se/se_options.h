@@ -1,0 +1,30 @@
+/* se_options.h: the vigil-se command line (contract "vigil-se"). */
+#ifndef VIGIL_SE_OPTIONS_H
+#define VIGIL_SE_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/netaddr.h"
+
+#define SE_OPTIONS_CONTROLLERS_MAX 16
+
+struct se_options {
+    const char *name;        /* borrowed from argv */
+    const char *data_dir;
+    const char *key;         /* NULL when not given */
+    const char *known_hosts;
+    const char *config_file; /* NULL: controller mode */
+    struct netaddr admin;
+    size_t n_controllers;
+    char controllers[SE_OPTIONS_CONTROLLERS_MAX][NETADDR_HOST_MAX + 8]; /* "HOST:PORT" */
+    uint32_t heartbeat_ms;
+    uint32_t miss_limit;
+};
+
+/* Parses ARGV (borrowed: OUT points into it) into OUT. Flags take "--flag VALUE" or
+ * "--flag=VALUE". Returns 0, or VIGIL_EINVAL with a one-line message naming the bad flag in
+ * ERR (ERRLEN bytes). */
+int se_options_parse(int argc, char **argv, struct se_options *out, char *err, size_t errlen);
+
+#endif
