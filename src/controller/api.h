@@ -17,6 +17,9 @@ void api_cluster_handle(struct rest_context *ctx, struct http_request *req, cons
 /* /api/internal/<SUB>: the nodes' own channel (peer reports, commands via the leader). */
 void api_internal_handle(struct rest_context *ctx, struct http_request *req, const char *sub);
 
+/* GET /api/event. */
+void api_events_handle(struct rest_context *ctx, struct http_request *req);
+
 /* Reads ?page= and ?page_size= (defaults 1 and 100, page_size at most 1000). Returns 0,
  * or answers 400 itself and returns VIGIL_EINVAL. */
 int api_paging(struct http_request *req, int64_t *offset, int64_t *limit);

@@ -100,6 +100,7 @@ static json_t *api__peer_report(struct rest_context *ctx)
     json_object_set_new(report, "commit_index",
                         json_integer((json_int_t)cluster_commit_index(ctx->cluster)));
     json_object_set_new(report, "errors", json_array());
+    json_object_set_new(report, "boot", json_string(ctx->boot));
     if (led != 0) {
         char ts[TIME_RFC3339_LEN];
         time_format_rfc3339(led, ts);

@@ -21,6 +21,7 @@
 #include "controller/http_server.h"
 #include "controller/options.h"
 #include "controller/rest.h"
+#include "controller/events.h"
 #include "controller/http_client.h"
 #include "controller/peers.h"
 #include "controller/status_driver.h"
@@ -42,6 +43,10 @@ struct vigild {
     struct http_client *client;
     struct peers *peers;
     struct status_driver *driver;
+    struct events *events;
+    char boot[OBJ_UUID_LEN + 1]; /* this process's incarnation */
+    uint64_t last_leader;        /* the leader last known (for the role of a node that left) */
+    int self_joined;             /* this incarnation reported its own join */
     uv_timer_t register_timer;
     uv_signal_t sigterm;
     uv_signal_t sigint;
@@ -302,16 +307,52 @@ static void vigild__on_register_timer(uv_timer_t *t)
 static void vigild__on_cluster_change(void *data)
 {
     struct vigild *d = data;
+    uint64_t leader = cluster_leader(d->cluster, NULL);
+    if (leader != 0)
+        d->last_leader = leader;
+    if (leader != 0 && !d->self_joined && d->events != NULL) {
+        d->self_joined = 1;
+        events_node_presence(d->events, d->opts.id, d->boot, true,
+                             leader == d->opts.id ? "CLUSTER_LEADER" : "CLUSTER_FOLLOWER");
+    }
     if (d->driver != NULL)
         status_driver_poke(d->driver);
 }
 
-static void vigild__on_peer_change(void *data, uint64_t id, bool reachable)
+static void vigild__on_peer_change(void *data, uint64_t id, bool reachable, const char *prev_boot)
 {
     struct vigild *d = data;
-    if (reachable)
+    const struct peer_state *ps = peers_get(d->peers, id);
+    /* The role it had: as it last reported itself, or as this node last knew it. */
+    const char *role = (ps != NULL && ps->leader_id == id) || id == d->last_leader
+                           ? "CLUSTER_LEADER"
+                           : "CLUSTER_FOLLOWER";
+
+    if (reachable) {
+        /* Also for a node that restarted unseen (a new boot while reachable): its leaving
+         * was not observed, so only the join is reported. */
+        if (ps != NULL)
+            events_node_presence(d->events, id, ps->boot, true,
+                                 ps->leader_id == id ? "CLUSTER_LEADER" : "CLUSTER_FOLLOWER");
         status_driver_member_rejoined(d->driver, id);
+    } else if (ps != NULL) {
+        events_node_presence(d->events, id, ps->boot, false, role);
+    }
     status_driver_poke(d->driver);
+}
+
+static void vigild__on_status_move(void *data, enum cluster_status from, enum cluster_status to,
+                                   const char *reason, bool as_leader)
+{
+    struct vigild *d = data;
+    if (!as_leader)
+        return;
+    events_status_changed(d->events, from, to, reason);
+    if (to == STATUS_WAITING_FOR_SES) {
+        /* The first entry of this leader's term is committed. */
+        events_leader_elected(d->events, cluster_term(d->cluster));
+        events_node_presence(d->events, d->opts.id, d->boot, true, "CLUSTER_LEADER");
+    }
 }
 
 /* --- stop ------------------------------------------------------------------------------ */
@@ -331,6 +372,7 @@ static void vigild__on_cluster_closed(void *data)
 {
     struct vigild *d = data;
     d->cluster = NULL;
+    events_close(d->events);
     status_driver_close(d->driver);
     peers_close(d->peers);
     http_client_close(d->client);
@@ -390,6 +432,8 @@ int main(int argc, char **argv)
     d.rest.store = d.store;
     d.rest.opts = &d.opts;
     d.rest.node_id = d.opts.id;
+    obj_uuid_generate(d.boot);
+    d.rest.boot = d.boot;
     d.rest.client = d.client;
     d.api = http_server_start(&d.loop, &d.opts.api, VIGILD_MAX_BODY, rest_handle, &d.rest, err,
                               sizeof err);
@@ -426,8 +470,11 @@ int main(int argc, char **argv)
                           2 * d.opts.election_timeout_ms, vigild__on_peer_change, &d);
     d.driver = status_driver_start(&d.loop, d.cluster, d.peers, d.store, d.opts.id,
                                    d.opts.se_wait_s);
-    if (d.peers == NULL || d.driver == NULL)
+    d.events = events_start(&d.loop, d.cluster, d.store, d.client, d.opts.id, d.boot,
+                            2 * d.opts.election_timeout_ms + 1000);
+    if (d.peers == NULL || d.driver == NULL || d.events == NULL)
         vigild__die("out of memory");
+    status_driver_set_move_cb(d.driver, vigild__on_status_move, &d);
     d.rest.peers = d.peers;
     d.rest.status = d.driver;
     cluster_set_watch(d.cluster, vigild__on_cluster_change, &d);

@@ -39,7 +39,8 @@ static struct peer_state *peers__slot(struct peers *p, uint64_t id)
     return NULL;
 }
 
-static void peers__set_reachable(struct peers *p, struct peer_state *s, bool reachable)
+static void peers__set_reachable(struct peers *p, struct peer_state *s, bool reachable,
+                                 const char *prev_boot)
 {
     if (s->reachable == reachable)
         return;
@@ -47,7 +48,7 @@ static void peers__set_reachable(struct peers *p, struct peer_state *s, bool rea
     vlog_info("peers: node %llu is %s", (unsigned long long)s->id,
               reachable ? "reachable" : "unreachable");
     if (p->cb != NULL)
-        p->cb(p->cb_data, s->id, reachable);
+        p->cb(p->cb_data, s->id, reachable, prev_boot);
 }
 
 static void peers__free_if_done(struct peers *p)
@@ -93,7 +94,21 @@ static void peers__on_answer(void *data, int err, long status, const char *body,
     s->applied_index = (uint64_t)json_integer_value(json_object_get(report, "applied_index"));
     s->leader_id = (uint64_t)json_integer_value(json_object_get(report, "leader_id"));
     s->term = (uint64_t)json_integer_value(json_object_get(report, "term"));
-    peers__set_reachable(p, s, true);
+    {
+        const char *boot = json_string_value(json_object_get(report, "boot"));
+        char prev[sizeof s->boot];
+        snprintf(prev, sizeof prev, "%s", s->boot);
+        if (boot != NULL && strcmp(boot, s->boot) != 0) {
+            snprintf(s->boot, sizeof s->boot, "%s", boot);
+            if (s->reachable && prev[0] != '\0') {
+                /* Restarted within the window: a new incarnation joined. */
+                vlog_info("peers: node %llu restarted", (unsigned long long)s->id);
+                if (p->cb != NULL)
+                    p->cb(p->cb_data, s->id, true, prev);
+            }
+        }
+        peers__set_reachable(p, s, true, prev);
+    }
 }
 
 /* Finds member ID's API address in the store's node records. */
@@ -153,7 +168,7 @@ static void peers__on_timer(uv_timer_t *t)
         struct peers__poll *poll;
 
         if (s->last_ok_ms != 0 && now - s->last_ok_ms > (int64_t)p->window_ms)
-            peers__set_reachable(p, s, false);
+            peers__set_reachable(p, s, false, s->boot);
         s->known = peers__api_address(p, s->id, addr, sizeof addr);
         if (!s->known || p->in_flight[i])
             continue;

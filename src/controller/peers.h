@@ -27,11 +27,14 @@ struct peer_state {
     uint64_t applied_index;
     uint64_t leader_id;
     uint64_t term;
+    char boot[40];        /* its process incarnation ("" = never heard) */
     json_t *report;       /* its last answer (borrowed from peers; NULL = none) */
 };
 
-/* Called when a member's reachability changes (ID became REACHABLE or not). */
-typedef void (*peers_change_cb)(void *data, uint64_t id, bool reachable);
+/* Called when a member's reachability changes (ID became REACHABLE or not), and with
+ * REACHABLE true when it answers as a new incarnation (restarted unseen). PREV_BOOT is the
+ * incarnation seen before ("" if none). */
+typedef void (*peers_change_cb)(void *data, uint64_t id, bool reachable, const char *prev_boot);
 
 /* Starts polling. CLIENT, STORE and CLUSTER are borrowed and must outlive the peers.
  * Returns an object owned by the caller (peers_close), or NULL. */

@@ -52,6 +52,10 @@ void rest_handle(struct http_request *req, void *data)
         api_cluster_handle(ctx, req, "");
         return;
     }
+    if (strcmp(path, "event") == 0 || strcmp(path, "event/") == 0) {
+        api_events_handle(ctx, req);
+        return;
+    }
     if (strncmp(path, "internal/", 9) == 0) {
         api_internal_handle(ctx, req, path + 9);
         return;

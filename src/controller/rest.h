@@ -21,6 +21,7 @@ struct rest_context {
     struct cluster *cluster;
     const struct vigild_options *opts;
     uint64_t node_id;
+    const char *boot; /* this process's incarnation id */
     struct status_driver *status; /* this node's view of the cluster status */
     struct peers *peers;
     struct http_client *client;   /* to other nodes (forwarding) */

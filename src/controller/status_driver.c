@@ -42,7 +42,7 @@ static void status_driver__move(struct status_driver *d, enum cluster_status to,
 {
     enum cluster_status from = d->sm.current;
     if (status_move(&d->sm, to, reason, time_now_ms()) == 0 && d->move_cb != NULL)
-        d->move_cb(d->move_data, from, to, reason);
+        d->move_cb(d->move_data, from, to, reason, d->led_term != 0);
 }
 
 /* "node-2" from the store, or "node 2". */
@@ -276,12 +276,12 @@ static void status_driver__evaluate(struct status_driver *d)
     leader = cluster_leader(d->cluster, NULL);
     term = cluster_term(d->cluster);
     if (leader == 0) {
-        d->led_term = 0;
         if (d->sm.current != STATUS_NOT_RESPONSIVE) {
             snprintf(reason, sizeof reason, "no leader with quorum known (term %llu)",
                      (unsigned long long)term);
             status_driver__move(d, STATUS_NOT_RESPONSIVE, reason);
         }
+        d->led_term = 0;
         d->seen_leader = 0;
         return;
     }
@@ -291,7 +291,6 @@ static void status_driver__evaluate(struct status_driver *d)
         status_driver__lead(d, term);
         return;
     }
-    d->led_term = 0;
     if (leader != d->seen_leader || term != d->seen_term) {
         /* A different leader (or term) than the one followed: start over from it. */
         if (d->sm.current != STATUS_NOT_RESPONSIVE && d->seen_leader != 0) {
@@ -302,6 +301,7 @@ static void status_driver__evaluate(struct status_driver *d)
         d->seen_leader = leader;
         d->seen_term = term;
     }
+    d->led_term = 0;
     status_driver__mirror(d, leader, term);
 }
 

@@ -6,6 +6,7 @@
 #ifndef VIGIL_STATUS_DRIVER_H
 #define VIGIL_STATUS_DRIVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -16,9 +17,10 @@
 
 struct status_driver;
 
-/* Called after every move of this node's status. */
+/* Called after every move of this node's status. AS_LEADER: the move is the leader's own
+ * (this node leads, or led until this move), not a follower's mirror of it. */
 typedef void (*status_driver_move_cb)(void *data, enum cluster_status from,
-                                      enum cluster_status to, const char *reason);
+                                      enum cluster_status to, const char *reason, bool as_leader);
 
 /* Starts driving. CLUSTER, PEERS and STORE are borrowed and must outlive the driver.
  * Returns an object owned by the caller (status_driver_close), or NULL. */

@@ -8,13 +8,10 @@
 
 #include "common/errors.h"
 #include "common/vlog.h"
+#include "controller/store-int.h"
 
 /* Bumped whenever the schema changes; a snapshot of another version is refused. */
-#define STORE__SCHEMA_VERSION "1"
-
-struct store {
-    sqlite3 *db;
-};
+#define STORE__SCHEMA_VERSION "2"
 
 static const char store__schema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -28,6 +25,16 @@ static const char store__schema[] =
     "CREATE TABLE nodes(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
     " raft_address TEXT NOT NULL, api_address TEXT NOT NULL, se_address TEXT NOT NULL,"
     " se_host_key TEXT NOT NULL);"
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY, uuid TEXT NOT NULL, key TEXT NOT NULL UNIQUE,"
+    " event_id TEXT NOT NULL, time_ms INTEGER NOT NULL, module TEXT NOT NULL,"
+    " obj_type TEXT NOT NULL, obj_name TEXT NOT NULL, description TEXT NOT NULL,"
+    " details TEXT NOT NULL);"
+    "CREATE INDEX events_id ON events(event_id, seq);"
+    "CREATE INDEX events_time ON events(time_ms);"
+    "CREATE TABLE presence(id INTEGER PRIMARY KEY, present INTEGER NOT NULL,"
+    " boot TEXT NOT NULL, time_ms INTEGER NOT NULL);"
+    "CREATE TABLE se_runtime(uuid TEXT PRIMARY KEY, connected INTEGER NOT NULL,"
+    " controller_node INTEGER, since_ms INTEGER, last_heartbeat_ms INTEGER, se_state TEXT);"
     "INSERT INTO meta(key, value) VALUES('schema_version', " STORE__SCHEMA_VERSION ");";
 
 void store_result_clear(struct store_result *res)
@@ -36,10 +43,7 @@ void store_result_clear(struct store_result *res)
     memset(res, 0, sizeof *res);
 }
 
-static void store__refuse(struct store_result *res, unsigned status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void store__refuse(struct store_result *res, unsigned status, const char *fmt, ...)
+void store__refuse(struct store_result *res, unsigned status, const char *fmt, ...)
 {
     va_list ap;
     res->status = status;
@@ -49,7 +53,7 @@ static void store__refuse(struct store_result *res, unsigned status, const char 
 }
 
 /* Prepares SQL; logs and returns NULL on failure. */
-static sqlite3_stmt *store__prepare(struct store *store, const char *sql)
+sqlite3_stmt *store__prepare(struct store *store, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -59,7 +63,7 @@ static sqlite3_stmt *store__prepare(struct store *store, const char *sql)
     return st;
 }
 
-static int store__exec(struct store *store, const char *sql)
+int store__exec(struct store *store, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -206,7 +210,7 @@ char *store_meta_get(struct store *store, const char *key)
 
 /* Runs a one-shot statement with text binds (NULL-terminated list). Returns the SQLite
  * result code of the step (SQLITE_DONE, SQLITE_CONSTRAINT, ...). */
-static int store__run(struct store *store, const char *sql, const char *const *binds)
+int store__run(struct store *store, const char *sql, const char *const *binds)
 {
     sqlite3_stmt *st = store__prepare(store, sql);
     int rc;
@@ -219,7 +223,7 @@ static int store__run(struct store *store, const char *sql, const char *const *b
     return rc;
 }
 
-static int store__meta_set(struct store *store, const char *key, const char *value)
+int store__meta_set(struct store *store, const char *key, const char *value)
 {
     const char *binds[] = {key, value, NULL};
     return store__run(store, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", binds) ==
@@ -496,7 +500,7 @@ int store_apply(struct store *store, const char *cmd, size_t len, struct store_r
     else if (strcmp(op, "cluster_init") == 0)
         err = store__cmd_cluster_init(store, root, res);
     else
-        err = VIGIL_EINVAL;
+        err = store__events_apply(store, op, root, res);
 
     if (err == VIGIL_EINVAL)
         vlog_error("store: skipping a malformed or unknown '%s' command", op);

@@ -65,4 +65,16 @@ json_t *store_nodes(struct store *store);
 /* A cluster-wide setting ("cluster_uuid", "cluster_name"); malloc'd copy or NULL. */
 char *store_meta_get(struct store *store, const char *key);
 
+/* Events, oldest first: EVENT_ID (NULL = all) at or after SINCE_MS, paged. Each is the
+ * contract's event object. *TOTAL = how many match. */
+json_t *store_events_list(struct store *store, const char *event_id, int64_t since_ms,
+                          int64_t offset, int64_t limit, int64_t *total);
+
+/* SEs recorded as connected: [{"uuid", "name", "since_ms", "controller_node"}]. */
+json_t *store_se_connected(struct store *store);
+
+/* The runtime record of SE UUID: {"connected", "controller_node", "since_ms",
+ * "last_heartbeat_ms", "se_state"}, or NULL. */
+json_t *store_se_runtime(struct store *store, const char *uuid);
+
 #endif

@@ -1,0 +1,228 @@
+#include "controller/events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/timeutil.h"
+#include "common/vlog.h"
+
+#define EVENTS__TICK_MS 50
+/* Bound on queued observations; past it the oldest are dropped, loudly. */
+#define EVENTS__MAX_PENDING 10000
+
+struct events__item {
+    json_t *cmd;
+    struct events__item *next;
+};
+
+struct events {
+    uv_loop_t *loop;
+    struct cluster *cluster;
+    struct store *store;
+    struct http_client *client;
+    uint64_t self_id;
+    char boot[40];
+    unsigned timeout_ms;
+    uv_timer_t timer;
+    struct events__item *head, *tail;
+    size_t pending;
+    uint64_t seq;       /* numbers this incarnation's status moves */
+    int in_flight;
+    int closing;
+    int timer_closed;
+};
+
+static void events__push(struct events *e, json_t *cmd)
+{
+    struct events__item *it = calloc(1, sizeof *it);
+    if (it == NULL) {
+        vlog_error("events: out of memory, an observation is lost");
+        json_decref(cmd);
+        return;
+    }
+    it->cmd = cmd;
+    if (e->tail != NULL)
+        e->tail->next = it;
+    else
+        e->head = it;
+    e->tail = it;
+    if (++e->pending > EVENTS__MAX_PENDING) {
+        struct events__item *old = e->head;
+        vlog_error("events: more than %d observations wait for quorum; dropping the oldest",
+                   EVENTS__MAX_PENDING);
+        e->head = old->next;
+        json_decref(old->cmd);
+        free(old);
+        e->pending--;
+    }
+}
+
+static void events__pop(struct events *e)
+{
+    struct events__item *it = e->head;
+    if (it == NULL)
+        return;
+    e->head = it->next;
+    if (e->head == NULL)
+        e->tail = NULL;
+    json_decref(it->cmd);
+    free(it);
+    e->pending--;
+}
+
+static void events__flush(struct events *e);
+
+static void events__done(struct events *e, int ok)
+{
+    e->in_flight = 0;
+    if (e->closing) {
+        if (e->timer_closed)
+            free(e);
+        return;
+    }
+    if (ok) {
+        events__pop(e);
+        events__flush(e);
+    }
+}
+
+static void events__on_committed(void *data, int status, struct store_result *res)
+{
+    events__done(data, status == 0 && res->status < 400);
+}
+
+static void events__on_sent(void *data, int err, long status, const char *body, size_t len)
+{
+    events__done(data, err == 0 && status >= 200 && status < 300);
+}
+
+static int events__leader_url(struct events *e, char *url, size_t len)
+{
+    uint64_t leader = cluster_leader(e->cluster, NULL);
+    json_t *nodes, *rec;
+    size_t i;
+    int found = 0;
+    if (leader == 0)
+        return 0;
+    nodes = store_nodes(e->store);
+    json_array_foreach(nodes, i, rec)
+    {
+        if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == leader) {
+            snprintf(url, len, "http://%s/api/internal/command",
+                     json_string_value(json_object_get(rec, "api_address")));
+            found = 1;
+        }
+    }
+    json_decref(nodes);
+    return found;
+}
+
+/* Sends the oldest observation if none is on its way. */
+static void events__flush(struct events *e)
+{
+    char url[200];
+    if (e->closing || e->in_flight || e->head == NULL)
+        return;
+    if (cluster_is_leader(e->cluster)) {
+        if (cluster_leader_has_quorum(e->cluster) &&
+            cluster_propose(e->cluster, e->head->cmd, events__on_committed, e) == 0)
+            e->in_flight = 1;
+        return;
+    }
+    if (events__leader_url(e, url, sizeof url)) {
+        char *text = json_dumps(e->head->cmd, JSON_COMPACT);
+        const char *headers[] = {"Content-Type: application/json", NULL};
+        if (text != NULL && http_client_request(e->client, "POST", url, headers, text,
+                                                strlen(text), e->timeout_ms, events__on_sent,
+                                                e) == 0)
+            e->in_flight = 1;
+        free(text);
+    }
+}
+
+static void events__on_timer(uv_timer_t *t)
+{
+    events__flush(t->data);
+}
+
+struct events *events_start(uv_loop_t *loop, struct cluster *cluster, struct store *store,
+                            struct http_client *client, uint64_t self_id, const char *boot,
+                            unsigned timeout_ms)
+{
+    struct events *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    e->loop = loop;
+    e->cluster = cluster;
+    e->store = store;
+    e->client = client;
+    e->self_id = self_id;
+    snprintf(e->boot, sizeof e->boot, "%s", boot);
+    e->timeout_ms = timeout_ms;
+    uv_timer_init(loop, &e->timer);
+    e->timer.data = e;
+    uv_timer_start(&e->timer, events__on_timer, EVENTS__TICK_MS, EVENTS__TICK_MS);
+    return e;
+}
+
+void events_node_presence(struct events *e, uint64_t id, const char *boot, bool joined,
+                          const char *role)
+{
+    if (boot == NULL || boot[0] == '\0')
+        return; /* an incarnation never heard from cannot be said to leave */
+    events__push(e, json_pack("{s:s, s:I, s:s, s:I, s:s}", "op",
+                              joined ? "node_joined" : "node_left", "id", (json_int_t)id, "boot",
+                              boot, "time", (json_int_t)time_now_ms(), "role", role));
+    events__flush(e);
+}
+
+void events_status_changed(struct events *e, enum cluster_status from, enum cluster_status to,
+                           const char *reason)
+{
+    char key[128], desc[200], name[32];
+    snprintf(key, sizeof key, "status:%llu:%s:%llu", (unsigned long long)e->self_id, e->boot,
+             (unsigned long long)++e->seq);
+    snprintf(desc, sizeof desc, "Cluster status changed from %s to %s", status_name(from),
+             status_name(to));
+    snprintf(name, sizeof name, "node-%llu", (unsigned long long)e->self_id);
+    events__push(e, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}}",
+                              "op", "event_record", "key", key, "event_id",
+                              "CLUSTER_STATUS_CHANGED", "time", (json_int_t)time_now_ms(),
+                              "module", "CLUSTERMGR", "obj_type", "CLUSTER", "obj_name", "cluster",
+                              "description", desc, "details", "from", status_name(from), "to",
+                              status_name(to), "reason", reason));
+    events__flush(e);
+}
+
+void events_leader_elected(struct events *e, uint64_t term)
+{
+    events__push(e, json_pack("{s:s, s:I, s:s, s:I, s:I}", "op", "leader_elected", "leader",
+                              (json_int_t)e->self_id, "boot", e->boot, "term", (json_int_t)term,
+                              "time", (json_int_t)time_now_ms()));
+    events__flush(e);
+}
+
+size_t events_pending(struct events *e)
+{
+    return e->pending;
+}
+
+static void events__on_closed(uv_handle_t *h)
+{
+    struct events *e = h->data;
+    while (e->head != NULL)
+        events__pop(e);
+    e->timer_closed = 1;
+    if (!e->in_flight)
+        free(e);
+    /* else: freed by the callback that ends the flight (events__done). */
+}
+
+void events_close(struct events *e)
+{
+    e->closing = 1;
+    uv_timer_stop(&e->timer);
+    uv_close((uv_handle_t *)&e->timer, events__on_closed);
+}

@@ -1,0 +1,46 @@
+/* events.h: this node's observations on their way into the replicated event log.
+ * The leader is the only writer of the store, so every node queues what it observes
+ * (a node left or joined, the leader's status changed, a leader was elected) as commands
+ * and sends them, in order, to the leader (itself, or over /api/internal/command), keeping
+ * each until it is committed. Observations made without quorum wait for it and are
+ * recorded with their real time. Duplicates from several observers are dropped at apply
+ * time (store_events.c). All on the loop thread. */
+#ifndef VIGIL_EVENTS_H
+#define VIGIL_EVENTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "controller/cluster.h"
+#include "controller/http_client.h"
+#include "controller/status.h"
+#include "controller/store.h"
+
+struct events;
+
+/* Starts the outbox. CLUSTER, STORE and CLIENT are borrowed and must outlive it. BOOT is
+ * this process's incarnation id (copied). Returns an object owned by the caller
+ * (events_close), or NULL. */
+struct events *events_start(uv_loop_t *loop, struct cluster *cluster, struct store *store,
+                            struct http_client *client, uint64_t self_id, const char *boot,
+                            unsigned timeout_ms);
+
+/* Node ID (incarnation BOOT, last seen in ROLE) left, or joined, the working cluster. */
+void events_node_presence(struct events *e, uint64_t id, const char *boot, bool joined,
+                          const char *role);
+
+/* This node, as leader, moved the cluster status FROM -> TO because of REASON. */
+void events_status_changed(struct events *e, enum cluster_status from, enum cluster_status to,
+                           const char *reason);
+
+/* This node, as leader, committed the first entry of TERM. */
+void events_leader_elected(struct events *e, uint64_t term);
+
+/* Observations not yet committed. */
+size_t events_pending(struct events *e);
+
+void events_close(struct events *e);
+
+#endif
