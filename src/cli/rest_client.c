@@ -381,6 +381,7 @@ int rest_client_get_all(struct rest_client *client, const char *path, const char
 
     for (page = 1; page <= REST_CLIENT__MAX_PAGES; page++) {
         json_t *page_results, *page_count;
+        int page_empty;
         snprintf(page_path, cap, "%s?%s%spage=%lld&page_size=%d", path, query ? query : "",
                  query && query[0] ? "&" : "", (long long)page, page_size);
         rv = rest_client_call(client, "GET", page_path, NULL, 1, &response);
@@ -400,8 +401,9 @@ int rest_client_get_all(struct rest_client *client, const char *path, const char
             rv = VIGIL_ENOMEM;
             break;
         }
-        rest_response_clear(&response);
-        if (json_array_size(page_results) == 0 || (json_int_t)json_array_size(all) >= total)
+        page_empty = json_array_size(page_results) == 0;
+        rest_response_clear(&response); /* page_results goes with it */
+        if (page_empty || (json_int_t)json_array_size(all) >= total)
             break;
     }
     rest_response_clear(&response);
