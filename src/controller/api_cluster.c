@@ -117,7 +117,13 @@ static void api__internal_command(struct rest_context *ctx, struct http_request 
     json_t *cmd = json_loadb(text, len, 0, NULL);
     const char *op = json_string_value(json_object_get(cmd, "op"));
 
-    if (op == NULL || (strcmp(op, "node_register") != 0 && strcmp(op, "cluster_init") != 0)) {
+    static const char *const allowed[] = {"node_register", "cluster_init", "event_record",
+                                          "node_joined", "node_left", "leader_elected",
+                                          "se_runtime", NULL};
+    int ok = 0;
+    for (int i = 0; op != NULL && allowed[i] != NULL; i++)
+        ok |= strcmp(op, allowed[i]) == 0;
+    if (!ok) {
         json_decref(cmd);
         http_request_respond_error(req, 400, "op: not an internal command");
         return;

@@ -4,6 +4,7 @@
 
 #include "common/errors.h"
 #include "common/objects.h"
+#include "common/timeutil.h"
 #include "controller/api.h"
 #include "controller/write_path.h"
 
@@ -46,17 +47,35 @@ json_t *api_collection(json_t *list, int64_t total)
     return json_pack("{s:I, s:o}", "count", (json_int_t)total, "results", list);
 }
 
-/* Adds the runtime fields an object type shows besides its config. */
-static void api__decorate(enum obj_type type, json_t *obj)
+static json_t *api__time_or_null(json_t *rt, const char *key)
 {
-    if (type == OBJ_SERVICEENGINE) {
-        /* No SE channel yet: no SE has ever connected to this cluster. */
-        json_object_set_new(obj, "oper_status", json_pack("{s:s}", "state", "OPER_DOWN"));
-        json_object_set_new(obj, "controller_node", json_null());
-        json_object_set_new(obj, "connected_since", json_null());
-        json_object_set_new(obj, "last_heartbeat", json_null());
-        json_object_set_new(obj, "se_state", json_null());
-    }
+    char ts[TIME_RFC3339_LEN];
+    json_int_t ms = json_integer_value(json_object_get(rt, key));
+    if (rt == NULL || ms <= 0)
+        return json_null();
+    time_format_rfc3339(ms, ts);
+    return json_string(ts);
+}
+
+/* Adds the runtime fields an object type shows besides its config. */
+static void api__decorate(struct rest_context *ctx, enum obj_type type, json_t *obj)
+{
+    json_t *rt;
+    int up;
+    if (type != OBJ_SERVICEENGINE)
+        return;
+    rt = store_se_runtime(ctx->store, json_string_value(json_object_get(obj, "uuid")));
+    up = rt != NULL && json_is_true(json_object_get(rt, "connected"));
+    json_object_set_new(obj, "oper_status", json_pack("{s:s}", "state", up ? "OPER_UP" : "OPER_DOWN"));
+    json_object_set_new(obj, "controller_node",
+                        rt != NULL && json_integer_value(json_object_get(rt, "controller_node")) > 0
+                            ? json_incref(json_object_get(rt, "controller_node"))
+                            : json_null());
+    json_object_set_new(obj, "connected_since", up ? api__time_or_null(rt, "since_ms") : json_null());
+    json_object_set_new(obj, "last_heartbeat", api__time_or_null(rt, "last_heartbeat_ms"));
+    json_object_set_new(obj, "se_state",
+                        rt != NULL ? json_incref(json_object_get(rt, "se_state")) : json_null());
+    json_decref(rt);
 }
 
 static void api__answer_read(struct rest_context *ctx, struct http_request *req,
@@ -69,7 +88,7 @@ static void api__answer_read(struct rest_context *ctx, struct http_request *req,
         if (api_paging(req, &offset, &limit) != 0)
             return;
         list = store_object_list(ctx->store, type, offset, limit, &total);
-        json_array_foreach(list, i, item) api__decorate(type, item);
+        json_array_foreach(list, i, item) api__decorate(ctx, type, item);
         http_request_respond(req, 200, api_collection(list, total));
         return;
     }
@@ -79,7 +98,7 @@ static void api__answer_read(struct rest_context *ctx, struct http_request *req,
             http_request_respond_error(req, 404, "no %s with uuid %s", obj_type_name(type), uuid);
             return;
         }
-        api__decorate(type, obj);
+        api__decorate(ctx, type, obj);
         http_request_respond(req, 200, obj);
     }
 }

@@ -28,6 +28,8 @@ struct status_driver {
     uint64_t committed_term;    /* term whose first entry (a barrier) is committed */
     int barrier_in_flight;
     uint64_t copy_target;       /* commit index when Copying began */
+    json_t *awaited_ses;        /* SEs connected before quorum was lost (Waiting) */
+    int64_t waiting_since_ms;   /* when Waiting began */
     /* Follower side: the leader whose history is mirrored, and how far. */
     uint64_t mirror_leader;
     uint64_t mirror_term;
@@ -144,6 +146,64 @@ static int status_driver__laggards(struct status_driver *d, uint64_t target, cha
     return count;
 }
 
+/* Waiting for Service Engines: true once every SE recorded as connected when Waiting
+ * began has reconnected since, or --se-wait-s ran out; REASON says which. */
+static int status_driver__ses_back(struct status_driver *d, char *reason, size_t len)
+{
+    json_t *now, *se;
+    char missing[STATUS_REASON_MAX - 96] = "", back[STATUS_REASON_MAX - 96] = "";
+    int n_missing = 0;
+    size_t i;
+
+    if (d->awaited_ses == NULL) {
+        d->awaited_ses = store_se_connected(d->store);
+        d->waiting_since_ms = time_now_ms();
+    }
+    if (json_array_size(d->awaited_ses) == 0) {
+        snprintf(reason, len, "no Service Engine was connected before quorum was lost");
+        goto done;
+    }
+    now = store_se_connected(d->store);
+    json_array_foreach(d->awaited_ses, i, se)
+    {
+        const char *uuid = json_string_value(json_object_get(se, "uuid"));
+        const char *name = json_string_value(json_object_get(se, "name"));
+        json_t *cur;
+        size_t j;
+        int is_back = 0;
+        json_array_foreach(now, j, cur)
+        {
+            if (strcmp(json_string_value(json_object_get(cur, "uuid")), uuid) == 0 &&
+                json_integer_value(json_object_get(cur, "since_ms")) >= d->waiting_since_ms)
+                is_back = 1;
+        }
+        status_driver__append(is_back ? back : missing, is_back ? sizeof back : sizeof missing,
+                              name);
+        n_missing += !is_back;
+    }
+    json_decref(now);
+    if (n_missing == 0) {
+        snprintf(reason, len, "every Service Engine connected before is back: %s", back);
+        goto done;
+    }
+    if (time_now_ms() - d->waiting_since_ms >= (int64_t)d->se_wait_s * 1000) {
+        snprintf(reason, len, "waited %u s for Service Engines; missing: %s", d->se_wait_s,
+                 missing);
+        goto done;
+    }
+    {
+        char waiting[STATUS_REASON_MAX];
+        snprintf(waiting, sizeof waiting, "waiting up to %u s for Service Engines: %s",
+                 d->se_wait_s, missing);
+        status_set_reason(&d->sm, waiting);
+    }
+    return 0;
+done:
+    json_decref(d->awaited_ses);
+    d->awaited_ses = NULL;
+    return 1;
+}
+
 static void status_driver__lead(struct status_driver *d, uint64_t term)
 {
     char reason[STATUS_REASON_MAX], text[STATUS_REASON_MAX - 64];
@@ -153,6 +213,8 @@ static void status_driver__lead(struct status_driver *d, uint64_t term)
         d->led_term = term;
         d->led_since_ms = time_now_ms();
         d->committed_term = 0;
+        json_decref(d->awaited_ses);
+        d->awaited_ses = NULL;
         if (d->sm.current != STATUS_NOT_RESPONSIVE) {
             snprintf(reason, sizeof reason, "leadership changed: this node leads term %llu",
                      (unsigned long long)term);
@@ -179,9 +241,9 @@ static void status_driver__lead(struct status_driver *d, uint64_t term)
         status_driver__move(d, STATUS_WAITING_FOR_SES, reason);
     }
     if (d->sm.current == STATUS_WAITING_FOR_SES) {
-        /* The SE channel records which SEs were connected; until it exists none were. */
-        status_driver__move(d, STATUS_COPYING_DB,
-                            "no Service Engine was connected before quorum was lost");
+        if (!status_driver__ses_back(d, reason, sizeof reason))
+            return;
+        status_driver__move(d, STATUS_COPYING_DB, reason);
         d->copy_target = cluster_commit_index(d->cluster);
     }
     if (d->sm.current == STATUS_COPYING_DB) {
@@ -368,7 +430,9 @@ void status_driver_member_rejoined(struct status_driver *d, uint64_t id)
 
 static void status_driver__on_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct status_driver *d = h->data;
+    json_decref(d->awaited_ses);
+    free(d);
 }
 
 void status_driver_close(struct status_driver *d)
