@@ -78,6 +78,18 @@ static int cli_args__is_object_type(const char *word)
     return 0;
 }
 
+/* The options that take no value. */
+static int cli_args__is_flag(const char *name)
+{
+    static const char *const flags[] = {"--help", "-h", "--version", "--json", "--insecure",
+                                        "-k"};
+    size_t i;
+    for (i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (strcmp(name, flags[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* The options that take a value, and where each one's value goes. */
 static const char **cli_args__value_slot(struct cli_args *args, const char *name,
                                          const char **timeout_text)
@@ -258,19 +270,17 @@ int cli_args_parse(int argc, char **argv, struct cli_args *args, char *error,
             if (eq != NULL)
                 value = eq + 1;
 
-            if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 ||
-                strcmp(name, "--version") == 0 || strcmp(name, "--json") == 0 ||
-                strcmp(name, "--insecure") == 0 || strcmp(name, "-k") == 0) {
+            if (cli_args__is_flag(name)) {
                 if (value != NULL)
                     return cli_args__fail(error, error_size, "%s takes no value", name);
-                if (name[2] == 'h' || name[1] == 'h')
+                if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
                     help = 1;
-                else if (name[2] == 'v')
+                else if (strcmp(name, "--version") == 0)
                     version = 1;
-                else if (name[2] == 'j')
+                else if (strcmp(name, "--json") == 0)
                     args->json = 1;
                 else
-                    args->insecure = 1;
+                    args->insecure = 1; /* --insecure, -k */
                 continue;
             }
             slot = cli_args__value_slot(args, name, &timeout_text);

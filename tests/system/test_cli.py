@@ -58,7 +58,7 @@ class Cli:
 
     def at(self, address, *args, **kw):
         """`vigil --controller http://ADDRESS ARGS`."""
-        return self(f"--controller", f"http://{address}", *args, **kw)
+        return self("--controller", f"http://{address}", *args, **kw)
 
 
 @pytest.fixture
