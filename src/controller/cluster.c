@@ -9,9 +9,8 @@
 
 #include "common/errors.h"
 #include "common/vlog.h"
+#include "controller/fsm.h"
 
-#define CLUSTER__MAGIC "VGC1"
-#define CLUSTER__HEADER 8
 #define CLUSTER__WATCH_MS 20
 
 struct cluster {
@@ -21,14 +20,13 @@ struct cluster {
     struct raft_uv_transport transport;
     struct raft_fsm fsm;
     struct store *store;
-    struct store_result last_result; /* the latest apply's outcome, taken by its proposer */
+    struct fsm_state fsm_state;
     uv_timer_t watch_timer;
     int seen_state;
     uint64_t seen_leader;
     uint64_t seen_term;
     cluster_watch_cb watch_cb;
     void *watch_data;
-    unsigned apply_delay_ms;
     int closing;
     struct raft_transfer transfer;
     void (*done)(void *data);
@@ -46,95 +44,6 @@ struct cluster__barrier {
     void (*cb)(void *data, int status);
     void *data;
 };
-
-/* --- state machine ---------------------------------------------------------------- */
-
-static int cluster__fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
-{
-    struct cluster *c = fsm->data;
-    const unsigned char *p = buf->base;
-    uint32_t len;
-    int rv;
-
-    store_result_clear(&c->last_result);
-    *result = &c->last_result;
-    if (c->apply_delay_ms > 0) {
-        struct timespec ts = {c->apply_delay_ms / 1000, (long)(c->apply_delay_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    if (buf->len < CLUSTER__HEADER || memcmp(p, CLUSTER__MAGIC, 4) != 0) {
-        vlog_error("cluster: skipping an entry without our header (%zu bytes)", buf->len);
-        c->last_result.status = 400;
-        snprintf(c->last_result.error, sizeof c->last_result.error, "malformed entry");
-        return 0;
-    }
-    len = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
-    if (len > buf->len - CLUSTER__HEADER) {
-        vlog_error("cluster: skipping a truncated entry (%u of %zu bytes)", len, buf->len);
-        c->last_result.status = 400;
-        snprintf(c->last_result.error, sizeof c->last_result.error, "truncated entry");
-        return 0;
-    }
-    rv = store_apply(c->store, (const char *)p + CLUSTER__HEADER, len, &c->last_result);
-    if (rv == VIGIL_EINVAL) {
-        c->last_result.status = 400;
-        snprintf(c->last_result.error, sizeof c->last_result.error, "unknown command");
-        return 0;
-    }
-    if (rv != 0) {
-        /* A committed entry that cannot be applied: continuing would diverge from the
-         * other replicas. Stop; a restart rebuilds the store from snapshot + log. */
-        vlog_error("cluster: cannot apply a committed entry (%s); stopping", vigil_strerror(rv));
-        abort();
-    }
-    return 0;
-}
-
-static int cluster__fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
-{
-    struct cluster *c = fsm->data;
-    void *data;
-    size_t len;
-    int rv = store_snapshot(c->store, &data, &len);
-
-    if (rv != 0)
-        return RAFT_IOERR;
-    *bufs = raft_malloc(sizeof **bufs);
-    if (*bufs == NULL) {
-        store_snapshot_free(data);
-        return RAFT_NOMEM;
-    }
-    (*bufs)[0].base = data;
-    (*bufs)[0].len = len;
-    *n = 1;
-    return 0;
-}
-
-static int cluster__fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
-                                          unsigned *n)
-{
-    if (*bufs != NULL) {
-        for (unsigned i = 0; i < *n; i++)
-            store_snapshot_free((*bufs)[i].base);
-        raft_free(*bufs);
-    }
-    *bufs = NULL;
-    *n = 0;
-    return 0;
-}
-
-static int cluster__fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
-{
-    struct cluster *c = fsm->data;
-    int rv = store_restore(c->store, buf->base, buf->len);
-    raft_free(buf->base);
-    if (rv != 0) {
-        vlog_error("cluster: the snapshot is damaged (%s)", vigil_strerror(rv));
-        return RAFT_CORRUPT;
-    }
-    vlog_info("cluster: database restored from a snapshot (%zu bytes)", buf->len);
-    return 0;
-}
 
 /* --- watching role, leader and term ------------------------------------------------ */
 
@@ -181,12 +90,7 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     c->loop = loop;
     c->store = store;
     c->seen_state = -1;
-    c->fsm.version = 2;
-    c->fsm.data = c;
-    c->fsm.apply = cluster__fsm_apply;
-    c->fsm.snapshot = cluster__fsm_snapshot;
-    c->fsm.snapshot_finalize = cluster__fsm_snapshot_finalize;
-    c->fsm.restore = cluster__fsm_restore;
+    fsm_init(&c->fsm, &c->fsm_state, store);
 
     rv = raft_uv_tcp_init(&c->transport, loop);
     if (rv != 0) {
@@ -282,35 +186,19 @@ int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void 
 {
     struct cluster__proposal *p;
     struct raft_buffer buf;
-    char *text;
-    size_t len, padded;
     int rv;
 
     if (c->closing)
         return VIGIL_ESHUTDOWN;
     if (raft_state(&c->raft) != RAFT_LEADER)
         return VIGIL_ENOTLEADER;
-    text = json_dumps(cmd, JSON_COMPACT);
-    if (text == NULL)
+    if (fsm_encode(cmd, &buf) != 0)
         return VIGIL_ENOMEM;
-    len = strlen(text);
-    padded = (CLUSTER__HEADER + len + 7) & ~(size_t)7;
-    buf.base = raft_calloc(1, padded);
     p = calloc(1, sizeof *p);
-    if (buf.base == NULL || p == NULL) {
+    if (p == NULL) {
         raft_free(buf.base);
-        free(p);
-        free(text);
         return VIGIL_ENOMEM;
     }
-    buf.len = padded;
-    memcpy(buf.base, CLUSTER__MAGIC, 4);
-    ((unsigned char *)buf.base)[4] = (unsigned char)(len & 0xff);
-    ((unsigned char *)buf.base)[5] = (unsigned char)((len >> 8) & 0xff);
-    ((unsigned char *)buf.base)[6] = (unsigned char)((len >> 16) & 0xff);
-    ((unsigned char *)buf.base)[7] = (unsigned char)((len >> 24) & 0xff);
-    memcpy((char *)buf.base + CLUSTER__HEADER, text, len);
-    free(text);
     p->cb = cb;
     p->data = data;
     p->req.data = p;
@@ -416,7 +304,7 @@ void cluster_set_watch(struct cluster *c, cluster_watch_cb cb, void *data)
 
 void cluster_set_apply_delay(struct cluster *c, unsigned ms)
 {
-    c->apply_delay_ms = ms;
+    c->fsm_state.apply_delay_ms = ms;
 }
 
 /* --- stop ------------------------------------------------------------------------- */
@@ -426,7 +314,7 @@ static void cluster__on_timer_closed(uv_handle_t *h)
     struct cluster *c = h->data;
     void (*done)(void *) = c->done;
     void *data = c->done_data;
-    store_result_clear(&c->last_result);
+    fsm_close(&c->fsm_state);
     free(c);
     if (done != NULL)
         done(data);

@@ -1,0 +1,144 @@
+#include "controller/fsm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/errors.h"
+#include "common/vlog.h"
+
+#define FSM__MAGIC "VGC1"
+
+int fsm_encode(json_t *cmd, struct raft_buffer *buf)
+{
+    char *text = json_dumps(cmd, JSON_COMPACT);
+    size_t len, padded;
+    unsigned char *p;
+
+    if (text == NULL)
+        return VIGIL_ENOMEM;
+    len = strlen(text);
+    padded = (FSM_HEADER_SIZE + len + 7) & ~(size_t)7;
+    p = raft_calloc(1, padded);
+    if (p == NULL) {
+        free(text);
+        return VIGIL_ENOMEM;
+    }
+    memcpy(p, FSM__MAGIC, 4);
+    p[4] = (unsigned char)(len & 0xff);
+    p[5] = (unsigned char)((len >> 8) & 0xff);
+    p[6] = (unsigned char)((len >> 16) & 0xff);
+    p[7] = (unsigned char)((len >> 24) & 0xff);
+    memcpy(p + FSM_HEADER_SIZE, text, len);
+    free(text);
+    buf->base = p;
+    buf->len = padded;
+    return 0;
+}
+
+
+static int fsm__apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct fsm_state *c = fsm->data;
+    const unsigned char *p = buf->base;
+    uint32_t len;
+    int rv;
+
+    store_result_clear(&c->last_result);
+    *result = &c->last_result;
+    if (c->apply_delay_ms > 0) {
+        struct timespec ts = {c->apply_delay_ms / 1000, (long)(c->apply_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (buf->len < FSM_HEADER_SIZE || memcmp(p, FSM__MAGIC, 4) != 0) {
+        vlog_error("fsm: skipping an entry without our header (%zu bytes)", buf->len);
+        c->last_result.status = 400;
+        snprintf(c->last_result.error, sizeof c->last_result.error, "malformed entry");
+        return 0;
+    }
+    len = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+    if (len > buf->len - FSM_HEADER_SIZE) {
+        vlog_error("fsm: skipping a truncated entry (%u of %zu bytes)", len, buf->len);
+        c->last_result.status = 400;
+        snprintf(c->last_result.error, sizeof c->last_result.error, "truncated entry");
+        return 0;
+    }
+    rv = store_apply(c->store, (const char *)p + FSM_HEADER_SIZE, len, &c->last_result);
+    if (rv == VIGIL_EINVAL) {
+        c->last_result.status = 400;
+        snprintf(c->last_result.error, sizeof c->last_result.error, "unknown command");
+        return 0;
+    }
+    if (rv != 0) {
+        /* A committed entry that cannot be applied: continuing would diverge from the
+         * other replicas. Stop; a restart rebuilds the store from snapshot + log. */
+        vlog_error("fsm: cannot apply a committed entry (%s); stopping", vigil_strerror(rv));
+        abort();
+    }
+    return 0;
+}
+
+static int fsm__snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+    struct fsm_state *c = fsm->data;
+    void *data;
+    size_t len;
+    int rv = store_snapshot(c->store, &data, &len);
+
+    if (rv != 0)
+        return RAFT_IOERR;
+    *bufs = raft_malloc(sizeof **bufs);
+    if (*bufs == NULL) {
+        store_snapshot_free(data);
+        return RAFT_NOMEM;
+    }
+    (*bufs)[0].base = data;
+    (*bufs)[0].len = len;
+    *n = 1;
+    return 0;
+}
+
+static int fsm__snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                                          unsigned *n)
+{
+    if (*bufs != NULL) {
+        for (unsigned i = 0; i < *n; i++)
+            store_snapshot_free((*bufs)[i].base);
+        raft_free(*bufs);
+    }
+    *bufs = NULL;
+    *n = 0;
+    return 0;
+}
+
+static int fsm__restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct fsm_state *c = fsm->data;
+    int rv = store_restore(c->store, buf->base, buf->len);
+    raft_free(buf->base);
+    if (rv != 0) {
+        vlog_error("fsm: the snapshot is damaged (%s)", vigil_strerror(rv));
+        return RAFT_CORRUPT;
+    }
+    vlog_info("fsm: database restored from a snapshot (%zu bytes)", buf->len);
+    return 0;
+}
+
+void fsm_init(struct raft_fsm *fsm, struct fsm_state *state, struct store *store)
+{
+    memset(state, 0, sizeof *state);
+    state->store = store;
+    memset(fsm, 0, sizeof *fsm);
+    fsm->version = 2;
+    fsm->data = state;
+    fsm->apply = fsm__apply;
+    fsm->snapshot = fsm__snapshot;
+    fsm->snapshot_finalize = fsm__snapshot_finalize;
+    fsm->restore = fsm__restore;
+}
+
+void fsm_close(struct fsm_state *state)
+{
+    store_result_clear(&state->last_result);
+}
