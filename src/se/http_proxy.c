@@ -549,6 +549,7 @@ static const char *hp__reason(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     default: return "Error";
     }
 }
@@ -739,6 +740,10 @@ static int hp__client_request_head(struct hp_client *c)
     c->client_http10 = p->http_major == 1 && p->http_minor == 0;
     c->req_has_body = (p->flags & F_CHUNKED) ||
                       (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    if (p->http_major != 1 || p->http_minor > 1) {
+        hp__client_error(c, 505, METRICS_ERR_CLIENT);
+        return -1;
+    }
     if (p->upgrade) {
         hp__client_error(c, 501, METRICS_ERR_CLIENT);
         return -1;
@@ -843,6 +848,10 @@ static void hp__client_process_buffered(struct hp_client *c)
         used = hp__client_input(c, c->in, c->in_len);
         if (c->state == HPC_CLOSING)
             return;
+        if (c->state == HPC_LINGER) {
+            c->in_len = 0;
+            break;
+        }
         if (used == 0)
             break;
         memmove(c->in, c->in + used, c->in_len - used);
