@@ -173,6 +173,7 @@ static void cluster__on_applied(struct raft_apply *req, int status, void *result
 
     memset(&empty, 0, sizeof empty);
     if (status == 0 && result != NULL) {
+        ((struct store_result *)result)->index = req->index;
         if (p->cb != NULL)
             p->cb(p->data, 0, result);
         store_result_clear(result);

@@ -93,7 +93,8 @@ static void events__on_committed(void *data, int status, struct store_result *re
     events__done(data, status == 0 && res->status < 400);
 }
 
-static void events__on_sent(void *data, int err, long status, const char *body, size_t len)
+static void events__on_sent(void *data, int err, long status, const char *body, size_t len,
+                              const char *headers)
 {
     events__done(data, err == 0 && status >= 200 && status < 300);
 }

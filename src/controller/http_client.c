@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/errors.h"
 #include "common/vlog.h"
@@ -24,6 +25,8 @@ struct http__transfer {
     char *response;  /* response body */
     size_t response_len;
     size_t response_cap;
+    char resp_headers[2048];
+    size_t resp_headers_len;
     http_client_cb cb;
     void *data;
     struct http__transfer *prev, *next;
@@ -88,7 +91,8 @@ static void http__check_done(struct http_client *c)
         }
         curl_multi_remove_handle(c->multi, msg->easy_handle);
         curl_easy_cleanup(msg->easy_handle);
-        t->cb(t->data, err, status, t->response != NULL ? t->response : "", t->response_len);
+        t->cb(t->data, err, status, t->response != NULL ? t->response : "", t->response_len,
+              t->resp_headers);
         http__transfer_free(t);
     }
 }
@@ -188,6 +192,43 @@ static size_t http__on_data(char *ptr, size_t size, size_t nmemb, void *userdata
     return n;
 }
 
+static size_t http__on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    struct http__transfer *t = userdata;
+    size_t n = size * nitems;
+    /* A new status line (after a redirect or 100 Continue) starts the block over. */
+    if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0)
+        t->resp_headers_len = 0;
+    if (t->resp_headers_len + n < sizeof t->resp_headers) {
+        memcpy(t->resp_headers + t->resp_headers_len, buf, n);
+        t->resp_headers_len += n;
+        t->resp_headers[t->resp_headers_len] = '\0';
+    }
+    return n;
+}
+
+int http_client_header(const char *headers, const char *name, char *out, size_t len)
+{
+    size_t nlen = strlen(name);
+    const char *line = headers;
+    while (line != NULL && *line != '\0') {
+        const char *end = strstr(line, "\r\n");
+        size_t llen = end != NULL ? (size_t)(end - line) : strlen(line);
+        if (llen > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+            size_t vlen = llen - nlen - 1;
+            while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+                v++;
+                vlen--;
+            }
+            snprintf(out, len, "%.*s", (int)vlen, v);
+            return 1;
+        }
+        line = end != NULL ? end + 2 : NULL;
+    }
+    return 0;
+}
+
 struct http_client *http_client_new(uv_loop_t *loop)
 {
     static int global_init;
@@ -249,6 +290,8 @@ int http_client_request(struct http_client *c, const char *method, const char *u
     curl_easy_setopt(t->easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, http__on_data);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, http__on_header);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     if (body != NULL) {
@@ -283,7 +326,7 @@ void http_client_close(struct http_client *c)
         struct http__transfer *t = c->transfers;
         curl_multi_remove_handle(c->multi, t->easy);
         curl_easy_cleanup(t->easy);
-        t->cb(t->data, VIGIL_ESHUTDOWN, 0, "", 0);
+        t->cb(t->data, VIGIL_ESHUTDOWN, 0, "", 0, "");
         http__transfer_free(t);
     }
     /* Closes cached connections too; their sockets' polls close through the callback,

@@ -9,13 +9,19 @@
 
 struct http_client;
 
-/* Outcome of a request. ERR is 0 when an HTTP answer arrived (STATUS, BODY of LEN bytes,
- * borrowed for the callback only); otherwise VIGIL_ECONNREFUSED-like codes:
+/* Outcome of a request. ERR is 0 when an HTTP answer arrived (STATUS, BODY of LEN bytes and
+ * the raw response HEADERS block "Name: value\r\n...", all borrowed for the callback only);
+ * otherwise VIGIL_ECONNREFUSED-like codes:
  *   HTTP_CLIENT_ENOTSENT  the request certainly did not reach the server (no connection)
  *   HTTP_CLIENT_EFAILED   it failed after it may have reached the server (timeout, reset)
  *   VIGIL_ESHUTDOWN       the client is closing */
 enum { HTTP_CLIENT_ENOTSENT = -2001, HTTP_CLIENT_EFAILED = -2002 };
-typedef void (*http_client_cb)(void *data, int err, long status, const char *body, size_t len);
+typedef void (*http_client_cb)(void *data, int err, long status, const char *body, size_t len,
+                               const char *headers);
+
+/* The value of header NAME (case-insensitive) in a HEADERS block, copied into OUT (LEN
+ * bytes). Returns 1 if found, else 0. */
+int http_client_header(const char *headers, const char *name, char *out, size_t len);
 
 /* Returns a client owned by the caller (release with http_client_close), or NULL. */
 struct http_client *http_client_new(uv_loop_t *loop);

@@ -36,6 +36,8 @@ struct http_request {
     unsigned status;
     struct MHD_Response *response;
     char peer[INET6_ADDRSTRLEN];
+    char extra_headers[512]; /* "Name\0Value\0..." added to the answer */
+    size_t extra_len;
 };
 
 struct http_server {
@@ -249,8 +251,24 @@ void http_request_respond_raw(struct http_request *req, unsigned status,
     } else if (content_type != NULL) {
         MHD_add_response_header(req->response, "Content-Type", content_type);
     }
+    for (size_t off = 0; req->response != NULL && off < req->extra_len;) {
+        const char *name = req->extra_headers + off;
+        const char *value = name + strlen(name) + 1;
+        MHD_add_response_header(req->response, name, value);
+        off = (size_t)(value - req->extra_headers) + strlen(value) + 1;
+    }
     req->status = status;
     http__finish(req);
+}
+
+void http_request_add_header(struct http_request *req, const char *name, const char *value)
+{
+    size_t n = strlen(name) + 1, v = strlen(value) + 1;
+    if (req->extra_len + n + v > sizeof req->extra_headers)
+        return;
+    memcpy(req->extra_headers + req->extra_len, name, n);
+    memcpy(req->extra_headers + req->extra_len + n, value, v);
+    req->extra_len += n + v;
 }
 
 void http_request_respond(struct http_request *req, unsigned status, json_t *body)

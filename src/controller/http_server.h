@@ -44,6 +44,9 @@ const char *http_request_peer(const struct http_request *req);
 void http_request_set_user(struct http_request *req, void *user);
 void *http_request_user(const struct http_request *req);
 
+/* Adds a response header (NAME and VALUE copied) to the answer REQ will get. */
+void http_request_add_header(struct http_request *req, const char *name, const char *value);
+
 /* Answers REQ with STATUS and BODY (stolen; NULL for no body) as application/json.
  * Must be called exactly once per request, from the loop thread, at any time after the
  * handler was entered. After it REQ must not be used. */

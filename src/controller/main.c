@@ -222,7 +222,7 @@ static void vigild__on_registered(void *data, int status, struct store_result *r
 }
 
 static void vigild__on_registered_remote(void *data, int err, long status, const char *body,
-                                         size_t len)
+                                         size_t len, const char *headers)
 {
     struct vigild *d = data;
     d->registering = 0;

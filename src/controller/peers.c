@@ -60,7 +60,8 @@ static void peers__free_if_done(struct peers *p)
     free(p);
 }
 
-static void peers__on_answer(void *data, int err, long status, const char *body, size_t len)
+static void peers__on_answer(void *data, int err, long status, const char *body, size_t len,
+                              const char *headers)
 {
     struct peers__poll *poll = data;
     struct peers *p = poll->p;

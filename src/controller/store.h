@@ -24,6 +24,7 @@ struct store_result {
     unsigned status; /* 200, 201, 204, 400, 404, 409 (as the REST API answers) */
     json_t *body;    /* owned: the stored object (uuid included), or NULL */
     char error[512]; /* when status >= 400: what was wrong */
+    uint64_t index;  /* the raft index of the entry (set by cluster.c) */
 };
 
 /* Releases what RES owns and zeroes it. */

@@ -9,6 +9,8 @@
 #include "common/vlog.h"
 
 #define WRITE_PATH__RETRY_MS 20
+/* How long a relayed answer waits for this node to apply the write (then it goes anyway). */
+#define WRITE_PATH__CATCH_UP_MS 1000
 
 struct write_op {
     struct rest_context *ctx;
@@ -20,6 +22,11 @@ struct write_op {
     int answered;
     int raft_pending;       /* a proposal whose callback has not run */
     int forward_pending;    /* a forwarded request whose answer has not come */
+    /* A relayed answer waiting until this node applied its index. */
+    uint64_t relay_index;
+    int64_t relay_deadline_ms;
+    unsigned relay_status;
+    json_t *relay_body;
 };
 
 static void write__attempt(struct write_op *op);
@@ -28,6 +35,7 @@ static void write__on_closed(uv_handle_t *h)
 {
     struct write_op *op = h->data;
     json_decref(op->cmd);
+    json_decref(op->relay_body);
     free(op);
 }
 
@@ -59,6 +67,20 @@ static void write__unknown(struct write_op *op, const char *why)
     write__answer(op, 503, json_pack("{s:s, s:s}", "error", why, "outcome", "unknown"));
 }
 
+static void write__on_relay_timer(uv_timer_t *t)
+{
+    struct write_op *op = t->data;
+    if (cluster_applied_index(op->ctx->cluster) >= op->relay_index ||
+        time_mono_ms() >= op->relay_deadline_ms || op->ctx->stopping) {
+        json_t *body = op->relay_body;
+        op->relay_body = NULL;
+        write__answer(op, op->relay_status, body);
+        write__maybe_free(op);
+        return;
+    }
+    uv_timer_start(&op->timer, write__on_relay_timer, 2, 0);
+}
+
 static void write__on_timer(uv_timer_t *t)
 {
     struct write_op *op = t->data;
@@ -84,21 +106,25 @@ static void write__retry(struct write_op *op, const char *why)
 static void write__on_committed(void *data, int status, struct store_result *res)
 {
     struct write_op *op = data;
+    char index[32];
+
     op->raft_pending = 0;
     if (status != 0) {
         write__unknown(op, "leadership was lost before the write was committed");
     } else if (res->status >= 400) {
         write__answer(op, res->status, json_pack("{s:s}", "error", res->error));
-    } else if (res->status == 204 || res->body == NULL) {
-        write__answer(op, res->status, NULL);
     } else {
-        write__answer(op, res->status, res->body);
-        res->body = NULL;
+        snprintf(index, sizeof index, "%llu", (unsigned long long)res->index);
+        http_request_add_header(op->req, WRITE_PATH_INDEX_HEADER, index);
+        write__answer(op, res->status, res->status == 204 ? NULL : res->body);
+        if (res->status != 204)
+            res->body = NULL; /* now the answer's */
     }
     write__maybe_free(op);
 }
 
-static void write__on_forwarded(void *data, int err, long status, const char *body, size_t len)
+static void write__on_forwarded(void *data, int err, long status, const char *body, size_t len,
+                              const char *headers)
 {
     struct write_op *op = data;
     json_t *answer;
@@ -130,6 +156,18 @@ static void write__on_forwarded(void *data, int err, long status, const char *bo
     }
     if (len > 0 && answer == NULL)
         answer = json_pack("{s:s}", "error", "the leader sent an answer that is not JSON");
+    {
+        char index[32];
+        if (status < 300 && http_client_header(headers, WRITE_PATH_INDEX_HEADER, index, sizeof index)) {
+            op->relay_index = strtoull(index, NULL, 10);
+            op->relay_status = (unsigned)status;
+            op->relay_body = answer;
+            op->relay_deadline_ms = time_mono_ms() + WRITE_PATH__CATCH_UP_MS;
+            http_request_add_header(op->req, WRITE_PATH_INDEX_HEADER, index);
+            write__on_relay_timer(&op->timer);
+            return;
+        }
+    }
     write__answer(op, (unsigned)status, answer);
     write__maybe_free(op);
 }

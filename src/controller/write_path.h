@@ -17,6 +17,11 @@
  * the leader answers such a request 503 not_applied at once, so requests never loop. */
 #define WRITE_PATH_FORWARDED_HEADER "X-Vigil-Forwarded-By"
 
+/* The header a leader's answer to a write carries: the raft index of the entry. The
+ * node that forwarded the write waits until it has applied that index before it relays
+ * the answer, so a client reads its own writes on the node it wrote to. */
+#define WRITE_PATH_INDEX_HEADER "X-Vigil-Index"
+
 /* Submits command CMD (stolen) for REQ, which is answered exactly once. */
 void write_path_submit(struct rest_context *ctx, struct http_request *req, json_t *cmd);
 
