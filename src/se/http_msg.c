@@ -162,6 +162,13 @@ static int http_msg__on_start_data(http_parser *p, const char *at, size_t len)
 {
     struct http_msg *m = p->data;
 
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)at[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            m->error = HTTP_MSG_ERR_SYNTAX;
+            return -1;
+        }
+    }
     if (http_msg__over_limit(m, len) || http_msg__start_line(m) != 0)
         return -1;
     return http_msg__put(m, at, len);
@@ -200,6 +207,13 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
 
     if (http_msg__over_limit(m, len + 2))
         return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)at[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            m->error = HTTP_MSG_ERR_SYNTAX; /* control bytes (NUL, bare CR) in a value */
+            return -1;
+        }
+    }
     if (m->last_cb == HTTP_MSG__CB_FIELD) {
         const char *name = m->head + m->field_start;
         size_t name_len = m->head_len - m->field_start;
