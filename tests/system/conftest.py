@@ -3,7 +3,10 @@
 Run with: /usr/bin/python3 -m pytest tests/system
 """
 
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,27 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
+
+
+def pytest_configure(config):
+    """Run a private copy of vigild, so a rebuild during the run cannot mix two binaries."""
+    if harness.VIGILD.exists() and not os.environ.get("VIGIL_NO_BINARY_COPY"):
+        copy_dir = Path(tempfile.mkdtemp(prefix="vigil-bin-"))
+        copy = copy_dir / "vigild"
+        shutil.copy2(harness.VIGILD, copy)
+        config._vigil_binary_copy = copy_dir
+        harness.VIGILD_SOURCE = harness.VIGILD
+        harness.VIGILD = copy
+
+
+def pytest_unconfigure(config):
+    copy_dir = getattr(config, "_vigil_binary_copy", None)
+    if copy_dir:
+        shutil.rmtree(copy_dir, ignore_errors=True)
+
+
+def pytest_report_header(config):
+    return f"vigild: {harness.VIGILD} (copied from {getattr(harness, 'VIGILD_SOURCE', harness.VIGILD)})"
 
 
 class ClusterFactory:

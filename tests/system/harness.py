@@ -320,6 +320,22 @@ class Node:
         wait_until(healthy, timeout, f"{self.label} /api/healthz to answer ok")
         return self
 
+    def cluster_record(self):
+        """This node's entry in its own /api/cluster (None until registered)."""
+        status, doc = self.api.get("/api/cluster", timeout=(0.5, 2.0))
+        if status != 200:
+            raise HarnessError(f"{self.label} /api/cluster: {status} {doc}")
+        return next((n for n in doc.get("nodes") or [] if n.get("id") == self.id), None)
+
+    def wait_registered(self, timeout=20.0):
+        """Wait until the node's own record (addresses, name) is in the store."""
+        def registered():
+            if not self.running:
+                raise HarnessError(f"{self.label} exited with {self.proc.returncode}; "
+                                   f"stderr tail:\n{self.stderr_tail()}")
+            return self.cluster_record()
+        return wait_until(registered, timeout, f"{self.label} to appear in /api/cluster")
+
     def kill9(self):
         if self.running:
             os.kill(self.proc.pid, signal.SIGKILL)
@@ -392,7 +408,12 @@ class Cluster:
         if wait:
             for node in self.nodes:
                 node.wait_healthy(timeout)
-            self.wait_leader(timeout)
+            leader = self.wait_leader(timeout)
+            for node in self.nodes:
+                # every node records itself at start; the leader's view lists them all
+                wait_until(lambda: any(n.get("id") == node.id for n in
+                                       (leader.api.get("/api/cluster")[1] or {}).get("nodes") or []),
+                           timeout, f"node {node.id} to be registered in the store")
         return self
 
     def node(self, node_id):

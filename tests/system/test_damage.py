@@ -108,7 +108,7 @@ def start_and_judge(node, acked):
             rt = node.runtime()
             return "leads" if rt.get("leader_id") == 1 else None
         return None
-    result = wait_until(outcome, 60, "vigild to either exit or lead on damaged state")
+    result = wait_until(outcome, 30, "vigild to either exit or lead on damaged state")
     if result == "exited":
         rc = node.proc.returncode
         err = node.stderr_path.read_text(errors="replace")

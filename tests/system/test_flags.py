@@ -192,6 +192,7 @@ def test_config_file_sets_every_flag(cluster_factory, tmp_path):
     n.args = lambda: [n.binary, "--config", ini]
     n.start()
     harness.wait_until(lambda: n.runtime().get("leader_id") == 1, 20, "config-file node to lead")
+    n.wait_registered()
     status, doc = n.api.get("/api/cluster")
     assert status == 200, doc
     assert doc["name"] == "ini-cluster"
@@ -210,6 +211,7 @@ def test_flags_win_over_config_file(cluster_factory, tmp_path):
         "raft": n.raft, "se-listen": n.se_listen})
     n.args = lambda: [n.binary, "--config", ini, "--api", n.api_address, "--name", "from-flag"]
     n.start()
+    n.wait_registered()
     status, doc = n.api.get("/api/cluster")
     assert status == 200, doc
     assert doc["nodes"][0]["name"] == "from-flag"

@@ -1,11 +1,22 @@
 """Issue 2: one vigild node serves /api/healthz, /api/cluster and /api/cluster/runtime."""
 
+import re
+
 import pytest
 
 import harness
 from harness import wait_until
 
 DEFAULT_PORTS = (7000, 8080, 5098)
+RFC3339_MS_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+# the contract's legal status moves (from, to); "any -> Not Responsive" is added below
+LEGAL_MOVES = {
+    ("Not Responsive", "Errors"), ("Not Responsive", "Restoring"), ("Errors", "Restoring"),
+    ("Restoring", "Waiting for Service Engines"),
+    ("Waiting for Service Engines", "Cluster copying DB from leader"),
+    ("Cluster copying DB from leader", "Ready"), ("Ready", "Cluster copying DB from leader"),
+} | {(s, "Not Responsive") for s in harness.STATUS_WORDS}
 
 
 def test_data_dir_alone_serves_on_defaults(cluster_factory, tmp_path):
@@ -74,11 +85,12 @@ def test_cluster_lists_our_node_with_its_addresses(node):
 def test_cluster_uuid_and_name_survive_restart(cluster_factory):
     node = cluster_factory.node(extra_flags=["--cluster-name", "prod-east"])
     node.start()
-    wait_until(lambda: node.runtime().get("leader_id") == 1, 20, "node 1 to lead")
+    node.wait_registered()
     status, before = node.api.get("/api/cluster")
     assert status == 200, before
     assert before["name"] == "prod-east"
     node.restart()
+    node.wait_registered()
     status, after = node.api.get("/api/cluster")
     assert status == 200, after
     assert after["uuid"] == before["uuid"]
@@ -100,8 +112,10 @@ def test_cluster_record_is_never_half_made(cluster_factory):
             seen.append(doc)
         return len(seen) >= 1 and seen[-1].get("nodes")
     wait_until(answered, 20, "/api/cluster to list our node")
+    # the node list may be empty until the node's record commits, but the cluster's
+    # identity exists from bootstrap on
     nulls = [d for d in seen if not d.get("uuid")]
-    assert not nulls, f"/api/cluster answered 200 without a uuid: {nulls[0]}"
+    assert not nulls, f"/api/cluster answered 200 without a uuid ({len(nulls)} of {len(seen)} answers): {nulls[0]}"
 
 
 def wait_ready(node, timeout=20):
@@ -123,9 +137,18 @@ def test_runtime_one_node(node):
     assert me["name"] == node.name
     applied = me["applied_index"]
     assert isinstance(applied, int) and applied >= 1, me
+    assert RFC3339_MS_UTC.match(cs["since"]), cs
     assert isinstance(rt.get("status_history"), list) and rt["status_history"], rt
     for entry in rt["status_history"]:
         assert entry["status"] in harness.STATUS_WORDS, entry
+        assert RFC3339_MS_UTC.match(entry["time"]), entry
+        assert isinstance(entry.get("reason"), str), entry
+    walk = [e["status"] for e in rt["status_history"]]
+    assert walk[-1] == "Ready", walk
+    for move in zip(walk, walk[1:]):
+        assert move in LEGAL_MOVES, f"illegal status move {move} in {walk}"
+    times = [e["time"] for e in rt["status_history"]]
+    assert times == sorted(times), f"status_history is not oldest first: {times}"
 
     # the applied index moves with a committed write
     status, doc = node.api.post("/api/healthmonitor", harness.healthmonitor_body("hm-idx"))
@@ -136,3 +159,31 @@ def test_runtime_one_node(node):
 
 def test_sigterm_is_a_clean_stop(node):
     assert node.term(deadline=10) == 0
+
+
+def test_node_id_other_than_1(cluster_factory):
+    node = cluster_factory.node(7)
+    node.start()
+    wait_until(lambda: node.runtime().get("leader_id") == 7, 20, "node 7 to lead itself")
+    node.wait_registered()
+    status, doc = node.api.get("/api/healthz")
+    assert (status, doc) == (200, {"status": "ok", "node_id": 7})
+    rt = node.runtime()
+    assert rt["node_id"] == 7 and node.own_state(rt)["role"] == "CLUSTER_LEADER", rt
+    status, doc = node.api.get("/api/cluster")
+    assert [(n["id"], n["name"]) for n in doc["nodes"]] == [(7, "node-7")], doc
+
+
+def test_consistent_read_on_one_node(node):
+    status, doc = node.api.post("/api/pool", harness.pool_body("cr-pool"))
+    assert status == 201, doc
+    status, got = node.api.get(f"/api/pool/{doc['uuid']}", params={"consistent": 1})
+    assert status == 200 and got["name"] == "cr-pool", got
+    status, listing = node.api.get("/api/pool", params={"consistent": 1})
+    assert status == 200 and listing["count"] == 1, listing
+
+
+@pytest.mark.xfail(reason="the SE channel (--se-listen) arrives with its own issue", strict=False)
+def test_se_listen_port_is_served(node):
+    assert not harness.port_is_free(int(node.se_listen.split(":")[1])), \
+        f"nothing listens on --se-listen {node.se_listen}"
