@@ -325,3 +325,22 @@ def test_writes_are_durable_in_order_of_acknowledgement(node):
         assert status == 201, doc
         status, got = api.get(f"/api/healthmonitor/{doc['uuid']}")
         assert status == 200 and got["name"] == f"ack-{i}", got
+
+
+def test_concurrent_creates_of_one_name_make_one_object(node):
+    """Uniqueness holds when the same name races in from many clients at once."""
+    from concurrent.futures import ThreadPoolExecutor
+    api = node.api
+    names = [f"race-{i}" for i in range(20)]
+    jobs = [n for n in names for _ in range(8)]
+
+    def one(name):
+        return name, api.post("/api/healthmonitor", healthmonitor_body(name))[0]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(one, jobs))
+    for name in names:
+        codes = sorted(code for n, code in results if n == name)
+        assert codes == [201] + [409] * 7, f"{name}: {codes}"
+    stored = [o["name"] for o in api.list_all("healthmonitor")]
+    for name in names:
+        assert stored.count(name) == 1, (name, stored.count(name))
