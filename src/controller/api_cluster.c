@@ -153,6 +153,14 @@ void api_cluster_handle(struct rest_context *ctx, struct http_request *req, cons
         return;
     }
     if (sub[0] == '\0') {
+        char *uuid = store_meta_get(ctx->store, "cluster_uuid");
+        if (uuid == NULL) {
+            /* A new cluster gets its identity from its first leader's first entries. */
+            http_request_respond_error(req, 503, "the cluster is not initialised yet: no leader has "
+                                                 "committed since bootstrap");
+            return;
+        }
+        free(uuid);
         http_request_respond(req, 200, api__cluster(ctx));
         return;
     }

@@ -109,6 +109,9 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     /* Damaged state is reported, never dropped silently. */
     raft_uv_set_auto_recovery(&c->io, false);
     raft_uv_set_connect_retry_delay(&c->io, 100);
+    /* libraft 0.15 loops forever decompressing a truncated LZ4 snapshot at start; an
+     * uncompressed one is checked against its size and checksum and refused. */
+    raft_uv_set_snapshot_compression(&c->io, false);
     rv = raft_init(&c->raft, &c->io, &c->fsm, cfg->id, cfg->raft_address);
     if (rv != 0) {
         snprintf(err, errlen, "raft: %s", raft_errmsg(&c->raft));
@@ -141,6 +144,8 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     rv = raft_start(&c->raft);
     if (rv != 0) {
         const char *why = raft_errmsg(&c->raft);
+        if (why == NULL || why[0] == '\0')
+            why = rv == RAFT_CORRUPT ? "a snapshot or log segment is damaged" : raft_strerror(rv);
         if (rv == RAFT_CORRUPT || rv == RAFT_MALFORMED || strstr(why, "corrupt") ||
             strstr(why, "checksum") || strstr(why, "load"))
             snprintf(err, errlen, "damaged raft state in %s: %s", cfg->raft_dir, why);

@@ -116,11 +116,12 @@ static int fsm__restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct fsm_state *c = fsm->data;
     int rv = store_restore(c->store, buf->base, buf->len);
-    raft_free(buf->base);
     if (rv != 0) {
+        /* On failure libraft 0.15 frees the buffer itself. */
         vlog_error("fsm: the snapshot is damaged (%s)", vigil_strerror(rv));
         return RAFT_CORRUPT;
     }
+    raft_free(buf->base);
     vlog_info("fsm: database restored from a snapshot (%zu bytes)", buf->len);
     return 0;
 }
