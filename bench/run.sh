@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every bench/*/run.sh that exists and prints its output; fails if any fails.
+# Runs every bench/*/run.sh that exists (without arguments) and prints its output; fails if any fails.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 status=0
@@ -9,7 +9,7 @@ for script in "$here"/*/run.sh; do
   found=1
   name="$(basename "$(dirname "$script")")"
   echo "=== bench/$name ==="
-  if ! bash "$script" "$@"; then
+  if ! bash "$script"; then
     echo "=== bench/$name FAILED ===" >&2
     status=1
   fi
