@@ -77,9 +77,12 @@ _allocated = set()
 _alloc_lock = threading.Lock()
 
 
-def port_is_free(port, host=HOST):
-    """True when nothing listens on host:port and we could bind it."""
+def port_is_free(port, host=HOST, reuse=False):
+    """True when we could bind host:port. With reuse=True (as servers bind, SO_REUSEADDR),
+    connections in TIME_WAIT on the port do not count, only a listener does."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if reuse:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind((host, port))
         return True
@@ -323,6 +326,8 @@ class Node:
     def cluster_record(self):
         """This node's entry in its own /api/cluster (None until registered)."""
         status, doc = self.api.get("/api/cluster", timeout=(0.5, 2.0))
+        if status == 503:
+            return None  # not initialised yet (no commit since bootstrap)
         if status != 200:
             raise HarnessError(f"{self.label} /api/cluster: {status} {doc}")
         return next((n for n in doc.get("nodes") or [] if n.get("id") == self.id), None)
@@ -412,7 +417,8 @@ class Cluster:
             for node in self.nodes:
                 # every node records itself at start; the leader's view lists them all
                 wait_until(lambda: any(n.get("id") == node.id for n in
-                                       (leader.api.get("/api/cluster")[1] or {}).get("nodes") or []),
+                                       (leader.api.get("/api/cluster")[1] or {}).get("nodes") or []
+                                       if isinstance(n, dict)),
                            timeout, f"node {node.id} to be registered in the store")
         return self
 
