@@ -26,6 +26,7 @@
 #include "controller/peers.h"
 #include "controller/status_driver.h"
 #include "controller/store.h"
+#include "controller/vip.h"
 
 #define VIGILD_MAX_BODY (1024 * 1024)
 #define VIGILD_REGISTER_RETRY_MS 200
@@ -44,6 +45,7 @@ struct vigild {
     struct peers *peers;
     struct status_driver *driver;
     struct events *events;
+    struct vip *vip;             /* the cluster IP (--vip), or NULL */
     char boot[OBJ_UUID_LEN + 1]; /* this process's incarnation */
     uint64_t last_leader;        /* the leader last known (for the role of a node that left) */
     int self_joined;             /* this incarnation reported its own join */
@@ -317,6 +319,8 @@ static void vigild__on_cluster_change(void *data)
     }
     if (d->driver != NULL)
         status_driver_poke(d->driver);
+    if (d->vip != NULL)
+        vip_update(d->vip);
 }
 
 static void vigild__on_peer_change(void *data, uint64_t id, bool reachable, const char *prev_boot)
@@ -389,6 +393,10 @@ static void vigild__stop(struct vigild *d)
     d->rest.stopping = 1;
     vlog_info("stopping");
     uv_close((uv_handle_t *)&d->register_timer, vigild__on_handle_closed);
+    if (d->vip != NULL) {
+        vip_close(d->vip); /* before the hand-over: never two holders */
+        d->vip = NULL;
+    }
     cluster_close(d->cluster, vigild__on_cluster_closed, d);
 }
 
@@ -480,6 +488,12 @@ int main(int argc, char **argv)
     cluster_set_watch(d.cluster, vigild__on_cluster_change, &d);
     if (d.opts.test_apply_delay_ms > 0)
         cluster_set_apply_delay(d.cluster, d.opts.test_apply_delay_ms);
+    if (d.opts.vip[0] != '\0') {
+        /* Taken one election timeout after winning an election; re-checked on a timer. */
+        struct vip_config vc = {d.opts.vip, d.opts.vip_dev, d.opts.election_timeout_ms, 0};
+        if (vip_open(&d.loop, d.cluster, &vc, &d.vip, err, sizeof err) != 0)
+            vigild__die("%s", err);
+    }
 
     uv_timer_init(&d.loop, &d.register_timer);
     d.register_timer.data = &d;
