@@ -33,6 +33,7 @@ struct http_request {
     size_t body_cap;
     int too_big;
     void *user;
+    void (*user_free)(void *user);
     unsigned status;
     struct MHD_Response *response;
     char peer[INET6_ADDRSTRLEN];
@@ -46,6 +47,9 @@ struct http_server {
     uv_poll_t poll;
     uv_timer_t timer;
     int listen_fd;
+    int tls;
+    char *cert_pem;
+    char *key_pem;
     size_t max_body;
     http_handler_fn handler;
     void *data;
@@ -89,6 +93,8 @@ static void http__schedule(struct http_server *s)
 
 static void http__request_free(struct http_request *req)
 {
+    if (req->user_free != NULL)
+        req->user_free(req->user);
     if (req->response != NULL)
         MHD_destroy_response(req->response);
     free(req->path);
@@ -201,7 +207,13 @@ static enum MHD_Result http__access(void *cls, struct MHD_Connection *conn, cons
 const char *http_request_method(const struct http_request *req) { return req->method; }
 const char *http_request_path(const struct http_request *req) { return req->path; }
 const char *http_request_peer(const struct http_request *req) { return req->peer; }
-void http_request_set_user(struct http_request *req, void *user) { req->user = user; }
+void http_request_set_user(struct http_request *req, void *user, void (*free_fn)(void *user))
+{
+    req->user = user;
+    req->user_free = free_fn;
+}
+
+int http_request_is_tls(const struct http_request *req) { return req->server->tls; }
 void *http_request_user(const struct http_request *req) { return req->user; }
 
 const char *http_request_query(const struct http_request *req, const char *key)
@@ -297,7 +309,7 @@ void http_request_respond_error(struct http_request *req, unsigned status, const
     http_request_respond(req, status, json_pack("{s:s}", "error", msg));
 }
 
-static int http__listen(const struct netaddr *addr, char *err, size_t errlen)
+int http_server_listen(const struct netaddr *addr, char *err, size_t errlen)
 {
     struct sockaddr_in sa;
     int fd, one = 1;
@@ -334,35 +346,60 @@ struct http_server *http_server_start(uv_loop_t *loop, const struct netaddr *add
                                       size_t max_body, http_handler_fn handler, void *data,
                                       char *err, size_t errlen)
 {
+    int fd = http_server_listen(addr, err, errlen);
+    if (fd < 0)
+        return NULL;
+    return http_server_start_fd(loop, fd, NULL, NULL, max_body, handler, data, err, errlen);
+}
+
+struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *cert_pem,
+                                         const char *key_pem, size_t max_body,
+                                         http_handler_fn handler, void *data, char *err,
+                                         size_t errlen)
+{
     struct http_server *s = calloc(1, sizeof *s);
     const union MHD_DaemonInfo *info;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
 
     if (s == NULL) {
         snprintf(err, errlen, "out of memory");
+        close(fd);
         return NULL;
     }
     s->loop = loop;
     s->max_body = max_body;
     s->handler = handler;
     s->data = data;
-    s->listen_fd = http__listen(addr, err, errlen);
-    if (s->listen_fd < 0) {
-        free(s);
-        return NULL;
+    s->listen_fd = fd;
+    if (cert_pem != NULL && key_pem != NULL) {
+        s->tls = 1;
+        s->cert_pem = strdup(cert_pem);
+        s->key_pem = strdup(key_pem);
+        flags |= MHD_USE_TLS;
     }
-    s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
-                                  MHD_USE_ERROR_LOG,
-                              0, NULL, NULL, http__access, s,
-                              MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-                              MHD_OPTION_NOTIFY_COMPLETED, http__on_completed, s,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                              MHD_OPTION_EXTERNAL_LOGGER, http__log, NULL,
-                              MHD_OPTION_END);
+    if (s->tls)
+        s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http__access, s,
+                                  MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+                                  MHD_OPTION_NOTIFY_COMPLETED, http__on_completed, s,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                                  MHD_OPTION_EXTERNAL_LOGGER, http__log, NULL,
+                                  MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
+                                  MHD_OPTION_HTTPS_MEM_KEY, s->key_pem, MHD_OPTION_END);
+    else
+        s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http__access, s,
+                                  MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+                                  MHD_OPTION_NOTIFY_COMPLETED, http__on_completed, s,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                                  MHD_OPTION_EXTERNAL_LOGGER, http__log, NULL, MHD_OPTION_END);
     if (s->mhd == NULL) {
-        snprintf(err, errlen, "cannot start the HTTP server on %s:%u", addr->host, addr->port);
+        snprintf(err, errlen, "cannot start the HTTP%s server", s->tls ? "S" : "");
         close(s->listen_fd);
+        free(s->cert_pem);
+        free(s->key_pem);
         free(s);
         return NULL;
     }
@@ -384,6 +421,8 @@ static void http__on_handle_closed(uv_handle_t *h)
         return;
     if (s->done != NULL)
         s->done(s->done_data);
+    free(s->cert_pem);
+    free(s->key_pem);
     free(s);
 }
 

@@ -26,6 +26,17 @@ struct http_server *http_server_start(uv_loop_t *loop, const struct netaddr *add
                                       size_t max_body, http_handler_fn handler, void *data,
                                       char *err, size_t errlen);
 
+/* Binds and listens on ADDR now (so a port in use is found at start), serving later.
+ * Returns the socket, or -1 with a reason in ERR. */
+int http_server_listen(const struct netaddr *addr, char *err, size_t errlen);
+
+/* Serves on FD (from http_server_listen; the server owns it from now on), over TLS when
+ * CERT_PEM and KEY_PEM (copied) are given. As http_server_start otherwise. */
+struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *cert_pem,
+                                         const char *key_pem, size_t max_body,
+                                         http_handler_fn handler, void *data, char *err,
+                                         size_t errlen);
+
 /* Stops accepting, answers nothing further, closes every connection and frees SERVER;
  * DONE(data) is called from the loop once all its handles are closed. Requests not yet
  * answered must have been answered before (their memory goes with the server). */
@@ -40,9 +51,13 @@ const char *http_request_body(const struct http_request *req, size_t *len);
 /* The client's address as "A.B.C.D" (static per request). */
 const char *http_request_peer(const struct http_request *req);
 
-/* Per-request slot for the handler's own state (borrowed pointer, not freed). */
-void http_request_set_user(struct http_request *req, void *user);
+/* Per-request slot for the handler's own state. FREE_FN (may be NULL) releases USER when
+ * the request is freed. */
+void http_request_set_user(struct http_request *req, void *user, void (*free_fn)(void *user));
 void *http_request_user(const struct http_request *req);
+
+/* True when REQ came over TLS. */
+int http_request_is_tls(const struct http_request *req);
 
 /* Adds a response header (NAME and VALUE copied) to the answer REQ will get. */
 void http_request_add_header(struct http_request *req, const char *name, const char *value);

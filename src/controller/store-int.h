@@ -27,4 +27,8 @@ int store__meta_set(struct store *store, const char *key, const char *value);
 int store__events_apply(struct store *store, const char *op, json_t *cmd,
                         struct store_result *res);
 
+/* Applies the user, token and session commands (store_auth.c). VIGIL_EINVAL for an OP it
+ * does not know. */
+int store__auth_apply(struct store *store, const char *op, json_t *cmd, struct store_result *res);
+
 #endif

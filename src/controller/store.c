@@ -11,7 +11,7 @@
 #include "controller/store-int.h"
 
 /* Bumped whenever the schema changes; a snapshot of another version is refused. */
-#define STORE__SCHEMA_VERSION "2"
+#define STORE__SCHEMA_VERSION "3"
 
 static const char store__schema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -32,9 +32,14 @@ static const char store__schema[] =
     "CREATE INDEX events_id ON events(event_id, seq);"
     "CREATE INDEX events_time ON events(time_ms);"
     "CREATE TABLE presence(id INTEGER PRIMARY KEY, present INTEGER NOT NULL,"
-    " boot TEXT NOT NULL, time_ms INTEGER NOT NULL);"
+    " boot TEXT NOT NULL, time_ms INTEGER NOT NULL, changes INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE se_runtime(uuid TEXT PRIMARY KEY, connected INTEGER NOT NULL,"
     " controller_node INTEGER, since_ms INTEGER, last_heartbeat_ms INTEGER, se_state TEXT);"
+    "CREATE TABLE users(name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL);"
+    "CREATE TABLE tokens(id TEXT PRIMARY KEY, user TEXT NOT NULL, mac TEXT NOT NULL UNIQUE,"
+    " expires_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, description TEXT NOT NULL,"
+    " revoked INTEGER NOT NULL);"
+    "CREATE TABLE revoked_sessions(sid TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);"
     "INSERT INTO meta(key, value) VALUES('schema_version', " STORE__SCHEMA_VERSION ");";
 
 void store_result_clear(struct store_result *res)
@@ -234,10 +239,13 @@ int store__meta_set(struct store *store, const char *key, const char *value)
 
 static int store__cmd_cluster_init(struct store *store, json_t *cmd, struct store_result *res)
 {
-    const char *uuid = NULL, *name = NULL;
+    const char *uuid = NULL, *name = NULL, *secret = NULL, *cert = NULL, *key = NULL;
+    const char *admin = NULL, *admin_hash = NULL;
     char *have;
 
-    if (json_unpack(cmd, "{s:s, s:s}", "uuid", &uuid, "name", &name) != 0)
+    if (json_unpack(cmd, "{s:s, s:s, s?s, s?s, s?s, s?{s:s, s:s}}", "uuid", &uuid, "name", &name,
+                    "secret", &secret, "tls_cert", &cert, "tls_key", &key, "admin", "username",
+                    &admin, "hash", &admin_hash) != 0)
         return VIGIL_EINVAL;
     have = store_meta_get(store, "cluster_uuid");
     if (have != NULL) {
@@ -247,8 +255,17 @@ static int store__cmd_cluster_init(struct store *store, json_t *cmd, struct stor
         return 0;
     }
     if (store__meta_set(store, "cluster_uuid", uuid) != 0 ||
-        store__meta_set(store, "cluster_name", name) != 0)
+        store__meta_set(store, "cluster_name", name) != 0 ||
+        (secret != NULL && store__meta_set(store, "cluster_secret", secret) != 0) ||
+        (cert != NULL && store__meta_set(store, "tls_cert", cert) != 0) ||
+        (key != NULL && store__meta_set(store, "tls_key", key) != 0))
         return VIGIL_EIO;
+    if (admin != NULL) {
+        const char *binds[] = {admin, admin_hash, NULL};
+        if (store__run(store, "INSERT OR REPLACE INTO users(name, role, hash) VALUES(?, 'admin', ?)",
+                       binds) != SQLITE_DONE)
+            return VIGIL_EIO;
+    }
     res->status = 200;
     return 0;
 }
@@ -499,8 +516,8 @@ int store_apply(struct store *store, const char *cmd, size_t len, struct store_r
         err = store__cmd_node_register(store, root, res);
     else if (strcmp(op, "cluster_init") == 0)
         err = store__cmd_cluster_init(store, root, res);
-    else
-        err = store__events_apply(store, op, root, res);
+    else if ((err = store__events_apply(store, op, root, res)) == VIGIL_EINVAL)
+        err = store__auth_apply(store, op, root, res);
 
     if (err == VIGIL_EINVAL)
         vlog_error("store: skipping a malformed or unknown '%s' command", op);

@@ -78,4 +78,16 @@ json_t *store_se_connected(struct store *store);
  * "last_heartbeat_ms", "se_state"}, or NULL. */
 json_t *store_se_runtime(struct store *store, const char *uuid);
 
+/* Users: {"username", "role", "hash"} or NULL; the list omits the hash. */
+json_t *store_user_get(struct store *store, const char *name);
+json_t *store_users_list(struct store *store, int64_t offset, int64_t limit, int64_t *total);
+
+/* The token whose keyed hash is MAC: {"id", "user", "role", "expires_ms", "revoked"} or NULL. */
+json_t *store_token_find(struct store *store, const char *mac);
+/* Tokens (no secrets) of USER, or of everyone when USER is NULL. */
+json_t *store_tokens_list(struct store *store, const char *user);
+
+/* True if session SID was revoked (logout). */
+int store_session_revoked(struct store *store, const char *sid);
+
 #endif

@@ -103,13 +103,14 @@ static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
     const char *boot, *role;
     sqlite3_stmt *st;
     int have = 0, present = 0, rc;
+    long long changes = 0;
     char old_boot[64] = "", name[128], ip[64], key[200], desc[300];
 
     if (json_unpack(cmd, "{s:I, s:s, s:I, s:s}", "id", &id, "boot", &boot, "time", &time_ms,
                     "role", &role) != 0)
         return VIGIL_EINVAL;
     res->status = 200;
-    st = store__prepare(store, "SELECT present, boot FROM presence WHERE id=?");
+    st = store__prepare(store, "SELECT present, boot, changes FROM presence WHERE id=?");
     if (st == NULL)
         return VIGIL_EIO;
     sqlite3_bind_int64(st, 1, id);
@@ -117,6 +118,7 @@ static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
         have = 1;
         present = sqlite3_column_int(st, 0);
         snprintf(old_boot, sizeof old_boot, "%s", sqlite3_column_text(st, 1));
+        changes = sqlite3_column_int64(st, 2);
     }
     sqlite3_finalize(st);
 
@@ -129,14 +131,18 @@ static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
         if (!have || !present || strcmp(old_boot, boot) != 0)
             return 0;
     }
-    st = store__prepare(store, "INSERT OR REPLACE INTO presence(id, present, boot, time_ms) "
-                               "VALUES(?,?,?,?)");
+    /* CHANGES numbers the moves, so each leave and rejoin of one incarnation (a partition
+     * that heals, twice) is an occurrence of its own. */
+    changes++;
+    st = store__prepare(store, "INSERT OR REPLACE INTO presence(id, present, boot, time_ms, "
+                               "changes) VALUES(?,?,?,?,?)");
     if (st == NULL)
         return VIGIL_EIO;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, joined);
     sqlite3_bind_text(st, 3, boot, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, time_ms);
+    sqlite3_bind_int64(st, 5, changes);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
@@ -145,7 +151,8 @@ static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
     if (joined && !have)
         return 0;
     store__node_label(store, id, name, sizeof name, ip, sizeof ip);
-    snprintf(key, sizeof key, "%s:%lld:%s", joined ? "joined" : "left", (long long)id, boot);
+    snprintf(key, sizeof key, "%s:%lld:%s:%lld", joined ? "joined" : "left", (long long)id, boot,
+             changes);
     snprintf(desc, sizeof desc, "Controller node %s %s the cluster", name,
              joined ? "joined" : "left");
     {
@@ -189,6 +196,10 @@ static int store__cmd_leader_elected(struct store *store, json_t *cmd, struct st
         strcmp(json_string_value(json_object_get(prev, "boot")) ?: "", boot) == 0) {
         json_decref(prev);
         return 0; /* reported twice */
+    }
+    if (prev != NULL && json_integer_value(json_object_get(prev, "term")) > term) {
+        json_decref(prev);
+        return 0; /* a late report from an older term: a newer leader is recorded */
     }
     if (prev != NULL) {
         char name[128], ip[64], pname[128], pip[64], key[200], desc[400];
@@ -316,7 +327,8 @@ json_t *store_se_connected(struct store *store)
     json_t *list = json_array();
     sqlite3_stmt *st = store__prepare(
         store, "SELECT r.uuid, coalesce(o.name, r.uuid), r.since_ms, r.controller_node FROM "
-               "se_runtime r LEFT JOIN objects o ON o.uuid = r.uuid WHERE r.connected = 1 "
+               "se_runtime r LEFT JOIN objects o ON o.type = 3 AND o.uuid = r.uuid "
+               "WHERE r.connected = 1 "
                "ORDER BY 2");
     if (st == NULL)
         return list;

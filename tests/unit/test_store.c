@@ -38,17 +38,6 @@
 
 #define T0 1795845600123LL /* 2026-11-28T06:00:00.123Z */
 
-/* A test that shows a known controller bug: skipped, with the bug named in the TAP
- * output, until the fix lands (remove the SKIP_BUG line then). It returns as passed rather
- * than through cmocka's skip(), whose "not ok # SKIP" meson counts as a failure. Set
- * VIGIL_TEST_KNOWN_BUGS=1 to run these tests anyway (they fail until fixed). */
-#define SKIP_BUG(what)                                                                     \
-    do {                                                                                   \
-        printf("# SKIP: controller bug: %s\n", what);                                      \
-        fflush(stdout);                                                                    \
-        if (getenv("VIGIL_TEST_KNOWN_BUGS") == NULL)                                       \
-            return;                                                                        \
-    } while (0)
 
 /* ---------------------------------------------------------------------------------- */
 /* Helpers                                                                             */
@@ -834,9 +823,6 @@ static void test_presence_repeated_partition(void **state)
 {
     struct store *s = *state;
 
-    SKIP_BUG("store_events.c store__cmd_presence: the event key \"left|joined:ID:BOOT\" "
-             "drops a second LEFT/JOINED of the same incarnation (a restarted node that is "
-             "later partitioned and heals: its rejoin is lost)");
     register_node(s, 2, "node-2", "127.0.0.2");
     /* Restarted: left as boot-a, back as boot-b. */
     presence(s, 1, 2, "boot-a", T0, "CLUSTER_FOLLOWER");
@@ -910,9 +896,6 @@ static void test_leader_elected_stale_term(void **state)
     char *rec;
     json_t *j;
 
-    SKIP_BUG("store_events.c store__cmd_leader_elected ignores terms: a late "
-             "leader_elected of an older term records a bogus CONTROLLER_LEADER_FAILOVER "
-             "and overwrites the meta 'leader' record with the stale leader");
     register_node(s, 1, "node-1", "127.0.0.1");
     register_node(s, 2, "node-2", "127.0.0.2");
     leader(s, 1, "boot-1", 2, T0);
@@ -1004,9 +987,6 @@ static void test_se_connected_other_type_same_uuid(void **state)
     struct store *s = *state;
     json_t *j;
 
-    SKIP_BUG("store_events.c store_se_connected joins objects on uuid without "
-             "type = serviceengine: a same-uuid object of another type duplicates the SE "
-             "(or lends it its name)");
     json_decref(create(s, 201, "serviceengine", SE1, SE_BODY("se-1")));
     json_decref(create(s, 201, "pool", SE1, POOL_BODY("a-pool", "")));
     se_runtime(s, SE1, 1, 2, T0, "CONNECTED");
