@@ -29,6 +29,7 @@
 
 #define HP__READ_BUF (64 * 1024)
 #define HP__MAX_RETRIES 2
+#define HP__PIPELINE_MAX (32 * 1024)
 
 enum hp_client_state {
     HPC_IDLE = 0,
@@ -85,6 +86,7 @@ struct hp_client {
     bool req_has_body;
     bool client_http10;
     bool logged;
+    bool client_eof;              /* the client half-closed after its request */
     int pending_writes;
     int status;
     char peer_ip[16];
@@ -405,8 +407,12 @@ static void hp__client_update_reading(struct hp_client *c)
         want = c->in_len == 0 && c->pending_writes == 0;
         break;
     case HPC_FORWARD:
-        want = !c->req_done && c->in_len == 0 && c->server != NULL &&
-               c->server->state == HPS_BUSY && c->server->pending_writes == 0;
+        if (c->req_done) /* keep reading (no epoll change per request); pipelined input is
+                          * kept, up to a bound */
+            want = !c->client_eof && c->in_len < HP__PIPELINE_MAX && c->pending_writes == 0;
+        else
+            want = c->in_len == 0 && c->server != NULL && c->server->state == HPS_BUSY &&
+                   c->server->pending_writes == 0;
         break;
     case HPC_LINGER:
         want = true;
@@ -769,6 +775,7 @@ static void hp__client_begin_request(struct hp_client *c)
     c->retries = 0;
     c->req_done = false;
     c->resp_head_sent = false;
+    c->close_after = false;
     c->logged = false;
     c->avoid = NULL;
     c->log_server = NULL;
@@ -875,9 +882,11 @@ static void hp__on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b
     if (c->state == HPC_CLOSING)
         return;
     if (nread < 0) {
-        if (c->state == HPC_HEAD && nread == UV_EOF && c->req.started) {
-            /* a truncated request head */
-            hp__client_close(c);
+        if (nread == UV_EOF && c->state == HPC_FORWARD && c->req_done) {
+            /* half-close after a complete request: answer it, then close */
+            c->client_eof = true;
+            c->close_after = true;
+            hp__client_update_reading(c);
             return;
         }
         hp__client_close(c);
@@ -932,7 +941,7 @@ static int hp__client_response_head(struct hp_client *c)
 
     if (!interim) {
         c->status = status;
-        c->close_after = !c->keep_alive || !c->req_done || status == 101 ||
+        c->close_after = c->close_after || !c->keep_alive || !c->req_done || status == 101 ||
                          http_msg_needs_eof(&c->resp) || c->listener->closed;
         if (c->close_after) {
             if (http_msg_head_append(&c->resp, "Connection: close\r\n", 19) != 0)

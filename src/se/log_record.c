@@ -60,20 +60,34 @@ static void log_record__str(struct log_record__out *o, const char *s, size_t len
 static void log_record__u64(struct log_record__out *o, uint64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
-    log_record__raw(o, tmp, (size_t)n);
+    size_t i = sizeof tmp;
+
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    log_record__raw(o, tmp + i, sizeof tmp - i);
 }
 
+/* Milliseconds with three decimals ("12.345"), or null for a negative value. */
 static void log_record__ms(struct log_record__out *o, double v)
 {
-    char tmp[32];
-    int n;
+    uint64_t micros;
+    char frac[4];
+
     if (v < 0) {
         log_record__lit(o, "null");
         return;
     }
-    n = snprintf(tmp, sizeof tmp, "%.3f", v);
-    log_record__raw(o, tmp, (size_t)n);
+    if (v > 1e12)
+        v = 1e12;
+    micros = (uint64_t)(v * 1000.0 + 0.5);
+    log_record__u64(o, micros / 1000);
+    frac[0] = '.';
+    frac[1] = (char)('0' + micros / 100 % 10);
+    frac[2] = (char)('0' + micros / 10 % 10);
+    frac[3] = (char)('0' + micros % 10);
+    log_record__raw(o, frac, 4);
 }
 
 /* RFC 3339 with a cache of the formatted second, as records come many per second. */
