@@ -489,8 +489,9 @@ int main(int argc, char **argv)
     if (d.opts.test_apply_delay_ms > 0)
         cluster_set_apply_delay(d.cluster, d.opts.test_apply_delay_ms);
     if (d.opts.vip[0] != '\0') {
-        /* Taken one election timeout after winning an election; re-checked on a timer. */
-        struct vip_config vc = {d.opts.vip, d.opts.vip_dev, d.opts.election_timeout_ms, 0};
+        /* Taken about one election timeout after winning an election; see vip.h. */
+        struct vip_config vc = {d.opts.vip, d.opts.vip_dev, d.opts.election_timeout_ms,
+                                d.opts.heartbeat_ms};
         if (vip_open(&d.loop, d.cluster, &vc, &d.vip, err, sizeof err) != 0)
             vigild__die("%s", err);
     }

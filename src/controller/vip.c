@@ -37,7 +37,8 @@ struct vip {
     char dev[IF_NAMESIZE];
     uint32_t addr;             /* network byte order */
     unsigned prefix;
-    unsigned hold_off_ms;
+    unsigned hold_off_ms;      /* time to lead in a term before taking the address */
+    unsigned quorum_grace_ms;  /* how long "no quorum" must last to count as lost */
     unsigned check_ms;
     bool inert;                /* cannot manage the address: never holds it */
     bool held;
@@ -45,6 +46,7 @@ struct vip {
     uint64_t lead_term;        /* the term in which this node was last seen leading */
     uint64_t lead_since;       /* uv_now when first seen leading in lead_term */
     uint64_t committed_term;   /* a barrier succeeded in this term */
+    uint64_t quorum_seen;      /* uv_now when the leader last had quorum (0 = not yet) */
     uint64_t last_check;       /* uv_now of the last timer run (stall detection) */
     struct vip__barrier *barrier; /* in flight, or NULL */
     unsigned announcements_left;
@@ -359,17 +361,21 @@ static void vip__evaluate(struct vip *v)
         vip__drop(v, "new term");
         v->lead_term = term;
         v->lead_since = now;
+        v->quorum_seen = 0;
     }
     if (v->held && v->held_term != term) {
         vip__drop(v, "term changed");
         return;
     }
-    if (!cluster_leader_has_quorum(v->cluster)) {
-        vip__drop(v, "the leader lost its majority");
+    if (cluster_leader_has_quorum(v->cluster))
+        v->quorum_seen = now;
+    if (v->held) {
+        if (now - v->quorum_seen > v->quorum_grace_ms)
+            vip__drop(v, "the leader lost its majority");
         return;
     }
-    if (v->held)
-        return;
+    if (v->quorum_seen != now)
+        return; /* take it only on a fresh reading of quorum */
     if (v->committed_term != term) {
         vip__start_barrier(v, term);
         return;
@@ -386,7 +392,7 @@ static void vip__on_check_timer(uv_timer_t *t)
 
     /* A loop that did not run for a long time (a paused process, an overloaded host) may
      * have missed its deposition: drop the address and prove leadership again. */
-    if (v->last_check != 0 && now - v->last_check > v->hold_off_ms / 2 + v->check_ms) {
+    if (v->last_check != 0 && now - v->last_check > v->quorum_grace_ms + v->check_ms) {
         if (v->held)
             vlog_warn("vip: the loop stalled for %llu ms", (unsigned long long)(now - v->last_check));
         vip__drop(v, "loop stalled");
@@ -426,8 +432,9 @@ int vip_open(uv_loop_t *loop, struct cluster *cluster, const struct vip_config *
     v->cluster = cluster;
     snprintf(v->cidr, sizeof v->cidr, "%s", cfg->cidr);
     snprintf(v->dev, sizeof v->dev, "%s", cfg->dev);
-    v->hold_off_ms = cfg->hold_off_ms;
-    v->check_ms = cfg->check_ms != 0 ? cfg->check_ms : VIP__DEFAULT_CHECK_MS;
+    v->quorum_grace_ms = 2 * cfg->heartbeat_ms;
+    v->hold_off_ms = cfg->election_timeout_ms + v->quorum_grace_ms;
+    v->check_ms = VIP__DEFAULT_CHECK_MS;
     v->packet_fd = -1;
 
     v->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);

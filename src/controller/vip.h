@@ -7,11 +7,16 @@
  *   - it takes the address only when this node leads with quorum
  *     (cluster_is_leader() && cluster_leader_has_quorum()), an entry of the current term
  *     is committed (cluster_barrier() succeeded in that term), and the node has led for at
- *     least HOLD_OFF_MS in that term (one election timeout: an isolated old leader has
- *     then certainly seen that it lost its majority and dropped the address);
- *   - it drops the address at once when raft says this node does not lead, when the
- *     leader has no quorum, when the term changes, or when the loop stalled (a paused
- *     process cannot trust its view); it then needs a fresh barrier and hold-off;
+ *     least one election timeout plus two heartbeats in that term (by then an isolated
+ *     old leader has certainly seen that it lost its majority and dropped the address);
+ *   - it drops the address at once when raft says this node does not lead or the term
+ *     changes, when cluster_leader_has_quorum() has stayed false for two heartbeats (it
+ *     reads false for up to a heartbeat after each of raft's contact checks, so one false
+ *     reading is not a loss), or when the loop stalled (a paused process cannot trust
+ *     its view); it then needs a fresh barrier and hold-off.
+ *     An isolated leader thus drops it at most about one election timeout plus three
+ *     heartbeats after it was cut off; the earliest a new leader takes it is two election
+ *     timeouts plus two heartbeats after the cut (its election timer, then the hold-off);
  *   - at start it removes a copy left on the device (a crash left it);
  *   - vip_close() removes it (a clean stop, called before raft closes).
  * IPv4 only. Netlink requests are blocking but answered by the kernel within
@@ -34,8 +39,8 @@ struct vip;
 struct vip_config {
     const char *cidr;      /* "ADDR/PREFIX" (IPv4, prefix 1-32); borrowed for vip_open only */
     const char *dev;       /* interface name; borrowed for vip_open only */
-    unsigned hold_off_ms;  /* time to lead in a term before taking the address (>= 0) */
-    unsigned check_ms;     /* period of the re-check timer; 0 = 25 ms */
+    unsigned election_timeout_ms; /* raft's (--election-timeout-ms) */
+    unsigned heartbeat_ms;        /* raft's (--heartbeat-ms) */
 };
 
 /* Parses "ADDR/PREFIX" into *ADDR (network byte order) and *PREFIX. Returns 0, or
