@@ -87,6 +87,7 @@ struct hp_client {
     bool client_http10;
     bool logged;
     bool client_eof;              /* the client half-closed after its request */
+    bool resp_head_pending;       /* the rebuilt response head waits to go with the body */
     int pending_writes;
     int status;
     char peer_ip[16];
@@ -254,6 +255,25 @@ static int hp__client_write(struct hp_client *c, const char *data, size_t len)
     c->bytes_out += len;
     return hp__write((uv_stream_t *)&c->tcp, &b, 1, &c->pending_writes, hp__on_client_written,
                      c);
+}
+
+/* Writes the pending response head (if any) together with BODY, in one system call. */
+static int hp__client_write_body(struct hp_client *c, const char *body, size_t blen)
+{
+    uv_buf_t b[2];
+    unsigned n = 0;
+
+    if (c->resp_head_pending) {
+        c->resp_head_pending = false;
+        b[n++] = uv_buf_init(c->resp.head, c->resp.head_len);
+        c->bytes_out += c->resp.head_len;
+    }
+    if (blen > 0)
+        b[n++] = uv_buf_init((char *)body, (unsigned)blen);
+    c->bytes_out += blen;
+    if (n == 0)
+        return 0;
+    return hp__write((uv_stream_t *)&c->tcp, b, n, &c->pending_writes, hp__on_client_written, c);
 }
 
 static void hp__on_server_written(uv_write_t *req, int status)
@@ -775,6 +795,7 @@ static void hp__client_begin_request(struct hp_client *c)
     c->retries = 0;
     c->req_done = false;
     c->resp_head_sent = false;
+    c->resp_head_pending = false;
     c->close_after = false;
     c->logged = false;
     c->avoid = NULL;
@@ -958,8 +979,7 @@ static int hp__client_response_head(struct hp_client *c)
     c->resp_head_sent = true;
     if (interim && c->client_http10)
         return 0; /* HTTP/1.0 clients get no 1xx */
-    if (hp__client_write(c, c->resp.head, c->resp.head_len) != 0)
-        return -1;
+    c->resp_head_pending = true; /* sent with the first body bytes (or at the end of input) */
     return 0;
 }
 
@@ -993,8 +1013,7 @@ static void hp__server_input(struct hp_server *s, const char *data, size_t len)
                 hp__client_close(c);
                 return;
             }
-            if (blen > 0 && (!c->client_http10 || c->resp.parser.status_code / 100 != 1) &&
-                hp__client_write(c, body, blen) != 0) {
+            if ((blen > 0 || c->resp_head_pending) && hp__client_write_body(c, body, blen) != 0) {
                 hp__client_close(c);
                 return;
             }
@@ -1012,6 +1031,10 @@ static void hp__server_input(struct hp_server *s, const char *data, size_t len)
             if (len == 0)
                 break;
         }
+    }
+    if (c->resp_head_pending && hp__client_write_body(c, NULL, 0) != 0) {
+        hp__client_close(c);
+        return;
     }
     hp__touch(c, c->engine->limits.server_ms);
 }
