@@ -60,10 +60,11 @@ def port_open(port, host="127.0.0.1"):
 
 
 class Proc:
-    def __init__(self, args, env=None, stdout=None, stderr=None):
+    def __init__(self, args, env=None, stdout=None, stderr=None, preexec_fn=None):
         self.args = args
         self.popen = subprocess.Popen(args, env=env, stdout=stdout or subprocess.PIPE,
-                                      stderr=stderr or subprocess.STDOUT)
+                                      stderr=stderr or subprocess.STDOUT,
+                                      preexec_fn=preexec_fn)
         self.pid = self.popen.pid
 
     def alive(self):
@@ -122,7 +123,8 @@ def procs():
 class SE:
     """A vigil-se process in standalone mode."""
 
-    def __init__(self, procs, tmp_path, config, limits=None, name="se-test"):
+    def __init__(self, procs, tmp_path, config, limits=None, name="se-test", nofile=None):
+        self.nofile = nofile
         self.procs = procs
         self.dir = tmp_path / "se-data"
         self.config_path = tmp_path / "se-config.json"
@@ -146,10 +148,17 @@ class SE:
         if self.limits:
             env["VIGIL_SE_LIMITS"] = ",".join("%s=%d" % kv for kv in self.limits.items())
         self.stderr = open(self.stderr_path, "ab")
+        preexec = None
+        if self.nofile:
+            import resource
+            n = self.nofile
+
+            def preexec():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
         self.proc = self.procs.start(
             [se_binary(), "--name", self.name, "--data-dir", str(self.dir), "--admin",
              "127.0.0.1:%d" % self.admin_port, "--config-file", str(self.config_path)],
-            env=env, stdout=self.stderr, stderr=self.stderr)
+            env=env, stdout=self.stderr, stderr=self.stderr, preexec_fn=preexec)
         self.pid = self.proc.pid
         wait_for(lambda: self.status()["virtual_services"] is not None, 10, "SE admin /status")
         wait_for(self.all_listening, 10, "every enabled virtual service listening")
@@ -234,8 +243,8 @@ def fast_monitor(kind="HEALTH_MONITOR_HTTP", up=2, down=2):
 def make_se(procs, tmp_path):
     created = []
 
-    def make(config, limits=None, name="se-test"):
-        se = SE(procs, tmp_path, config, limits=limits, name=name)
+    def make(config, limits=None, name="se-test", nofile=None):
+        se = SE(procs, tmp_path, config, limits=limits, name=name, nofile=nofile)
         created.append(se)
         return se
 

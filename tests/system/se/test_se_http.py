@@ -268,3 +268,29 @@ def test_consistent_hash_sticks_to_client_ip(procs, make_se):
         assert len(seen) == 1, (src, seen)
         choice[src] = seen.pop()
     assert len(set(choice.values())) >= 2
+
+
+def test_out_of_descriptors_slows_accepting_instead_of_failing(procs, make_se):
+    b1 = procs.backend("http", free_port(), "b1")
+    vs = free_port()
+    se = make_se(http_config([b1.port], vs), nofile=64)
+    # more idle clients than the SE has descriptors for: the extra ones wait in the backlog
+    idle = [socket.create_connection(("127.0.0.1", vs), timeout=5) for _ in range(60)]
+    result = {}
+
+    def late_request():
+        try:
+            result["status"] = get(vs, "/late").status_code
+        except Exception as exc:  # reported below
+            result["error"] = repr(exc)
+
+    t = threading.Thread(target=late_request)
+    t.start()
+    wait_for(lambda: "accepting pauses" in se.log_text(), 5, "accepting paused at the limit")
+    assert "status" not in result  # the late client waits in the backlog
+    assert se.proc.alive()
+    for s in idle:
+        s.close()
+    t.join(15)
+    assert result.get("status") == 200, result
+    assert get(vs).status_code == 200
