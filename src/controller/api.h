@@ -17,6 +17,10 @@ void api_cluster_handle(struct rest_context *ctx, struct http_request *req, cons
 /* /api/internal/<SUB>: the nodes' own channel (peer reports, commands via the leader). */
 void api_internal_handle(struct rest_context *ctx, struct http_request *req, const char *sub);
 
+/* /api/login, /api/logout, /api/session, /api/user[/NAME], /api/token[/ID] (SUB is the path
+ * after /api/). Returns 1 when it answered (or will), 0 when SUB is none of these. */
+int api_auth_handle(struct rest_context *ctx, struct http_request *req, const char *sub);
+
 /* GET /api/event. */
 void api_events_handle(struct rest_context *ctx, struct http_request *req);
 

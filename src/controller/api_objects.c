@@ -120,7 +120,7 @@ static void api__read(struct rest_context *ctx, struct http_request *req, enum o
 /* A consistent read that reached the leader after all (see write_path_forward). */
 static void api__read_on_leader(struct rest_context *ctx, struct http_request *req)
 {
-    rest_handle(req, ctx);
+    rest_route(ctx, req);
 }
 
 static void api__read(struct rest_context *ctx, struct http_request *req, enum obj_type type,

@@ -192,10 +192,13 @@ static void auth__event(struct auth *a, const char *event_id, const char *user, 
 /* Fills ID's role from the store; 0, or 401 when USER no longer exists. */
 static int auth__load_user(struct auth *a, const char *user, struct auth_identity *id)
 {
-    json_t *u = store_user_get(a->store, user);
+    char name[sizeof id->user];
+    json_t *u;
+    snprintf(name, sizeof name, "%s", user); /* USER may be ID->user itself */
+    u = store_user_get(a->store, name);
     if (u == NULL)
         return 401;
-    snprintf(id->user, sizeof id->user, "%s", user);
+    snprintf(id->user, sizeof id->user, "%s", name);
     snprintf(id->role, sizeof id->role, "%s", json_string_value(json_object_get(u, "role")));
     json_decref(u);
     return 0;
@@ -466,6 +469,15 @@ static void auth__basic(struct auth *a, struct http_request *req, const char *b6
 
 /* --- authenticate --------------------------------------------------------------------- */
 
+/* A node that restarted has its users only once it replayed its log up to the commit
+ * index, which it learns from the leader: until then it cannot tell a bad password. */
+static int auth__users_loaded(struct auth *a)
+{
+    int64_t total = 0;
+    json_decref(store_users_list(a->store, 0, 1, &total));
+    return total > 0;
+}
+
 void auth_authenticate(struct auth *a, struct http_request *req, auth_cb cb, void *data)
 {
     const char *node = http_request_header(req, AUTH_NODE_HEADER);
@@ -481,6 +493,10 @@ void auth_authenticate(struct auth *a, struct http_request *req, auth_cb cb, voi
         return;
     }
     memset(&id, 0, sizeof id);
+    if (node == NULL && !auth__users_loaded(a)) {
+        cb(data, 503, NULL, "this node has not loaded the cluster's users yet");
+        return;
+    }
     if (node != NULL) {
         status = auth__node_verify(a, req, node, &id);
         cb(data, status, status == 0 ? &id : NULL, "bad node credential");
@@ -665,7 +681,7 @@ void auth_login(struct auth *a, const char *user, const char *password, const ch
     struct auth__work *w;
     json_t *u;
 
-    if (a->secret[0] == '\0') {
+    if (a->secret[0] == '\0' || !auth__users_loaded(a)) {
         cb(data, 503, NULL, "this node does not know the cluster's credentials yet");
         return;
     }

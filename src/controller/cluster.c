@@ -28,6 +28,8 @@ struct cluster {
     cluster_watch_cb watch_cb;
     void *watch_data;
     int closing;
+    unsigned pending;            /* proposals whose callback has not run */
+    int64_t drain_deadline_ms;   /* clean stop: wait for pending proposals until then */
     struct raft_transfer transfer;
     void (*done)(void *data);
     void *done_data;
@@ -35,6 +37,7 @@ struct cluster {
 
 struct cluster__proposal {
     struct raft_apply req;
+    struct cluster *c;
     cluster_propose_cb cb;
     void *data;
 };
@@ -177,6 +180,7 @@ static void cluster__on_applied(struct raft_apply *req, int status, void *result
     struct store_result empty;
 
     memset(&empty, 0, sizeof empty);
+    p->c->pending--;
     if (status == 0 && result != NULL) {
         ((struct store_result *)result)->index = req->index;
         if (p->cb != NULL)
@@ -207,6 +211,7 @@ int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void 
     }
     p->cb = cb;
     p->data = data;
+    p->c = c;
     p->req.data = p;
     rv = raft_apply(&c->raft, &p->req, &buf, 1, cluster__on_applied);
     if (rv != 0) {
@@ -214,6 +219,7 @@ int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void 
         free(p);
         return rv == RAFT_NOTLEADER ? VIGIL_ENOTLEADER : VIGIL_ENOQUORUM;
     }
+    c->pending++;
     return 0;
 }
 
@@ -350,6 +356,28 @@ static void cluster__on_transferred(struct raft_transfer *req)
     cluster__close_raft(c);
 }
 
+/* Clean stop of a leader, step 2: hand leadership over, then close. */
+static void cluster__hand_over(struct cluster *c)
+{
+    if (raft_state(&c->raft) == RAFT_LEADER && c->raft.configuration.n > 1) {
+        c->transfer.data = c;
+        if (raft_transfer(&c->raft, &c->transfer, 0, cluster__on_transferred) == 0)
+            return;
+    }
+    cluster__close_raft(c);
+}
+
+/* Step 1: no new proposals are taken (closing); those in flight get to commit first, so a
+ * planned stop fails no write (bounded by one election timeout). */
+static void cluster__on_drain_timer(uv_timer_t *t)
+{
+    struct cluster *c = t->data;
+    if (c->pending > 0 && raft_state(&c->raft) == RAFT_LEADER && uv_now(c->loop) < (uint64_t)c->drain_deadline_ms)
+        return;
+    uv_timer_stop(t);
+    cluster__hand_over(c);
+}
+
 void cluster_close(struct cluster *c, void (*done)(void *data), void *data)
 {
     if (c->closing)
@@ -358,10 +386,10 @@ void cluster_close(struct cluster *c, void (*done)(void *data), void *data)
     c->done = done;
     c->done_data = data;
     uv_timer_stop(&c->watch_timer);
-    if (raft_state(&c->raft) == RAFT_LEADER && c->raft.configuration.n > 1) {
-        c->transfer.data = c;
-        if (raft_transfer(&c->raft, &c->transfer, 0, cluster__on_transferred) == 0)
-            return;
+    if (c->pending > 0 && raft_state(&c->raft) == RAFT_LEADER) {
+        c->drain_deadline_ms = (int64_t)uv_now(c->loop) + c->raft.election_timeout;
+        uv_timer_start(&c->watch_timer, cluster__on_drain_timer, 2, 2);
+        return;
     }
-    cluster__close_raft(c);
+    cluster__hand_over(c);
 }

@@ -32,6 +32,8 @@ struct events {
     int in_flight;
     int closing;
     int timer_closed;
+    const char *header;
+    const char *scheme;
 };
 
 static void events__push(struct events *e, json_t *cmd)
@@ -111,7 +113,7 @@ static int events__leader_url(struct events *e, char *url, size_t len)
     json_array_foreach(nodes, i, rec)
     {
         if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == leader) {
-            snprintf(url, len, "http://%s/api/internal/command",
+            snprintf(url, len, "%s://%s/api/internal/command", e->scheme,
                      json_string_value(json_object_get(rec, "api_address")));
             found = 1;
         }
@@ -134,7 +136,8 @@ static void events__flush(struct events *e)
     }
     if (events__leader_url(e, url, sizeof url)) {
         char *text = json_dumps(e->head->cmd, JSON_COMPACT);
-        const char *headers[] = {"Content-Type: application/json", NULL};
+        const char *headers[] = {"Content-Type: application/json",
+                                 e->header != NULL && e->header[0] ? e->header : NULL, NULL};
         if (text != NULL && http_client_request(e->client, "POST", url, headers, text,
                                                 strlen(text), e->timeout_ms, events__on_sent,
                                                 e) == 0)
@@ -162,6 +165,7 @@ struct events *events_start(uv_loop_t *loop, struct cluster *cluster, struct sto
     e->self_id = self_id;
     snprintf(e->boot, sizeof e->boot, "%s", boot);
     e->timeout_ms = timeout_ms;
+    e->scheme = "http";
     uv_timer_init(loop, &e->timer);
     e->timer.data = e;
     uv_timer_start(&e->timer, events__on_timer, EVENTS__TICK_MS, EVENTS__TICK_MS);
@@ -202,6 +206,27 @@ void events_leader_elected(struct events *e, uint64_t term)
     events__push(e, json_pack("{s:s, s:I, s:s, s:I, s:I}", "op", "leader_elected", "leader",
                               (json_int_t)e->self_id, "boot", e->boot, "term", (json_int_t)term,
                               "time", (json_int_t)time_now_ms()));
+    events__flush(e);
+}
+
+void events_set_header(struct events *e, const char *header, const char *scheme)
+{
+    e->header = header;
+    e->scheme = scheme;
+}
+
+void events_record(struct events *e, const char *event_id, const char *module,
+                   const char *obj_type, const char *obj_name, const char *description,
+                   json_t *details)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s:%llu:%s:%llu", event_id, (unsigned long long)e->self_id, e->boot,
+             (unsigned long long)++e->seq);
+    events__push(e, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:O}", "op",
+                              "event_record", "key", key, "event_id", event_id, "time",
+                              (json_int_t)time_now_ms(), "module", module, "obj_type", obj_type,
+                              "obj_name", obj_name, "description", description, "details",
+                              details));
     events__flush(e);
 }
 

@@ -38,6 +38,15 @@ void events_status_changed(struct events *e, enum cluster_status from, enum clus
 /* This node, as leader, committed the first entry of TERM. */
 void events_leader_elected(struct events *e, uint64_t term);
 
+/* Adds HEADER (borrowed, read at every send, "" for none) to reports sent to the leader,
+ * over SCHEME ("http" or "https", static). */
+void events_set_header(struct events *e, const char *header, const char *scheme);
+
+/* Any other event (e.g. the AUTH ones): recorded once, with this observation's time. */
+void events_record(struct events *e, const char *event_id, const char *module,
+                   const char *obj_type, const char *obj_name, const char *description,
+                   json_t *details);
+
 /* Observations not yet committed. */
 size_t events_pending(struct events *e);
 

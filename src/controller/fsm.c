@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sodium.h>
 
 #include "common/errors.h"
 #include "common/vlog.h"
@@ -79,34 +80,55 @@ static int fsm__apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void 
     return 0;
 }
 
+/* A snapshot is our header, then the SQLite database: "VGSNAP01", the database's length
+ * (u64, little endian), its BLAKE2b-256 hash. Restore refuses any mismatch, so a damaged
+ * snapshot file is never loaded as if it were whole. */
+#define FSM__SNAP_MAGIC "VGSNAP01"
+#define FSM__SNAP_HEADER (8 + 8 + crypto_generichash_BYTES)
+
+static void fsm__snap_header(unsigned char *h, const void *data, size_t len)
+{
+    memcpy(h, FSM__SNAP_MAGIC, 8);
+    for (int i = 0; i < 8; i++)
+        h[8 + i] = (unsigned char)(((uint64_t)len >> (8 * i)) & 0xff);
+    crypto_generichash(h + 16, crypto_generichash_BYTES, data, len, NULL, 0);
+}
+
 static int fsm__snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 {
     struct fsm_state *c = fsm->data;
     void *data;
     size_t len;
+    unsigned char *header;
     int rv = store_snapshot(c->store, &data, &len);
 
     if (rv != 0)
         return RAFT_IOERR;
-    *bufs = raft_malloc(sizeof **bufs);
-    if (*bufs == NULL) {
+    *bufs = raft_malloc(2 * sizeof **bufs);
+    header = malloc(FSM__SNAP_HEADER);
+    if (*bufs == NULL || header == NULL) {
+        raft_free(*bufs);
+        free(header);
         store_snapshot_free(data);
         return RAFT_NOMEM;
     }
-    (*bufs)[0].base = data;
-    (*bufs)[0].len = len;
-    *n = 1;
+    fsm__snap_header(header, data, len);
+    (*bufs)[0].base = header;
+    (*bufs)[0].len = FSM__SNAP_HEADER;
+    (*bufs)[1].base = data;
+    (*bufs)[1].len = len;
+    *n = 2;
     return 0;
 }
 
 static int fsm__snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
-                                          unsigned *n)
+                                  unsigned *n)
 {
-    if (*bufs != NULL) {
-        for (unsigned i = 0; i < *n; i++)
-            store_snapshot_free((*bufs)[i].base);
-        raft_free(*bufs);
+    if (*bufs != NULL && *n == 2) {
+        free((*bufs)[0].base);
+        store_snapshot_free((*bufs)[1].base);
     }
+    raft_free(*bufs);
     *bufs = NULL;
     *n = 0;
     return 0;
@@ -115,7 +137,20 @@ static int fsm__snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs
 static int fsm__restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct fsm_state *c = fsm->data;
-    int rv = store_restore(c->store, buf->base, buf->len);
+    const unsigned char *p = buf->base;
+    unsigned char expect[FSM__SNAP_HEADER];
+    uint64_t len = 0;
+    int rv = VIGIL_ECORRUPT;
+
+    if (buf->len >= FSM__SNAP_HEADER && memcmp(p, FSM__SNAP_MAGIC, 8) == 0) {
+        for (int i = 0; i < 8; i++)
+            len |= (uint64_t)p[8 + i] << (8 * i);
+        if (len == buf->len - FSM__SNAP_HEADER) {
+            fsm__snap_header(expect, p + FSM__SNAP_HEADER, (size_t)len);
+            if (sodium_memcmp(expect, p, FSM__SNAP_HEADER) == 0)
+                rv = store_restore(c->store, p + FSM__SNAP_HEADER, (size_t)len);
+        }
+    }
     if (rv != 0) {
         /* On failure libraft 0.15 frees the buffer itself. */
         vlog_error("fsm: the snapshot is damaged (%s)", vigil_strerror(rv));

@@ -15,6 +15,7 @@ struct http_client {
     int closing;
     int open_handles; /* uv handles (timer + socket polls) not yet closed */
     struct http__transfer *transfers; /* in flight, doubly linked */
+    const char *const *ca_pem;
 };
 
 struct http__transfer {
@@ -294,6 +295,10 @@ int http_client_request(struct http_client *c, const char *method, const char *u
     curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->ca_pem != NULL && *c->ca_pem != NULL) {
+        struct curl_blob blob = {(void *)*c->ca_pem, strlen(*c->ca_pem), CURL_BLOB_COPY};
+        curl_easy_setopt(t->easy, CURLOPT_CAINFO_BLOB, &blob);
+    }
     if (body != NULL) {
         t->body = malloc(len + 1);
         if (t->body == NULL) {
@@ -317,6 +322,11 @@ int http_client_request(struct http_client *c, const char *method, const char *u
         c->transfers->prev = t;
     c->transfers = t;
     return 0;
+}
+
+void http_client_set_ca(struct http_client *c, const char *const *ca_pem)
+{
+    c->ca_pem = ca_pem;
 }
 
 void http_client_close(struct http_client *c)

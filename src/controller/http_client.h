@@ -34,6 +34,10 @@ int http_client_request(struct http_client *c, const char *method, const char *u
                         const char *const *headers, const char *body, size_t len,
                         unsigned timeout_ms, http_client_cb cb, void *data);
 
+/* Trusts exactly the certificate(s) in CA_PEM (borrowed, read at each request; NULL: the
+ * system's CAs) for https requests. */
+void http_client_set_ca(struct http_client *c, const char *const *ca_pem);
+
 /* Fails every request in flight (their callbacks run with VIGIL_ESHUTDOWN), then frees C
  * once its handles are closed. */
 void http_client_close(struct http_client *c);

@@ -17,7 +17,10 @@
 #include "common/objects.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
+#include "controller/auth.h"
+#include "controller/auth_crypto.h"
 #include "controller/cluster.h"
+#include "controller/credentials.h"
 #include "controller/http_server.h"
 #include "controller/options.h"
 #include "controller/rest.h"
@@ -26,6 +29,7 @@
 #include "controller/peers.h"
 #include "controller/status_driver.h"
 #include "controller/store.h"
+#include "controller/tls.h"
 #include "controller/vip.h"
 
 #define VIGILD_MAX_BODY (1024 * 1024)
@@ -40,6 +44,10 @@ struct vigild {
     struct store *store;
     struct cluster *cluster;
     struct http_server *api;
+    int api_fd;                  /* the API's listening socket until the server runs */
+    struct credentials cred;
+    struct auth *auth;
+    const char *scheme;          /* "http" (--no-tls) or "https" */
     struct rest_context rest;
     struct http_client *client;
     struct peers *peers;
@@ -139,8 +147,8 @@ static int vigild__write_file(const char *dir, const char *name, const char *tex
 }
 
 /* A restarted node takes its identity (id, raft address) from DIR/node.json; a new one
- * records the flags' values there. */
-static void vigild__identity(struct vigild *d)
+ * records the flags' values there. Returns true for a new node. */
+static bool vigild__identity(struct vigild *d)
 {
     char path[700];
     json_error_t jerr;
@@ -167,7 +175,7 @@ static void vigild__identity(struct vigild *d)
         o->id = (uint64_t)nid;
         o->raft = a;
         json_decref(id);
-        return;
+        return false;
     }
     {
         char text[256];
@@ -178,6 +186,7 @@ static void vigild__identity(struct vigild *d)
         if (rv != 0)
             vigild__die("cannot write %s: %s", path, strerror(-rv));
     }
+    return true;
 }
 
 /* Loads (or makes, on the first start) the node's SSH host key; keeps its public half. */
@@ -244,15 +253,17 @@ static int vigild__send_to_leader(struct vigild *d, json_t *cmd)
     char *text;
     size_t i;
     int rv;
-    const char *headers[] = {"Content-Type: application/json", NULL};
+    const char *headers[] = {"Content-Type: application/json", d->cred.node_header, NULL};
 
     if (leader == 0)
         return VIGIL_ENOQUORUM;
+    if (d->cred.node_header[0] == '\0')
+        return VIGIL_ENOQUORUM; /* the cluster key arrives with the leader's first entries */
     nodes = store_nodes(d->store);
     json_array_foreach(nodes, i, rec)
     {
         if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == leader)
-            snprintf(url, sizeof url, "http://%s/api/internal/command",
+            snprintf(url, sizeof url, "%s://%s/api/internal/command", d->scheme,
                      json_string_value(json_object_get(rec, "api_address")));
     }
     json_decref(nodes);
@@ -269,6 +280,8 @@ static int vigild__send_to_leader(struct vigild *d, json_t *cmd)
 
 /* Proposes this node's record (and the cluster's identity on a new cluster) until it is
  * committed. Runs on a timer; registration retries until there is quorum. */
+static void vigild__start_api(struct vigild *d);
+
 static void vigild__on_register_timer(uv_timer_t *t)
 {
     struct vigild *d = t->data;
@@ -276,6 +289,8 @@ static void vigild__on_register_timer(uv_timer_t *t)
     char *cuuid;
     json_t *cmd;
 
+    if (!d->stopping && credentials_learn(&d->cred, d->store) && d->api == NULL)
+        vigild__start_api(d);
     if (d->stopping || d->registering || d->registered || cluster_leader(d->cluster, NULL) == 0)
         return;
     cuuid = store_meta_get(d->store, "cluster_uuid");
@@ -284,6 +299,7 @@ static void vigild__on_register_timer(uv_timer_t *t)
         obj_uuid_generate(uuid);
         cmd = json_pack("{s:s, s:s, s:s}", "op", "cluster_init", "uuid", uuid, "name",
                         d->opts.cluster_name);
+        credentials_fill_init(&d->cred, &d->opts, cmd);
         /* Retried with the node record until the uuid is in the store. */
         (void)cluster_propose(d->cluster, cmd, NULL, NULL);
         json_decref(cmd);
@@ -305,6 +321,42 @@ static void vigild__on_register_timer(uv_timer_t *t)
 }
 
 /* --- wiring ----------------------------------------------------------------------------- */
+
+static void vigild__on_auth_event(void *data, const char *event_id, const char *user,
+                                  const char *ip)
+{
+    struct vigild *d = data;
+    char desc[300];
+    json_t *details = json_pack("{s:s, s:s, s:s}", "username", user, "client_ip", ip, "node",
+                                d->opts.name);
+    snprintf(desc, sizeof desc, "%s for user %s from %s",
+             strcmp(event_id, "USER_LOGIN") == 0          ? "Login"
+             : strcmp(event_id, "USER_LOGIN_FAILED") == 0 ? "Failed login"
+                                                          : "Account locked after failed logins",
+             user, ip);
+    events_record(d->events, event_id, "AUTH", "USER", user, desc, details);
+    json_decref(details);
+}
+
+/* Serves the API once it can: at once over plain HTTP, over TLS once the certificate is
+ * known (given, from DIR, or replicated from the first leader). */
+static void vigild__start_api(struct vigild *d)
+{
+    char err[512], fp[96];
+    if (d->api != NULL || (!d->opts.no_tls && d->cred.tls_cert == NULL))
+        return;
+    d->api = http_server_start_fd(&d->loop, d->api_fd, d->opts.no_tls ? NULL : d->cred.tls_cert,
+                                  d->opts.no_tls ? NULL : d->cred.tls_key, VIGILD_MAX_BODY,
+                                  rest_handle, &d->rest, err, sizeof err);
+    d->api_fd = -1;
+    if (d->api == NULL) {
+        vlog_error("--api: %s", err);
+        exit(2);
+    }
+    if (!d->opts.no_tls && tls_fingerprint(d->cred.tls_cert, fp) == 0)
+        vlog_info("serving https on %s:%u, certificate SHA-256 fingerprint %s", d->opts.api.host,
+                  d->opts.api.port, fp);
+}
 
 static void vigild__on_cluster_change(void *data)
 {
@@ -380,7 +432,14 @@ static void vigild__on_cluster_closed(void *data)
     status_driver_close(d->driver);
     peers_close(d->peers);
     http_client_close(d->client);
-    http_server_close(d->api, vigild__on_api_closed, d);
+    auth_close(d->auth);
+    if (d->api != NULL) {
+        http_server_close(d->api, vigild__on_api_closed, d);
+    } else {
+        if (d->api_fd >= 0)
+            close(d->api_fd);
+        vigild__on_api_closed(d);
+    }
 }
 
 /* Clean stop: hand leadership over, close raft (failing what waits on it), then the
@@ -425,9 +484,16 @@ int main(int argc, char **argv)
         vigild__die("%s", err);
     vlog_init("vigild", d.opts.verbose ? VLOG_DEBUG : VLOG_INFO);
 
+    if (auth_crypto_init(d.opts.test_fast_password_hash) != 0)
+        vigild__die("cannot initialise libsodium");
     vigild__open_data_dir(&d);
-    vigild__identity(&d);
-    vigild__host_key(&d);
+    {
+        bool new_node = vigild__identity(&d);
+        vigild__host_key(&d);
+        if (credentials_open(&d.cred, &d.opts, new_node, err, sizeof err) != 0)
+            vigild__die("%s", err);
+    }
+    d.scheme = d.opts.no_tls ? "http" : "https";
 
     if (store_open(&d.store) != 0)
         vigild__die("cannot open the in-memory database");
@@ -443,10 +509,17 @@ int main(int argc, char **argv)
     obj_uuid_generate(d.boot);
     d.rest.boot = d.boot;
     d.rest.client = d.client;
-    d.api = http_server_start(&d.loop, &d.opts.api, VIGILD_MAX_BODY, rest_handle, &d.rest, err,
-                              sizeof err);
-    if (d.api == NULL)
+    d.api_fd = http_server_listen(&d.opts.api, err, sizeof err);
+    if (d.api_fd < 0)
         vigild__die("--api: %s", err);
+    d.auth = auth_new(&d.loop, d.store, d.cred.secret, vigild__on_auth_event, &d);
+    if (d.auth == NULL)
+        vigild__die("out of memory");
+    d.rest.auth = d.auth;
+    d.rest.node_header = d.cred.node_header;
+    d.rest.scheme = d.scheme;
+    if (!d.opts.no_tls && !d.cred.operator_tls)
+        http_client_set_ca(d.client, (const char *const *)&d.cred.tls_cert);
 
     memset(&cc, 0, sizeof cc);
     cc.id = d.opts.id;
@@ -483,6 +556,10 @@ int main(int argc, char **argv)
     if (d.peers == NULL || d.driver == NULL || d.events == NULL)
         vigild__die("out of memory");
     status_driver_set_move_cb(d.driver, vigild__on_status_move, &d);
+    d.rest.events = d.events;
+    peers_set_header(d.peers, d.cred.node_header, d.scheme);
+    events_set_header(d.events, d.cred.node_header, d.scheme);
+    vigild__start_api(&d);
     d.rest.peers = d.peers;
     d.rest.status = d.driver;
     cluster_set_watch(d.cluster, vigild__on_cluster_change, &d);
@@ -512,6 +589,7 @@ int main(int argc, char **argv)
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_loop_close(&d.loop);
     store_close(d.store);
+    credentials_close(&d.cred);
     vlog_info("stopped");
     return 0;
 }

@@ -172,6 +172,47 @@ static int set_vip_dev(struct vigild_options *o, const char *v, char *e, size_t 
     return options__text("vip-dev", v, o->vip_dev, sizeof o->vip_dev, e, n);
 }
 
+static int set_tls_cert(struct vigild_options *o, const char *v, char *e, size_t n)
+{
+    return options__text("tls-cert", v, o->tls_cert, sizeof o->tls_cert, e, n);
+}
+
+static int set_tls_key(struct vigild_options *o, const char *v, char *e, size_t n)
+{
+    return options__text("tls-key", v, o->tls_key, sizeof o->tls_key, e, n);
+}
+
+static int set_admin_password_file(struct vigild_options *o, const char *v, char *e, size_t n)
+{
+    return options__text("admin-password-file", v, o->admin_password_file,
+                         sizeof o->admin_password_file, e, n);
+}
+
+/* Boolean flags take no value on the command line; in the INI file "true"/"false". */
+static int options__bool(const char *name, const char *v, int *out, char *e, size_t n)
+{
+    if (v[0] == '\0' || strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0) {
+        *out = 1;
+        return 0;
+    }
+    if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcmp(v, "no") == 0) {
+        *out = 0;
+        return 0;
+    }
+    snprintf(e, n, "--%s: '%s' is not true or false", name, v);
+    return VIGIL_EINVAL;
+}
+
+static int set_no_tls(struct vigild_options *o, const char *v, char *e, size_t n)
+{
+    return options__bool("no-tls", v, &o->no_tls, e, n);
+}
+
+static int set_fast_hash(struct vigild_options *o, const char *v, char *e, size_t n)
+{
+    return options__bool("test-fast-password-hash", v, &o->test_fast_password_hash, e, n);
+}
+
 static int set_verbose(struct vigild_options *o, const char *v, char *e, size_t n)
 {
     o->verbose = 1;
@@ -195,6 +236,11 @@ static const struct options__entry options__table[] = {
     {"snapshot-threshold", set_snap_threshold, 1},
     {"snapshot-trailing", set_snap_trailing, 1},
     {"test-apply-delay-ms", set_apply_delay, 1},
+    {"tls-cert", set_tls_cert, 1},
+    {"tls-key", set_tls_key, 1},
+    {"no-tls", set_no_tls, 0},
+    {"admin-password-file", set_admin_password_file, 1},
+    {"test-fast-password-hash", set_fast_hash, 0},
     {"verbose", set_verbose, 0},
 };
 
@@ -264,7 +310,8 @@ const char *options_usage(void)
     return "usage: vigild --data-dir DIR [--id 1] [--raft 127.0.0.1:7000] [--api 127.0.0.1:8080]\n"
            "              [--se-listen 127.0.0.1:5098] [--name node-ID] [--cluster ID@HOST:PORT,...]\n"
            "              [--cluster-name vigil] [--config FILE] [--heartbeat-ms 50]\n"
-           "              [--election-timeout-ms 300] [--se-wait-s 30] [--vip ADDR/PREFIX --vip-dev IFACE]\n";
+           "              [--election-timeout-ms 300] [--se-wait-s 30] [--vip ADDR/PREFIX --vip-dev IFACE]\n"
+           "              [--tls-cert FILE --tls-key FILE | --no-tls] [--admin-password-file FILE]\n";
 }
 
 int options_parse(struct vigild_options *o, int argc, char **argv, char *err, size_t errlen)
@@ -342,6 +389,14 @@ int options_parse(struct vigild_options *o, int argc, char **argv, char *err, si
     if (o->heartbeat_ms * 2 > o->election_timeout_ms) {
         snprintf(err, errlen, "--heartbeat-ms (%u) must be at most half of --election-timeout-ms (%u)",
                  o->heartbeat_ms, o->election_timeout_ms);
+        return VIGIL_EINVAL;
+    }
+    if ((o->tls_cert[0] != '\0') != (o->tls_key[0] != '\0')) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together");
+        return VIGIL_EINVAL;
+    }
+    if (o->no_tls && o->tls_cert[0] != '\0') {
+        snprintf(err, errlen, "--no-tls and --tls-cert exclude each other");
         return VIGIL_EINVAL;
     }
     if ((o->vip[0] != '\0') != (o->vip_dev[0] != '\0')) {

@@ -23,12 +23,17 @@ struct vigild_options {
     unsigned se_wait_s;
     char vip[64];
     char vip_dev[64];
+    char tls_cert[512];          /* PEM file, or "" for the cluster's self-signed one */
+    char tls_key[512];
+    int no_tls;                  /* serve plain HTTP */
+    char admin_password_file[512];
     /* Which of the identity flags were given explicitly. */
     int id_set, raft_set, name_set;
     /* Hidden, for tests and benchmarks: not part of the contract. */
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
     unsigned test_apply_delay_ms;
+    int test_fast_password_hash; /* Argon2id at its minimum limits (tests only) */
     int verbose;
 };
 

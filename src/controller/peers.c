@@ -21,7 +21,8 @@ struct peers {
     struct peer_state states[CLUSTER_MAX_NODES];
     int in_flight[CLUSTER_MAX_NODES];
     unsigned n;
-    char header[256];
+    const char *header;
+    const char *scheme;
     int closing;
     int polls_in_flight;
 };
@@ -165,7 +166,7 @@ static void peers__on_timer(uv_timer_t *t)
     for (unsigned i = 0; i < p->n; i++) {
         struct peer_state *s = &p->states[i];
         char addr[128], url[200];
-        const char *headers[2] = {p->header[0] ? p->header : NULL, NULL};
+        const char *headers[2] = {p->header != NULL && p->header[0] ? p->header : NULL, NULL};
         struct peers__poll *poll;
 
         if (s->last_ok_ms != 0 && now - s->last_ok_ms > (int64_t)p->window_ms)
@@ -173,7 +174,7 @@ static void peers__on_timer(uv_timer_t *t)
         s->known = peers__api_address(p, s->id, addr, sizeof addr);
         if (!s->known || p->in_flight[i])
             continue;
-        snprintf(url, sizeof url, "http://%s/api/internal/peer", addr);
+        snprintf(url, sizeof url, "%s://%s/api/internal/peer", p->scheme, addr);
         poll = malloc(sizeof *poll);
         if (poll == NULL)
             continue;
@@ -205,6 +206,7 @@ struct peers *peers_start(uv_loop_t *loop, struct http_client *client, struct st
     p->window_ms = window_ms;
     p->cb = cb;
     p->cb_data = data;
+    p->scheme = "http";
     uv_timer_init(loop, &p->timer);
     p->timer.data = p;
     uv_timer_start(&p->timer, peers__on_timer, 0, interval_ms);
@@ -226,9 +228,10 @@ unsigned peers_count_recent(struct peers *p, unsigned window_ms)
     return count;
 }
 
-void peers_set_header(struct peers *p, const char *header)
+void peers_set_header(struct peers *p, const char *header, const char *scheme)
 {
-    snprintf(p->header, sizeof p->header, "%s", header);
+    p->header = header;
+    p->scheme = scheme;
 }
 
 static void peers__on_timer_closed(uv_handle_t *h)

@@ -49,8 +49,9 @@ const struct peer_state *peers_get(struct peers *p, uint64_t id);
 /* Number of members, self included, reachable within the last WINDOW_MS. */
 unsigned peers_count_recent(struct peers *p, unsigned window_ms);
 
-/* Adds HEADER ("Name: value", copied) to every poll request (for authentication). */
-void peers_set_header(struct peers *p, const char *header);
+/* Adds HEADER ("Name: value"; borrowed, read at every poll, "" for none) to every poll
+ * request (the node credential), and polls with SCHEME ("http" or "https", static). */
+void peers_set_header(struct peers *p, const char *header, const char *scheme);
 
 void peers_close(struct peers *p);
 

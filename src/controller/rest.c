@@ -1,20 +1,22 @@
 #include "controller/rest.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
 #include "controller/api.h"
 
-/* The one function every request passes before its handler. Returns 0 to go on, or
- * answers REQ itself and returns non-zero. Authentication and authorisation (issue 5)
- * plug in here. */
-static int rest_gate(struct rest_context *ctx, struct http_request *req)
+/* What the gate learned about a request; lives as long as the request. */
+struct rest_call {
+    struct rest_context *ctx;
+    struct http_request *req;
+    struct auth_identity id;
+};
+
+const struct auth_identity *rest_identity(const struct http_request *req)
 {
-    if (ctx->stopping) {
-        http_request_respond_error(req, 503, "this node is stopping");
-        return VIGIL_ESHUTDOWN;
-    }
-    return 0;
+    struct rest_call *call = http_request_user(req);
+    return call != NULL ? &call->id : NULL;
 }
 
 static void rest__healthz(struct rest_context *ctx, struct http_request *req)
@@ -23,9 +25,87 @@ static void rest__healthz(struct rest_context *ctx, struct http_request *req)
                                              (json_int_t)ctx->node_id));
 }
 
+/* The endpoints the contract leaves open: health, login, and the web UI's files. */
+static int rest__is_open(const char *method, const char *path)
+{
+    if (strcmp(path, "/api/healthz") == 0)
+        return 1;
+    if (strcmp(path, "/api/login") == 0 && strcmp(method, "POST") == 0)
+        return 1;
+    if ((strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
+        (strcmp(path, "/") == 0 || strncmp(path, "/ui/", 4) == 0 || strcmp(path, "/ui") == 0))
+        return 1;
+    return 0;
+}
+
+static void rest__on_authenticated(void *data, unsigned status, const struct auth_identity *id,
+                                   const char *message)
+{
+    struct rest_call *call = data;
+    struct http_request *req = call->req;
+    char why[256];
+
+    if (status != 0) {
+        if (status == 401)
+            http_request_add_header(req, "WWW-Authenticate", "Basic realm=\"vigil\"");
+        http_request_respond_error(req, status, "%s", message != NULL ? message : "refused");
+        return;
+    }
+    call->id = *id;
+    status = auth_authorize(id, http_request_method(req), http_request_path(req), why, sizeof why);
+    if (status == 0)
+        status = auth_csrf_check(call->ctx->auth, req, id, why, sizeof why);
+    if (status != 0) {
+        http_request_respond_error(req, status, "%s", why);
+        return;
+    }
+    if (id->via == AUTH_VIA_SESSION) {
+        /* Sliding idle timeout: the cookie carries the last activity. */
+        char cookie[700];
+        auth_session_cookie(call->ctx->auth, id, http_request_is_tls(req), cookie, sizeof cookie);
+        http_request_add_header(req, "Set-Cookie", cookie);
+    }
+    rest_route(call->ctx, req);
+}
+
+/* The one function every request passes before its handler: refuses while stopping,
+ * lets the contract's open endpoints through, and authenticates, authorises (role by
+ * method and path) and CSRF-checks everything else. */
+static void rest_gate(struct rest_context *ctx, struct http_request *req)
+{
+    struct rest_call *call;
+
+    if (ctx->stopping) {
+        /* Nothing of it reached the log: a forwarding node may retry elsewhere. */
+        http_request_respond(req, 503, json_pack("{s:s, s:s}", "error", "this node is stopping",
+                                                 "outcome", "not_applied"));
+        return;
+    }
+    if (rest__is_open(http_request_method(req), http_request_path(req))) {
+        rest_route(ctx, req);
+        return;
+    }
+    call = http_request_user(req);
+    if (call == NULL) {
+        call = calloc(1, sizeof *call);
+        if (call == NULL) {
+            http_request_respond_error(req, 500, "out of memory");
+            return;
+        }
+        call->ctx = ctx;
+        call->req = req;
+        http_request_set_user(req, call, free);
+    }
+    auth_authenticate(ctx->auth, req, rest__on_authenticated, call);
+}
+
 void rest_handle(struct http_request *req, void *data)
 {
-    struct rest_context *ctx = data;
+    rest_gate(data, req);
+}
+
+void rest_route(struct rest_context *ctx, struct http_request *req)
+{
     const char *path = http_request_path(req);
     const char *method = http_request_method(req);
     char type_name[32];
@@ -40,14 +120,21 @@ void rest_handle(struct http_request *req, void *data)
         rest__healthz(ctx, req);
         return;
     }
-    if (rest_gate(ctx, req) != 0)
+    if (strcmp(path, "/") == 0) {
+        http_request_add_header(req, "Location", "/ui/");
+        http_request_respond(req, 302, NULL);
         return;
-
+    }
     if (strncmp(path, "/api/", 5) != 0) {
         http_request_respond_error(req, 404, "no such resource: %s", path);
         return;
     }
     path += 5;
+    if (strcmp(path, "login") == 0 || strcmp(path, "logout") == 0 || strcmp(path, "session") == 0 ||
+        strncmp(path, "user", 4) == 0 || strncmp(path, "token", 5) == 0) {
+        if (api_auth_handle(ctx, req, path))
+            return;
+    }
     if (strcmp(path, "cluster") == 0 || strcmp(path, "cluster/") == 0) {
         api_cluster_handle(ctx, req, "");
         return;

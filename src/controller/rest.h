@@ -9,6 +9,8 @@
 #include "controller/cluster.h"
 #include "controller/http_server.h"
 #include "controller/options.h"
+#include "controller/auth.h"
+#include "controller/events.h"
 #include "controller/http_client.h"
 #include "controller/peers.h"
 #include "controller/status_driver.h"
@@ -25,10 +27,20 @@ struct rest_context {
     struct status_driver *status; /* this node's view of the cluster status */
     struct peers *peers;
     struct http_client *client;   /* to other nodes (forwarding) */
+    struct auth *auth;
+    struct events *events;
+    const char *node_header;      /* "X-Vigil-Node-Auth: ..." for calls to other nodes, or "" */
+    const char *scheme;           /* "http" or "https": how nodes reach each other's API */
     int stopping;
 };
 
 /* The http_server handler; DATA is the struct rest_context. */
 void rest_handle(struct http_request *req, void *data);
+
+/* Routes REQ (already through the gate) to its handler. */
+void rest_route(struct rest_context *ctx, struct http_request *req);
+
+/* Who REQ was authenticated as (set by the gate; NULL on the open endpoints). */
+const struct auth_identity *rest_identity(const struct http_request *req);
 
 #endif

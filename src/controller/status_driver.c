@@ -345,6 +345,7 @@ static void status_driver__evaluate(struct status_driver *d)
         }
         d->led_term = 0;
         d->seen_leader = 0;
+        d->mirror_leader = 0; /* follow the next leader's history from its start */
         return;
     }
     if (leader == d->self_id && cluster_is_leader(d->cluster)) {
@@ -362,6 +363,7 @@ static void status_driver__evaluate(struct status_driver *d)
         }
         d->seen_leader = leader;
         d->seen_term = term;
+        d->mirror_leader = 0;
     }
     d->led_term = 0;
     status_driver__mirror(d, leader, term);

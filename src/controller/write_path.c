@@ -17,6 +17,7 @@ struct write_op {
     struct http_request *req;
     json_t *cmd;            /* NULL: forward-only (a read) */
     void (*local)(struct rest_context *ctx, struct http_request *req); /* for reads */
+    json_t *answer;         /* answer to a successful commit instead of the store's */
     int64_t deadline_ms;    /* monotonic: give up retrying not-applied attempts */
     uv_timer_t timer;
     int answered;
@@ -35,6 +36,7 @@ static void write__on_closed(uv_handle_t *h)
 {
     struct write_op *op = h->data;
     json_decref(op->cmd);
+    json_decref(op->answer);
     json_decref(op->relay_body);
     free(op);
 }
@@ -116,9 +118,14 @@ static void write__on_committed(void *data, int status, struct store_result *res
     } else {
         snprintf(index, sizeof index, "%llu", (unsigned long long)res->index);
         http_request_add_header(op->req, WRITE_PATH_INDEX_HEADER, index);
-        write__answer(op, res->status, res->status == 204 ? NULL : res->body);
-        if (res->status != 204)
-            res->body = NULL; /* now the answer's */
+        if (op->answer != NULL) {
+            write__answer(op, res->status, op->answer);
+            op->answer = NULL;
+        } else {
+            write__answer(op, res->status, res->status == 204 ? NULL : res->body);
+            if (res->status != 204)
+                res->body = NULL; /* now the answer's */
+        }
     }
     write__maybe_free(op);
 }
@@ -196,7 +203,9 @@ static void write__forward(struct write_op *op, uint64_t leader)
     const char *keys[] = {"consistent", "page", "page_size", NULL};
     const char *content_type = http_request_header(op->req, "Content-Type");
     char ct[200];
-    const char *headers[4];
+    const char *headers[6];
+    char behalf[200];
+    const struct auth_identity *id = rest_identity(op->req);
     size_t body_len, n = 0;
     const char *body = http_request_body(op->req, &body_len);
     int64_t left = op->deadline_ms - time_mono_ms();
@@ -211,9 +220,16 @@ static void write__forward(struct write_op *op, uint64_t leader)
         if (v != NULL && strlen(v) < 32)
             snprintf(query + used, sizeof query - used, "%c%s=%s", used ? '&' : '?', keys[i], v);
     }
-    snprintf(url, sizeof url, "http://%s%s%s", addr, http_request_path(op->req), query);
+    snprintf(url, sizeof url, "%s://%s%s%s", ctx->scheme, addr, http_request_path(op->req), query);
     snprintf(by, sizeof by, WRITE_PATH_FORWARDED_HEADER ": %llu", (unsigned long long)ctx->node_id);
     headers[n++] = by;
+    if (ctx->node_header[0] != '\0')
+        headers[n++] = ctx->node_header;
+    if (id != NULL) {
+        /* The leader trusts this node's authentication of the client. */
+        snprintf(behalf, sizeof behalf, AUTH_ON_BEHALF_HEADER ": %s:%s", id->user, id->role);
+        headers[n++] = behalf;
+    }
     if (content_type != NULL && strlen(content_type) < 150) {
         snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
         headers[n++] = ct;
@@ -286,11 +302,13 @@ static void write__attempt(struct write_op *op)
 }
 
 static void write__start(struct rest_context *ctx, struct http_request *req, json_t *cmd,
-                         void (*local)(struct rest_context *ctx, struct http_request *req))
+                         void (*local)(struct rest_context *ctx, struct http_request *req),
+                         json_t *answer)
 {
     struct write_op *op = calloc(1, sizeof *op);
     if (op == NULL) {
         json_decref(cmd);
+        json_decref(answer);
         http_request_respond_error(req, 500, "out of memory");
         return;
     }
@@ -298,6 +316,7 @@ static void write__start(struct rest_context *ctx, struct http_request *req, jso
     op->req = req;
     op->cmd = cmd;
     op->local = local;
+    op->answer = answer;
     /* Answer within 2 election timeouts, with a little room for the answer itself. */
     op->deadline_ms = time_mono_ms() + 2 * (int64_t)ctx->opts->election_timeout_ms - 30;
     uv_timer_init(ctx->loop, &op->timer);
@@ -307,11 +326,17 @@ static void write__start(struct rest_context *ctx, struct http_request *req, jso
 
 void write_path_submit(struct rest_context *ctx, struct http_request *req, json_t *cmd)
 {
-    write__start(ctx, req, cmd, NULL);
+    write__start(ctx, req, cmd, NULL, NULL);
+}
+
+void write_path_submit_with_answer(struct rest_context *ctx, struct http_request *req,
+                                   json_t *cmd, json_t *answer)
+{
+    write__start(ctx, req, cmd, NULL, answer);
 }
 
 void write_path_forward(struct rest_context *ctx, struct http_request *req,
                         void (*local)(struct rest_context *ctx, struct http_request *req))
 {
-    write__start(ctx, req, NULL, local);
+    write__start(ctx, req, NULL, local, NULL);
 }

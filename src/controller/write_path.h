@@ -25,6 +25,12 @@
 /* Submits command CMD (stolen) for REQ, which is answered exactly once. */
 void write_path_submit(struct rest_context *ctx, struct http_request *req, json_t *cmd);
 
+/* As write_path_submit, but a successful commit is answered with ANSWER (stolen) instead
+ * of the store's result (for answers only the proposing node can make, e.g. a new token
+ * shown once). */
+void write_path_submit_with_answer(struct rest_context *ctx, struct http_request *req,
+                                   json_t *cmd, json_t *answer);
+
 /* Forwards REQ as it is to the leader (for a follower's ?consistent=1 read). Should this
  * node become the leader while retrying, LOCAL(ctx, req) answers it instead. */
 void write_path_forward(struct rest_context *ctx, struct http_request *req,

@@ -33,6 +33,14 @@ ROLE_FOLLOWER = "CLUSTER_FOLLOWER"
 STATUS_WORDS = ("Ready", "Not Responsive", "Errors", "Restoring",
                 "Waiting for Service Engines", "Cluster copying DB from leader")
 
+# Authentication is always on (no flag turns it off): every node of a test cluster gets the
+# same first-admin password through --admin-password-file, and Api authenticates as that
+# admin with HTTP Basic unless told otherwise. --no-tls keeps the tests on plain HTTP;
+# --test-fast-password-hash puts Argon2id at its minimum limits.
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "vigil-test-admin-password"
+TEST_AUTH_FLAGS = ("--no-tls", "--test-fast-password-hash")
+
 # Short timeouts: a hung node must fail a test quickly, not stall it.
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 10.0
@@ -40,6 +48,10 @@ READ_TIMEOUT_S = 10.0
 
 class HarnessError(AssertionError):
     """A wait ran out or a process misbehaved; the message says what."""
+
+
+class NotReady(Exception):
+    """A node answered 'not yet' (503): waits retry on it."""
 
 
 # ---------------------------------------------------------------------------
@@ -133,6 +145,14 @@ class ProcessRegistry:
         self.procs = []   # (label, Popen)
         self.logs = {}    # label -> stderr path (latest first-start order kept)
 
+    def admin_password_file(self):
+        """A file holding ADMIN_PASSWORD (mode 0600), shared by the test's nodes."""
+        path = self.log_dir / "admin-password"
+        if not path.exists():
+            path.write_text(ADMIN_PASSWORD + "\n")
+            path.chmod(0o600)
+        return path
+
     def spawn(self, label, argv, stdout_path=None, stderr_path=None, env=None):
         """Start argv with output appended to log files; register it. Returns Popen."""
         stdout_path = stdout_path or self.log_dir / f"{label}.stdout"
@@ -197,15 +217,19 @@ class Api:
     Thread-safe: each thread gets its own keep-alive session.
     """
 
-    def __init__(self, address):
+    def __init__(self, address, auth=(ADMIN_USER, ADMIN_PASSWORD), scheme="http", verify=True):
         self.address = address
-        self.base = f"http://{address}"
+        self.base = f"{scheme}://{address}"
+        self.auth = auth          # (user, password) for HTTP Basic, or None
+        self.verify = verify      # requests' TLS verification (a CA file path, or False)
         self._local = threading.local()
 
     def _session(self):
         s = getattr(self._local, "session", None)
         if s is None:
             s = requests.Session()
+            s.auth = self.auth
+            s.verify = self.verify
             self._local.session = s
         return s
 
@@ -216,8 +240,9 @@ class Api:
         hdrs.update(headers or {})
         if body is not None:
             data = json.dumps(body)
+        # verify per request: requests lets REQUESTS_CA_BUNDLE override a session's verify.
         resp = self._session().request(method, self.base + path, data=data, headers=hdrs,
-                                       params=params,
+                                       params=params, verify=self.verify,
                                        timeout=timeout or (CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
         try:
             doc = resp.json() if resp.content else None
@@ -280,7 +305,16 @@ class Node:
                 "--se-listen", self.se_listen, "--name", self.name]
         if self.cluster:
             argv += ["--cluster", self.cluster]
-        return argv + list(self.extra_flags)
+        return argv + self.auth_flags() + list(self.extra_flags)
+
+    def auth_flags(self):
+        """The test cluster's credentials; a test that brings its own TLS flags keeps them."""
+        flags = ["--admin-password-file", self.registry.admin_password_file()]
+        for f in TEST_AUTH_FLAGS:
+            if f == "--no-tls" and any(str(x).startswith("--tls-") for x in self.extra_flags):
+                continue
+            flags.append(f)
+        return flags
 
     @property
     def pid(self):
@@ -372,6 +406,10 @@ class Node:
     # views ---------------------------------------------------------------
     def runtime(self):
         status, doc = self.api.get("/api/cluster/runtime", timeout=(0.5, 2.0))
+        if status == 503:
+            # A new node knows no credentials until the first leader's first entries
+            # arrive: not an error, a wait (wait_until retries on this exception).
+            raise NotReady(f"{self.label} /api/cluster/runtime: {status} {doc}")
         if status != 200:
             raise HarnessError(f"{self.label} /api/cluster/runtime: {status} {doc}")
         return doc

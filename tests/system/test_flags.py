@@ -189,7 +189,7 @@ def test_config_file_sets_every_flag(cluster_factory, tmp_path):
         "data-dir": n.data_dir, "id": 1, "raft": n.raft, "api": n.api_address,
         "se-listen": n.se_listen, "name": "from-file", "cluster-name": "ini-cluster",
         "heartbeat-ms": 100, "election-timeout-ms": 1000})
-    n.args = lambda: [n.binary, "--config", ini]
+    n.args = lambda: [n.binary, "--config", ini] + n.auth_flags()
     n.start()
     harness.wait_until(lambda: n.runtime().get("leader_id") == 1, 20, "config-file node to lead")
     n.wait_registered()
@@ -209,7 +209,8 @@ def test_flags_win_over_config_file(cluster_factory, tmp_path):
     ini = write_ini(tmp_path / "vigild.ini", {
         "data-dir": n.data_dir, "api": file_api, "name": "from-file",
         "raft": n.raft, "se-listen": n.se_listen})
-    n.args = lambda: [n.binary, "--config", ini, "--api", n.api_address, "--name", "from-flag"]
+    n.args = lambda: [n.binary, "--config", ini, "--api", n.api_address, "--name",
+                      "from-flag"] + n.auth_flags()
     n.start()
     n.wait_registered()
     status, doc = n.api.get("/api/cluster")

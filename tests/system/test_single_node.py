@@ -1,5 +1,6 @@
 """Issue 2: one vigild node serves /api/healthz, /api/cluster and /api/cluster/runtime."""
 
+import json
 import re
 
 import pytest
@@ -26,14 +27,23 @@ def test_data_dir_alone_serves_on_defaults(cluster_factory, tmp_path):
     data_dir = tmp_path / "d"
     data_dir.mkdir()
     proc = cluster_factory.registry.spawn("vigild-defaults", [harness.VIGILD, "--data-dir", data_dir])
-    api = harness.Api("127.0.0.1:8080")
+    # The defaults: HTTPS with the cluster's self-signed certificate, and a random first
+    # admin password in DIR/initial-admin-password.
+    probe = harness.Api("127.0.0.1:8080", auth=None, scheme="https", verify=False)
 
     def healthy():
         if proc.poll() is not None:
             raise harness.HarnessError(f"vigild exited with {proc.returncode}")
-        status, doc = api.get("/api/healthz", timeout=(0.5, 2))
+        status, doc = probe.get("/api/healthz", timeout=(0.5, 2))
         return status == 200 and doc == {"status": "ok", "node_id": 1}
-    wait_until(healthy, 20, "vigild --data-dir D to answer /api/healthz on 127.0.0.1:8080")
+    wait_until(healthy, 20, "vigild --data-dir D to answer /api/healthz on https://127.0.0.1:8080")
+    password = (data_dir / "initial-admin-password").read_text().strip()
+    assert oct((data_dir / "initial-admin-password").stat().st_mode & 0o777) == "0o600"
+    ca = tmp_path / "cluster-ca.pem"
+    ca.write_text(json.loads((data_dir / "cluster-credentials.json").read_text())["tls_cert"])
+    api = harness.Api("127.0.0.1:8080", auth=("admin", password), scheme="https", verify=str(ca))
+    assert api.get("/api/pool")[0] == 200
+    assert harness.Api("127.0.0.1:8080", auth=None, scheme="https", verify=str(ca)).get("/api/pool")[0] == 401
 
     def listed():
         status, doc = api.get("/api/cluster")

@@ -355,12 +355,21 @@ static void test_snapshot_restore_direct(void **state)
         json_decref(cmd);
     }
     assert_int_equal(a->fsm.snapshot(&a->fsm, &bufs, &n), 0);
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 2); /* our header (length, hash), then the database */
     assert_non_null(bufs);
-    /* raft hands restore a buffer of its own, which restore then owns. */
-    copy.len = bufs[0].len;
+    /* raft hands restore the buffers joined, in a buffer of its own that restore owns. */
+    copy.len = bufs[0].len + bufs[1].len;
     copy.base = raft_malloc(copy.len);
-    memcpy(copy.base, bufs[0].base, copy.len);
+    memcpy(copy.base, bufs[0].base, bufs[0].len);
+    memcpy((char *)copy.base + bufs[0].len, bufs[1].base, bufs[1].len);
+    {
+        /* One flipped byte anywhere in the database is refused (the hash). */
+        struct raft_buffer bad = {raft_malloc(copy.len), copy.len};
+        memcpy(bad.base, copy.base, copy.len);
+        ((unsigned char *)bad.base)[copy.len / 2] ^= 0x40;
+        assert_int_not_equal(b->fsm.restore(&b->fsm, &bad), 0);
+        raft_free(bad.base); /* on failure raft frees it */
+    }
     assert_int_equal(a->fsm.snapshot_finalize(&a->fsm, &bufs, &n), 0);
     assert_null(bufs);
     assert_int_equal(n, 0);

@@ -1,0 +1,235 @@
+#include "controller/credentials.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "common/vlog.h"
+#include "controller/auth.h"
+#include "controller/tls.h"
+
+#define CREDENTIALS__FILE "cluster-credentials.json"
+
+static int credentials__write(const char *dir, const char *name, const char *text)
+{
+    char tmp[700], path[700];
+    int fd, dfd;
+    size_t len = strlen(text);
+
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return -e;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0)
+        return -errno;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+static void credentials__set_secret(struct credentials *c, const char *secret)
+{
+    char cred[128];
+    snprintf(c->secret, sizeof c->secret, "%s", secret);
+    auth_node_credential(c->secret, c->node_id, cred, sizeof cred);
+    snprintf(c->node_header, sizeof c->node_header, AUTH_NODE_HEADER ": %s", cred);
+}
+
+static void credentials__persist(struct credentials *c)
+{
+    json_t *j = json_pack("{s:s}", "secret", c->secret);
+    char *text;
+    if (!c->operator_tls && c->tls_cert != NULL) {
+        json_object_set_new(j, "tls_cert", json_string(c->tls_cert));
+        json_object_set_new(j, "tls_key", json_string(c->tls_key));
+    }
+    text = json_dumps(j, JSON_INDENT(1));
+    json_decref(j);
+    if (text == NULL || credentials__write(c->dir, CREDENTIALS__FILE, text) != 0)
+        vlog_error("cannot write %s/%s: a restart without quorum will not know the cluster's "
+                   "credentials", c->dir, CREDENTIALS__FILE);
+    free(text);
+}
+
+static int credentials__admin_password(struct credentials *c, const struct vigild_options *o,
+                                       char *err, size_t errlen)
+{
+    char password[256];
+
+    if (o->admin_password_file[0] != '\0') {
+        FILE *f = fopen(o->admin_password_file, "r");
+        size_t n;
+        if (f == NULL) {
+            snprintf(err, errlen, "--admin-password-file: cannot read %s: %s",
+                     o->admin_password_file, strerror(errno));
+            return VIGIL_EINVAL;
+        }
+        n = fread(password, 1, sizeof password - 1, f);
+        fclose(f);
+        password[n] = '\0';
+        password[strcspn(password, "\r\n")] = '\0';
+        if (strlen(password) < 8) {
+            snprintf(err, errlen, "--admin-password-file: the password must have at least 8 characters");
+            return VIGIL_EINVAL;
+        }
+    } else {
+        auth_random_token(password, sizeof password, 18);
+        snprintf(c->admin_file, sizeof c->admin_file, "%s/initial-admin-password", c->dir);
+        {
+            char line[300];
+            snprintf(line, sizeof line, "%s\n", password);
+            if (credentials__write(c->dir, "initial-admin-password", line) != 0) {
+                snprintf(err, errlen, "cannot write %s", c->admin_file);
+                return VIGIL_EINVAL;
+            }
+        }
+        fprintf(stderr, "vigild: the first admin's password (user \"admin\") is in %s\n",
+                c->admin_file);
+    }
+    if (auth_password_hash(password, c->admin_hash) != 0) {
+        snprintf(err, errlen, "cannot hash the admin password");
+        return VIGIL_EINVAL;
+    }
+    memset(password, 0, sizeof password);
+    return 0;
+}
+
+int credentials_open(struct credentials *c, const struct vigild_options *o, bool new_node,
+                     char *err, size_t errlen)
+{
+    char path[700];
+    json_t *j;
+
+    memset(c, 0, sizeof *c);
+    snprintf(c->dir, sizeof c->dir, "%s", o->data_dir);
+    c->node_id = o->id;
+    if (o->tls_cert[0] != '\0') {
+        if (tls_read_pem(o->tls_cert, 0, &c->tls_cert, err, errlen) != 0 ||
+            tls_read_pem(o->tls_key, 1, &c->tls_key, err, errlen) != 0)
+            return VIGIL_EINVAL;
+        c->operator_tls = true;
+    }
+    snprintf(path, sizeof path, "%s/%s", c->dir, CREDENTIALS__FILE);
+    j = json_load_file(path, 0, NULL);
+    if (j == NULL && access(path, F_OK) == 0) {
+        snprintf(err, errlen, "damaged %s (remove it: the node learns it again from the leader)", path);
+        return VIGIL_EINVAL;
+    }
+    if (j != NULL) {
+        const char *secret = json_string_value(json_object_get(j, "secret"));
+        const char *cert = json_string_value(json_object_get(j, "tls_cert"));
+        const char *key = json_string_value(json_object_get(j, "tls_key"));
+        if (secret != NULL && strlen(secret) == AUTH_KEY_HEX_LEN - 1)
+            credentials__set_secret(c, secret);
+        if (!c->operator_tls && cert != NULL && key != NULL) {
+            c->tls_cert = strdup(cert);
+            c->tls_key = strdup(key);
+        }
+        json_decref(j);
+    }
+    if (new_node && credentials__admin_password(c, o, err, errlen) != 0)
+        return VIGIL_EINVAL;
+    return 0;
+}
+
+void credentials_fill_init(struct credentials *c, const struct vigild_options *o, json_t *cmd)
+{
+    if (c->proposed_secret[0] == '\0')
+        auth_new_key(c->proposed_secret);
+    json_object_set_new(cmd, "secret", json_string(c->proposed_secret));
+    if (c->admin_hash[0] != '\0')
+        json_object_set_new(cmd, "admin", json_pack("{s:s, s:s}", "username", "admin", "hash",
+                                                    c->admin_hash));
+    if (c->proposed_cert == NULL) {
+        const char *ips[CLUSTER_MAX_NODES + 1];
+        char vip[64];
+        size_t n = 0;
+        for (unsigned i = 0; i < o->n_cluster; i++) {
+            static char hosts[CLUSTER_MAX_NODES][80];
+            snprintf(hosts[i], sizeof hosts[i], "%s", o->cluster[i].address);
+            hosts[i][strcspn(hosts[i], ":")] = '\0';
+            ips[n++] = hosts[i];
+        }
+        if (o->n_cluster == 0)
+            ips[n++] = o->raft.host;
+        if (o->vip[0] != '\0') {
+            snprintf(vip, sizeof vip, "%s", o->vip);
+            vip[strcspn(vip, "/")] = '\0';
+            ips[n++] = vip;
+        }
+        if (tls_make_self_signed(ips, n, &c->proposed_cert, &c->proposed_key) != 0)
+            vlog_error("cannot make the cluster's TLS certificate");
+    }
+    if (c->proposed_cert != NULL) {
+        json_object_set_new(cmd, "tls_cert", json_string(c->proposed_cert));
+        json_object_set_new(cmd, "tls_key", json_string(c->proposed_key));
+    }
+}
+
+int credentials_learn(struct credentials *c, struct store *store)
+{
+    int learned = 0;
+    if (c->secret[0] == '\0') {
+        char *secret = store_meta_get(store, "cluster_secret");
+        if (secret != NULL) {
+            credentials__set_secret(c, secret);
+            free(secret);
+            learned = 1;
+        }
+    }
+    if (!c->operator_tls && c->tls_cert == NULL) {
+        char *cert = store_meta_get(store, "tls_cert");
+        char *key = store_meta_get(store, "tls_key");
+        if (cert != NULL && key != NULL) {
+            c->tls_cert = cert;
+            c->tls_key = key;
+            learned = 1;
+        } else {
+            free(cert);
+            free(key);
+        }
+    }
+    if (learned) {
+        credentials__persist(c);
+        if (c->admin_file[0] != '\0') {
+            /* Another node's proposal made the cluster: its admin password counts. */
+            json_t *admin = store_user_get(store, "admin");
+            const char *hash = json_string_value(json_object_get(admin, "hash"));
+            if (hash == NULL || strcmp(hash, c->admin_hash) != 0) {
+                unlink(c->admin_file);
+                vlog_info("the first admin's password was made by another node: see that "
+                          "node's data dir (initial-admin-password)");
+            } else {
+                vlog_info("the first admin's password (user \"admin\") is in %s", c->admin_file);
+            }
+            json_decref(admin);
+            c->admin_file[0] = '\0';
+        }
+    }
+    return learned;
+}
+
+void credentials_close(struct credentials *c)
+{
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->proposed_cert);
+    free(c->proposed_key);
+    c->tls_cert = c->tls_key = c->proposed_cert = c->proposed_key = NULL;
+}
