@@ -35,6 +35,7 @@ class VipBed:
                                     extra_flags=["--vip", VIP_CIDR, "--vip-dev", "eth0",
                                                  *extra_flags])
         self.nodes = self.cluster.nodes
+        self.last_view_error = {}
 
     def start(self, timeout=30.0):
         self.cluster.start(timeout=timeout)
@@ -46,14 +47,20 @@ class VipBed:
         return [n for n in (nodes or self.nodes) if n.host.has_address(VIP)]
 
     def view(self, node):
-        """The node's /api/cluster/runtime, or None when it does not answer."""
+        """The node's /api/cluster/runtime, or None when it does not answer (the reason is
+        kept in self.last_view_error[node.id] for wait messages)."""
         if not node.running:
+            self.last_view_error[node.id] = "not running"
             return None
         try:
-            status, doc = node.api.get("/api/cluster/runtime", timeout=1.0)
-        except Exception:  # noqa: BLE001 - a node that does not answer has no view
+            status, doc = node.api.get("/api/cluster/runtime", timeout=2.0)
+        except Exception as exc:  # noqa: BLE001 - a node that does not answer has no view
+            self.last_view_error[node.id] = repr(exc)
             return None
-        return doc if status == 200 else None
+        if status != 200:
+            self.last_view_error[node.id] = f"{status} {doc}"
+            return None
+        return doc
 
     def leads(self, node):
         rt = self.view(node)
@@ -70,9 +77,12 @@ class VipBed:
             if len(held) == 1 and self.leads(held[0]):
                 return held[0]
             return None
-        return wait_for(one, timeout, f"the VIP on the leader among "
-                                      f"{[n.id for n in candidates]} (holders now: "
-                                      f"{[n.id for n in self.holders()]})")
+        try:
+            return wait_for(one, timeout, f"the VIP on the leader among "
+                                          f"{[n.id for n in candidates]}")
+        except HarnessError as exc:
+            raise HarnessError(f"{exc}; holders at the end: {[n.id for n in self.holders()]}"
+                               f", last view errors: {self.last_view_error}") from None
 
     # the client's view -------------------------------------------------------------------
     def client_runtime(self, timeout=1.0):
