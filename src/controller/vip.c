@@ -391,13 +391,16 @@ static void vip__on_check_timer(uv_timer_t *t)
     uint64_t now = uv_now(v->loop);
 
     /* A loop that did not run for a long time (a paused process, an overloaded host) may
-     * have missed its deposition: drop the address and prove leadership again. */
+     * have missed its deposition: drop the address and prove leadership again with a
+     * fresh barrier (the hold-off already ran in this term: an old leader of an earlier
+     * term is no concern any more, and a barrier committed in this term shows that no
+     * later term has a leader yet). */
     if (v->last_check != 0 && now - v->last_check > v->quorum_grace_ms + v->check_ms) {
         if (v->held)
             vlog_warn("vip: the loop stalled for %llu ms", (unsigned long long)(now - v->last_check));
         vip__drop(v, "loop stalled");
-        v->lead_term = 0;
         v->committed_term = 0;
+        v->quorum_seen = 0;
     }
     v->last_check = now;
     vip__evaluate(v);

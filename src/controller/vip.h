@@ -13,7 +13,7 @@
  *     changes, when cluster_leader_has_quorum() has stayed false for two heartbeats (it
  *     reads false for up to a heartbeat after each of raft's contact checks, so one false
  *     reading is not a loss), or when the loop stalled (a paused process cannot trust
- *     its view); it then needs a fresh barrier and hold-off.
+ *     its view); it then needs a fresh barrier (and, after a new term, the hold-off).
  *     An isolated leader thus drops it at most about one election timeout plus three
  *     heartbeats after it was cut off; the earliest a new leader takes it is two election
  *     timeouts plus two heartbeats after the cut (its election timer, then the hold-off);

@@ -442,6 +442,13 @@ class Testbed:
                 kill_netns_processes(host.ns, host.procs)
             except Exception:  # noqa: BLE001 - keep cleaning up
                 pass
+        # Deleting the links first does the kernel's slow part (device unregistering,
+        # under the rtnl lock) here, not in the background while the next test runs.
+        for host in self.hosts.values():
+            try:
+                _ip("-n", self.switch, "link", "del", host.port, check=False, timeout=60)
+            except Exception:  # noqa: BLE001 - keep cleaning up
+                pass
         for ns in [h.ns for h in self.hosts.values()] + [self.switch]:
             try:
                 kill_netns_processes(ns)

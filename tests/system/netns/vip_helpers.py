@@ -2,6 +2,7 @@
 background sampler of who holds the VIP, the client's view (curl, neighbour entry), and
 the measurements printed at the end of the run (conftest.py)."""
 
+import subprocess
 import threading
 import time
 
@@ -136,6 +137,7 @@ class VipSampler:
         self.vb = vb
         self.interval = interval
         self.samples = []
+        self.skipped = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vip-sampler", daemon=True)
         self.error = None
@@ -155,9 +157,13 @@ class VipSampler:
             while not self._stop.is_set():
                 t = time.monotonic()
                 row = []
-                for node in self.vb.nodes:
-                    counted = self._counted(node)
-                    row.append((node.id, counted, node.host.has_address(VIP)))
+                try:
+                    for node in self.vb.nodes:
+                        counted = self._counted(node)
+                        row.append((node.id, counted, node.host.has_address(VIP)))
+                except subprocess.TimeoutExpired:
+                    self.skipped += 1  # `ip` stuck behind the kernel's rtnl lock: no sample
+                    continue
                 self.samples.append((t, row))
                 self._stop.wait(self.interval)
         except Exception as exc:  # noqa: BLE001 - reported by stop()
