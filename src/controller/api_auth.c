@@ -296,7 +296,7 @@ static void api__token_create(struct rest_context *ctx, struct http_request *req
         }
         ttl = json_integer_value(exp);
     }
-    if (id->via == AUTH_VIA_NODE) {
+    if (strcmp(id->role, "node") == 0) {
         json_decref(body);
         http_request_respond_error(req, 400, "tokens are for users");
         return;
