@@ -32,6 +32,14 @@ static const char cli_args__help[] =
     "  vigil [OPTIONS] TYPE create --file F  (F holds the object's JSON; - reads stdin)\n"
     "  vigil [OPTIONS] TYPE delete NAME\n"
     "  TYPE is pool, healthmonitor, virtualservice or serviceengine.\n"
+    "  vigil [OPTIONS] login [--username U]  asks for U's password (default user: "
+    CLI_DEFAULT_USERNAME ";\n"
+    "                        read from stdin when it is not a terminal), gets an API token\n"
+    "                        and keeps it in $XDG_CONFIG_HOME/vigil/token or\n"
+    "                        ~/.config/vigil/token (mode 0600) for the next commands\n"
+    "  vigil [OPTIONS] logout                revokes the kept token and deletes the file\n"
+    "\n"
+    "authentication: --token T, else $VIGIL_TOKEN, else the token `vigil login` kept.\n"
     "\n"
     "options (before or after the command):\n"
     "  --controller URL  the controller's REST API (default: $VIGIL_CONTROLLER, then\n"
@@ -39,7 +47,8 @@ static const char cli_args__help[] =
     "  --json            print the API's JSON instead of tables (cluster status: the\n"
     "                    node's /api/cluster/runtime; list and events: every page\n"
     "                    merged into one {\"count\", \"results\"})\n"
-    "  --token T         send `Authorization: Bearer T` (default: $VIGIL_TOKEN)\n"
+    "  --token T         send `Authorization: Bearer T` (default: $VIGIL_TOKEN, then\n"
+    "                    the token kept by `vigil login`)\n"
     "  --cacert FILE     trust the CA certificate(s) in FILE for https controllers\n"
     "  --insecure        do not check the controller's TLS certificate\n"
     "  --timeout S       seconds each request may take (default 10)\n"
@@ -106,6 +115,8 @@ static const char **cli_args__value_slot(struct cli_args *args, const char *name
         return &args->event_type;
     if (strcmp(name, "--since") == 0)
         return &args->since;
+    if (strcmp(name, "--username") == 0)
+        return &args->username;
     if (strcmp(name, "--timeout") == 0)
         return timeout_text;
     return NULL;
@@ -154,7 +165,7 @@ static int cli_args__resolve(struct cli_args *args, const char *const *words, in
                              char *error, size_t error_size)
 {
     const char *first = nwords > 0 ? words[0] : NULL;
-    int takes_file = 0, takes_events = 0;
+    int takes_file = 0, takes_events = 0, takes_username = 0;
 
     if (first == NULL)
         return cli_args__fail(error, error_size, "no command given");
@@ -179,6 +190,12 @@ static int cli_args__resolve(struct cli_args *args, const char *const *words, in
         takes_events = 1;
         if (nwords > 1)
             return cli_args__fail(error, error_size, "events: unexpected argument %s",
+                                  words[1]);
+    } else if (strcmp(first, "login") == 0 || strcmp(first, "logout") == 0) {
+        args->command = first[5] == '\0' ? CLI_COMMAND_LOGIN : CLI_COMMAND_LOGOUT;
+        takes_username = args->command == CLI_COMMAND_LOGIN;
+        if (nwords > 1)
+            return cli_args__fail(error, error_size, "%s: unexpected argument %s", first,
                                   words[1]);
     } else if (strcmp(first, "help") == 0) {
         args->command = CLI_COMMAND_HELP;
@@ -221,7 +238,7 @@ static int cli_args__resolve(struct cli_args *args, const char *const *words, in
     } else {
         return cli_args__fail(error, error_size,
                               "%s: unknown command (cluster, events, pool, healthmonitor, "
-                              "virtualservice, serviceengine)", first);
+                              "virtualservice, serviceengine, login, logout)", first);
     }
 
     if (args->file != NULL && !takes_file)
@@ -234,6 +251,22 @@ static int cli_args__resolve(struct cli_args *args, const char *const *words, in
         return cli_args__fail(error, error_size, "--type: empty event id");
     if (args->since != NULL && args->since[0] == '\0')
         return cli_args__fail(error, error_size, "--since: empty time");
+    if (args->username != NULL && !takes_username)
+        return cli_args__fail(error, error_size, "--username: only `login` takes it");
+    if (args->username != NULL) {
+        const char *p;
+        if (args->username[0] == '\0')
+            return cli_args__fail(error, error_size, "--username: empty");
+        if (strlen(args->username) > 127)
+            return cli_args__fail(error, error_size, "--username: longer than 127 characters");
+        for (p = args->username; *p; p++)
+            if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == ':')
+                return cli_args__fail(error, error_size,
+                                      "--username: must not hold spaces, ':' or control "
+                                      "characters");
+    }
+    if (args->command == CLI_COMMAND_LOGIN && args->username == NULL)
+        args->username = CLI_DEFAULT_USERNAME;
     return 0;
 }
 
@@ -312,15 +345,22 @@ int cli_args_parse(int argc, char **argv, struct cli_args *args, char *error,
 
     if (args->controller == NULL) {
         env = getenv("VIGIL_CONTROLLER");
-        args->controller = (env != NULL && env[0] != '\0') ? env : CLI_DEFAULT_CONTROLLER;
+        args->controller_given = env != NULL && env[0] != '\0';
+        args->controller = args->controller_given ? env : CLI_DEFAULT_CONTROLLER;
+    } else {
+        args->controller_given = 1;
     }
     rv = cli_args__check_controller(args->controller, error, error_size);
     if (rv != 0)
         return rv;
-    if (args->token == NULL) {
+    if (args->token != NULL) {
+        args->token_source = CLI_TOKEN_FLAG;
+    } else {
         env = getenv("VIGIL_TOKEN");
-        if (env != NULL && env[0] != '\0')
+        if (env != NULL && env[0] != '\0') {
             args->token = env;
+            args->token_source = CLI_TOKEN_ENV;
+        }
     }
     if (args->token != NULL) {
         const char *p;

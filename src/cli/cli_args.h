@@ -6,10 +6,13 @@
 
 #include <stddef.h>
 
-/* The controller used without --controller and $VIGIL_CONTROLLER. The contract's default
- * is https://127.0.0.1:8080 once the API speaks TLS (the auth issue); until then the API
- * is plain HTTP. This is the only place that names it. */
-#define CLI_DEFAULT_CONTROLLER "http://127.0.0.1:8080"
+/* The controller used without --controller and $VIGIL_CONTROLLER (the contract's default:
+ * the API speaks HTTPS unless vigild runs with --no-tls). This is the only place that
+ * names it. */
+#define CLI_DEFAULT_CONTROLLER "https://127.0.0.1:8080"
+
+/* The user `vigil login` logs in as without --username. */
+#define CLI_DEFAULT_USERNAME "admin"
 
 /* Seconds a request may take from connect to last byte, unless --timeout says otherwise. */
 #define CLI_DEFAULT_TIMEOUT_S 10
@@ -24,13 +27,26 @@ enum cli_command {
     CLI_COMMAND_OBJECT_SHOW,
     CLI_COMMAND_OBJECT_CREATE,
     CLI_COMMAND_OBJECT_DELETE,
+    CLI_COMMAND_LOGIN,
+    CLI_COMMAND_LOGOUT,
+};
+
+/* Where the token sent as `Authorization: Bearer` comes from, in this order. */
+enum cli_token_source {
+    CLI_TOKEN_NONE = 0,
+    CLI_TOKEN_FLAG,   /* --token */
+    CLI_TOKEN_ENV,    /* $VIGIL_TOKEN */
+    CLI_TOKEN_STORED, /* the file `vigil login` wrote (set by main, not by the parser) */
 };
 
 /* Every string is borrowed from argv, the environment or a static constant. */
 struct cli_args {
     enum cli_command command;
     const char *controller;   /* base URL, http:// or https:// */
+    int controller_given;     /* 1: from --controller or $VIGIL_CONTROLLER, not the default */
     const char *token;        /* --token or $VIGIL_TOKEN; NULL for none */
+    enum cli_token_source token_source;
+    const char *username;     /* login --username U (CLI_DEFAULT_USERNAME without it) */
     const char *cacert;       /* --cacert FILE; NULL for the system CAs */
     int insecure;             /* --insecure: no TLS certificate or host name check */
     int json;                 /* --json: print the API's JSON */

@@ -10,12 +10,15 @@
 
 #include "cli/cli_args.h"
 #include "cli/rest_client.h"
+#include "cli/token_store.h"
 
 /* Owned by main(), on its stack, for one run. */
 struct command_context {
     struct rest_client *client;  /* borrowed */
     const struct cli_args *args; /* borrowed */
     FILE *out;                   /* the command's output (stdout) */
+    const char *token_path;      /* login / logout: the token file (borrowed), or NULL */
+    struct token_store_entry *stored; /* logout: what the token file holds (borrowed) */
     char error[1200];            /* the failure's message, without the "vigil: " prefix */
 };
 

@@ -23,6 +23,9 @@ struct rest_client {
     CURL *curl;
     char *base_url; /* without trailing '/' */
     char *authorization; /* "Authorization: Bearer T" or NULL */
+    char *basic_user;    /* HTTP Basic, or NULL */
+    char *basic_password;
+    long last_status;
     char *cacert;
     int insecure;
     long timeout_s;
@@ -64,6 +67,14 @@ struct rest_client *rest_client_create(const struct rest_client_options *options
     client->curl = curl_easy_init();
     client->base_url = rest_client__strdup(options->controller_url);
     client->cacert = rest_client__strdup(options->cacert);
+    if (options->basic_user != NULL && options->basic_password != NULL) {
+        client->basic_user = strdup(options->basic_user);
+        client->basic_password = strdup(options->basic_password);
+        if (client->basic_user == NULL || client->basic_password == NULL) {
+            rest_client_free(client);
+            return NULL;
+        }
+    }
     if (options->token != NULL) {
         size_t n = strlen(options->token) + sizeof "Authorization: Bearer ";
         client->authorization = malloc(n);
@@ -93,12 +104,24 @@ void rest_client_free(struct rest_client *client)
     free(client->base_url);
     free(client->authorization);
     free(client->cacert);
+    free(client->basic_user);
+    if (client->basic_password != NULL) {
+        volatile char *p = client->basic_password;
+        while (*p)
+            *p++ = '\0';
+        free(client->basic_password);
+    }
     free(client);
 }
 
 const char *rest_client_error(const struct rest_client *client)
 {
     return client->error;
+}
+
+long rest_client_last_status(const struct rest_client *client)
+{
+    return client->last_status;
 }
 
 void rest_response_clear(struct rest_response *response)
@@ -218,6 +241,7 @@ int rest_client_request(struct rest_client *client, const char *method, const ch
     rest_response_clear(response);
     client->error[0] = '\0';
     client->curl_error[0] = '\0';
+    client->last_status = 0;
 
     url_len = strlen(client->base_url) + strlen(path) + 1;
     url = malloc(url_len);
@@ -231,7 +255,7 @@ int rest_client_request(struct rest_client *client, const char *method, const ch
     header_lines[nheaders++] = "Expect:"; /* no 100-continue round trip */
     if (body != NULL)
         header_lines[nheaders++] = "Content-Type: application/json";
-    if (client->authorization != NULL)
+    if (client->authorization != NULL && client->basic_user == NULL)
         header_lines[nheaders++] = client->authorization;
     for (i = 0; i < nheaders; i++) {
         more = curl_slist_append(headers, header_lines[i]);
@@ -259,6 +283,11 @@ int rest_client_request(struct rest_client *client, const char *method, const ch
     curl_easy_setopt(client->curl, CURLOPT_WRITEDATA, &buffer);
     if (client->cacert != NULL)
         curl_easy_setopt(client->curl, CURLOPT_CAINFO, client->cacert);
+    if (client->basic_user != NULL) {
+        curl_easy_setopt(client->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(client->curl, CURLOPT_USERNAME, client->basic_user);
+        curl_easy_setopt(client->curl, CURLOPT_PASSWORD, client->basic_password);
+    }
     if (client->insecure) {
         curl_easy_setopt(client->curl, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(client->curl, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -286,6 +315,7 @@ int rest_client_request(struct rest_client *client, const char *method, const ch
     }
 
     curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &response->status);
+    client->last_status = response->status;
     if (buffer.data == NULL) {
         buffer.data = calloc(1, 1);
         if (buffer.data == NULL) {

@@ -15,6 +15,8 @@
 struct rest_client_options {
     const char *controller_url; /* "http[s]://host[:port][/prefix]"; copied */
     const char *token;          /* NULL: no Authorization header; copied */
+    const char *basic_user;     /* with basic_password: HTTP Basic instead of the token */
+    const char *basic_password; /* copied, and wiped when the client is freed */
     const char *cacert;         /* NULL: the system's CA store; copied */
     int insecure;               /* 1: no certificate or host name verification */
     long timeout_s;             /* deadline of each request, connect to last byte */
@@ -42,6 +44,10 @@ void rest_client_free(struct rest_client *client);
  * "cannot reach http://127.0.0.1:8080: Connection refused" or
  * "POST /api/pool: HTTP 409: name pool-a is taken". "" when none. */
 const char *rest_client_error(const struct rest_client *client);
+
+/* The HTTP status of the last answer CLIENT received (0 when the last request got none,
+ * e.g. the controller was unreachable). A 401 there means the credentials were refused. */
+long rest_client_last_status(const struct rest_client *client);
 
 /* Sends METHOD PATH (PATH starts with "/api/", with its query already escaped) with BODY
  * (borrowed, JSON text, or NULL for none) and fills RESPONSE (owned by the caller, cleared

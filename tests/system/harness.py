@@ -283,8 +283,12 @@ class Node:
     """One vigild process: its identity, data dir, addresses and log files."""
 
     def __init__(self, registry, node_id, data_dir, raft_port=None, api_port=None,
-                 se_port=None, name=None, cluster=None, extra_flags=(), binary=None):
+                 se_port=None, name=None, cluster=None, extra_flags=(), binary=None, tls=False):
         self.registry = registry
+        # tls=True: the node serves HTTPS (no --no-tls): with the cluster's self-signed
+        # certificate, or the one its --tls-cert/--tls-key flags give. Its Api then speaks
+        # https without verification; see cluster_tls_cert() for the certificate.
+        self.tls = tls
         self.id = node_id
         self.data_dir = Path(data_dir)
         self.raft = addr(raft_port or allocate_port())
@@ -296,7 +300,8 @@ class Node:
         self.binary = Path(binary or VIGILD)
         self.label = f"node-{node_id}" if node_id is not None else "vigild"
         self.proc = None
-        self.api = Api(self.api_address)
+        self.api = Api(self.api_address, scheme="https" if tls else "http",
+                       verify=False if tls else True)
 
     # command line -------------------------------------------------------
     def args(self):
@@ -311,10 +316,20 @@ class Node:
         """The test cluster's credentials; a test that brings its own TLS flags keeps them."""
         flags = ["--admin-password-file", self.registry.admin_password_file()]
         for f in TEST_AUTH_FLAGS:
-            if f == "--no-tls" and any(str(x).startswith("--tls-") for x in self.extra_flags):
+            if f == "--no-tls" and (self.tls or
+                                    any(str(x).startswith("--tls-") for x in self.extra_flags)):
                 continue
             flags.append(f)
         return flags
+
+    def cluster_tls_cert(self):
+        """The cluster's self-signed certificate (PEM text) as this node stores it in
+        DIR/cluster-credentials.json ("tls_cert"), or None while it has none."""
+        try:
+            doc = json.loads((self.data_dir / "cluster-credentials.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return doc.get("tls_cert")
 
     @property
     def pid(self):
@@ -430,7 +445,7 @@ class Cluster:
     """n vigild nodes; n > 1 are built with --cluster listing every raft address."""
 
     def __init__(self, registry, base_dir, n=1, extra_flags=(), heartbeat_ms=None,
-                 election_timeout_ms=None, name_prefix="node"):
+                 election_timeout_ms=None, name_prefix="node", tls=False):
         self.registry = registry
         flags = list(extra_flags)
         if heartbeat_ms is not None:
@@ -442,7 +457,8 @@ class Cluster:
         if n > 1:
             cluster = ",".join(f"{i + 1}@{addr(p)}" for i, p in enumerate(raft_ports))
         self.nodes = [Node(registry, i + 1, Path(base_dir) / f"{name_prefix}{i + 1}",
-                           raft_port=raft_ports[i], cluster=cluster, extra_flags=flags)
+                           raft_port=raft_ports[i], cluster=cluster, extra_flags=flags,
+                           tls=tls)
                       for i in range(n)]
 
     def start(self, wait=True, timeout=30.0):

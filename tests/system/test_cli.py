@@ -1,4 +1,4 @@
-"""Issue 4 item 3: the `vigil` command-line client.
+"""Issue 4 item 3 and issue 5 item 8: the `vigil` command-line client.
 
 Two kinds of tests:
 - against a real one-node vigild (the `node` fixture): cluster status, known-hosts,
@@ -9,15 +9,23 @@ Two kinds of tests:
   and a stub is the only way to force a redirect, a slow answer or a 3-page event log.
   `test_events_against_the_controller` checks `events` against the real vigild.
 
-Every `vigil` run goes through the harness's ProcessRegistry (`run_once`, stopped by PID
-when it overruns); the environment it inherits is cleaned of VIGIL_* and proxy
-variables by the `cli` fixture so that the machine's settings cannot change a result.
+Authentication is always on in vigild: tests against a real node take the `token`
+fixture (an API token made with the harness's admin Basic credentials, passed to every run
+as $VIGIL_TOKEN), or log in with `vigil login` itself.
+
+Every `vigil` run goes through the harness's ProcessRegistry (stopped by PID when it
+overruns); the environment it inherits is cleaned of VIGIL_*, XDG_CONFIG_HOME and proxy
+variables, and HOME points at the test's tmp dir, by the `cli` fixture so that the
+machine's settings (or a token kept by a real `vigil login`) cannot change a result.
 """
 
+import base64
 import json
 import os
 import re
 import ssl
+import stat
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +33,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
 import harness
 from harness import (healthmonitor_body, pool_body, serviceengine_body,
@@ -35,7 +44,7 @@ VIGIL = Path(os.environ.get("VIGIL_CLI", harness.REPO_ROOT / "build" / "src" / "
 # What a usage error prints on stderr (besides the reason).
 USAGE_LINE = "usage: vigil "
 
-CLEARED_ENV = ("VIGIL_CONTROLLER", "VIGIL_TOKEN", "http_proxy", "HTTP_PROXY", "https_proxy",
+CLEARED_ENV = ("VIGIL_CONTROLLER", "VIGIL_TOKEN", "XDG_CONFIG_HOME", "http_proxy", "HTTP_PROXY", "https_proxy",
                "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
 
 NODE_HEADERS = ["ID", "NAME", "ROLE", "STATE", "APPLIED", "API"]
@@ -50,11 +59,31 @@ KNOWN_HOSTS_LINE = re.compile(r"^\[127\.0\.0\.1\]:(\d+) ssh-ed25519 (AAAA[A-Za-z
 class Cli:
     """Runs the vigil binary to completion; returns (rc, stdout, stderr)."""
 
-    def __init__(self, registry):
+    def __init__(self, registry, home):
         self.registry = registry
+        self.home = Path(home)    # $HOME of every run
 
-    def __call__(self, *args, timeout=20.0):
-        return self.registry.run_once([VIGIL] + [str(a) for a in args], timeout=timeout)
+    def __call__(self, *args, timeout=20.0, input=None):
+        """`vigil ARGS`; INPUT (text) is its stdin (none: /dev/null)."""
+        argv = [str(VIGIL)] + [str(a) for a in args]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None
+                                else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        self.registry.procs.append(("vigil", proc))
+        try:
+            out, err = proc.communicate(input.encode() if input is not None else None,
+                                        timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise harness.HarnessError(f"{' '.join(argv)} still running after {timeout}s; "
+                                       f"stderr: {err.decode(errors='replace')[-2000:]}")
+        return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+    @property
+    def token_file(self):
+        """Where `vigil login` keeps its token for this HOME (no XDG_CONFIG_HOME)."""
+        return self.home / ".config" / "vigil" / "token"
 
     def at(self, address, *args, **kw):
         """`vigil --controller http://ADDRESS ARGS`."""
@@ -68,13 +97,37 @@ def cli(request, tmp_path, monkeypatch):
                     pytrace=False)
     for name in CLEARED_ENV:
         monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
     registry = harness.ProcessRegistry(tmp_path / "cli-logs")
     request.node._vigil_registries = getattr(request.node, "_vigil_registries", [])
     request.node._vigil_registries.append(registry)
     try:
-        yield Cli(registry)
+        yield Cli(registry, home)
     finally:
         registry.stop_all()
+
+
+def make_token(node, **body):
+    """A new API token for the harness's admin (made with its Basic credentials)."""
+    status, doc = node.api.post("/api/token", body or {"description": "test_cli"})
+    assert status == 201 and doc.get("token"), (status, doc)
+    return doc
+
+
+@pytest.fixture
+def token(cli, node, monkeypatch):
+    """An admin API token for `node`, given to every `vigil` run as $VIGIL_TOKEN."""
+    doc = make_token(node)
+    monkeypatch.setenv("VIGIL_TOKEN", doc["token"])
+    return doc["token"]
+
+
+def bearer_status(node, token, path="/api/session"):
+    """The status of GET PATH on NODE with `Authorization: Bearer TOKEN` (no Basic)."""
+    api = harness.Api(node.api_address, auth=None)
+    return api.get(path, headers={"Authorization": f"Bearer {token}"})
 
 
 def table_rows(text, headers):
@@ -233,7 +286,9 @@ def test_help_exits_0(cli):
     rc, out, err = cli("--help")
     assert rc == 0, err
     for word in ("cluster status", "cluster known-hosts", "events", "--controller", "--json",
-                 "--token", "--cacert", "--insecure", "create --file"):
+                 "--token", "--cacert", "--insecure", "create --file", "login", "--username",
+                 "logout", "VIGIL_TOKEN", ".config/vigil/token",
+                 "https://127.0.0.1:8080"):
         assert word in out, f"--help does not mention {word!r}:\n{out}"
 
 
@@ -255,6 +310,13 @@ def test_help_exits_0(cli):
     (["--controller", "127.0.0.1:8080", "pool", "list"], "http://"),
     (["--timeout", "0", "pool", "list"], "--timeout"),
     (["--json=yes", "pool", "list"], "--json"),
+    (["login", "extra"], "extra"),
+    (["logout", "now"], "now"),
+    (["pool", "list", "--username", "bob"], "--username"),
+    (["logout", "--username", "bob"], "--username"),
+    (["login", "--username", "a:b"], "--username"),
+    (["login", "--username", ""], "--username"),
+    (["--token", "", "pool", "list"], "--token"),
 ])
 def test_bad_usage_exits_2_with_usage_line(cli, args, reason):
     rc, out, err = cli(*args)
@@ -279,7 +341,7 @@ def test_unreachable_controller_exits_1_with_the_reason(cli):
         assert err.strip() == f"vigil: cannot reach {url}: Connection refused", (args, err)
 
 
-def test_default_controller_comes_from_the_environment(cli, monkeypatch, node):
+def test_default_controller_comes_from_the_environment(cli, monkeypatch, node, token):
     dead = f"http://127.0.0.1:{harness.allocate_port()}"
     monkeypatch.setenv("VIGIL_CONTROLLER", dead)
     rc, _, err = cli("pool", "list")
@@ -296,7 +358,7 @@ def test_default_controller_comes_from_the_environment(cli, monkeypatch, node):
 # ---------------------------------------------------------------------------
 # against a real one-node controller
 
-def test_cluster_status_table(cli, node):
+def test_cluster_status_table(cli, node, token):
     wait_ready(node)
     rc, out, err = cli.at(node.api_address, "cluster", "status")
     assert rc == 0, err
@@ -325,7 +387,7 @@ def test_cluster_status_table(cli, node):
     assert "oldest first" in out
 
 
-def test_cluster_status_json_is_the_runtime_answer(cli, node):
+def test_cluster_status_json_is_the_runtime_answer(cli, node, token):
     wait_ready(node)
 
     def same():
@@ -336,7 +398,7 @@ def test_cluster_status_json_is_the_runtime_answer(cli, node):
     wait_until(same, 10, "`vigil --json cluster status` to equal GET /api/cluster/runtime")
 
 
-def test_known_hosts(cli, node, tmp_path):
+def test_known_hosts(cli, node, token, tmp_path):
     rc, out, err = cli.at(node.api_address, "cluster", "known-hosts")
     assert rc == 0, err
     cluster = node.api.get("/api/cluster")[1]
@@ -358,7 +420,7 @@ def test_known_hosts(cli, node, tmp_path):
     assert rc == 0 and json.loads(out) == cluster
 
 
-def test_create_list_show_delete_round_trip(cli, node, tmp_path):
+def test_create_list_show_delete_round_trip(cli, node, token, tmp_path):
     key = harness.make_ed25519_key(tmp_path / "keys", "se-cli")[1]
     created = {}
 
@@ -437,7 +499,7 @@ def test_create_list_show_delete_round_trip(cli, node, tmp_path):
         assert rc == 1 and "no " in err, err
 
 
-def test_show_and_delete_page_through_the_list(cli, node):
+def test_show_and_delete_page_through_the_list(cli, node, token):
     # 1001 objects: the one we look for is on the second page of 1000
     names = [f"page-hm-{i:04d}" for i in range(1001)]
     acked, failed = harness.write_many(node.api, names, workers=8)
@@ -458,7 +520,7 @@ def test_show_and_delete_page_through_the_list(cli, node):
     assert node.api.get(f"/api/healthmonitor/{target['uuid']}")[0] == 404
 
 
-def test_api_4xx_exits_1_with_the_api_error_text(cli, node, tmp_path):
+def test_api_4xx_exits_1_with_the_api_error_text(cli, node, token, tmp_path):
     bad = healthmonitor_body("cli-bad", send_interval=-3)
     status, doc = node.api.post("/api/healthmonitor", bad)
     assert status == 400, doc
@@ -492,7 +554,7 @@ def test_api_4xx_exits_1_with_the_api_error_text(cli, node, tmp_path):
     assert len(node.api.list_all("healthmonitor")) == before
 
 
-def test_events_against_the_controller(cli, node):
+def test_events_against_the_controller(cli, node, token):
     """`events` against vigild: its 404 while /api/event is missing, its list once there."""
     status, _ = node.api.get("/api/event")
     if status == 404:
@@ -516,6 +578,93 @@ def test_events_against_the_controller(cli, node):
     rc, out, err = cli.at(node.api_address, "events", "--type", "CLUSTER_STATUS_CHANGED")
     assert rc == 0, err
     assert {r[1] for r in table_rows(out, EVENT_HEADERS)} <= {"CLUSTER_STATUS_CHANGED"}
+
+
+# ---------------------------------------------------------------------------
+# authentication against a real controller (issue 5)
+
+def test_unauthenticated_calls_exit_1_with_a_login_hint(cli, node):
+    for args in (["pool", "list"], ["cluster", "status"], ["events"]):
+        rc, out, err = cli.at(node.api_address, *args)
+        assert rc == 1 and out == "", (args, rc, out, err)
+        lines = err.strip().splitlines()
+        assert "HTTP 401" in lines[0], err
+        assert "vigil login" in lines[-1] and "hint" in lines[-1], err
+    rc, out, err = cli.at(node.api_address, "--token", "not-a-real-token", "pool", "list")
+    assert rc == 1 and "HTTP 401" in err and "--token" in err.splitlines()[-1], err
+
+
+def test_login_with_the_password_on_stdin_keeps_a_private_token(cli, node):
+    url = f"http://{node.api_address}"
+    # a wrong password: exit 1, said plainly, nothing kept
+    rc, out, err = cli.at(node.api_address, "login", input="not-the-password\n")
+    assert rc == 1 and "bad username or password" in err, (rc, out, err)
+    assert not cli.token_file.exists()
+    # the right one (a line from stdin, which is not a terminal)
+    rc, out, err = cli.at(node.api_address, "login", "--username", harness.ADMIN_USER,
+                          input=harness.ADMIN_PASSWORD + "\n")
+    assert rc == 0, err
+    assert f"Logged in to {url} as admin (admin)" in out, out
+    assert str(cli.token_file) in out
+    assert harness.ADMIN_PASSWORD not in out + err
+    mode = stat.S_IMODE(cli.token_file.stat().st_mode)
+    assert mode == 0o600, oct(mode)
+    assert stat.S_IMODE(cli.token_file.parent.stat().st_mode) == 0o700
+    lines = cli.token_file.read_text().splitlines()
+    kept, facts = lines[0], dict(l.split("=", 1) for l in lines[1:])
+    assert facts["username"] == "admin" and facts["controller"] == url, facts
+    assert kept not in out + err  # the token itself is never printed
+    # it is a real token of the controller, under the id kept next to it
+    status, doc = bearer_status(node, kept)
+    assert status == 200 and doc["via"] == "token" and doc["username"] == "admin", doc
+    ids = [t["id"] for t in node.api.get("/api/token")[1]["results"]]
+    assert facts["id"] in ids
+
+    # later commands use it without --token or $VIGIL_TOKEN
+    rc, out, err = cli.at(node.api_address, "pool", "list")
+    assert rc == 0, err
+    # --token and $VIGIL_TOKEN still win over it (a bad one is refused, naming its source)
+    rc, out, err = cli.at(node.api_address, "--token", "bogus", "pool", "list")
+    assert rc == 1 and "HTTP 401" in err and "--token" in err, err
+
+    # logout revokes it on the controller (the one it was issued by) and removes the file
+    rc, out, err = cli("logout")
+    assert rc == 0, err
+    assert facts["id"] in out and not cli.token_file.exists(), out
+    assert bearer_status(node, kept)[0] == 401
+    rc, out, err = cli.at(node.api_address, "pool", "list")
+    assert rc == 1 and "HTTP 401" in err and "vigil login" in err, err
+    rc, out, err = cli("logout")
+    assert rc == 0 and "Not logged in" in out, (out, err)
+
+    # a kept token revoked behind the CLI's back: refused, with a hint naming the file
+    assert cli.at(node.api_address, "login", input=harness.ADMIN_PASSWORD + "\n")[0] == 0
+    kept_id = dict(l.split("=", 1) for l in cli.token_file.read_text().splitlines()[1:])["id"]
+    assert node.api.delete(f"/api/token/{kept_id}")[0] == 204
+    rc, out, err = cli.at(node.api_address, "pool", "list")
+    assert rc == 1 and str(cli.token_file) in err and "vigil login" in err, err
+    rc, out, err = cli.at(node.api_address, "logout")
+    assert rc == 0 and not cli.token_file.exists(), (out, err)
+
+
+def test_login_respects_xdg_config_home_and_refuses_a_readable_token_file(cli, node, tmp_path,
+                                                                          monkeypatch):
+    config = tmp_path / "xdg" / "conf"   # missing: made, private
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    rc, out, err = cli.at(node.api_address, "login", input=harness.ADMIN_PASSWORD)  # no newline
+    assert rc == 0, err
+    path = config / "vigil" / "token"
+    assert path.exists() and not cli.token_file.exists()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert cli.at(node.api_address, "pool", "list")[0] == 0
+    path.chmod(0o644)
+    rc, out, err = cli.at(node.api_address, "pool", "list")
+    assert rc == 1 and str(path) in err and "0644" in err, err
+    path.chmod(0o600)
+    # no password at all: exit 1, nothing sent
+    rc, out, err = cli.at(node.api_address, "login", input="")
+    assert rc == 1 and "no password" in err, err
 
 
 # ---------------------------------------------------------------------------
@@ -573,14 +722,93 @@ def test_events_hostile_text_cannot_reach_the_terminal(cli, stub):
 
 
 def test_token_is_sent_as_bearer(cli, stub, monkeypatch):
+    """--token, then $VIGIL_TOKEN, then the token `vigil login` kept."""
     stub.routes["/api/pool"] = paged([])
+    stub.routes["/api/token"] = lambda q, h: (201, {
+        "id": "tid-1", "token": "tok-stored", "username": "ops",
+        "expires": "2026-12-28T06:00:00.000Z", "description": ""})
+    stub.routes["/api/session"] = lambda q, h: (200, {"username": "ops", "role": "operator"})
     assert cli.at(stub.address, "pool", "list")[0] == 0
     assert cli.at(stub.address, "--token", "tok-flag", "pool", "list")[0] == 0
+    rc, out, err = cli.at(stub.address, "login", "--username", "ops", input="s3cret pass\n")
+    assert rc == 0 and "as ops (operator)" in out, (out, err)
+    (method, _, _, headers), = stub.requests_to("/api/token")
+    assert method == "POST"
+    assert headers.get("Authorization") == "Basic " + base64.b64encode(b"ops:s3cret pass").decode()
+    assert cli.at(stub.address, "pool", "list")[0] == 0
     monkeypatch.setenv("VIGIL_TOKEN", "tok-env")
     assert cli.at(stub.address, "pool", "list")[0] == 0
     assert cli.at(stub.address, "pool", "list", "--token=tok-wins")[0] == 0
     auth = [h.get("Authorization") for _, _, _, h in stub.requests_to("/api/pool")]
-    assert auth == [None, "Bearer tok-flag", "Bearer tok-env", "Bearer tok-wins"]
+    assert auth == [None, "Bearer tok-flag", "Bearer tok-stored", "Bearer tok-env",
+                    "Bearer tok-wins"]
+    # logout revokes the kept token by its id, with that token
+    stub.routes["/api/token/tid-1"] = lambda q, h: (204, None)
+    rc, out, err = cli.at(stub.address, "logout")
+    assert rc == 0, err
+    (method, _, _, headers), = stub.requests_to("/api/token/tid-1")
+    assert method == "DELETE" and headers.get("Authorization") == "Bearer tok-stored"
+    assert not cli.token_file.exists()
+
+
+def test_login_on_a_terminal_prompts_without_echo(cli, stub):
+    import pty
+    import select
+    stub.routes["/api/token"] = lambda q, h: (201, {"id": "tid-t", "token": "tok-t",
+                                                    "username": "admin", "expires": ""})
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([str(VIGIL), "--controller", f"http://{stub.address}", "login"],
+                                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        cli.registry.procs.append(("vigil", proc))
+        os.close(slave)
+        slave = None
+        prompt = b""
+        deadline = time.monotonic() + 10
+        while b": " not in prompt and time.monotonic() < deadline:
+            if select.select([proc.stderr], [], [], 0.2)[0]:
+                prompt += os.read(proc.stderr.fileno(), 1024)
+        assert prompt.startswith(b"Password for admin at http://"), prompt
+        os.write(master, b"typed-secret\n")
+        out, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
+        echoed = b""
+        while select.select([master], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            echoed += chunk
+        assert b"typed-secret" not in echoed + out + err, echoed
+        (_, _, _, headers), = stub.requests_to("/api/token")
+        assert headers["Authorization"] == "Basic " + base64.b64encode(
+            b"admin:typed-secret").decode()
+        assert cli.token_file.read_text().startswith("tok-t\n")
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+
+
+def test_logout_keeps_the_token_when_the_controller_cannot_revoke_it(cli, stub):
+    stub.routes["/api/token"] = lambda q, h: (201, {"id": "tid-2", "token": "tok-2",
+                                                    "username": "admin", "expires": ""})
+    assert cli.at(stub.address, "login", input="pw\n")[0] == 0
+    stub.routes["/api/token/tid-2"] = lambda q, h: (503, {"error": "no leader with quorum",
+                                                          "outcome": "not_applied"})
+    rc, out, err = cli.at(stub.address, "logout")
+    assert rc == 1 and "HTTP 503" in err and "kept" in err, err
+    assert cli.token_file.exists()
+    stub.routes["/api/token/tid-2"] = lambda q, h: (404, {"error": "no such token"})
+    rc, out, err = cli.at(stub.address, "logout")
+    assert rc == 0 and not cli.token_file.exists(), err
+    stub.routes["/api/token"] = lambda q, h: (429, {"error": "too many failed logins"})
+    rc, out, err = cli.at(stub.address, "login", input="pw\n")
+    assert rc == 1 and "HTTP 429" in err and "too many failed logins" in err, err
+    assert not cli.token_file.exists()
 
 
 def test_redirects_are_not_followed(cli, stub):
@@ -722,3 +950,39 @@ def test_https_controller_with_cacert_or_insecure(cli, tmp_path):
         assert stub.requests_to("/api/pool")[-1][3].get("Authorization") == "Bearer t"
     finally:
         stub.close()
+
+
+# ---------------------------------------------------------------------------
+# against a vigild serving HTTPS with the cluster's self-signed certificate
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_cli_against_a_tls_controller(cli, cluster_factory, tmp_path):
+    node = cluster_factory(1, tls=True).nodes[0]
+    pem = node.cluster_tls_cert()
+    assert pem and "BEGIN CERTIFICATE" in pem
+    ca = tmp_path / "cluster-ca.pem"
+    ca.write_text(pem)
+    url = f"https://{node.api_address}"
+    doc = make_token(node)
+    rc, out, err = cli("--controller", url, "--token", doc["token"], "pool", "list")
+    assert rc == 1 and "TLS" in err and "--cacert" in err, err
+    rc, out, err = cli("--controller", url, "--cacert", ca, "--token", doc["token"],
+                       "cluster", "status")
+    assert rc == 0, err
+    assert field(out, "Leader") == "node-1 (id 1)"
+    rc, out, err = cli("--controller", url, "--insecure", "--token", doc["token"], "pool", "list")
+    assert rc == 0, err
+    # login over TLS, then commands with the kept token
+    rc, out, err = cli("--controller", url, "--cacert", ca, "login",
+                       input=harness.ADMIN_PASSWORD + "\n")
+    assert rc == 0, err
+    assert stat.S_IMODE(cli.token_file.stat().st_mode) == 0o600
+    rc, out, err = cli("--controller", url, "--cacert", ca, "--json", "pool", "list")
+    assert rc == 0 and json.loads(out) == {"count": 0, "results": []}, err
+    rc, out, err = cli("--cacert", ca, "logout")
+    assert rc == 0, err
+    assert not cli.token_file.exists()
+    # the plain-http URL does not get an answer from an HTTPS port
+    rc, out, err = cli("--controller", f"http://{node.api_address}", "--token", doc["token"],
+                       "pool", "list", timeout=30)
+    assert rc == 1, (out, err)
