@@ -136,9 +136,9 @@ static void api__logout(struct rest_context *ctx, struct http_request *req)
                             secure ? "sessionid=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict; Secure"
                                    : "sessionid=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
     /* Revoked everywhere through the store, until the session would have expired anyway. */
-    write_path_submit(ctx, req,
-                      json_pack("{s:s, s:s, s:I}", "op", "session_revoke", "sid", id->sid, "expires",
-                                (json_int_t)(id->issued_ms + AUTH_SESSION_MAX_MS)));
+    write_path_submit_command(ctx, req,
+                              json_pack("{s:s, s:s, s:I}", "op", "session_revoke", "sid", id->sid,
+                                        "expires", (json_int_t)(id->issued_ms + AUTH_SESSION_MAX_MS)));
 }
 
 /* --- users ------------------------------------------------------------------------------ */

@@ -21,6 +21,7 @@
 struct auth__cache_entry {
     char key[AUTH_MAC_HEX_LEN];
     char user[128];
+    char hash[AUTH_PWHASH_LEN]; /* the user's hash when checked: a change invalidates */
     int64_t expires_ms;
 };
 
@@ -374,6 +375,7 @@ static void auth__basic_done(struct auth__work *w)
             }
         snprintf(a->cache[slot].key, sizeof a->cache[slot].key, "%s", w->cache_key);
         snprintf(a->cache[slot].user, sizeof a->cache[slot].user, "%s", w->id.user);
+        snprintf(a->cache[slot].hash, sizeof a->cache[slot].hash, "%s", w->hash);
         a->cache[slot].expires_ms = now + AUTH__CACHE_MS;
         auth__succeed(a, ukey);
         w->id.via = AUTH_VIA_BASIC;
@@ -423,6 +425,15 @@ static void auth__basic(struct auth *a, struct http_request *req, const char *b6
     for (unsigned i = 0; i < AUTH__CACHE_SIZE; i++) {
         if (a->cache[i].expires_ms > now && auth_equal(a->cache[i].key, cache_key)) {
             struct auth_identity id;
+            json_t *cur = store_user_get(a->store, a->cache[i].user);
+            int same = cur != NULL &&
+                       strcmp(json_string_value(json_object_get(cur, "hash")), a->cache[i].hash) == 0;
+            json_decref(cur);
+            if (!same) {
+                /* The password changed (on any node) or the user is gone. */
+                a->cache[i].expires_ms = 0;
+                break;
+            }
             memset(&id, 0, sizeof id);
             sodium_memzero(raw, sizeof raw);
             if (auth__load_user(a, a->cache[i].user, &id) != 0)
@@ -542,7 +553,9 @@ unsigned auth_authorize(const struct auth_identity *id, const char *method, cons
     int is_node = id->via == AUTH_VIA_NODE && strcmp(id->role, "node") == 0;
 
     if (strncmp(path, "/api/internal/", 14) == 0) {
-        if (is_node)
+        /* An admin may record what a node would report of an SE (its runtime): the
+         * command handler allows admins that one op only. */
+        if (is_node || (is_admin && strcmp(path, "/api/internal/command") == 0))
             return 0;
         snprintf(why, whylen, "only the cluster's nodes may call %s", path);
         return 403;
@@ -626,11 +639,16 @@ unsigned auth_csrf_check(struct auth *a, struct http_request *req, const struct 
 
 /* --- login ----------------------------------------------------------------------------- */
 
+static void auth__on_delay_closed(uv_handle_t *h)
+{
+    free(h->data); /* the work the timer is embedded in */
+}
+
 static void auth__on_delay(uv_timer_t *t)
 {
     struct auth__work *w = t->data;
     w->cb(w->data, w->answer_status, NULL, w->answer_message);
-    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    uv_close((uv_handle_t *)t, auth__on_delay_closed);
 }
 
 static void auth__login_done(struct auth__work *w)

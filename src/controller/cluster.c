@@ -3,6 +3,7 @@
 #include <raft.h>
 #include <raft/uv.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,11 @@ struct cluster {
     void *watch_data;
     int closing;
     unsigned pending;            /* proposals whose callback has not run */
+    /* The slow-disk fault knob (cluster_set_apply_delay). */
+    unsigned append_delay_ms;
+    uint64_t append_release_ms;  /* when the last delayed append completes (loop time) */
+    int (*append_orig)(struct raft_io *io, struct raft_io_append *req,
+                       const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
     int64_t drain_deadline_ms;   /* clean stop: wait for pending proposals until then */
     struct raft_transfer transfer;
     void (*done)(void *data);
@@ -314,9 +320,69 @@ void cluster_set_watch(struct cluster *c, cluster_watch_cb cb, void *data)
     c->watch_data = data;
 }
 
+/* One append held back by the slow-disk knob. */
+struct cluster__slow_append {
+    struct raft_io_append inner;   /* handed to the real backend */
+    struct raft_io_append *outer;  /* raft's own request */
+    raft_io_append_cb outer_cb;
+    int status;
+    uv_timer_t timer;
+    struct cluster *c;
+};
+
+static void cluster__slow_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void cluster__slow_release(uv_timer_t *t)
+{
+    struct cluster__slow_append *a = t->data;
+    a->outer_cb(a->outer, a->status);
+    uv_close((uv_handle_t *)&a->timer, cluster__slow_closed);
+}
+
+static void cluster__slow_stored(struct raft_io_append *inner, int status)
+{
+    struct cluster__slow_append *a = inner->data;
+    struct cluster *c = a->c;
+    uint64_t now = uv_now(c->loop);
+    uint64_t at = (c->append_release_ms > now ? c->append_release_ms : now) + c->append_delay_ms;
+    c->append_release_ms = at;
+    a->status = status;
+    uv_timer_init(c->loop, &a->timer);
+    a->timer.data = a;
+    uv_timer_start(&a->timer, cluster__slow_release, at - now, 0);
+}
+
+static int cluster__slow_append(struct raft_io *io, struct raft_io_append *req,
+                                const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+    struct cluster *c = (struct cluster *)((char *)io - offsetof(struct cluster, io));
+    struct cluster__slow_append *a;
+    int rv;
+    if (c->append_delay_ms == 0 || c->closing)
+        return c->append_orig(io, req, entries, n, cb);
+    a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return RAFT_NOMEM;
+    a->outer = req;
+    a->outer_cb = cb;
+    a->c = c;
+    a->inner.data = a;
+    rv = c->append_orig(io, &a->inner, entries, n, cluster__slow_stored);
+    if (rv != 0)
+        free(a);
+    return rv;
+}
+
 void cluster_set_apply_delay(struct cluster *c, unsigned ms)
 {
-    c->fsm_state.apply_delay_ms = ms;
+    c->append_delay_ms = ms;
+    if (ms > 0 && c->append_orig == NULL) {
+        c->append_orig = c->io.append;
+        c->io.append = cluster__slow_append;
+    }
 }
 
 /* --- stop ------------------------------------------------------------------------- */

@@ -83,7 +83,9 @@ unsigned cluster_members(struct cluster *c, struct cluster_member *out, unsigned
 typedef void (*cluster_watch_cb)(void *data);
 void cluster_set_watch(struct cluster *c, cluster_watch_cb cb, void *data);
 
-/* Test-only fault knob: sleep this many ms in every apply (0 = off). */
+/* Test-only fault knob, a slow disk: every log append completes MS ms after the previous
+ * one did (0 = off). This node then stores and applies entries late, while its loop keeps
+ * answering (raft, the API, the liveness channel). */
 void cluster_set_apply_delay(struct cluster *c, unsigned ms);
 
 /* Hands leadership to a caught-up voter if this node leads and has one, then stops

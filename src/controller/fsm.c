@@ -48,10 +48,6 @@ static int fsm__apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void 
 
     store_result_clear(&c->last_result);
     *result = &c->last_result;
-    if (c->apply_delay_ms > 0) {
-        struct timespec ts = {c->apply_delay_ms / 1000, (long)(c->apply_delay_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
     if (buf->len < FSM_HEADER_SIZE || memcmp(p, FSM__MAGIC, 4) != 0) {
         vlog_error("fsm: skipping an entry without our header (%zu bytes)", buf->len);
         c->last_result.status = 400;

@@ -17,7 +17,6 @@
 struct fsm_state {
     struct store *store;             /* borrowed */
     struct store_result last_result; /* the latest apply's outcome, taken by its proposer */
-    unsigned apply_delay_ms;         /* test-only fault knob: sleep in every apply */
 };
 
 /* Sets FSM (version 2) up to apply into STORE (borrowed) through STATE. */

@@ -60,6 +60,7 @@ struct vigild {
     uv_timer_t register_timer;
     uv_signal_t sigterm;
     uv_signal_t sigint;
+    char *nodes_written;         /* the node records last saved in DIR/nodes.json */
     int registered;         /* our node record is committed */
     int registering;        /* a registration proposal is in flight */
     int stopping;
@@ -282,6 +283,39 @@ static int vigild__send_to_leader(struct vigild *d, json_t *cmd)
  * committed. Runs on a timer; registration retries until there is quorum. */
 static void vigild__start_api(struct vigild *d);
 
+/* Keeps DIR/nodes.json equal to the store's node records, so that after a restart the
+ * liveness channel knows every member's address before the store has caught up. */
+static void vigild__save_nodes(struct vigild *d)
+{
+    json_t *nodes = store_nodes(d->store);
+    char *text = json_array_size(nodes) > 0 ? json_dumps(nodes, JSON_COMPACT) : NULL;
+
+    if (text != NULL && (d->nodes_written == NULL || strcmp(text, d->nodes_written) != 0)) {
+        if (vigild__write_file(d->opts.data_dir, "nodes.json", text) == 0) {
+            free(d->nodes_written);
+            d->nodes_written = text;
+            text = NULL;
+        }
+    }
+    free(text);
+    json_decref(nodes);
+}
+
+static void vigild__load_nodes(struct vigild *d)
+{
+    char path[700];
+    json_t *nodes;
+    snprintf(path, sizeof path, "%s/nodes.json", d->opts.data_dir);
+    nodes = json_load_file(path, 0, NULL);
+    if (nodes == NULL)
+        return; /* none yet, or damaged: the store's records arrive with the log */
+    if (!json_is_array(nodes)) {
+        json_decref(nodes);
+        return;
+    }
+    peers_set_known_nodes(d->peers, nodes);
+}
+
 static void vigild__on_register_timer(uv_timer_t *t)
 {
     struct vigild *d = t->data;
@@ -291,6 +325,7 @@ static void vigild__on_register_timer(uv_timer_t *t)
 
     if (!d->stopping && credentials_learn(&d->cred, d->store) && d->api == NULL)
         vigild__start_api(d);
+    vigild__save_nodes(d);
     if (d->stopping || d->registering || d->registered || cluster_leader(d->cluster, NULL) == 0)
         return;
     cuuid = store_meta_get(d->store, "cluster_uuid");
@@ -558,6 +593,7 @@ int main(int argc, char **argv)
     status_driver_set_move_cb(d.driver, vigild__on_status_move, &d);
     d.rest.events = d.events;
     peers_set_header(d.peers, d.cred.node_header, d.scheme);
+    vigild__load_nodes(&d);
     events_set_header(d.events, d.cred.node_header, d.scheme);
     vigild__start_api(&d);
     d.rest.peers = d.peers;
@@ -590,6 +626,7 @@ int main(int argc, char **argv)
     uv_loop_close(&d.loop);
     store_close(d.store);
     credentials_close(&d.cred);
+    free(d.nodes_written);
     vlog_info("stopped");
     return 0;
 }

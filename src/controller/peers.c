@@ -25,6 +25,7 @@ struct peers {
     const char *scheme;
     int closing;
     int polls_in_flight;
+    json_t *known_nodes; /* fallback node records (see peers_set_known_nodes) */
 };
 
 struct peers__poll {
@@ -58,6 +59,7 @@ static void peers__free_if_done(struct peers *p)
         return;
     for (unsigned i = 0; i < p->n; i++)
         json_decref(p->states[i].report);
+    json_decref(p->known_nodes);
     free(p);
 }
 
@@ -114,20 +116,48 @@ static void peers__on_answer(void *data, int err, long status, const char *body,
 }
 
 /* Finds member ID's API address in the store's node records. */
-static int peers__api_address(struct peers *p, uint64_t id, char *out, size_t len)
+static int peers__find_address(json_t *nodes, uint64_t id, char *out, size_t len)
 {
-    json_t *nodes = store_nodes(p->store), *rec;
+    json_t *rec;
     size_t i;
-    int found = 0;
     json_array_foreach(nodes, i, rec)
     {
-        if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == id) {
-            snprintf(out, len, "%s", json_string_value(json_object_get(rec, "api_address")));
-            found = 1;
+        const char *api = json_string_value(json_object_get(rec, "api_address"));
+        if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == id && api != NULL) {
+            snprintf(out, len, "%s", api);
+            return 1;
         }
     }
+    return 0;
+}
+
+static int peers__api_address(struct peers *p, uint64_t id, char *out, size_t len)
+{
+    json_t *nodes = store_nodes(p->store);
+    int found = peers__find_address(nodes, id, out, len);
     json_decref(nodes);
-    return found;
+    return found || peers__find_address(p->known_nodes, id, out, len);
+}
+
+int peers_known_name(struct peers *p, uint64_t id, char *out, size_t len)
+{
+    json_t *rec;
+    size_t i;
+    json_array_foreach(p->known_nodes, i, rec)
+    {
+        const char *name = json_string_value(json_object_get(rec, "name"));
+        if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == id && name != NULL) {
+            snprintf(out, len, "%s", name);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void peers_set_known_nodes(struct peers *p, json_t *nodes)
+{
+    json_decref(p->known_nodes);
+    p->known_nodes = nodes;
 }
 
 static void peers__on_timer(uv_timer_t *t)

@@ -53,6 +53,14 @@ unsigned peers_count_recent(struct peers *p, unsigned window_ms);
  * request (the node credential), and polls with SCHEME ("http" or "https", static). */
 void peers_set_header(struct peers *p, const char *header, const char *scheme);
 
+/* Node records ([{"id", "api_address", ...}], stolen) to use for members the store does
+ * not list yet: a restarted node's store lacks them until it replayed its log, but it
+ * must poll its peers from the start (to see, at an election, who is missing). */
+void peers_set_known_nodes(struct peers *p, json_t *nodes);
+
+/* The name of node ID from the fallback records into OUT; 1 if found. */
+int peers_known_name(struct peers *p, uint64_t id, char *out, size_t len);
+
 void peers_close(struct peers *p);
 
 #endif

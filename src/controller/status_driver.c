@@ -52,7 +52,8 @@ static void status_driver__name(struct status_driver *d, uint64_t id, char *out,
 {
     json_t *nodes = store_nodes(d->store), *rec;
     size_t i;
-    snprintf(out, len, "node %llu", (unsigned long long)id);
+    if (!peers_known_name(d->peers, id, out, len))
+        snprintf(out, len, "node %llu", (unsigned long long)id);
     json_array_foreach(nodes, i, rec)
     {
         if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == id)

@@ -95,6 +95,36 @@ static int store__cmd_event_record(struct store *store, json_t *cmd, struct stor
                                description, details);
 }
 
+/* A leave of an older incarnation, reported after its successor joined (an observer's
+ * report that waited for quorum): recorded with its real time, once, unless a leave of
+ * that incarnation is recorded already. Presence stays with the successor. */
+static int store__stale_left(struct store *store, json_int_t id, const char *boot,
+                             json_int_t time_ms, const char *role)
+{
+    char prefix[160], key[200], name[128], ip[64], desc[300];
+    sqlite3_stmt *st;
+    int seen = 0, err;
+    json_t *details;
+
+    snprintf(prefix, sizeof prefix, "left:%lld:%s:", (long long)id, boot);
+    st = store__prepare(store, "SELECT 1 FROM events WHERE key >= ?1 AND key < ?1 || '~' LIMIT 1");
+    if (st == NULL)
+        return VIGIL_EIO;
+    sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+    seen = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (seen)
+        return 0;
+    store__node_label(store, id, name, sizeof name, ip, sizeof ip);
+    snprintf(key, sizeof key, "%slate", prefix);
+    snprintf(desc, sizeof desc, "Controller node %s left the cluster", name);
+    details = json_pack("{s:s, s:s, s:s}", "node_name", name, "ip", ip, "role", role);
+    err = store__event_insert(store, key, "CONTROLLER_NODE_LEFT", time_ms, "CLUSTERMGR",
+                              "CONTROLLER_NODE", name, desc, details);
+    json_decref(details);
+    return err;
+}
+
 /* Presence of a node: joined / left, deduped on (present, boot). */
 static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
                                struct store_result *res)
@@ -103,14 +133,14 @@ static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
     const char *boot, *role;
     sqlite3_stmt *st;
     int have = 0, present = 0, rc;
-    long long changes = 0;
+    long long changes = 0, since_ms = 0;
     char old_boot[64] = "", name[128], ip[64], key[200], desc[300];
 
     if (json_unpack(cmd, "{s:I, s:s, s:I, s:s}", "id", &id, "boot", &boot, "time", &time_ms,
                     "role", &role) != 0)
         return VIGIL_EINVAL;
     res->status = 200;
-    st = store__prepare(store, "SELECT present, boot, changes FROM presence WHERE id=?");
+    st = store__prepare(store, "SELECT present, boot, changes, time_ms FROM presence WHERE id=?");
     if (st == NULL)
         return VIGIL_EIO;
     sqlite3_bind_int64(st, 1, id);
@@ -119,6 +149,7 @@ static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
         present = sqlite3_column_int(st, 0);
         snprintf(old_boot, sizeof old_boot, "%s", sqlite3_column_text(st, 1));
         changes = sqlite3_column_int64(st, 2);
+        since_ms = sqlite3_column_int64(st, 3);
     }
     sqlite3_finalize(st);
 
@@ -127,8 +158,11 @@ static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
         if (have && present && strcmp(old_boot, boot) == 0)
             return 0;
     } else {
+        /* An older incarnation's leave, observed before its successor joined. */
+        if (have && strcmp(old_boot, boot) != 0)
+            return time_ms <= since_ms ? store__stale_left(store, id, boot, time_ms, role) : 0;
         /* Only the incarnation that is present can leave. */
-        if (!have || !present || strcmp(old_boot, boot) != 0)
+        if (!have || !present)
             return 0;
     }
     /* CHANGES numbers the moves, so each leave and rejoin of one incarnation (a partition

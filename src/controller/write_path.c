@@ -18,6 +18,7 @@ struct write_op {
     json_t *cmd;            /* NULL: forward-only (a read) */
     void (*local)(struct rest_context *ctx, struct http_request *req); /* for reads */
     json_t *answer;         /* answer to a successful commit instead of the store's */
+    int send_command;       /* a follower sends CMD to the leader, not the request */
     int64_t deadline_ms;    /* monotonic: give up retrying not-applied attempts */
     uv_timer_t timer;
     int answered;
@@ -220,15 +221,38 @@ static void write__forward(struct write_op *op, uint64_t leader)
         if (v != NULL && strlen(v) < 32)
             snprintf(query + used, sizeof query - used, "%c%s=%s", used ? '&' : '?', keys[i], v);
     }
-    snprintf(url, sizeof url, "%s://%s%s%s", ctx->scheme, addr, http_request_path(op->req), query);
+    if (op->send_command)
+        snprintf(url, sizeof url, "%s://%s/api/internal/command", ctx->scheme, addr);
+    else
+        snprintf(url, sizeof url, "%s://%s%s%s", ctx->scheme, addr, http_request_path(op->req),
+                 query);
     snprintf(by, sizeof by, WRITE_PATH_FORWARDED_HEADER ": %llu", (unsigned long long)ctx->node_id);
     headers[n++] = by;
     if (ctx->node_header[0] != '\0')
         headers[n++] = ctx->node_header;
-    if (id != NULL) {
+    if (id != NULL && !op->send_command) {
         /* The leader trusts this node's authentication of the client. */
         snprintf(behalf, sizeof behalf, AUTH_ON_BEHALF_HEADER ": %s:%s", id->user, id->role);
         headers[n++] = behalf;
+    }
+    if (op->send_command) {
+        char *text = json_dumps(op->cmd, JSON_COMPACT);
+        int rv;
+        if (text == NULL) {
+            write__retry(op, "out of memory");
+            return;
+        }
+        headers[n++] = "Content-Type: application/json";
+        headers[n] = NULL;
+        rv = http_client_request(ctx->client, "POST", url, headers, text, strlen(text),
+                                 (unsigned)(left < 200 ? 200 : left) + 1000, write__on_forwarded, op);
+        free(text);
+        if (rv != 0) {
+            write__retry(op, "cannot reach the leader");
+            return;
+        }
+        op->forward_pending = 1;
+        return;
     }
     if (content_type != NULL && strlen(content_type) < 150) {
         snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
@@ -303,7 +327,7 @@ static void write__attempt(struct write_op *op)
 
 static void write__start(struct rest_context *ctx, struct http_request *req, json_t *cmd,
                          void (*local)(struct rest_context *ctx, struct http_request *req),
-                         json_t *answer)
+                         json_t *answer, int send_command)
 {
     struct write_op *op = calloc(1, sizeof *op);
     if (op == NULL) {
@@ -317,6 +341,7 @@ static void write__start(struct rest_context *ctx, struct http_request *req, jso
     op->cmd = cmd;
     op->local = local;
     op->answer = answer;
+    op->send_command = send_command;
     /* Answer within 2 election timeouts, with a little room for the answer itself. */
     op->deadline_ms = time_mono_ms() + 2 * (int64_t)ctx->opts->election_timeout_ms - 30;
     uv_timer_init(ctx->loop, &op->timer);
@@ -326,17 +351,22 @@ static void write__start(struct rest_context *ctx, struct http_request *req, jso
 
 void write_path_submit(struct rest_context *ctx, struct http_request *req, json_t *cmd)
 {
-    write__start(ctx, req, cmd, NULL, NULL);
+    write__start(ctx, req, cmd, NULL, NULL, 0);
+}
+
+void write_path_submit_command(struct rest_context *ctx, struct http_request *req, json_t *cmd)
+{
+    write__start(ctx, req, cmd, NULL, NULL, 1);
 }
 
 void write_path_submit_with_answer(struct rest_context *ctx, struct http_request *req,
                                    json_t *cmd, json_t *answer)
 {
-    write__start(ctx, req, cmd, NULL, answer);
+    write__start(ctx, req, cmd, NULL, answer, 0);
 }
 
 void write_path_forward(struct rest_context *ctx, struct http_request *req,
                         void (*local)(struct rest_context *ctx, struct http_request *req))
 {
-    write__start(ctx, req, NULL, local, NULL);
+    write__start(ctx, req, NULL, local, NULL, 0);
 }

@@ -31,6 +31,12 @@ void write_path_submit(struct rest_context *ctx, struct http_request *req, json_
 void write_path_submit_with_answer(struct rest_context *ctx, struct http_request *req,
                                    json_t *cmd, json_t *answer);
 
+/* As write_path_submit, but a follower sends CMD itself to the leader's
+ * /api/internal/command (with this node's credential) rather than forwarding REQ: for
+ * commands only this node can make from REQ (e.g. a logout knows the session id). CMD's op
+ * must be one the internal command endpoint accepts. */
+void write_path_submit_command(struct rest_context *ctx, struct http_request *req, json_t *cmd);
+
 /* Forwards REQ as it is to the leader (for a follower's ?consistent=1 read). Should this
  * node become the leader while retrying, LOCAL(ctx, req) answers it instead. */
 void write_path_forward(struct rest_context *ctx, struct http_request *req,

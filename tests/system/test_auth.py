@@ -143,22 +143,6 @@ def events_of(node, event_id):
     return doc["results"]
 
 
-# Controller bugs found while writing these tests (strict: the marker must go once fixed).
-BUG_LOGIN_FAILURE_ABORTS = pytest.mark.xfail(strict=True, reason=(
-    "controller bug: a failed POST /api/login aborts vigild (free(): invalid pointer): "
-    "auth.c auth__on_delay closes &w->delay with free as close callback, but the timer "
-    "is a member inside struct auth__work, not the malloc'ed pointer"))
-BUG_FOLLOWER_TOKEN_LOGOUT = pytest.mark.xfail(strict=True, reason=(
-    "controller bug: POST /api/token and POST /api/logout sent to a follower answer 400 "
-    "('tokens are for users' / 'logout ends a session'): write_path forwards the original "
-    "request and the leader re-runs the handler with the node's identity"))
-BUG_BASIC_CACHE_AFTER_PASSWORD_CHANGE = pytest.mark.xfail(strict=True, reason=(
-    "controller bug: after a password change the old password keeps working over HTTP "
-    "Basic for up to 60 s on every node but the one that took the change "
-    "(auth_flush_cache runs only there; the cache entry is checked only for the user's "
-    "existence)"))
-
-
 def parse_time(text):
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
@@ -503,7 +487,6 @@ def test_basic_auth(node):
 # ---------------------------------------------------------------------------
 # brute force
 
-@BUG_LOGIN_FAILURE_ABORTS
 def test_lockout_after_five_failures(cluster_factory):
     node = cluster_factory(1).nodes[0]
     make_user(node, "victim", "read-only", "victim-password")
@@ -543,7 +526,6 @@ def test_lockout_after_five_failures(cluster_factory):
                                if e["obj_name"] == "admin"], 10, "a USER_LOGIN event for admin")
 
 
-@BUG_LOGIN_FAILURE_ABORTS
 def test_unknown_users_cost_the_same_time(cluster_factory):
     """A wrong password for a real user and any password for an unknown one take about the
     same time (medians compared loosely). Each attempt comes from its own address and
@@ -620,7 +602,6 @@ def test_session_works_on_every_node_and_survives_the_leader(cluster_factory):
     assert call(leader, "GET", "/api/session", bearer=tok).status_code == 200
 
 
-@BUG_FOLLOWER_TOKEN_LOGOUT
 def test_follower_takes_token_and_logout(cluster_factory):
     """`vigil login` (POST /api/token) and the UI's logout work on whichever node is asked."""
     cluster = cluster_factory(3)
@@ -644,7 +625,6 @@ def test_follower_takes_token_and_logout(cluster_factory):
                    f"{n.label} to refuse the logged-out session")
 
 
-@BUG_BASIC_CACHE_AFTER_PASSWORD_CHANGE
 def test_password_change_applies_on_every_node(cluster_factory):
     cluster = cluster_factory(3)
     leader = cluster.leader()

@@ -202,7 +202,6 @@ static struct one *one_open(void)
     assert_int_equal(o->fsm.version, 2);
     assert_ptr_equal(o->fsm.data, &o->state);
     assert_ptr_equal(o->state.store, o->store);
-    assert_int_equal(o->state.apply_delay_ms, 0);
     return o;
 }
 
@@ -294,22 +293,6 @@ static void test_apply_direct(void **state)
         json_decref(now);
     }
     json_decref(before);
-    one_close(o);
-}
-
-/* The test-only knob slows every apply down; unset it costs nothing. */
-static void test_apply_delay(void **state)
-{
-    struct one *o = one_open();
-    json_t *cmd = make_command(2);
-    int64_t t0;
-    (void)state;
-
-    o->state.apply_delay_ms = 30;
-    t0 = time_mono_ms();
-    assert_int_equal(one_apply(o, cmd), 200);
-    assert_true(time_mono_ms() - t0 >= 30);
-    json_decref(cmd);
     one_close(o);
 }
 
@@ -747,7 +730,6 @@ int main(void)
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_encode_long),
         cmocka_unit_test(test_apply_direct),
-        cmocka_unit_test(test_apply_delay),
         cmocka_unit_test(test_snapshot_restore_direct),
         cmocka_unit_test(test_restore_damaged_direct),
         cmocka_unit_test(test_replicas_identical),

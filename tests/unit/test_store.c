@@ -742,6 +742,27 @@ static int64_t count(struct store *s, const char *event_id)
     return total;
 }
 
+/* An observer's report of a leave waited for quorum, and the restarted node's join of its
+ * new incarnation was applied first: the leave is still recorded, with its real time, once. */
+static void test_presence_late_left(void **state)
+{
+    struct store *s = *state;
+
+    register_node(s, 3, "node-3", "127.0.0.3");
+    presence(s, 1, 3, "boot-a", T0, "CLUSTER_FOLLOWER");            /* formation */
+    presence(s, 1, 3, "boot-b", T0 + 5000, "CLUSTER_FOLLOWER");     /* restarted, unseen */
+    assert_int_equal(count(s, "CONTROLLER_NODE_JOINED"), 1);
+    presence(s, 0, 3, "boot-a", T0 + 1000, "CLUSTER_FOLLOWER");     /* seen leaving, late */
+    presence(s, 0, 3, "boot-a", T0 + 1100, "CLUSTER_FOLLOWER");     /* a second observer */
+    assert_int_equal(count(s, "CONTROLLER_NODE_LEFT"), 1);
+    /* A leave of boot-a said to happen after boot-b joined is nonsense: ignored. */
+    presence(s, 0, 3, "boot-c", T0 + 9000, "CLUSTER_FOLLOWER");
+    assert_int_equal(count(s, "CONTROLLER_NODE_LEFT"), 1);
+    /* boot-b is still present and can leave. */
+    presence(s, 0, 3, "boot-b", T0 + 9500, "CLUSTER_FOLLOWER");
+    assert_int_equal(count(s, "CONTROLLER_NODE_LEFT"), 2);
+}
+
 static void test_presence(void **state)
 {
     struct store *s = *state;
@@ -1286,6 +1307,7 @@ int main(void)
         T(test_event_uuid_deterministic),
         T(test_events_list),
         T(test_presence),
+        T(test_presence_late_left),
         T(test_presence_repeated_partition),
         T(test_leader_elected),
         T(test_leader_elected_stale_term),
