@@ -33,7 +33,8 @@
 #include "controller/vip.h"
 
 #define VIGILD_MAX_BODY (1024 * 1024)
-#define VIGILD_REGISTER_RETRY_MS 200
+/* Registration retries, learning credentials, saving DIR/nodes.json. */
+#define VIGILD_HOUSEKEEPING_MS 50
 
 struct vigild {
     uv_loop_t loop;
@@ -486,6 +487,7 @@ static void vigild__stop(struct vigild *d)
     d->stopping = 1;
     d->rest.stopping = 1;
     vlog_info("stopping");
+    vigild__save_nodes(d);
     uv_close((uv_handle_t *)&d->register_timer, vigild__on_handle_closed);
     if (d->vip != NULL) {
         vip_close(d->vip); /* before the hand-over: never two holders */
@@ -611,7 +613,7 @@ int main(int argc, char **argv)
 
     uv_timer_init(&d.loop, &d.register_timer);
     d.register_timer.data = &d;
-    uv_timer_start(&d.register_timer, vigild__on_register_timer, 0, VIGILD_REGISTER_RETRY_MS);
+    uv_timer_start(&d.register_timer, vigild__on_register_timer, 0, VIGILD_HOUSEKEEPING_MS);
     uv_signal_init(&d.loop, &d.sigterm);
     d.sigterm.data = &d;
     uv_signal_start(&d.sigterm, vigild__on_signal, SIGTERM);
