@@ -46,6 +46,7 @@ struct vigild {
     struct cluster *cluster;
     struct http_server *api;
     int api_fd;                  /* the API's listening socket until the server runs */
+    uv_tcp_t se_listener;        /* --se-listen, bound at start (the SE channel serves it) */
     struct credentials cred;
     struct auth *auth;
     const char *scheme;          /* "http" (--no-tls) or "https" */
@@ -447,6 +448,29 @@ static void vigild__on_status_move(void *data, enum cluster_status from, enum cl
     }
 }
 
+/* --- the SE channel's port -------------------------------------------------------------- */
+
+/* Until the SE channel server exists, a connection on --se-listen is accepted and closed at
+ * once, so an SE sees a clean refusal instead of a hang. */
+static void vigild__on_se_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void vigild__on_se_connection(uv_stream_t *server, int status)
+{
+    uv_tcp_t *client;
+    if (status < 0)
+        return;
+    client = malloc(sizeof *client);
+    if (client == NULL)
+        return;
+    uv_tcp_init(server->loop, client);
+    if (uv_accept(server, (uv_stream_t *)client) == 0)
+        vlog_debug("se-listen: no SE channel yet; closing a connection");
+    uv_close((uv_handle_t *)client, vigild__on_se_closed);
+}
+
 /* --- stop ------------------------------------------------------------------------------ */
 
 static void vigild__on_handle_closed(uv_handle_t *h)
@@ -456,6 +480,7 @@ static void vigild__on_handle_closed(uv_handle_t *h)
 static void vigild__on_api_closed(void *data)
 {
     struct vigild *d = data;
+    uv_close((uv_handle_t *)&d->se_listener, vigild__on_handle_closed);
     uv_close((uv_handle_t *)&d->sigterm, vigild__on_handle_closed);
     uv_close((uv_handle_t *)&d->sigint, vigild__on_handle_closed);
 }
@@ -549,6 +574,16 @@ int main(int argc, char **argv)
     d.api_fd = http_server_listen(&d.opts.api, err, sizeof err);
     if (d.api_fd < 0)
         vigild__die("--api: %s", err);
+    {
+        int fd = http_server_listen(&d.opts.se_listen, err, sizeof err);
+        if (fd < 0)
+            vigild__die("--se-listen: %s", err);
+        uv_tcp_init(&d.loop, &d.se_listener);
+        if (uv_tcp_open(&d.se_listener, fd) != 0 ||
+            uv_listen((uv_stream_t *)&d.se_listener, 128, vigild__on_se_connection) != 0)
+            vigild__die("--se-listen: cannot listen on %s:%u", d.opts.se_listen.host,
+                        d.opts.se_listen.port);
+    }
     d.auth = auth_new(&d.loop, d.store, d.cred.secret, vigild__on_auth_event, &d);
     if (d.auth == NULL)
         vigild__die("out of memory");

@@ -154,8 +154,7 @@ def test_data_dir_in_use_by_a_running_node(cluster_factory, populated):
     assert node.api.post("/api/healthmonitor", harness.healthmonitor_body("after-second"))[0] == 201
 
 
-@pytest.mark.parametrize("which", ["--api", "--raft", pytest.param("--se-listen", marks=pytest.mark.xfail(
-    reason="vigild does not listen on --se-listen until the SE channel arrives", strict=False))])
+@pytest.mark.parametrize("which", ["--api", "--raft", "--se-listen"])
 def test_port_in_use(cluster_factory, populated, which):
     node, acked = populated
     before = harness.tree_digest(node.data_dir, ignore=open_segment)

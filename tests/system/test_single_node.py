@@ -193,7 +193,6 @@ def test_consistent_read_on_one_node(node):
     assert status == 200 and listing["count"] == 1, listing
 
 
-@pytest.mark.xfail(reason="the SE channel (--se-listen) arrives with its own issue", strict=False)
 def test_se_listen_port_is_served(node):
     assert not harness.port_is_free(int(node.se_listen.split(":")[1])), \
         f"nothing listens on --se-listen {node.se_listen}"
