@@ -10,6 +10,9 @@
   heavy      S seconds of heavy write load (wrk, 64 connections); leader changes counted
 
 Every process runs in a temporary dir and is stopped by its PID (also on failure).
+Each cluster serves plain HTTP (--no-tls) with a first admin from --admin-password-file;
+the benchmark takes one bearer token per cluster (POST /api/token with HTTP Basic, replicated
+to every node) and sends it with every request, Python's and wrk's alike.
 usage: bench.py [--duration S] [--failovers N] [--heavy S] [--rejoin 100,100000]
                 [--only failover,writes,rejoin,heavy] [--update-docs]
 """
@@ -44,11 +47,12 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def http(method, url, body=None, timeout=5):
-    """(status, json) also for 4xx/5xx answers; raises on connection errors."""
+def http(method, url, body=None, timeout=5, token=None):
+    """(status, json) also for 4xx/5xx answers; raises on connection errors. TOKEN (vigild)
+    goes in "Authorization: Bearer"."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **ctl.auth_headers(token)}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -68,8 +72,9 @@ def hm(name):
 # a 3-node vigild cluster
 
 class VNode:
-    def __init__(self, tmp, node_id, raft_port, cluster, extra):
+    def __init__(self, tmp, node_id, raft_port, cluster, extra, owner):
         self.id = node_id
+        self.owner = owner    # the VCluster (its token)
         self.api = f"127.0.0.1:{ctl.free_port()}"
         self.url = f"http://{self.api}"
         self.data = tmp / f"vigil{node_id}"
@@ -77,7 +82,8 @@ class VNode:
         self.argv = [VIGILD, "--data-dir", self.data, "--id", str(node_id),
                      "--raft", f"127.0.0.1:{raft_port}", "--api", self.api,
                      "--se-listen", f"127.0.0.1:{ctl.free_port()}", "--name", f"node-{node_id}",
-                     "--cluster", cluster] + list(extra)
+                     "--cluster", cluster,
+                     *ctl.vigild_auth_flags(owner.password_path)] + list(extra)
         self.proc = None
 
     def start(self):
@@ -98,18 +104,40 @@ class VNode:
         ctl.stop(self.proc, deadline=20)
 
     def runtime(self, timeout=2):
-        return http("GET", self.url + "/api/cluster/runtime", timeout=timeout)[1]
+        return http("GET", self.url + "/api/cluster/runtime", timeout=timeout,
+                    token=self.owner.token)[1]
+
+    def post(self, path, body, timeout=5):
+        return http("POST", self.url + path, body, timeout=timeout, token=self.owner.token)
+
+    def get(self, path, timeout=5):
+        return http("GET", self.url + path, timeout=timeout, token=self.owner.token)
+
+    def wrk(self, prefix, connections, duration):
+        return ctl.wrk(self.url, "/api/healthmonitor", "vigil", prefix, connections, duration,
+                       token=self.owner.token)
 
 
 class VCluster:
     def __init__(self, tmp, extra=()):
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.password_path, self.password = ctl.admin_password_file(tmp)
+        self.token = None
+        extra = list(extra) + ctl.EXTRA_VIGILD_FLAGS
         ports = [ctl.free_port() for _ in range(3)]
         spec = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
-        self.nodes = [VNode(tmp, i + 1, ports[i], spec, extra) for i in range(3)]
+        self.nodes = [VNode(tmp, i + 1, ports[i], spec, extra, self) for i in range(3)]
 
     def start(self):
         for n in self.nodes:
             n.start()
+        if self.token is None:
+            # one token for the cluster's life: it is replicated, so every node (also one
+            # restarted later) accepts it once it applied the token's entry
+            self.token = ctl.get_token(self.nodes[0].url, self.password, timeout=30)
+            for n in self.nodes:
+                ctl.wait_for(lambda n=n: n.get("/api/cluster/runtime")[0] == 200, 30,
+                             f"node {n.id} to accept the token")
         return self.wait_stable(30)
 
     def stop(self):
@@ -160,8 +188,8 @@ class LightLoad(threading.Thread):
             run = [n for n in self.cluster.nodes if n.running]
             i += 1
             try:
-                st, _ = http("POST", run[i % len(run)].url + "/api/healthmonitor",
-                             hm(f"light-{i}-{time.monotonic_ns()}"), timeout=3)
+                st, _ = run[i % len(run)].post("/api/healthmonitor",
+                                               hm(f"light-{i}-{time.monotonic_ns()}"), timeout=3)
                 self.ok += st == 201
                 self.bad += st != 201
             except Exception:  # noqa: BLE001 - counted
@@ -171,7 +199,6 @@ class LightLoad(threading.Thread):
 
 def bench_failover(tmp, rounds):
     cluster = VCluster(tmp / "failover")
-    (tmp / "failover").mkdir()
     cluster.start()
     load = LightLoad(cluster)
     load.start()
@@ -187,8 +214,7 @@ def bench_failover(tmp, rounds):
                 i += 1
                 target = survivors[i % 2]
                 try:
-                    st, _ = http("POST", target.url + "/api/healthmonitor",
-                                 hm(f"probe-{r}-{i}"), timeout=5)
+                    st, _ = target.post("/api/healthmonitor", hm(f"probe-{r}-{i}"), timeout=5)
                 except Exception:  # noqa: BLE001 - not yet
                     st = None
                 if st == 201:
@@ -210,19 +236,17 @@ def bench_failover(tmp, rounds):
 # config writes: 3 vigild vs 3 etcd
 
 def bench_writes_vigil(tmp, duration):
-    (tmp / "writes").mkdir()
     cluster = VCluster(tmp / "writes")
     try:
         leader = cluster.start()
         follower = [n for n in cluster.nodes if n is not leader][0]
         res = {}
         for c in ctl.CONCURRENCY:
-            res[c] = ctl.wrk(leader.url, "/api/healthmonitor", "vigil", f"cl-c{c}", c, duration)
+            res[c] = leader.wrk(f"cl-c{c}", c, duration)
             log(f"vigild x3 c={c}: {res[c]['writes_per_s']:.0f}/s")
-        res["follower64"] = ctl.wrk(follower.url, "/api/healthmonitor", "vigil", "clf-c64", 64,
-                                    duration)
+        res["follower64"] = follower.wrk("clf-c64", 64, duration)
         log(f"vigild x3 via follower c=64: {res['follower64']['writes_per_s']:.0f}/s")
-        st, doc = http("GET", leader.url + "/api/healthmonitor?page_size=1")
+        st, doc = leader.get("/api/healthmonitor?page_size=1")
         acked = sum(r["ok"] for r in res.values())
         if doc["count"] < acked:
             raise RuntimeError(f"vigild stores {doc['count']} objects, acknowledged {acked:.0f}")
@@ -283,16 +307,16 @@ def fill(leader, n):
     """At least n healthmonitors on the cluster (wrk for bulk, plain POSTs for a few)."""
     if n <= 1000:
         for i in range(n):
-            st, doc = http("POST", leader.url + "/api/healthmonitor", hm(f"fill-{i}"))
+            st, doc = leader.post("/api/healthmonitor", hm(f"fill-{i}"))
             assert st == 201, (st, doc)
         return n
     rounds = 0
     while True:
-        st, doc = http("GET", leader.url + "/api/healthmonitor?page_size=1")
+        st, doc = leader.get("/api/healthmonitor?page_size=1")
         if doc["count"] >= n:
             return doc["count"]
         rounds += 1
-        ctl.wrk(leader.url, "/api/healthmonitor", "vigil", f"fill{rounds}", 64, 5)
+        leader.wrk(f"fill{rounds}", 64, 5)
         if rounds > 200:
             raise RuntimeError("could not fill the cluster")
 
@@ -300,9 +324,7 @@ def fill(leader, n):
 def bench_rejoin(tmp, sizes):
     out = {}
     for size in sizes:
-        d = tmp / f"rejoin{size}"
-        d.mkdir()
-        cluster = VCluster(d)
+        cluster = VCluster(tmp / f"rejoin{size}")
         try:
             leader = cluster.start()
             t0 = time.monotonic()
@@ -341,9 +363,7 @@ def bench_rejoin(tmp, sizes):
 # heavy load: leader changes
 
 def bench_heavy(tmp, seconds):
-    d = tmp / "heavy"
-    d.mkdir()
-    cluster = VCluster(d)
+    cluster = VCluster(tmp / "heavy")
     try:
         leader = cluster.start()
         terms, leaders = set(), set()
@@ -363,7 +383,7 @@ def bench_heavy(tmp, seconds):
         w = threading.Thread(target=watch, daemon=True)
         w.start()
         r0 = leader.runtime()
-        res = ctl.wrk(leader.url, "/api/healthmonitor", "vigil", "heavy", 64, seconds)
+        res = leader.wrk("heavy", 64, seconds)
         stop.set()
         w.join(10)
         r1 = leader.runtime()
@@ -390,7 +410,9 @@ def render(args, fo, wv, we, rj, hv):
          f"{os.cpu_count()} CPUs ({platform.machine()}, Linux {platform.release()}), "
          f"three vigild nodes on 127.0.0.1 with the default timings (--heartbeat-ms 50 "
          f"--election-timeout-ms 300), client and servers sharing the CPUs with other work "
-         f"(expect about 2x between runs).", ""]
+         f"({ctl.load_note()}; expect about 2x between runs). vigild serves plain HTTP "
+         f"(`--no-tls`), its first admin from `--admin-password-file`; every request carries "
+         f"a bearer token taken once per cluster (`POST /api/token` with HTTP Basic).", ""]
     if fo:
         t = sorted(fo["times"])
         L += ["**Failover** (kill -9 of the leader under a light load of one write per 20 ms; "
@@ -433,7 +455,8 @@ def render(args, fo, wv, we, rj, hv):
           f"BENCH_DURATION={args.duration} bench/cluster/run.sh --failovers {args.failovers} "
           f"--heavy {args.heavy} --rejoin {','.join(map(str, args.rejoin))}",
           "# servers: vigild --data-dir D --id I --raft .. --api .. --se-listen .. --name node-I "
-          "--cluster 1@..,2@..,3@..   (x3)",
+          "--cluster 1@..,2@..,3@.. --no-tls --admin-password-file F"
+          + "".join(f" {f}" for f in ctl.EXTRA_VIGILD_FLAGS) + "   (x3)",
           "#          etcd --name eI --data-dir D --listen-client-urls .. --listen-peer-urls .. "
           "--initial-cluster e0=..,e1=..,e2=.. --initial-cluster-state new   (x3)",
           "# client, per row (the same Lua as bench/controller):"]

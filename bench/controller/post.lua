@@ -1,5 +1,7 @@
 -- wrk script: one POST per request with a unique name, counting acknowledged answers.
--- usage: wrk ... -s post.lua URL -- <path> <vigil|etcd> <name-prefix>
+-- usage: wrk ... -s post.lua URL -- <path> <vigil|etcd> <name-prefix> [<Authorization value>]
+--   the optional 4th argument is sent as the Authorization header of every request
+--   (vigild: "Bearer <token>" from POST /api/token)
 --   vigil: POST <path> {"name": "<unique>", "type": "HEALTH_MONITOR_TCP", ...}  -> 201
 --   etcd:  POST <path> {"key": b64(<unique>), "value": b64(<same JSON>)}         -> 200
 local threads = {}
@@ -33,6 +35,9 @@ function init(args)
   ok = 0
   bad = 0
   headers = { ["Content-Type"] = "application/json" }
+  if args[4] ~= nil and args[4] ~= "" then
+    headers["Authorization"] = args[4]
+  end
   expected = (kind == "etcd") and 200 or 201
 end
 
