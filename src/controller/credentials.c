@@ -9,39 +9,12 @@
 #include <unistd.h>
 
 #include "common/errors.h"
+#include "common/fileutil.h"
 #include "common/vlog.h"
 #include "controller/auth.h"
 #include "controller/tls.h"
 
 #define CREDENTIALS__FILE "cluster-credentials.json"
-
-static int credentials__write(const char *dir, const char *name, const char *text)
-{
-    char tmp[700], path[700];
-    int fd, dfd;
-    size_t len = strlen(text);
-
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return -e;
-    }
-    close(fd);
-    if (rename(tmp, path) != 0)
-        return -errno;
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-}
 
 static void credentials__set_secret(struct credentials *c, const char *secret)
 {
@@ -61,7 +34,7 @@ static void credentials__persist(struct credentials *c)
     }
     text = json_dumps(j, JSON_INDENT(1));
     json_decref(j);
-    if (text == NULL || credentials__write(c->dir, CREDENTIALS__FILE, text) != 0)
+    if (text == NULL || file_write_atomic(c->dir, CREDENTIALS__FILE, text) != 0)
         vlog_error("cannot write %s/%s: a restart without quorum will not know the cluster's "
                    "credentials", c->dir, CREDENTIALS__FILE);
     free(text);
@@ -94,7 +67,7 @@ static int credentials__admin_password(struct credentials *c, const struct vigil
         {
             char line[300];
             snprintf(line, sizeof line, "%s\n", password);
-            if (credentials__write(c->dir, "initial-admin-password", line) != 0) {
+            if (file_write_atomic(c->dir, "initial-admin-password", line) != 0) {
                 snprintf(err, errlen, "cannot write %s", c->admin_file);
                 return VIGIL_EINVAL;
             }

@@ -104,22 +104,11 @@ static void events__on_sent(void *data, int err, long status, const char *body, 
 static int events__leader_url(struct events *e, char *url, size_t len)
 {
     uint64_t leader = cluster_leader(e->cluster, NULL);
-    json_t *nodes, *rec;
-    size_t i;
-    int found = 0;
-    if (leader == 0)
+    char addr[128];
+    if (leader == 0 || !store_node_api_address(e->store, leader, addr, sizeof addr))
         return 0;
-    nodes = store_nodes(e->store);
-    json_array_foreach(nodes, i, rec)
-    {
-        if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == leader) {
-            snprintf(url, len, "%s://%s/api/internal/command", e->scheme,
-                     json_string_value(json_object_get(rec, "api_address")));
-            found = 1;
-        }
-    }
-    json_decref(nodes);
-    return found;
+    snprintf(url, len, "%s://%s/api/internal/command", e->scheme, addr);
+    return 1;
 }
 
 /* Sends the oldest observation if none is on its way. */
@@ -227,6 +216,12 @@ void events_record(struct events *e, const char *event_id, const char *module,
                               (json_int_t)time_now_ms(), "module", module, "obj_type", obj_type,
                               "obj_name", obj_name, "description", description, "details",
                               details));
+    events__flush(e);
+}
+
+void events_submit(struct events *e, json_t *cmd)
+{
+    events__push(e, cmd);
     events__flush(e);
 }
 

@@ -47,6 +47,10 @@ void events_record(struct events *e, const char *event_id, const char *module,
                    const char *obj_type, const char *obj_name, const char *description,
                    json_t *details);
 
+/* Any command a node reports to the leader (e.g. its own node record): CMD (stolen) is
+ * sent in order with the observations until committed. */
+void events_submit(struct events *e, json_t *cmd);
+
 /* Observations not yet committed. */
 size_t events_pending(struct events *e);
 

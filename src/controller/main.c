@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "common/errors.h"
+#include "common/fileutil.h"
 #include "common/objects.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
@@ -59,12 +60,11 @@ struct vigild {
     char boot[OBJ_UUID_LEN + 1]; /* this process's incarnation */
     uint64_t last_leader;        /* the leader last known (for the role of a node that left) */
     int self_joined;             /* this incarnation reported its own join */
-    uv_timer_t register_timer;
+    uv_timer_t housekeeping_timer;
     uv_signal_t sigterm;
     uv_signal_t sigint;
     char *nodes_written;         /* the node records last saved in DIR/nodes.json */
-    int registered;         /* our node record is committed */
-    int registering;        /* a registration proposal is in flight */
+    uint64_t init_proposed_term; /* the term in which this node proposed cluster_init */
     int stopping;
 };
 
@@ -120,35 +120,6 @@ static void vigild__open_data_dir(struct vigild *d)
         vigild__die("cannot create %s: %s", d->raft_dir, strerror(errno));
 }
 
-/* Writes PATH atomically: a temporary file, fsync, rename, fsync of the directory. */
-static int vigild__write_file(const char *dir, const char *name, const char *text)
-{
-    char tmp[700], path[700];
-    int fd, dfd;
-    size_t len = strlen(text);
-
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return -e;
-    }
-    close(fd);
-    if (rename(tmp, path) != 0)
-        return -errno;
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-}
-
 /* A restarted node takes its identity (id, raft address) from DIR/node.json; a new one
  * records the flags' values there. Returns true for a new node. */
 static bool vigild__identity(struct vigild *d)
@@ -185,7 +156,7 @@ static bool vigild__identity(struct vigild *d)
         int rv;
         snprintf(text, sizeof text, "{\"id\": %llu, \"raft\": \"%s:%u\"}\n",
                  (unsigned long long)o->id, o->raft.host, o->raft.port);
-        rv = vigild__write_file(o->data_dir, "node.json", text);
+        rv = file_write_atomic(o->data_dir, "node.json", text);
         if (rv != 0)
             vigild__die("cannot write %s: %s", path, strerror(-rv));
     }
@@ -225,64 +196,6 @@ static void vigild__advertised(const struct vigild *d, const struct netaddr *a, 
     snprintf(out, len, "%s:%u", netaddr_is_wildcard(a) ? d->opts.raft.host : a->host, a->port);
 }
 
-static void vigild__on_registered(void *data, int status, struct store_result *res)
-{
-    struct vigild *d = data;
-    d->registering = 0;
-    if (status == 0 && res->status < 400) {
-        d->registered = 1;
-        vlog_info("node %llu registered in the store", (unsigned long long)d->opts.id);
-    }
-}
-
-static void vigild__on_registered_remote(void *data, int err, long status, const char *body,
-                                         size_t len, const char *headers)
-{
-    struct vigild *d = data;
-    d->registering = 0;
-    if (err == 0 && status >= 200 && status < 300) {
-        d->registered = 1;
-        vlog_info("node %llu registered in the store (through the leader)",
-                  (unsigned long long)d->opts.id);
-    }
-}
-
-/* Sends CMD to the leader's /api/internal/command. Returns 0 when the answer will come. */
-static int vigild__send_to_leader(struct vigild *d, json_t *cmd)
-{
-    uint64_t leader = cluster_leader(d->cluster, NULL);
-    json_t *nodes, *rec;
-    char url[200] = "";
-    char *text;
-    size_t i;
-    int rv;
-    const char *headers[] = {"Content-Type: application/json", d->cred.node_header, NULL};
-
-    if (leader == 0)
-        return VIGIL_ENOQUORUM;
-    if (d->cred.node_header[0] == '\0')
-        return VIGIL_ENOQUORUM; /* the cluster key arrives with the leader's first entries */
-    nodes = store_nodes(d->store);
-    json_array_foreach(nodes, i, rec)
-    {
-        if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == leader)
-            snprintf(url, sizeof url, "%s://%s/api/internal/command", d->scheme,
-                     json_string_value(json_object_get(rec, "api_address")));
-    }
-    json_decref(nodes);
-    if (url[0] == '\0')
-        return VIGIL_ENOTFOUND;
-    text = json_dumps(cmd, JSON_COMPACT);
-    if (text == NULL)
-        return VIGIL_ENOMEM;
-    rv = http_client_request(d->client, "POST", url, headers, text, strlen(text),
-                             2 * d->opts.election_timeout_ms + 1000, vigild__on_registered_remote, d);
-    free(text);
-    return rv;
-}
-
-/* Proposes this node's record (and the cluster's identity on a new cluster) until it is
- * committed. Runs on a timer; registration retries until there is quorum. */
 static void vigild__start_api(struct vigild *d);
 
 /* Keeps DIR/nodes.json equal to the store's node records, so that after a restart the
@@ -293,7 +206,7 @@ static void vigild__save_nodes(struct vigild *d)
     char *text = json_array_size(nodes) > 0 ? json_dumps(nodes, JSON_COMPACT) : NULL;
 
     if (text != NULL && (d->nodes_written == NULL || strcmp(text, d->nodes_written) != 0)) {
-        if (vigild__write_file(d->opts.data_dir, "nodes.json", text) == 0) {
+        if (file_write_atomic(d->opts.data_dir, "nodes.json", text) == 0) {
             free(d->nodes_written);
             d->nodes_written = text;
             text = NULL;
@@ -318,43 +231,49 @@ static void vigild__load_nodes(struct vigild *d)
     peers_set_known_nodes(d->peers, nodes);
 }
 
-static void vigild__on_register_timer(uv_timer_t *t)
+/* Housekeeping on a short timer: learns the cluster's credentials (and starts the HTTPS
+ * server once the certificate is known), keeps DIR/nodes.json current, and as the leader of
+ * a new cluster proposes the cluster's identity (uuid, key, certificate, first admin). */
+static void vigild__on_housekeeping(uv_timer_t *t)
 {
     struct vigild *d = t->data;
-    char raft[80], api[80], se[80];
     char *cuuid;
-    json_t *cmd;
 
-    if (!d->stopping && credentials_learn(&d->cred, d->store) && d->api == NULL)
+    if (d->stopping)
+        return;
+    if (credentials_learn(&d->cred, d->store) && d->api == NULL)
         vigild__start_api(d);
     vigild__save_nodes(d);
-    if (d->stopping || d->registering || d->registered || cluster_leader(d->cluster, NULL) == 0)
+    if (d->init_proposed_term == cluster_term(d->cluster) || !cluster_is_leader(d->cluster))
         return;
     cuuid = store_meta_get(d->store, "cluster_uuid");
-    if (cuuid == NULL && cluster_is_leader(d->cluster)) {
+    if (cuuid == NULL) {
         char uuid[OBJ_UUID_LEN + 1];
+        json_t *cmd;
         obj_uuid_generate(uuid);
         cmd = json_pack("{s:s, s:s, s:s}", "op", "cluster_init", "uuid", uuid, "name",
                         d->opts.cluster_name);
         credentials_fill_init(&d->cred, &d->opts, cmd);
-        /* Retried with the node record until the uuid is in the store. */
-        (void)cluster_propose(d->cluster, cmd, NULL, NULL);
-        json_decref(cmd);
+        /* Once per term; if several leaders propose one, the first committed wins. */
+        events_submit(d->events, cmd);
+        d->init_proposed_term = cluster_term(d->cluster);
     }
     free(cuuid);
+}
+
+/* This node's record (addresses, name, SSH host key), reported to the leader at start
+ * and kept until committed. */
+static void vigild__register(struct vigild *d)
+{
+    char raft[80], api[80], se[80];
     vigild__advertised(d, &d->opts.raft, raft, sizeof raft);
     vigild__advertised(d, &d->opts.api, api, sizeof api);
     vigild__advertised(d, &d->opts.se_listen, se, sizeof se);
-    cmd = json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:s, s:s}}", "op", "node_register", "node", "id",
-                    (json_int_t)d->opts.id, "name", d->opts.name, "raft_address", raft,
-                    "api_address", api, "se_address", se, "se_host_key", d->host_key_pub);
-    if (cluster_is_leader(d->cluster)) {
-        if (cluster_propose(d->cluster, cmd, vigild__on_registered, d) == 0)
-            d->registering = 1;
-    } else if (vigild__send_to_leader(d, cmd) == 0) {
-        d->registering = 1;
-    }
-    json_decref(cmd);
+    events_submit(d->events,
+                  json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:s, s:s}}", "op", "node_register", "node",
+                            "id", (json_int_t)d->opts.id, "name", d->opts.name, "raft_address",
+                            raft, "api_address", api, "se_address", se, "se_host_key",
+                            d->host_key_pub));
 }
 
 /* --- wiring ----------------------------------------------------------------------------- */
@@ -513,7 +432,7 @@ static void vigild__stop(struct vigild *d)
     d->rest.stopping = 1;
     vlog_info("stopping");
     vigild__save_nodes(d);
-    uv_close((uv_handle_t *)&d->register_timer, vigild__on_handle_closed);
+    uv_close((uv_handle_t *)&d->housekeeping_timer, vigild__on_handle_closed);
     if (d->vip != NULL) {
         vip_close(d->vip); /* before the hand-over: never two holders */
         d->vip = NULL;
@@ -633,6 +552,7 @@ int main(int argc, char **argv)
     vigild__load_nodes(&d);
     events_set_header(d.events, d.cred.node_header, d.scheme);
     vigild__start_api(&d);
+    vigild__register(&d);
     d.rest.peers = d.peers;
     d.rest.status = d.driver;
     cluster_set_watch(d.cluster, vigild__on_cluster_change, &d);
@@ -646,9 +566,9 @@ int main(int argc, char **argv)
             vigild__die("%s", err);
     }
 
-    uv_timer_init(&d.loop, &d.register_timer);
-    d.register_timer.data = &d;
-    uv_timer_start(&d.register_timer, vigild__on_register_timer, 0, VIGILD_HOUSEKEEPING_MS);
+    uv_timer_init(&d.loop, &d.housekeeping_timer);
+    d.housekeeping_timer.data = &d;
+    uv_timer_start(&d.housekeeping_timer, vigild__on_housekeeping, 0, VIGILD_HOUSEKEEPING_MS);
     uv_signal_init(&d.loop, &d.sigterm);
     d.sigterm.data = &d;
     uv_signal_start(&d.sigterm, vigild__on_signal, SIGTERM);

@@ -133,10 +133,8 @@ static int peers__find_address(json_t *nodes, uint64_t id, char *out, size_t len
 
 static int peers__api_address(struct peers *p, uint64_t id, char *out, size_t len)
 {
-    json_t *nodes = store_nodes(p->store);
-    int found = peers__find_address(nodes, id, out, len);
-    json_decref(nodes);
-    return found || peers__find_address(p->known_nodes, id, out, len);
+    return store_node_api_address(p->store, id, out, len) ||
+           peers__find_address(p->known_nodes, id, out, len);
 }
 
 int peers_known_name(struct peers *p, uint64_t id, char *out, size_t len)

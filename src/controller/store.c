@@ -198,6 +198,21 @@ json_t *store_nodes(struct store *store)
     return list;
 }
 
+int store_node_api_address(struct store *store, uint64_t id, char *out, size_t len)
+{
+    sqlite3_stmt *st = store__prepare(store, "SELECT api_address FROM nodes WHERE id=?");
+    int found = 0;
+    if (st == NULL)
+        return 0;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(out, len, "%s", sqlite3_column_text(st, 0));
+        found = 1;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
 char *store_meta_get(struct store *store, const char *key)
 {
     sqlite3_stmt *st = store__prepare(store, "SELECT value FROM meta WHERE key=?");

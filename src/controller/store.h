@@ -63,6 +63,9 @@ json_t *store_object_list(struct store *store, enum obj_type type, int64_t offse
 /* Every node record, by id: [{"id", "name", "raft_address", "api_address", "se_address",
  * "se_host_key"}]. */
 json_t *store_nodes(struct store *store);
+/* Node ID's API address ("HOST:PORT") into OUT; 1 if the store has its record, else 0. */
+int store_node_api_address(struct store *store, uint64_t id, char *out, size_t len);
+
 /* A cluster-wide setting ("cluster_uuid", "cluster_name"); malloc'd copy or NULL. */
 char *store_meta_get(struct store *store, const char *key);
 

@@ -180,23 +180,6 @@ static void write__on_forwarded(void *data, int err, long status, const char *bo
     write__maybe_free(op);
 }
 
-/* The leader's API address from the store, into OUT. */
-static int write__leader_api(struct rest_context *ctx, uint64_t leader, char *out, size_t len)
-{
-    json_t *nodes = store_nodes(ctx->store), *rec;
-    size_t i;
-    int found = 0;
-    json_array_foreach(nodes, i, rec)
-    {
-        if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == leader) {
-            snprintf(out, len, "%s", json_string_value(json_object_get(rec, "api_address")));
-            found = 1;
-        }
-    }
-    json_decref(nodes);
-    return found;
-}
-
 static void write__forward(struct write_op *op, uint64_t leader)
 {
     struct rest_context *ctx = op->ctx;
@@ -211,7 +194,7 @@ static void write__forward(struct write_op *op, uint64_t leader)
     const char *body = http_request_body(op->req, &body_len);
     int64_t left = op->deadline_ms - time_mono_ms();
 
-    if (!write__leader_api(ctx, leader, addr, sizeof addr)) {
+    if (!store_node_api_address(ctx->store, leader, addr, sizeof addr)) {
         write__retry(op, "the leader's API address is not known yet");
         return;
     }
