@@ -150,15 +150,13 @@ static struct auth__lock *auth__lock_find(struct auth *a, const char *key, int c
     return oldest;
 }
 
-static int64_t auth__locked_for(struct auth *a, const char *key, int64_t now)
+int64_t auth_lockout_remaining(struct auth *a, const char *key, int64_t now)
 {
     struct auth__lock *l = auth__lock_find(a, key, 0);
     return l != NULL && l->locked_until_ms > now ? l->locked_until_ms - now : 0;
 }
 
-/* Counts a failure; returns how many recent failures KEY has, and sets *LOCKED when this
- * one locked it. */
-static unsigned auth__fail(struct auth *a, const char *key, int64_t now, int *locked)
+unsigned auth_lockout_failure(struct auth *a, const char *key, int64_t now, int *locked)
 {
     struct auth__lock *l = auth__lock_find(a, key, 1);
     unsigned recent = 0;
@@ -175,10 +173,10 @@ static unsigned auth__fail(struct auth *a, const char *key, int64_t now, int *lo
     return recent;
 }
 
-static void auth__succeed(struct auth *a, const char *key)
+void auth_lockout_success(struct auth *a, const char *key, int64_t now)
 {
     struct auth__lock *l = auth__lock_find(a, key, 0);
-    if (l != NULL && l->locked_until_ms <= time_now_ms())
+    if (l != NULL && l->locked_until_ms <= now)
         memset(l->failures, 0, sizeof l->failures);
 }
 
@@ -220,9 +218,15 @@ static void auth__session_payload(const struct auth_identity *id, char *out, siz
 void auth_session_cookie(struct auth *a, const struct auth_identity *id, int secure, char *out,
                          size_t len)
 {
+    auth_session_cookie_at(a, id, time_now_ms(), secure, out, len);
+}
+
+void auth_session_cookie_at(struct auth *a, const struct auth_identity *id, int64_t now_ms,
+                            int secure, char *out, size_t len)
+{
     char payload[400], mac[AUTH_MAC_HEX_LEN];
     struct auth_identity fresh = *id;
-    fresh.seen_ms = time_now_ms();
+    fresh.seen_ms = now_ms;
     auth__session_payload(&fresh, payload, sizeof payload);
     auth_mac(a->secret, payload, strlen(payload), mac);
     snprintf(out, len, "sessionid=%s.%s; Path=/; HttpOnly; SameSite=Strict%s", payload, mac,
@@ -236,16 +240,14 @@ void auth_csrf_token(struct auth *a, const struct auth_identity *id, char out[65
     auth_mac(a->secret, data, strlen(data), out);
 }
 
-/* Verifies a session cookie value. 0 and ID, or 401. */
-static unsigned auth__session_verify(struct auth *a, const char *cookie, struct auth_identity *id,
-                                     const char **why)
+unsigned auth_session_verify(struct auth *a, const char *cookie, int64_t now,
+                             struct auth_identity *id, const char **why)
 {
     char buf[600], mac[AUTH_MAC_HEX_LEN], user[160];
     char *parts[6], *save = NULL, *p;
     int n = 0;
     size_t ulen = 0;
     const char *dot;
-    int64_t now = time_now_ms();
 
     if (strlen(cookie) >= sizeof buf || (dot = strrchr(cookie, '.')) == NULL) {
         *why = "malformed session";
@@ -377,15 +379,15 @@ static void auth__basic_done(struct auth__work *w)
         snprintf(a->cache[slot].user, sizeof a->cache[slot].user, "%s", w->id.user);
         snprintf(a->cache[slot].hash, sizeof a->cache[slot].hash, "%s", w->hash);
         a->cache[slot].expires_ms = now + AUTH__CACHE_MS;
-        auth__succeed(a, ukey);
+        auth_lockout_success(a, ukey, now);
         w->id.via = AUTH_VIA_BASIC;
         w->cb(w->data, 0, &w->id, NULL);
     } else {
         char ikey[80];
         int locked = 0;
         snprintf(ikey, sizeof ikey, "ip:%s", w->ip);
-        auth__fail(a, ukey, now, &locked);
-        auth__fail(a, ikey, now, &locked);
+        auth_lockout_failure(a, ukey, now, &locked);
+        auth_lockout_failure(a, ikey, now, &locked);
         if (locked)
             auth__event(a, "USER_LOCKED", w->id.user, w->ip);
         w->cb(w->data, 401, NULL, "bad credentials");
@@ -445,7 +447,7 @@ static void auth__basic(struct auth *a, struct http_request *req, const char *b6
     }
     snprintf(ukey, sizeof ukey, "u:%.127s", (char *)raw);
     snprintf(ikey, sizeof ikey, "ip:%s", http_request_peer(req));
-    if (auth__locked_for(a, ukey, now) > 0 || auth__locked_for(a, ikey, now) > 0) {
+    if (auth_lockout_remaining(a, ukey, now) > 0 || auth_lockout_remaining(a, ikey, now) > 0) {
         sodium_memzero(raw, sizeof raw);
         cb(data, 429, NULL, "too many failed logins: locked for a while");
         return;
@@ -536,7 +538,7 @@ void auth_authenticate(struct auth *a, struct http_request *req, auth_cb cb, voi
         return;
     }
     if (cookie_header != NULL && auth__cookie(cookie_header, cookie, sizeof cookie)) {
-        status = auth__session_verify(a, cookie, &id, &why);
+        status = auth_session_verify(a, cookie, time_now_ms(), &id, &why);
         cb(data, status, status == 0 ? &id : NULL, why);
         return;
     }
@@ -599,26 +601,12 @@ static void auth__origin_of(const char *url, char *out, size_t len)
     snprintf(out, len, "%.*s", (int)n, url);
 }
 
-unsigned auth_csrf_check(struct auth *a, struct http_request *req, const struct auth_identity *id,
-                         char *why, size_t whylen)
+unsigned auth_origin_check(int tls, const char *host, const char *origin, const char *referer,
+                           const char *sec_fetch_site, char *why, size_t whylen)
 {
-    const char *method = http_request_method(req);
-    const char *token = http_request_header(req, "X-CSRFToken");
-    const char *origin = http_request_header(req, "Origin");
-    const char *referer = http_request_header(req, "Referer");
-    const char *site = http_request_header(req, "Sec-Fetch-Site");
-    const char *host = http_request_header(req, "Host");
-    char expect[65], mine[300], theirs[300];
+    char mine[300], theirs[300];
 
-    if (id->via != AUTH_VIA_SESSION || strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-        return 0;
-    auth_csrf_token(a, id, expect);
-    if (token == NULL || !auth_equal(token, expect)) {
-        snprintf(why, whylen, "CSRF check failed: X-CSRFToken missing or wrong");
-        return 403;
-    }
-    snprintf(mine, sizeof mine, "%s://%s", http_request_is_tls(req) ? "https" : "http",
-             host != NULL ? host : "");
+    snprintf(mine, sizeof mine, "%s://%s", tls ? "https" : "http", host != NULL ? host : "");
     if (origin != NULL && strcmp(origin, "null") != 0) {
         auth__origin_of(origin, theirs, sizeof theirs);
         if (strcasecmp(theirs, mine) != 0) {
@@ -630,11 +618,31 @@ unsigned auth_csrf_check(struct auth *a, struct http_request *req, const struct 
         snprintf(why, whylen, "cross-origin write refused");
         return 403;
     }
-    if (site != NULL && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0) {
-        snprintf(why, whylen, "cross-site write refused (Sec-Fetch-Site %s)", site);
+    if (sec_fetch_site != NULL && strcmp(sec_fetch_site, "same-origin") != 0 &&
+        strcmp(sec_fetch_site, "none") != 0) {
+        snprintf(why, whylen, "cross-site write refused (Sec-Fetch-Site %s)", sec_fetch_site);
         return 403;
     }
     return 0;
+}
+
+unsigned auth_csrf_check(struct auth *a, struct http_request *req, const struct auth_identity *id,
+                         char *why, size_t whylen)
+{
+    const char *method = http_request_method(req);
+    const char *token = http_request_header(req, "X-CSRFToken");
+    char expect[65];
+
+    if (id->via != AUTH_VIA_SESSION || strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return 0;
+    auth_csrf_token(a, id, expect);
+    if (token == NULL || !auth_equal(token, expect)) {
+        snprintf(why, whylen, "CSRF check failed: X-CSRFToken missing or wrong");
+        return 403;
+    }
+    return auth_origin_check(http_request_is_tls(req), http_request_header(req, "Host"),
+                             http_request_header(req, "Origin"), http_request_header(req, "Referer"),
+                             http_request_header(req, "Sec-Fetch-Site"), why, whylen);
 }
 
 /* --- login ----------------------------------------------------------------------------- */
@@ -660,8 +668,8 @@ static void auth__login_done(struct auth__work *w)
     snprintf(ukey, sizeof ukey, "u:%s", w->id.user);
     snprintf(ikey, sizeof ikey, "ip:%s", w->ip);
     if (w->ok && w->known_user && auth__load_user(a, w->id.user, &w->id) == 0) {
-        auth__succeed(a, ukey);
-        auth__succeed(a, ikey);
+        auth_lockout_success(a, ukey, now);
+        auth_lockout_success(a, ikey, now);
         w->id.via = AUTH_VIA_SESSION;
         auth_random_token(w->id.sid, sizeof w->id.sid, 32);
         w->id.issued_ms = now;
@@ -673,8 +681,8 @@ static void auth__login_done(struct auth__work *w)
     }
     {
         int locked = 0;
-        unsigned n = auth__fail(a, ukey, now, &locked);
-        unsigned m = auth__fail(a, ikey, now, &locked);
+        unsigned n = auth_lockout_failure(a, ukey, now, &locked);
+        unsigned m = auth_lockout_failure(a, ikey, now, &locked);
         uint64_t delay;
         if (m > n)
             n = m;
@@ -705,7 +713,7 @@ void auth_login(struct auth *a, const char *user, const char *password, const ch
     }
     snprintf(ukey, sizeof ukey, "u:%s", user);
     snprintf(ikey, sizeof ikey, "ip:%s", ip);
-    if (auth__locked_for(a, ukey, now) > 0 || auth__locked_for(a, ikey, now) > 0) {
+    if (auth_lockout_remaining(a, ukey, now) > 0 || auth_lockout_remaining(a, ikey, now) > 0) {
         cb(data, 429, NULL, "too many failed logins: locked for a while");
         return;
     }

@@ -66,9 +66,19 @@ unsigned auth_authorize(const struct auth_identity *id, const char *method, cons
                         char *why, size_t whylen);
 
 /* For session-authenticated writes: the X-CSRFToken header must match the session's token
- * (constant-time) and the request must come from the same origin. 0 or 403. */
+ * (constant-time) and the request must come from the same origin (auth_origin_check on
+ * its headers). 0 or 403. */
 unsigned auth_csrf_check(struct auth *a, struct http_request *req, const struct auth_identity *id,
                          char *why, size_t whylen);
+
+/* The same-origin part of the CSRF check, from a request's headers (each borrowed, NULL
+ * when absent): TLS says whether it came over HTTPS, HOST is its Host header. A present
+ * Origin must be "http[s]://HOST" (case-insensitive); an Origin of "null" is refused; with
+ * no Origin, a present Referer must be from that origin; a present Sec-Fetch-Site must be
+ * "same-origin" or "none". No headers at all passes (scripts). 0, or 403 with WHY filled
+ * in. Pure: no state, any thread. */
+unsigned auth_origin_check(int tls, const char *host, const char *origin, const char *referer,
+                           const char *sec_fetch_site, char *why, size_t whylen);
 
 /* Checks USER's PASSWORD for a login from IP, with lockout and slowing. CB gets 0 and the
  * new session identity, or 401 / 429. */
@@ -83,6 +93,19 @@ void auth_csrf_token(struct auth *a, const struct auth_identity *id, char out[65
 void auth_session_cookie(struct auth *a, const struct auth_identity *id, int secure, char *out,
                          size_t len);
 
+/* auth_session_cookie with NOW_MS (ms since the epoch) as the last activity. */
+void auth_session_cookie_at(struct auth *a, const struct auth_identity *id, int64_t now_ms,
+                            int secure, char *out, size_t len);
+
+/* Verifies a session cookie's value COOKIE_VALUE (borrowed; what follows "sessionid=") as
+ * of NOW_MS: its MAC under the cluster key, the absolute (AUTH_SESSION_MAX_MS since issue)
+ * and idle (AUTH_SESSION_IDLE_MS since the activity it carries) timeouts, revocation in
+ * the store, and that its user still exists. Returns 0 and fills ID (via
+ * AUTH_VIA_SESSION, the user's current role from the store), or 401 with *WHY set to a
+ * static message. auth_authenticate uses it with the current time. Loop thread. */
+unsigned auth_session_verify(struct auth *a, const char *cookie_value, int64_t now_ms,
+                             struct auth_identity *id, const char **why);
+
 /* Hashes PASSWORD (Argon2id) off the loop; CB(data, 0, hash) or CB(data, error, NULL). */
 typedef void (*auth_hash_cb)(void *data, int status, const char *hash);
 void auth_hash_password(struct auth *a, const char *password, auth_hash_cb cb, void *data);
@@ -92,6 +115,17 @@ void auth_token_mac(struct auth *a, const char *token, char out[65]);
 
 /* The node credential header value for NODE_ID into OUT ("ID.MAC"). */
 void auth_node_credential(const char *secret, uint64_t node_id, char *out, size_t len);
+
+/* The lockout counters of this node, keyed "u:NAME" (an account) or "ip:ADDR" (a source
+ * address); KEY is borrowed, times are ms since the epoch. A failure at NOW_MS is
+ * recorded; the return is how many failures KEY has within AUTH_LOCK_WINDOW_MS, and when
+ * that reaches AUTH_LOCK_FAILURES, KEY is locked for AUTH_LOCK_MS (its failures forgotten)
+ * and *LOCKED set to 1 (else left alone). */
+unsigned auth_lockout_failure(struct auth *a, const char *key, int64_t now_ms, int *locked);
+/* A success at NOW_MS forgets KEY's failures unless it is locked. */
+void auth_lockout_success(struct auth *a, const char *key, int64_t now_ms);
+/* How many ms KEY stays locked after NOW_MS; 0 when it is not locked. */
+int64_t auth_lockout_remaining(struct auth *a, const char *key, int64_t now_ms);
 
 /* Forgets cached Basic credentials (after a password or role change). */
 void auth_flush_cache(struct auth *a);
