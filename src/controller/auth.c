@@ -134,17 +134,27 @@ static int auth__submit(struct auth *a, struct auth__work *w)
 
 /* --- lockout ------------------------------------------------------------------------ */
 
-static struct auth__lock *auth__lock_find(struct auth *a, const char *key, int create)
+/* Finds KEY's entry, or (CREATE) takes a slot for it: the least recently failed entry
+ * that is not locked, so that failures under many other names cannot push a lock out. */
+static struct auth__lock *auth__lock_find(struct auth *a, const char *key, int create,
+                                         int64_t now)
 {
-    struct auth__lock *oldest = &a->locks[0];
+    struct auth__lock *oldest = NULL, *oldest_locked = &a->locks[0];
     for (unsigned i = 0; i < AUTH__LOCKS; i++) {
-        if (strcmp(a->locks[i].key, key) == 0)
-            return &a->locks[i];
-        if (a->locks[i].last_ms < oldest->last_ms)
-            oldest = &a->locks[i];
+        struct auth__lock *l = &a->locks[i];
+        if (strcmp(l->key, key) == 0)
+            return l;
+        if (l->locked_until_ms > now) {
+            if (l->locked_until_ms < oldest_locked->locked_until_ms)
+                oldest_locked = l;
+        } else if (oldest == NULL || l->last_ms < oldest->last_ms) {
+            oldest = l;
+        }
     }
     if (!create)
         return NULL;
+    if (oldest == NULL)
+        oldest = oldest_locked; /* every slot locked: the lock closest to its end goes */
     memset(oldest, 0, sizeof *oldest);
     snprintf(oldest->key, sizeof oldest->key, "%s", key);
     return oldest;
@@ -152,13 +162,13 @@ static struct auth__lock *auth__lock_find(struct auth *a, const char *key, int c
 
 int64_t auth_lockout_remaining(struct auth *a, const char *key, int64_t now)
 {
-    struct auth__lock *l = auth__lock_find(a, key, 0);
+    struct auth__lock *l = auth__lock_find(a, key, 0, now);
     return l != NULL && l->locked_until_ms > now ? l->locked_until_ms - now : 0;
 }
 
 unsigned auth_lockout_failure(struct auth *a, const char *key, int64_t now, int *locked)
 {
-    struct auth__lock *l = auth__lock_find(a, key, 1);
+    struct auth__lock *l = auth__lock_find(a, key, 1, now);
     unsigned recent = 0;
     l->failures[l->n++ % AUTH_LOCK_FAILURES] = now;
     l->last_ms = now;
@@ -175,7 +185,7 @@ unsigned auth_lockout_failure(struct auth *a, const char *key, int64_t now, int 
 
 void auth_lockout_success(struct auth *a, const char *key, int64_t now)
 {
-    struct auth__lock *l = auth__lock_find(a, key, 0);
+    struct auth__lock *l = auth__lock_find(a, key, 0, now);
     if (l != NULL && l->locked_until_ms <= now)
         memset(l->failures, 0, sizeof l->failures);
 }
@@ -573,7 +583,8 @@ unsigned auth_authorize(const struct auth_identity *id, const char *method, cons
     if (read || is_admin)
         return 0;
     /* Every role may end its session and manage its own tokens. */
-    if (strcmp(path, "/api/logout") == 0 || strncmp(path, "/api/token", 10) == 0)
+    if (strcmp(path, "/api/logout") == 0 ||
+        (strncmp(path, "/api/token", 10) == 0 && (path[10] == '\0' || path[10] == '/')))
         return 0;
     if (strcmp(id->role, "operator") == 0) {
         static const char *const config[] = {"/api/pool", "/api/healthmonitor",

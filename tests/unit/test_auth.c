@@ -705,6 +705,24 @@ static void test_lockout(void **state)
     assert_int_equal(locked, 0);
 }
 
+/* Failures under many other names cannot push a lock out of the table. */
+static void test_lockout_not_flushed(void **state)
+{
+    struct fixture *f = *state;
+    int locked = 0;
+    char key[64];
+
+    for (unsigned i = 0; i < AUTH_LOCK_FAILURES; i++)
+        auth_lockout_failure(f->auth, "u:admin", T0 + i, &locked);
+    assert_int_equal(locked, 1);
+    for (unsigned i = 0; i < 5000; i++) {
+        int l = 0;
+        snprintf(key, sizeof key, "u:made-up-%u", i);
+        auth_lockout_failure(f->auth, key, T0 + MINUTE + i, &l);
+    }
+    assert_true(auth_lockout_remaining(f->auth, "u:admin", T0 + 2 * MINUTE) > 0);
+}
+
 static void test_lockout_window(void **state)
 {
     struct fixture *f = *state;
@@ -907,6 +925,8 @@ int main(void)
         cmocka_unit_test(test_origin_referer),
         cmocka_unit_test(test_origin_sec_fetch_site),
         cmocka_unit_test_setup_teardown(test_lockout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lockout_not_flushed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lockout_not_flushed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lockout_window, setup, teardown),
         cmocka_unit_test(test_authorize_roles),
         cmocka_unit_test(test_authorize_on_behalf),
