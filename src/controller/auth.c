@@ -215,14 +215,32 @@ static int auth__load_user(struct auth *a, const char *user, struct auth_identit
 
 /* --- sessions -------------------------------------------------------------------------- */
 
-/* The signed part of a cookie: "v1.B64USER.SID.ISSUED.SEEN". */
-static void auth__session_payload(const struct auth_identity *id, char *out, size_t len)
+/* A tag of USER's current password hash: a password change, or a user deleted and made
+ * again under the same name, ends the sessions made before. "" when there is no such user. */
+static void auth__user_tag(struct auth *a, const char *user, char out[17])
 {
-    char user64[200];
+    json_t *u = store_user_get(a->store, user);
+    const char *hash = json_string_value(json_object_get(u, "hash"));
+    out[0] = '\0';
+    if (hash != NULL) {
+        char data[AUTH_PWHASH_LEN + 8], mac[AUTH_MAC_HEX_LEN];
+        snprintf(data, sizeof data, "pw:%s", hash);
+        auth_mac(a->secret, data, strlen(data), mac);
+        snprintf(out, 17, "%.16s", mac);
+    }
+    json_decref(u);
+}
+
+/* The signed part of a cookie: "v1.B64USER.SID.ISSUED.SEEN.TAG". */
+static void auth__session_payload(struct auth *a, const struct auth_identity *id, char *out,
+                                  size_t len)
+{
+    char user64[200], tag[17];
     sodium_bin2base64(user64, sizeof user64, (const unsigned char *)id->user, strlen(id->user),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    snprintf(out, len, "v1.%s.%s.%lld.%lld", user64, id->sid, (long long)id->issued_ms,
-             (long long)id->seen_ms);
+    auth__user_tag(a, id->user, tag);
+    snprintf(out, len, "v1.%s.%s.%lld.%lld.%s", user64, id->sid, (long long)id->issued_ms,
+             (long long)id->seen_ms, tag[0] ? tag : "none");
 }
 
 void auth_session_cookie(struct auth *a, const struct auth_identity *id, int secure, char *out,
@@ -237,7 +255,7 @@ void auth_session_cookie_at(struct auth *a, const struct auth_identity *id, int6
     char payload[400], mac[AUTH_MAC_HEX_LEN];
     struct auth_identity fresh = *id;
     fresh.seen_ms = now_ms;
-    auth__session_payload(&fresh, payload, sizeof payload);
+    auth__session_payload(a, &fresh, payload, sizeof payload);
     auth_mac(a->secret, payload, strlen(payload), mac);
     snprintf(out, len, "sessionid=%s.%s; Path=/; HttpOnly; SameSite=Strict%s", payload, mac,
              secure ? "; Secure" : "");
@@ -254,7 +272,7 @@ unsigned auth_session_verify(struct auth *a, const char *cookie, int64_t now,
                              struct auth_identity *id, const char **why)
 {
     char buf[600], mac[AUTH_MAC_HEX_LEN], user[160];
-    char *parts[6], *save = NULL, *p;
+    char *parts[7], *save = NULL, *p, tag[17];
     int n = 0;
     size_t ulen = 0;
     const char *dot;
@@ -270,9 +288,9 @@ unsigned auth_session_verify(struct auth *a, const char *cookie, int64_t now,
         return 401;
     }
     snprintf(buf, sizeof buf, "%.*s", (int)(dot - cookie), cookie);
-    for (p = strtok_r(buf, ".", &save); p != NULL && n < 6; p = strtok_r(NULL, ".", &save))
+    for (p = strtok_r(buf, ".", &save); p != NULL && n < 7; p = strtok_r(NULL, ".", &save))
         parts[n++] = p;
-    if (n != 5 || strcmp(parts[0], "v1") != 0 ||
+    if (n != 6 || strcmp(parts[0], "v1") != 0 ||
         sodium_base642bin((unsigned char *)user, sizeof user - 1, parts[1], strlen(parts[1]), NULL,
                           &ulen, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
         *why = "malformed session";
@@ -298,6 +316,11 @@ unsigned auth_session_verify(struct auth *a, const char *cookie, int64_t now,
     }
     if (auth__load_user(a, user, id) != 0) {
         *why = "the session's user no longer exists";
+        return 401;
+    }
+    auth__user_tag(a, user, tag);
+    if (!auth_equal(tag, parts[5])) {
+        *why = "session ended (the password changed)";
         return 401;
     }
     id->via = AUTH_VIA_SESSION;

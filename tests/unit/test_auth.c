@@ -441,25 +441,26 @@ static void test_session_signed_but_malformed(void **state)
     char payload[300];
     auth_random_token(sid, sizeof sid, 32);
 
-    /* "alice" is YWxpY2U in base64url; a well-formed one first. */
-    snprintf(payload, sizeof payload, "v1.YWxpY2U.%s.%lld.%lld", sid, T0, T0);
+    /* "alice" is YWxpY2U in base64url. Well-formed payloads have six parts, the last a tag
+     * of the user's password hash: without the right tag a signed cookie is refused. */
+    snprintf(payload, sizeof payload, "v1.YWxpY2U.%s.%lld.%lld.0123456789abcdef", sid, T0, T0);
     sign(payload, value, sizeof value);
-    assert_accepted(f->auth, value, T0, NULL);
+    assert_refused(f->auth, value, T0, "password changed");
 
-    snprintf(payload, sizeof payload, "v2.YWxpY2U.%s.%lld.%lld", sid, T0, T0);
+    snprintf(payload, sizeof payload, "v2.YWxpY2U.%s.%lld.%lld.none", sid, T0, T0);
     sign(payload, value, sizeof value);
     assert_refused(f->auth, value, T0, "malformed");
-    snprintf(payload, sizeof payload, "v1.YWxpY2U.%s.%lld", sid, T0);
+    snprintf(payload, sizeof payload, "v1.YWxpY2U.%s.%lld.%lld", sid, T0, T0); /* old form */
     sign(payload, value, sizeof value);
     assert_refused(f->auth, value, T0, "malformed");
-    snprintf(payload, sizeof payload, "v1.YWxpY2U.%s.%lld.%lld.1", sid, T0, T0);
+    snprintf(payload, sizeof payload, "v1.YWxpY2U.%s.%lld.%lld.none.1", sid, T0, T0);
     sign(payload, value, sizeof value);
     assert_refused(f->auth, value, T0, "malformed");
-    snprintf(payload, sizeof payload, "v1.YWxp*2U.%s.%lld.%lld", sid, T0, T0);
+    snprintf(payload, sizeof payload, "v1.YWxp*2U.%s.%lld.%lld.none", sid, T0, T0);
     sign(payload, value, sizeof value);
     assert_refused(f->auth, value, T0, "malformed");
     /* "bob" (Ym9i) does not exist. */
-    snprintf(payload, sizeof payload, "v1.Ym9i.%s.%lld.%lld", sid, T0, T0);
+    snprintf(payload, sizeof payload, "v1.Ym9i.%s.%lld.%lld.none", sid, T0, T0);
     sign(payload, value, sizeof value);
     assert_refused(f->auth, value, T0, "no longer exists");
 }
@@ -531,6 +532,24 @@ static void test_session_role_follows_store(void **state)
     user_put(f->store, "alice", "admin", 0);
     assert_accepted(f->auth, value, T0 + 2 * MINUTE, &got);
     assert_string_equal(got.role, "admin");
+}
+
+/* A new password (or the user deleted and made again) ends the sessions made before. */
+static void test_session_ends_with_password_change(void **state)
+{
+    struct fixture *f = *state;
+    struct auth_identity id = session_of("alice", T0);
+    char value[600];
+
+    cookie_value(f->auth, &id, T0, value, sizeof value);
+    assert_accepted(f->auth, value, T0, NULL);
+    apply(f->store, 200,
+          "{\"op\": \"user_put\", \"name\": \"alice\", \"role\": \"operator\", "
+          "\"hash\": \"$argon2id$another-hash\", \"create\": false}");
+    assert_refused(f->auth, value, T0 + MINUTE, "password changed");
+    /* A session made after the change works. */
+    cookie_value(f->auth, &id, T0 + MINUTE, value, sizeof value);
+    assert_accepted(f->auth, value, T0 + MINUTE, NULL);
 }
 
 static void test_session_odd_user_names(void **state)
@@ -918,6 +937,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_session_revoked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_user_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_role_follows_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_ends_with_password_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_odd_user_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csrf_token, setup, teardown),
         cmocka_unit_test(test_origin_same),
