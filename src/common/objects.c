@@ -661,9 +661,41 @@ static int objects__copy_server(struct objects__ctx *c, const json_t *in, size_t
     return 0;
 }
 
+/* RFC 9110 token characters (header field names). */
+static bool objects__is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* "consistent_hash_header": optional, an HTTP header name, only with consistent hash. */
+static int objects__copy_hash_header(struct objects__ctx *c, const json_t *in, json_t *out,
+                                     const char *algorithm)
+{
+    const char *key = "consistent_hash_header";
+    const json_t *v = json_object_get(in, key);
+    const char *s;
+    size_t len;
+
+    if (v == NULL)
+        return 0;
+    if (strcmp(algorithm, "LB_ALGORITHM_CONSISTENT_HASH") != 0)
+        return objects__fail(c, key, "only for lb_algorithm LB_ALGORITHM_CONSISTENT_HASH");
+    if (objects__check_string(c, key, v, 1, OBJ_HASH_HEADER_MAX, 0) != 0)
+        return -1;
+    s = json_string_value(v);
+    len = json_string_length(v);
+    for (size_t i = 0; i < len; i++)
+        if (!objects__is_tchar((unsigned char)s[i]))
+            return objects__fail(c, key, "must be an HTTP header name (letters, digits and "
+                                         "!#$%%&'*+-.^_`|~)");
+    return objects__set(c, out, key, json_string(s));
+}
+
 static int objects__validate_pool(struct objects__ctx *c, const json_t *in, json_t *out)
 {
-    static const char *const allowed[] = {"name", "description", "lb_algorithm", "servers",
+    static const char *const allowed[] = {"name", "description", "lb_algorithm",
+                                          "consistent_hash_header", "servers",
                                           "health_monitor_refs", NULL};
     const char *algorithm;
     const json_t *v;
@@ -675,7 +707,8 @@ static int objects__validate_pool(struct objects__ctx *c, const json_t *in, json
     if (objects__check_keys(c, in, "", allowed, objects__read_only) != 0 ||
         objects__copy_name(c, in, out) != 0 || objects__copy_description(c, in, out) != 0 ||
         objects__copy_enum(c, in, out, "lb_algorithm", objects__lb_algorithms,
-                           "LB_ALGORITHM_ROUND_ROBIN", &algorithm) != 0)
+                           "LB_ALGORITHM_ROUND_ROBIN", &algorithm) != 0 ||
+        objects__copy_hash_header(c, in, out, algorithm) != 0)
         return -1;
 
     v = json_object_get(in, "servers");

@@ -40,6 +40,7 @@ enum {
 #define OBJ_PUBLIC_KEY_MAX 2048         /* serviceengine public_key, as sent */
 #define OBJ_POOL_SERVERS_MAX 1024       /* pool servers */
 #define OBJ_POOL_MONITORS_MAX 16        /* pool health_monitor_refs */
+#define OBJ_HASH_HEADER_MAX 64          /* pool consistent_hash_header */
 #define OBJ_VS_SERVICES_MAX 64          /* virtualservice services */
 #define OBJ_VS_SE_REFS_MAX 64           /* virtualservice se_refs */
 

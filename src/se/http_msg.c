@@ -343,6 +343,29 @@ int http_msg_head_end(struct http_msg *m)
     return http_msg__put(m, "\r\n", 2) == 0 ? 0 : VIGIL_ENOMEM;
 }
 
+const char *http_msg_key_value(const struct http_msg *m, size_t *len)
+{
+    const char *v;
+    size_t n;
+
+    *len = 0;
+    if (m->key_header == NULL || m->head == NULL || m->key_len == 0 ||
+        (uint64_t)m->key_off + m->key_len > m->head_len)
+        return NULL;
+    v = m->head + m->key_off;
+    n = m->key_len;
+    while (n > 0 && (v[0] == ' ' || v[0] == '\t')) {
+        v++;
+        n--;
+    }
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return NULL;
+    *len = n;
+    return v;
+}
+
 bool http_msg_needs_eof(const struct http_msg *m)
 {
     const http_parser *p = &m->parser;

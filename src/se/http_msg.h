@@ -82,6 +82,12 @@ int http_msg_head_append(struct http_msg *m, const char *text, size_t len);
 /* Closes the rebuilt head with the empty line. Returns 0 or VIGIL_ENOMEM. */
 int http_msg_head_end(struct http_msg *m);
 
+/* After HEAD_DONE: the value of the header named M->key_header (matched case-insensitively;
+ * the last one when it repeats), without surrounding spaces and tabs, as a span of M->head
+ * (borrowed, valid until the head changes) of *LEN bytes. NULL when M->key_header is NULL,
+ * the header is absent or its value is empty. */
+const char *http_msg_key_value(const struct http_msg *m, size_t *len);
+
 /* For a response whose head is complete: true when its body ends only when the server
  * closes (no Content-Length, not chunked, and a status that has a body). */
 bool http_msg_needs_eof(const struct http_msg *m);

@@ -699,8 +699,17 @@ static int hp__client_get_server(struct hp_client *c)
     struct hp_server *s;
     uint64_t hash = 0;
 
-    if (c->vs->pool->cfg->lb == SE_LB_CONSISTENT_HASH)
-        hash = balance_hash(&c->peer_addr, sizeof c->peer_addr);
+    if (c->vs->pool->cfg->lb == SE_LB_CONSISTENT_HASH) {
+        /* The key: the value of the pool's consistent_hash_header (captured while the head
+         * was parsed, under the name the listener had then), else the client IP. */
+        size_t key_len = 0;
+        const char *key = c->vs->pool->cfg->hash_header ? http_msg_key_value(&c->req, &key_len)
+                                                        : NULL;
+        if (key != NULL)
+            hash = balance_hash(key, key_len);
+        else
+            hash = balance_hash(&c->peer_addr, sizeof c->peer_addr);
+    }
     srv = engine_pick_server(c->vs, hash, c->avoid);
     if (srv == NULL) {
         hp__client_error(c, c->avoid ? 502 : 503,
@@ -800,6 +809,8 @@ static void hp__client_begin_request(struct hp_client *c)
     c->logged = false;
     c->avoid = NULL;
     c->log_server = NULL;
+    /* The listener outlives us and keeps the name current across reloads. */
+    c->req.key_header = c->listener->hash_header[0] ? c->listener->hash_header : NULL;
 }
 
 /* Parses client input; returns how much was used (the caller keeps the rest). */

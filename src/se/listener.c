@@ -91,7 +91,12 @@ int listener_open(struct se_engine *e, const struct sockaddr_in *addr, struct se
 void listener_set_vs(struct se_listener *l, struct se_vs *vs)
 {
     struct se_vs *old = l->vs;
+    const char *header = NULL;
+
     l->vs = vs ? se_vs_ref(vs) : NULL;
+    if (vs != NULL && vs->cfg->app == SE_APP_HTTP && vs->pool->cfg->lb == SE_LB_CONSISTENT_HASH)
+        header = vs->pool->cfg->hash_header;
+    snprintf(l->hash_header, sizeof l->hash_header, "%s", header ? header : "");
     se_vs_unref(old);
 }
 

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "common/objects.h"
+
 struct se_engine;
 struct se_vs;
 
@@ -20,6 +22,10 @@ struct se_listener {
     struct sockaddr_in addr;
     char label[24];          /* "ip:port" */
     struct se_vs *vs;        /* current service (one reference), NULL once closed */
+    /* The current service's consistent-hash header name ("" for none, TCP services and
+     * other algorithms), copied here so that a client connection, which holds the
+     * listener, can match request headers against it while the service changes. */
+    char hash_header[OBJ_HASH_HEADER_MAX + 1];
     bool closed;             /* no longer in the configuration: connections finish and go */
     bool polling;
     struct se_listener *next; /* engine's list */
@@ -29,7 +35,8 @@ struct se_listener {
  * reference, the engine's) or a negative errno (e.g. -EADDRINUSE). */
 int listener_open(struct se_engine *e, const struct sockaddr_in *addr, struct se_listener **out);
 
-/* Points L at VS (takes a new reference, drops the old one). */
+/* Points L at VS (takes a new reference, drops the old one) and copies VS's
+ * consistent-hash header name into L->hash_header. */
 void listener_set_vs(struct se_listener *l, struct se_vs *vs);
 
 /* Stops accepting for good and drops the engine's reference; connections that hold a

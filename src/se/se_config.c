@@ -44,6 +44,7 @@ static void se_config__free(struct se_config *c)
     for (size_t i = 0; i < c->n_pools; i++) {
         free(c->pools[i].name);
         free(c->pools[i].uuid);
+        free(c->pools[i].hash_header);
         free(c->pools[i].servers);
         free(c->pools[i].monitors);
     }
@@ -215,6 +216,13 @@ static int se_config__pool(struct se_config *c, struct se_pool_config *p, json_t
         p->lb = SE_LB_LEAST_CONNECTIONS;
     else if (lb && strcmp(lb, "LB_ALGORITHM_CONSISTENT_HASH") == 0)
         p->lb = SE_LB_CONSISTENT_HASH;
+    if (p->lb == SE_LB_CONSISTENT_HASH && json_object_get(o, "consistent_hash_header")) {
+        p->hash_header = se_config__dup(o, "consistent_hash_header");
+        if (p->hash_header == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
     p->n_servers = json_array_size(servers);
     p->servers = calloc(p->n_servers ? p->n_servers : 1, sizeof *p->servers);
     p->n_monitors = json_array_size(refs);

@@ -44,6 +44,8 @@ struct se_pool_config {
     char *name;
     char *uuid;
     enum se_lb lb;
+    char *hash_header;      /* consistent hash: the HTTP request header whose value is the
+                             * key (consistent_hash_header), NULL: the client IP */
     size_t n_servers;
     struct se_server_config *servers;
     size_t n_monitors;

@@ -332,6 +332,33 @@ static void test_pool_good(void **state)
              "{\"name\": \"ch\", \"lb_algorithm\": \"LB_ALGORITHM_CONSISTENT_HASH\","
              " \"servers\": [{\"ip\": \"198.18.0.1\", \"port\": 1}, {\"ip\": \"198.18.0.2\", \"port\": 65535}]}");
     assert_string_equal(str(o, "lb_algorithm"), "LB_ALGORITHM_CONSISTENT_HASH");
+    assert_null(json_object_get(o, "consistent_hash_header")); /* no default */
+    json_decref(o);
+
+    /* Hash on a request header: kept as given (names match case-insensitively). */
+    o = good(OBJ_POOL, 0,
+             "{\"name\": \"ch\", \"lb_algorithm\": \"LB_ALGORITHM_CONSISTENT_HASH\","
+             " \"consistent_hash_header\": \"X-User\"}");
+    assert_json(o, "{\"name\": \"ch\", \"lb_algorithm\": \"LB_ALGORITHM_CONSISTENT_HASH\","
+                   " \"consistent_hash_header\": \"X-User\", \"servers\": [],"
+                   " \"health_monitor_refs\": []}");
+    json_decref(o);
+    o = good(OBJ_POOL, 0,
+             "{\"name\": \"ch\", \"lb_algorithm\": \"LB_ALGORITHM_CONSISTENT_HASH\","
+             " \"consistent_hash_header\": \"x\"}");
+    assert_string_equal(str(o, "consistent_hash_header"), "x");
+    json_decref(o);
+    o = good(OBJ_POOL, 0,
+             "{\"name\": \"ch\", \"lb_algorithm\": \"LB_ALGORITHM_CONSISTENT_HASH\","
+             " \"consistent_hash_header\": \"!#$%&'*+-.^_`|~09azAZ\"}");
+    assert_string_equal(str(o, "consistent_hash_header"), "!#$%&'*+-.^_`|~09azAZ");
+    json_decref(o);
+    /* 64 bytes is the limit. */
+    o = good(OBJ_POOL, 0,
+             "{\"name\": \"ch\", \"lb_algorithm\": \"LB_ALGORITHM_CONSISTENT_HASH\","
+             " \"consistent_hash_header\": "
+             "\"X-01234567890123456789012345678901234567890123456789012345678901\"}");
+    assert_int_equal(strlen(str(o, "consistent_hash_header")), OBJ_HASH_HEADER_MAX);
     json_decref(o);
 
     /* By name (SE config file). */
@@ -388,6 +415,28 @@ static void test_pool_bad(void **state)
         {"{\"name\": \"p\", \"health_monitor_refs\": [null]}", "health_monitor_refs[0]: must be a uuid"},
         {"{\"name\": \"p\", \"health_monitor_refs\": [\"" UUID_A "\", \"" UUID_A "\"]}", "health_monitor_refs[1]: duplicate of health_monitor_refs[0]"},
         {"{\"name\": \"p\", \"vip\": \"127.0.0.1\"}", "vip: unknown field"},
+#define CH_POOL "{\"name\": \"p\", \"lb_algorithm\": \"LB_ALGORITHM_CONSISTENT_HASH\", "
+        {"{\"name\": \"p\", \"consistent_hash_header\": \"X-User\"}",
+         "consistent_hash_header: only for lb_algorithm LB_ALGORITHM_CONSISTENT_HASH"},
+        {"{\"name\": \"p\", \"lb_algorithm\": \"LB_ALGORITHM_LEAST_CONNECTIONS\", \"consistent_hash_header\": \"X-User\"}",
+         "consistent_hash_header: only for lb_algorithm LB_ALGORITHM_CONSISTENT_HASH"},
+        {"{\"name\": \"p\", \"lb_algorithm\": \"LB_ALGORITHM_ROUND_ROBIN\", \"consistent_hash_header\": null}",
+         "consistent_hash_header: only for lb_algorithm LB_ALGORITHM_CONSISTENT_HASH"},
+        {CH_POOL "\"consistent_hash_header\": \"\"}", "consistent_hash_header: must not be empty"},
+        {CH_POOL "\"consistent_hash_header\": null}", "consistent_hash_header: must be a string"},
+        {CH_POOL "\"consistent_hash_header\": 5}", "consistent_hash_header: must be a string"},
+        {CH_POOL "\"consistent_hash_header\": [\"X-User\"]}", "consistent_hash_header: must be a string"},
+        {CH_POOL "\"consistent_hash_header\": \"X-012345678901234567890123456789012345678901234567890123456789012\"}",
+         "consistent_hash_header: must be at most 64 bytes long"},
+        {CH_POOL "\"consistent_hash_header\": \"X-User:\"}", "consistent_hash_header: must be an HTTP header name"},
+        {CH_POOL "\"consistent_hash_header\": \"X User\"}", "consistent_hash_header: must be an HTTP header name"},
+        {CH_POOL "\"consistent_hash_header\": \" X-User\"}", "consistent_hash_header: must be an HTTP header name"},
+        {CH_POOL "\"consistent_hash_header\": \"X-User\\r\\n\"}", "consistent_hash_header: must be an HTTP header name"},
+        {CH_POOL "\"consistent_hash_header\": \"X-\\u0000User\"}", "consistent_hash_header: must not contain NUL"},
+        {CH_POOL "\"consistent_hash_header\": \"X-Us\u00e9r\"}", "consistent_hash_header: must be an HTTP header name"},
+        {CH_POOL "\"consistent_hash_header\": \"X(User)\"}", "consistent_hash_header: must be an HTTP header name"},
+        {CH_POOL "\"consistent_hash_header\": \"X-User\", \"hash_header\": \"X\"}", "hash_header: unknown field"},
+#undef CH_POOL
     };
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -749,6 +798,9 @@ static void test_hostile_fields(void **state)
         {OBJ_POOL, "{\"name\": \"p\", \"description\": \"d\", \"lb_algorithm\": \"LB_ALGORITHM_ROUND_ROBIN\","
                    " \"servers\": [{\"ip\": \"127.0.0.1\", \"port\": 80, \"enabled\": true, \"ratio\": 2,"
                    " \"hostname\": \"a.example\"}], \"health_monitor_refs\": [\"" UUID_A "\"]}"},
+        {OBJ_POOL, "{\"name\": \"p\", \"lb_algorithm\": \"LB_ALGORITHM_CONSISTENT_HASH\","
+                   " \"consistent_hash_header\": \"X-User\","
+                   " \"servers\": [{\"ip\": \"127.0.0.1\", \"port\": 80}]}"},
         {OBJ_VIRTUALSERVICE, "{\"name\": \"v\", \"description\": \"d\", \"enabled\": true, \"vip\": \"127.0.0.1\","
                              " \"services\": [{\"port\": 80}], \"application\": \"http\","
                              " \"pool_ref\": \"" UUID_A "\", \"se_refs\": [\"" UUID_B "\"]}"},

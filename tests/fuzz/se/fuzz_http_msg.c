@@ -40,6 +40,14 @@ static void fuzz__direction(const uint8_t *data, size_t size, enum http_parser_t
             assert(strlen(m.head) == m.head_len);
             assert(m.url_off + m.url_len <= m.head_len);
             assert(m.key_off + m.key_len <= m.head_len);
+            {
+                size_t key_len;
+                const char *key = http_msg_key_value(&m, &key_len);
+                assert(key == NULL ? key_len == 0
+                                   : key_len > 0 && key >= m.head &&
+                                         key + key_len <= m.head + m.head_len &&
+                                         key[0] != ' ' && key[key_len - 1] != ' ');
+            }
             /* the rebuilt head never carries a bare CR or LF inside a line */
             if (http_msg_head_append(&m, "X-Forwarded-For: 127.0.0.1\r\n", 28) != 0 ||
                 http_msg_head_end(&m) != 0)

@@ -26,6 +26,7 @@ static const char good[] =
     "  \"send_interval\": 0.5, \"receive_timeout\": 0.25, \"successful_checks\": 3,"
     "  \"failed_checks\": 4, \"http_response_codes\": [\"HTTP_2XX\", \"HTTP_3XX\"]}],"
     " \"pool\": [{\"name\": \"p\", \"lb_algorithm\": \"LB_ALGORITHM_CONSISTENT_HASH\","
+    "  \"consistent_hash_header\": \"X-User\","
     "  \"servers\": [{\"ip\": \"127.0.0.1\", \"port\": 9001},"
     "              {\"ip\": \"127.0.0.2\", \"port\": 9002, \"enabled\": false}],"
     "  \"health_monitor_refs\": [\"hm\"]},"
@@ -49,6 +50,8 @@ static void resolves_references_by_name_and_uuid(void **state)
     assert_int_equal(c->monitors[0].fall, 4);
     assert_int_equal(c->monitors[0].codes, (1u << 2) | (1u << 3));
     assert_int_equal(c->pools[0].lb, SE_LB_CONSISTENT_HASH);
+    assert_string_equal(c->pools[0].hash_header, "X-User");
+    assert_null(c->pools[1].hash_header);
     assert_int_equal(c->pools[0].n_servers, 2);
     assert_false(c->pools[0].servers[1].enabled);
     assert_int_equal(c->pools[0].n_monitors, 1);
@@ -70,6 +73,8 @@ static void refuses_with_a_message_naming_the_part(void **state)
         {"[]", "must be a JSON object"},
         {"{\"pools\": []}", "pools: unknown section"},
         {"{\"pool\": {}}", "pool: must be an array"},
+        {"{\"pool\": [{\"name\": \"p\", \"consistent_hash_header\": \"X-User\"}]}",
+         "pool[0] (p): consistent_hash_header: only for lb_algorithm LB_ALGORITHM_CONSISTENT_HASH"},
         {"{\"pool\": [{\"name\": \"p\", \"servers\": [{\"ip\": \"127.0.0.1\", \"port\": 0}]}]}",
          "pool[0] (p): servers[0].port"},
         {"{\"pool\": [{\"name\": \"p\", \"servers\": []}, {\"name\": \"p\", \"servers\": []}]}",

@@ -117,6 +117,101 @@ static void refuses_bad_and_oversized_heads(void **state)
     assert_int_equal(r.heads, 0);
 }
 
+/* Feeds TEXT (one or more pipelined requests) in pieces of STEP bytes with KEY_HEADER set
+ * and writes each request's http_msg_key_value, or "(none)", into KEYS (up to 4). Returns
+ * how many request heads were seen. */
+static int keys_of(const char *text, size_t step, const char *key_header, char keys[4][128])
+{
+    struct http_msg m;
+    size_t len = strlen(text), off = 0;
+    int heads = 0;
+
+    http_msg_init(&m, HTTP_REQUEST, 1024);
+    m.key_header = key_header;
+    while (off < len && heads < 4) {
+        size_t piece = len - off < step ? len - off : step;
+        size_t n, blen, key_len;
+        const char *body, *key;
+        enum http_msg_event ev = http_msg_feed(&m, text + off, piece, &n, &body, &blen);
+        off += n;
+        assert_int_not_equal(ev, HTTP_MSG_ERROR);
+        if (ev == HTTP_MSG_HEAD_DONE) {
+            /* What the proxy does before it picks a server (the head may grow and move). */
+            assert_int_equal(http_msg_head_append(&m, "X-Forwarded-For: 127.0.0.1\r\n", 28), 0);
+            assert_int_equal(http_msg_head_end(&m), 0);
+            key = http_msg_key_value(&m, &key_len);
+            if (key == NULL) {
+                assert_int_equal(key_len, 0);
+                snprintf(keys[heads], 128, "(none)");
+            } else {
+                assert_true(key >= m.head && key + key_len <= m.head + m.head_len);
+                snprintf(keys[heads], 128, "%.*s", (int)key_len, key);
+            }
+            heads++;
+        } else if (ev == HTTP_MSG_COMPLETE) {
+            http_msg_next(&m);
+        }
+    }
+    http_msg_release(&m);
+    return heads;
+}
+
+static void key_header_value(void **state)
+{
+    static const struct {
+        const char *request, *key_header, *want;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-User: alice\r\n\r\n", "X-User", "alice"},
+        /* names match case-insensitively; the value is taken as it is */
+        {"GET / HTTP/1.1\r\nx-uSER: Alice\r\nHost: a\r\n\r\n", "X-User", "Alice"},
+        {"GET / HTTP/1.1\r\nX-USER: bob\r\n\r\n", "x-user", "bob"},
+        /* surrounding spaces and tabs are not part of the key; inner ones are */
+        {"GET / HTTP/1.1\r\nX-User: \t carol  dan \t \r\n\r\n", "X-User", "carol  dan"},
+        {"GET / HTTP/1.1\r\nX-User:eve\r\n\r\n", "X-User", "eve"},
+        /* absent, empty or blank: no key (the proxy hashes the client IP) */
+        {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "X-User", "(none)"},
+        {"GET / HTTP/1.1\r\nX-User:\r\nHost: a\r\n\r\n", "X-User", "(none)"},
+        {"GET / HTTP/1.1\r\nX-User:   \r\n\r\n", "X-User", "(none)"},
+        /* no key header configured */
+        {"GET / HTTP/1.1\r\nX-User: alice\r\n\r\n", NULL, "(none)"},
+        /* only the whole name matches */
+        {"GET / HTTP/1.1\r\nX-Users: a\r\nX-Use: b\r\nX-User-Id: c\r\n\r\n", "X-User", "(none)"},
+        /* repeated: the last one */
+        {"GET / HTTP/1.1\r\nX-User: first\r\nHost: a\r\nX-User: last\r\n\r\n", "X-User", "last"},
+        /* hop-by-hop headers are dropped from the head, so they are never a key */
+        {"GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", "Connection", "(none)"},
+        /* a dropped header right after the key header does not disturb it */
+        {"GET / HTTP/1.1\r\nX-User: frank\r\nConnection: close\r\nHost: a\r\n\r\n", "X-User", "frank"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (size_t step = 1; step <= strlen(cases[i].request); step++) {
+            char keys[4][128];
+            assert_int_equal(keys_of(cases[i].request, step, cases[i].key_header, keys), 1);
+            if (strcmp(keys[0], cases[i].want) != 0)
+                fail_msg("case %zu, step %zu: key \"%s\", wanted \"%s\"", i, step, keys[0],
+                         cases[i].want);
+        }
+    }
+}
+
+static void key_header_per_pipelined_request(void **state)
+{
+    const char *text = "GET /1 HTTP/1.1\r\nX-User: alice\r\n\r\n"
+                       "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
+                       "POST /3 HTTP/1.1\r\nContent-Length: 5\r\nx-user: bob\r\n\r\nhello"
+                       "GET /4 HTTP/1.1\r\nX-User: carol\r\n\r\n";
+    (void)state;
+    for (size_t step = 1; step <= strlen(text); step++) {
+        char keys[4][128];
+        assert_int_equal(keys_of(text, step, "X-User", keys), 4);
+        assert_string_equal(keys[0], "alice");
+        assert_string_equal(keys[1], "(none)"); /* not the previous request's */
+        assert_string_equal(keys[2], "bob");
+        assert_string_equal(keys[3], "carol");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -124,6 +219,8 @@ int main(void)
         cmocka_unit_test(chunked_body_passes_raw),
         cmocka_unit_test(response_with_length_and_status),
         cmocka_unit_test(refuses_bad_and_oversized_heads),
+        cmocka_unit_test(key_header_value),
+        cmocka_unit_test(key_header_per_pipelined_request),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     http_msg_free_cache();
