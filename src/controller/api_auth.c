@@ -342,8 +342,18 @@ static void api__tokens(struct rest_context *ctx, struct http_request *req, cons
     http_request_respond_error(req, 405, "%s is not allowed here", method);
 }
 
+/* The single path segment after PREFIX in SUB ("user/alice" -> "alice"), or NULL. */
+static const char *api__segment(const char *sub, const char *prefix)
+{
+    size_t n = strlen(prefix), len = strlen(sub);
+    if (len <= n || strncmp(sub, prefix, n) != 0 || memchr(sub + n, '/', len - n) != NULL)
+        return NULL;
+    return sub + n;
+}
+
 int api_auth_handle(struct rest_context *ctx, struct http_request *req, const char *sub)
 {
+    const char *segment;
     const char *method = http_request_method(req);
 
     if (strcmp(sub, "login") == 0) {
@@ -368,16 +378,16 @@ int api_auth_handle(struct rest_context *ctx, struct http_request *req, const ch
         api__users(ctx, req, NULL);
         return 1;
     }
-    if (strncmp(sub, "user/", 5) == 0 && strchr(sub + 5, '/') == NULL) {
-        api__users(ctx, req, sub + 5);
+    if ((segment = api__segment(sub, "user/")) != NULL) {
+        api__users(ctx, req, segment);
         return 1;
     }
     if (strcmp(sub, "token") == 0 || strcmp(sub, "token/") == 0) {
         api__tokens(ctx, req, NULL);
         return 1;
     }
-    if (strncmp(sub, "token/", 6) == 0 && strchr(sub + 6, '/') == NULL) {
-        api__tokens(ctx, req, sub + 6);
+    if ((segment = api__segment(sub, "token/")) != NULL) {
+        api__tokens(ctx, req, segment);
         return 1;
     }
     return 0;
