@@ -10,7 +10,7 @@ DEB_PACKAGES := build-essential meson ninja-build pkg-config \
 	python3 python3-pytest python3-requests curl iproute2 openssh-client \
 	etcd-server etcd-client wrk haproxy nginx-light clang libclang-rt-14-dev util-linux
 
-.PHONY: all deps build test unit system demo demo-stop bench clean
+.PHONY: all deps build test test-asan unit system demo demo-stop bench clean
 
 all: build
 
@@ -41,6 +41,14 @@ test: deps
 	$(MAKE) build
 	$(MAKE) unit
 	$(MAKE) system
+
+# The unit tests and the controller's system tests against an ASan/UBSan build.
+test-asan: deps
+	test -f build-asan/build.ninja || meson setup build-asan -Dsanitize=true
+	ninja -C build-asan
+	meson test -C build-asan --print-errorlogs
+	VIGILD=$(CURDIR)/build-asan/src/controller/vigild ASAN_OPTIONS=detect_leaks=0 \
+		$(PYTEST) tests/system --ignore=tests/system/se --ignore=tests/system/netns -q
 
 demo: deps
 	$(MAKE) build
