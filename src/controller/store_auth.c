@@ -16,14 +16,14 @@ static int store__valid_role(const char *role)
 
 static int store__count_admins(struct store *store, const char *except)
 {
-    sqlite3_stmt *st = store__prepare(store, "SELECT count(*) FROM users WHERE role='admin' AND name != ?");
+    sqlite3_stmt *st = store__stmt(store, "SELECT count(*) FROM users WHERE role='admin' AND name != ?");
     int n = 0;
     if (st == NULL)
         return 0;
     sqlite3_bind_text(st, 1, except != NULL ? except : "", -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    store__release(store, st);
     return n;
 }
 
@@ -56,14 +56,14 @@ static int store__cmd_user_put(struct store *store, json_t *cmd, struct store_re
         return 0;
     }
     json_decref(have);
-    st = store__prepare(store, "INSERT OR REPLACE INTO users(name, role, hash) VALUES(?,?,?)");
+    st = store__stmt(store, "INSERT OR REPLACE INTO users(name, role, hash) VALUES(?,?,?)");
     if (st == NULL)
         return VIGIL_EIO;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    store__release(store, st);
     if (rc != SQLITE_DONE)
         return VIGIL_EIO;
     res->status = create ? 201 : 200;
@@ -117,7 +117,7 @@ static int store__cmd_token_create(struct store *store, json_t *cmd, struct stor
         return 0;
     }
     json_decref(u);
-    st = store__prepare(store, "INSERT INTO tokens(id, user, mac, expires_ms, created_ms, "
+    st = store__stmt(store, "INSERT INTO tokens(id, user, mac, expires_ms, created_ms, "
                                "description, revoked) VALUES(?,?,?,?,?,?,0)");
     if (st == NULL)
         return VIGIL_EIO;
@@ -128,7 +128,7 @@ static int store__cmd_token_create(struct store *store, json_t *cmd, struct stor
     sqlite3_bind_int64(st, 5, time_ms);
     sqlite3_bind_text(st, 6, description, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    store__release(store, st);
     if (rc == SQLITE_CONSTRAINT) {
         store__refuse(res, 409, "token exists");
         return 0;
@@ -148,7 +148,7 @@ static int store__cmd_token_revoke(struct store *store, json_t *cmd, struct stor
     if (json_unpack(cmd, "{s:s, s?s}", "id", &id, "user", &user) != 0)
         return VIGIL_EINVAL;
     /* USER, when given, restricts the revocation to that user's own tokens. */
-    st = store__prepare(store, "UPDATE tokens SET revoked=1 WHERE id=?1 AND (?2 IS NULL OR user=?2)");
+    st = store__stmt(store, "UPDATE tokens SET revoked=1 WHERE id=?1 AND (?2 IS NULL OR user=?2)");
     if (st == NULL)
         return VIGIL_EIO;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -158,7 +158,7 @@ static int store__cmd_token_revoke(struct store *store, json_t *cmd, struct stor
         sqlite3_bind_null(st, 2);
     rc = sqlite3_step(st);
     changed = sqlite3_changes(store->db);
-    sqlite3_finalize(st);
+    store__release(store, st);
     if (rc != SQLITE_DONE)
         return VIGIL_EIO;
     if (changed == 0) {
@@ -178,21 +178,21 @@ static int store__cmd_session_revoke(struct store *store, json_t *cmd, struct st
 
     if (json_unpack(cmd, "{s:s, s:I}", "sid", &sid, "expires", &expires) != 0)
         return VIGIL_EINVAL;
-    st = store__prepare(store, "INSERT OR REPLACE INTO revoked_sessions(sid, expires_ms) VALUES(?,?)");
+    st = store__stmt(store, "INSERT OR REPLACE INTO revoked_sessions(sid, expires_ms) VALUES(?,?)");
     if (st == NULL)
         return VIGIL_EIO;
     sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, expires);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    store__release(store, st);
     if (rc != SQLITE_DONE)
         return VIGIL_EIO;
     /* Revocations of sessions that have expired anyway are no longer needed. */
-    st = store__prepare(store, "DELETE FROM revoked_sessions WHERE expires_ms < ?");
+    st = store__stmt(store, "DELETE FROM revoked_sessions WHERE expires_ms < ?");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, expires - 13LL * 3600 * 1000);
         sqlite3_step(st);
-        sqlite3_finalize(st);
+        store__release(store, st);
     }
     res->status = 204;
     return 0;
@@ -217,7 +217,7 @@ int store__auth_apply(struct store *store, const char *op, json_t *cmd, struct s
 
 json_t *store_user_get(struct store *store, const char *name)
 {
-    sqlite3_stmt *st = store__prepare(store, "SELECT name, role, hash FROM users WHERE name=?");
+    sqlite3_stmt *st = store__stmt(store, "SELECT name, role, hash FROM users WHERE name=?");
     json_t *out = NULL;
     if (st == NULL)
         return NULL;
@@ -225,21 +225,21 @@ json_t *store_user_get(struct store *store, const char *name)
     if (sqlite3_step(st) == SQLITE_ROW)
         out = json_pack("{s:s, s:s, s:s}", "username", sqlite3_column_text(st, 0), "role",
                         sqlite3_column_text(st, 1), "hash", sqlite3_column_text(st, 2));
-    sqlite3_finalize(st);
+    store__release(store, st);
     return out;
 }
 
 json_t *store_users_list(struct store *store, int64_t offset, int64_t limit, int64_t *total)
 {
     json_t *list = json_array();
-    sqlite3_stmt *st = store__prepare(store, "SELECT count(*) FROM users");
+    sqlite3_stmt *st = store__stmt(store, "SELECT count(*) FROM users");
     *total = 0;
     if (st == NULL)
         return list;
     if (sqlite3_step(st) == SQLITE_ROW)
         *total = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = store__prepare(store, "SELECT name, role FROM users ORDER BY name LIMIT ? OFFSET ?");
+    store__release(store, st);
+    st = store__stmt(store, "SELECT name, role FROM users ORDER BY name LIMIT ? OFFSET ?");
     if (st == NULL)
         return list;
     sqlite3_bind_int64(st, 1, limit);
@@ -247,13 +247,13 @@ json_t *store_users_list(struct store *store, int64_t offset, int64_t limit, int
     while (sqlite3_step(st) == SQLITE_ROW)
         json_array_append_new(list, json_pack("{s:s, s:s}", "username", sqlite3_column_text(st, 0),
                                               "role", sqlite3_column_text(st, 1)));
-    sqlite3_finalize(st);
+    store__release(store, st);
     return list;
 }
 
 json_t *store_token_find(struct store *store, const char *mac)
 {
-    sqlite3_stmt *st = store__prepare(
+    sqlite3_stmt *st = store__stmt(
         store, "SELECT t.id, t.user, t.expires_ms, t.revoked, u.role FROM tokens t JOIN users u "
                "ON u.name = t.user WHERE t.mac=?");
     json_t *out = NULL;
@@ -265,14 +265,14 @@ json_t *store_token_find(struct store *store, const char *mac)
                         sqlite3_column_text(st, 1), "expires_ms",
                         (json_int_t)sqlite3_column_int64(st, 2), "revoked",
                         sqlite3_column_int(st, 3), "role", sqlite3_column_text(st, 4));
-    sqlite3_finalize(st);
+    store__release(store, st);
     return out;
 }
 
 json_t *store_tokens_list(struct store *store, const char *user)
 {
     json_t *list = json_array();
-    sqlite3_stmt *st = store__prepare(
+    sqlite3_stmt *st = store__stmt(
         store, "SELECT id, user, expires_ms, created_ms, description, revoked FROM tokens "
                "WHERE ?1 IS NULL OR user=?1 ORDER BY created_ms");
     if (st == NULL)
@@ -288,18 +288,18 @@ json_t *store_tokens_list(struct store *store, const char *user)
                             (json_int_t)sqlite3_column_int64(st, 2), "created_ms",
                             (json_int_t)sqlite3_column_int64(st, 3), "description",
                             sqlite3_column_text(st, 4), "revoked", sqlite3_column_int(st, 5)));
-    sqlite3_finalize(st);
+    store__release(store, st);
     return list;
 }
 
 int store_session_revoked(struct store *store, const char *sid)
 {
-    sqlite3_stmt *st = store__prepare(store, "SELECT 1 FROM revoked_sessions WHERE sid=?");
+    sqlite3_stmt *st = store__stmt(store, "SELECT 1 FROM revoked_sessions WHERE sid=?");
     int revoked = 0;
     if (st == NULL)
         return 0;
     sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
     revoked = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    store__release(store, st);
     return revoked;
 }

@@ -30,7 +30,7 @@ static int store__event_insert(struct store *store, const char *key, const char 
                                int64_t time_ms, const char *module, const char *obj_type,
                                const char *obj_name, const char *description, json_t *details)
 {
-    sqlite3_stmt *st = store__prepare(
+    sqlite3_stmt *st = store__stmt(
         store, "INSERT OR IGNORE INTO events(uuid, key, event_id, time_ms, module, obj_type,"
                " obj_name, description, details) VALUES(?,?,?,?,?,?,?,?,?)");
     char uuid[37];
@@ -38,7 +38,7 @@ static int store__event_insert(struct store *store, const char *key, const char 
     int rc;
 
     if (st == NULL || text == NULL) {
-        sqlite3_finalize(st);
+        store__release(store, st);
         free(text);
         return VIGIL_EIO;
     }
@@ -53,7 +53,7 @@ static int store__event_insert(struct store *store, const char *key, const char 
     sqlite3_bind_text(st, 8, description, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 9, text, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    store__release(store, st);
     free(text);
     if (rc != SQLITE_DONE)
         return VIGIL_EIO;
@@ -65,7 +65,7 @@ static int store__event_insert(struct store *store, const char *key, const char 
 static void store__node_label(struct store *store, int64_t id, char *name, size_t nlen, char *ip,
                               size_t iplen)
 {
-    sqlite3_stmt *st = store__prepare(store, "SELECT name, raft_address FROM nodes WHERE id=?");
+    sqlite3_stmt *st = store__stmt(store, "SELECT name, raft_address FROM nodes WHERE id=?");
     snprintf(name, nlen, "node-%lld", (long long)id);
     ip[0] = '\0';
     if (st == NULL)
@@ -77,7 +77,7 @@ static void store__node_label(struct store *store, int64_t id, char *name, size_
         snprintf(name, nlen, "%s", sqlite3_column_text(st, 0));
         snprintf(ip, iplen, "%.*s", colon ? (int)(colon - addr) : (int)strlen(addr), addr);
     }
-    sqlite3_finalize(st);
+    store__release(store, st);
 }
 
 static int store__cmd_event_record(struct store *store, json_t *cmd, struct store_result *res)
@@ -107,12 +107,12 @@ static int store__stale_left(struct store *store, json_int_t id, const char *boo
     json_t *details;
 
     snprintf(prefix, sizeof prefix, "left:%lld:%s:", (long long)id, boot);
-    st = store__prepare(store, "SELECT 1 FROM events WHERE key >= ?1 AND key < ?1 || '~' LIMIT 1");
+    st = store__stmt(store, "SELECT 1 FROM events WHERE key >= ?1 AND key < ?1 || '~' LIMIT 1");
     if (st == NULL)
         return VIGIL_EIO;
     sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
     seen = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    store__release(store, st);
     if (seen)
         return 0;
     store__node_label(store, id, name, sizeof name, ip, sizeof ip);
@@ -140,7 +140,7 @@ static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
                     "role", &role) != 0)
         return VIGIL_EINVAL;
     res->status = 200;
-    st = store__prepare(store, "SELECT present, boot, changes, time_ms FROM presence WHERE id=?");
+    st = store__stmt(store, "SELECT present, boot, changes, time_ms FROM presence WHERE id=?");
     if (st == NULL)
         return VIGIL_EIO;
     sqlite3_bind_int64(st, 1, id);
@@ -151,7 +151,7 @@ static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
         changes = sqlite3_column_int64(st, 2);
         since_ms = sqlite3_column_int64(st, 3);
     }
-    sqlite3_finalize(st);
+    store__release(store, st);
 
     if (joined) {
         /* Same incarnation still present: nothing happened. */
@@ -168,7 +168,7 @@ static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
     /* CHANGES numbers the moves, so each leave and rejoin of one incarnation (a partition
      * that heals, twice) is an occurrence of its own. */
     changes++;
-    st = store__prepare(store, "INSERT OR REPLACE INTO presence(id, present, boot, time_ms, "
+    st = store__stmt(store, "INSERT OR REPLACE INTO presence(id, present, boot, time_ms, "
                                "changes) VALUES(?,?,?,?,?)");
     if (st == NULL)
         return VIGIL_EIO;
@@ -178,7 +178,7 @@ static int store__cmd_presence(struct store *store, json_t *cmd, int joined,
     sqlite3_bind_int64(st, 4, time_ms);
     sqlite3_bind_int64(st, 5, changes);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    store__release(store, st);
     if (rc != SQLITE_DONE)
         return VIGIL_EIO;
     /* A node's first appearance (cluster formation) is no rejoin. */
@@ -215,12 +215,12 @@ static int store__cmd_leader_elected(struct store *store, json_t *cmd, struct st
     res->status = 200;
     prev_text = NULL;
     {
-        sqlite3_stmt *st = store__prepare(store, "SELECT value FROM meta WHERE key='leader'");
+        sqlite3_stmt *st = store__stmt(store, "SELECT value FROM meta WHERE key='leader'");
         if (st == NULL)
             return VIGIL_EIO;
         if (sqlite3_step(st) == SQLITE_ROW)
             prev_text = strdup((const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
+        store__release(store, st);
     }
     if (prev_text != NULL)
         prev = json_loads(prev_text, 0, NULL);
@@ -272,11 +272,11 @@ static int store__cmd_se_runtime(struct store *store, json_t *cmd, struct store_
         return VIGIL_EINVAL;
     res->status = 200;
     if (connected)
-        st = store__prepare(store, "INSERT OR REPLACE INTO se_runtime(uuid, connected, "
+        st = store__stmt(store, "INSERT OR REPLACE INTO se_runtime(uuid, connected, "
                                    "controller_node, since_ms, last_heartbeat_ms, se_state) "
                                    "VALUES(?1, 1, ?2, ?3, ?3, ?4)");
     else
-        st = store__prepare(store, "UPDATE se_runtime SET connected=0, se_state=?4, "
+        st = store__stmt(store, "UPDATE se_runtime SET connected=0, se_state=?4, "
                                    "last_heartbeat_ms=?3 WHERE uuid=?1 AND (?2 = 0 OR "
                                    "controller_node=?2)");
     if (st == NULL)
@@ -289,7 +289,7 @@ static int store__cmd_se_runtime(struct store *store, json_t *cmd, struct store_
     else
         sqlite3_bind_null(st, 4);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    store__release(store, st);
     return rc == SQLITE_DONE ? 0 : VIGIL_EIO;
 }
 
@@ -318,7 +318,7 @@ json_t *store_events_list(struct store *store, const char *event_id, int64_t sin
     sqlite3_stmt *st;
 
     *total = 0;
-    st = store__prepare(store, "SELECT count(*) FROM events WHERE (?1 IS NULL OR event_id=?1) "
+    st = store__stmt(store, "SELECT count(*) FROM events WHERE (?1 IS NULL OR event_id=?1) "
                                "AND time_ms >= ?2");
     if (st == NULL)
         return list;
@@ -327,8 +327,8 @@ json_t *store_events_list(struct store *store, const char *event_id, int64_t sin
     sqlite3_bind_int64(st, 2, since_ms);
     if (sqlite3_step(st) == SQLITE_ROW)
         *total = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = store__prepare(store,
+    store__release(store, st);
+    st = store__stmt(store,
                         "SELECT uuid, event_id, time_ms, module, obj_type, obj_name, description,"
                         " details FROM events WHERE (?1 IS NULL OR event_id=?1) AND time_ms >= ?2"
                         " ORDER BY time_ms, seq LIMIT ?3 OFFSET ?4");
@@ -352,14 +352,14 @@ json_t *store_events_list(struct store *store, const char *event_id, int64_t sin
                             sqlite3_column_text(st, 6), "event_details",
                             details != NULL ? details : json_object()));
     }
-    sqlite3_finalize(st);
+    store__release(store, st);
     return list;
 }
 
 json_t *store_se_connected(struct store *store)
 {
     json_t *list = json_array();
-    sqlite3_stmt *st = store__prepare(
+    sqlite3_stmt *st = store__stmt(
         store, "SELECT r.uuid, coalesce(o.name, r.uuid), r.since_ms, r.controller_node FROM "
                "se_runtime r LEFT JOIN objects o ON o.type = 3 AND o.uuid = r.uuid "
                "WHERE r.connected = 1 "
@@ -373,13 +373,13 @@ json_t *store_se_connected(struct store *store)
                                               (json_int_t)sqlite3_column_int64(st, 2),
                                               "controller_node",
                                               (json_int_t)sqlite3_column_int64(st, 3)));
-    sqlite3_finalize(st);
+    store__release(store, st);
     return list;
 }
 
 json_t *store_se_runtime(struct store *store, const char *uuid)
 {
-    sqlite3_stmt *st = store__prepare(store, "SELECT connected, controller_node, since_ms, "
+    sqlite3_stmt *st = store__stmt(store, "SELECT connected, controller_node, since_ms, "
                                              "last_heartbeat_ms, se_state FROM se_runtime WHERE uuid=?");
     json_t *out = NULL;
     if (st == NULL)
@@ -393,6 +393,6 @@ json_t *store_se_runtime(struct store *store, const char *uuid)
                         sqlite3_column_type(st, 4) == SQLITE_NULL
                             ? json_null()
                             : json_string((const char *)sqlite3_column_text(st, 4)));
-    sqlite3_finalize(st);
+    store__release(store, st);
     return out;
 }

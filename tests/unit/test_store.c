@@ -16,6 +16,7 @@
 #include "common/timeutil.h"
 #include "common/vlog.h"
 #include "controller/store.h"
+#include "controller/store-int.h" /* the statement cache */
 
 #define HM1 "10000000-0000-4000-8000-000000000001"
 #define HM2 "10000000-0000-4000-8000-000000000002"
@@ -1287,6 +1288,53 @@ static void test_restore_damaged(void **state)
     store_close(big);
 }
 
+/* The statement cache hands a statement in use to no one else: a nested use of the same
+ * SQL gets a statement of its own (finalized on release); a released one is reused. */
+static void test_statement_cache_nested(void **state)
+{
+    static const char sql[] = "SELECT count(*) FROM objects WHERE type=?";
+    struct store *s = *state;
+    sqlite3_stmt *outer, *inner, *again;
+    json_t *a, *b;
+
+    populate(s);
+    outer = store__stmt(s, sql);
+    inner = store__stmt(s, sql);
+    assert_non_null(outer);
+    assert_non_null(inner);
+    assert_ptr_not_equal(outer, inner);
+    sqlite3_bind_int(outer, 1, OBJ_HEALTHMONITOR);
+    assert_int_equal(sqlite3_step(outer), SQLITE_ROW);
+    sqlite3_bind_int(inner, 1, OBJ_POOL);
+    assert_int_equal(sqlite3_step(inner), SQLITE_ROW);
+    assert_true(sqlite3_column_int(outer, 0) > 0);
+    store__release(s, inner);
+    store__release(s, outer);
+    again = store__stmt(s, sql);
+    assert_ptr_equal(again, outer);
+    store__release(s, again);
+    for (int i = 0; i < 3; i++) {
+        a = store_object_get(s, OBJ_HEALTHMONITOR, HM1);
+        b = store_object_get(s, OBJ_HEALTHMONITOR, HM1);
+        assert_non_null(a);
+        assert_true(json_equal(a, b));
+        json_decref(a);
+        json_decref(b);
+    }
+    /* Many distinct statements and a restore (the cache is emptied with the connection). */
+    {
+        void *data;
+        size_t len;
+        assert_int_equal(store_snapshot(s, &data, &len), 0);
+        assert_int_equal(store_restore(s, data, len), 0);
+        store_snapshot_free(data);
+    }
+    a = store_object_get(s, OBJ_HEALTHMONITOR, HM1);
+    assert_non_null(a);
+    json_decref(a);
+    json_decref(create(s, 201, "pool", P2, POOL_BODY("after-restore", "")));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1317,6 +1365,7 @@ int main(void)
         T(test_snapshot_restore),
         T(test_restore_replaces),
         T(test_restore_damaged),
+        T(test_statement_cache_nested),
     };
     vlog_init("test_store", (enum vlog_level)(VLOG_ERROR + 1)); /* refusals are expected */
     return cmocka_run_group_tests(tests, NULL, NULL);
