@@ -121,6 +121,11 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     /* libraft 0.15 loops forever decompressing a truncated LZ4 snapshot at start; an
      * uncompressed one is checked against its size and checksum and refused. */
     raft_uv_set_snapshot_compression(&c->io, false);
+    /* libraft 0.15's uv backend has async_work but reports io version 1, and raft_init
+     * refuses an FSM with snapshot_async (version 3, fsm.c: the snapshot's hash is
+     * computed off the loop) unless the io says version 2. */
+    if (c->io.async_work != NULL && c->io.version < 2)
+        c->io.version = 2;
     rv = raft_init(&c->raft, &c->io, &c->fsm, cfg->id, cfg->raft_address);
     if (rv != 0) {
         snprintf(err, errlen, "raft: %s", raft_errmsg(&c->raft));

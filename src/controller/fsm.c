@@ -78,15 +78,31 @@ static int fsm__apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void 
 
 /* A snapshot is our header, then the SQLite database: "VGSNAP01", the database's length
  * (u64, little endian), its BLAKE2b-256 hash. Restore refuses any mismatch, so a damaged
- * snapshot file is never loaded as if it were whole. */
+ * snapshot file is never loaded as if it were whole.
+ *
+ * Taking one (FSM version 3): fsm__snapshot runs on the loop and only copies the database
+ * (sqlite3_serialize), which must not change while it is read; fsm__snapshot_async runs
+ * in a libuv worker (raft's io->async_work) and hashes that private copy into the header,
+ * the slow part, which stalled the loop (and every write's answer) for tens of
+ * milliseconds on a large store; raft then writes the buffers and fsm__snapshot_finalize
+ * frees them on the loop. */
 #define FSM__SNAP_MAGIC "VGSNAP01"
 #define FSM__SNAP_HEADER (8 + 8 + crypto_generichash_BYTES)
 
-static void fsm__snap_header(unsigned char *h, const void *data, size_t len)
+/* Fills H with the magic and LEN; the hash is left zero. */
+static void fsm__snap_header_start(unsigned char *h, size_t len)
 {
+    memset(h, 0, FSM__SNAP_HEADER);
     memcpy(h, FSM__SNAP_MAGIC, 8);
     for (int i = 0; i < 8; i++)
         h[8 + i] = (unsigned char)(((uint64_t)len >> (8 * i)) & 0xff);
+}
+
+/* The full header of DATA (LEN bytes) into H. Touches only its arguments: safe off the
+ * loop. */
+static void fsm__snap_header(unsigned char *h, const void *data, size_t len)
+{
+    fsm__snap_header_start(h, len);
     crypto_generichash(h + 16, crypto_generichash_BYTES, data, len, NULL, 0);
 }
 
@@ -105,10 +121,10 @@ static int fsm__snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsig
     if (*bufs == NULL || header == NULL) {
         raft_free(*bufs);
         free(header);
-        store_snapshot_free(data);
+        store_snapshot_done(c->store, data);
         return RAFT_NOMEM;
     }
-    fsm__snap_header(header, data, len);
+    fsm__snap_header_start(header, len); /* hashed by fsm__snapshot_async */
     (*bufs)[0].base = header;
     (*bufs)[0].len = FSM__SNAP_HEADER;
     (*bufs)[1].base = data;
@@ -117,12 +133,25 @@ static int fsm__snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsig
     return 0;
 }
 
+/* In a worker thread, between fsm__snapshot and fsm__snapshot_finalize: BUFS are this
+ * snapshot's own copy, so nothing here touches the store or the loop. */
+static int fsm__snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+    (void)fsm;
+    if (*bufs == NULL || *n != 2)
+        return RAFT_INVALID;
+    fsm__snap_header((*bufs)[0].base, (*bufs)[1].base, (*bufs)[1].len);
+    return 0;
+}
+
 static int fsm__snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
                                   unsigned *n)
 {
+    struct fsm_state *c = fsm->data;
+
     if (*bufs != NULL && *n == 2) {
         free((*bufs)[0].base);
-        store_snapshot_free((*bufs)[1].base);
+        store_snapshot_done(c->store, (*bufs)[1].base);
     }
     raft_free(*bufs);
     *bufs = NULL;
@@ -162,10 +191,11 @@ void fsm_init(struct raft_fsm *fsm, struct fsm_state *state, struct store *store
     memset(state, 0, sizeof *state);
     state->store = store;
     memset(fsm, 0, sizeof *fsm);
-    fsm->version = 2;
+    fsm->version = 3;
     fsm->data = state;
     fsm->apply = fsm__apply;
     fsm->snapshot = fsm__snapshot;
+    fsm->snapshot_async = fsm__snapshot_async;
     fsm->snapshot_finalize = fsm__snapshot_finalize;
     fsm->restore = fsm__restore;
 }

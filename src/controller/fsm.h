@@ -19,7 +19,8 @@ struct fsm_state {
     struct store_result last_result; /* the latest apply's outcome, taken by its proposer */
 };
 
-/* Sets FSM (version 2) up to apply into STORE (borrowed) through STATE. */
+/* Sets FSM (version 3: the snapshot's hash is computed in raft's async work, off the loop)
+ * up to apply into STORE (borrowed) through STATE. */
 void fsm_init(struct raft_fsm *fsm, struct fsm_state *state, struct store *store);
 
 /* Releases what STATE holds (not the store). */

@@ -19,6 +19,10 @@ struct store__stmt_slot {
 struct store {
     sqlite3 *db;
     struct store__stmt_slot stmts[STORE__STMT_SLOTS]; /* see store__stmt */
+    /* Snapshot buffers (store_snapshot): the one handed out last and the one kept for the
+     * next snapshot, each with its allocated size. */
+    void *lent, *spare;
+    size_t lent_size, spare_size;
 };
 
 /* Sets RES's status and error message. */

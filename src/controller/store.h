@@ -43,9 +43,15 @@ void store_close(struct store *store);
  * used further. */
 int store_apply(struct store *store, const char *cmd, size_t len, struct store_result *res);
 
-/* Serialises the whole database. *DATA is allocated with sqlite3_malloc and owned by the
- * caller (free with sqlite3_free). Returns 0 or VIGIL_EIO. */
+/* Serialises the whole database into *DATA (*LEN bytes), a copy owned by the caller that
+ * later writes to the store do not change: hand it back with store_snapshot_done (or free
+ * it with store_snapshot_free). Quick enough for the loop (one memcpy into a reused
+ * buffer). Returns 0, VIGIL_ENOMEM or VIGIL_EIO. */
 int store_snapshot(struct store *store, void **data, size_t *len);
+
+/* Hands DATA from store_snapshot of STORE back; the store keeps the buffer for its next
+ * snapshot (or frees it). Call it before store_close. */
+void store_snapshot_done(struct store *store, void *data);
 
 /* Frees what store_snapshot returned. */
 void store_snapshot_free(void *data);

@@ -1288,6 +1288,35 @@ static void test_restore_damaged(void **state)
     store_close(big);
 }
 
+/* A snapshot handed back (store_snapshot_done) lends its buffer to the next one; each
+ * snapshot is a copy that later writes do not change, and the reused buffer holds the
+ * newer database. */
+static void test_snapshot_buffer_reused(void **state)
+{
+    struct store *s = *state, *fresh = open_store();
+    void *first, *second;
+    size_t len1, len2;
+    json_t *at_first, *now;
+
+    populate(s);
+    assert_int_equal(store_snapshot(s, &first, &len1), 0);
+    at_first = dump(s);
+    json_decref(create(s, 201, "pool", P2, POOL_BODY("after-first", "")));
+    assert_int_equal(store_restore(fresh, first, len1), 0);
+    assert_same_dump(at_first, fresh); /* the copy did not see the later write */
+    store_snapshot_done(s, first);
+    assert_int_equal(store_snapshot(s, &second, &len2), 0);
+    assert_ptr_equal(second, first); /* the buffer came back */
+    now = dump(s);
+    assert_int_equal(store_restore(fresh, second, len2), 0);
+    assert_same_dump(now, fresh);
+    store_snapshot_done(s, second);
+    store_snapshot_done(s, NULL);
+    json_decref(at_first);
+    json_decref(now);
+    store_close(fresh);
+}
+
 /* The statement cache hands a statement in use to no one else: a nested use of the same
  * SQL gets a statement of its own (finalized on release); a released one is reused. */
 static void test_statement_cache_nested(void **state)
@@ -1365,6 +1394,7 @@ int main(void)
         T(test_snapshot_restore),
         T(test_restore_replaces),
         T(test_restore_damaged),
+        T(test_snapshot_buffer_reused),
         T(test_statement_cache_nested),
     };
     vlog_init("test_store", (enum vlog_level)(VLOG_ERROR + 1)); /* refusals are expected */
