@@ -100,6 +100,7 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     c->store = store;
     c->seen_state = -1;
     fsm_init(&c->fsm, &c->fsm_state, store);
+    c->fsm_state.raft = &c->raft;
 
     rv = raft_uv_tcp_init(&c->transport, loop);
     if (rv != 0) {
@@ -213,7 +214,8 @@ int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void 
         return VIGIL_ESHUTDOWN;
     if (raft_state(&c->raft) != RAFT_LEADER)
         return VIGIL_ENOTLEADER;
-    if (fsm_encode(cmd, &buf) != 0)
+    /* raft_apply appends at the log's last index + 1, now, on this thread. */
+    if (fsm_encode_at(cmd, raft_last_index(&c->raft) + 1, &buf) != 0)
         return VIGIL_ENOMEM;
     p = calloc(1, sizeof *p);
     if (p == NULL) {
@@ -304,6 +306,8 @@ uint64_t cluster_leader(struct cluster *c, const char **address)
 uint64_t cluster_term(struct cluster *c) { return c->raft.current_term; }
 uint64_t cluster_applied_index(struct cluster *c) { return raft_last_applied(&c->raft); }
 uint64_t cluster_commit_index(struct cluster *c) { return c->raft.commit_index; }
+uint64_t cluster_last_index(struct cluster *c) { return raft_last_index(&c->raft); }
+uint64_t cluster_stored_index(struct cluster *c) { return c->raft.last_stored; }
 
 unsigned cluster_members(struct cluster *c, struct cluster_member *out, unsigned max)
 {

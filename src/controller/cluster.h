@@ -76,6 +76,12 @@ uint64_t cluster_leader(struct cluster *c, const char **address);
 uint64_t cluster_term(struct cluster *c);
 uint64_t cluster_applied_index(struct cluster *c);
 uint64_t cluster_commit_index(struct cluster *c);
+/* The last index in this node's log (snapshot included). */
+uint64_t cluster_last_index(struct cluster *c);
+/* The last index this node has durably written to its own log. A leader may commit and
+ * apply entries before its own write of them finishes (a majority of followers stored
+ * them), so this can be below the applied index. */
+uint64_t cluster_stored_index(struct cluster *c);
 /* Members of the current configuration (voters), at most MAX, returns how many. */
 unsigned cluster_members(struct cluster *c, struct cluster_member *out, unsigned max);
 

@@ -10,9 +10,18 @@
 #include "common/vlog.h"
 
 #define FSM__MAGIC "VGC1"
+/* Version 2 adds the index the leader appended the entry at (u64 after the length). */
+#define FSM__MAGIC_AT "VGC2"
+#define FSM__HEADER_AT 16
 
 int fsm_encode(json_t *cmd, struct raft_buffer *buf)
 {
+    return fsm_encode_at(cmd, 0, buf);
+}
+
+int fsm_encode_at(json_t *cmd, uint64_t index, struct raft_buffer *buf)
+{
+    size_t header = index != 0 ? FSM__HEADER_AT : FSM_HEADER_SIZE;
     char *text = json_dumps(cmd, JSON_COMPACT);
     size_t len, padded;
     unsigned char *p;
@@ -20,18 +29,20 @@ int fsm_encode(json_t *cmd, struct raft_buffer *buf)
     if (text == NULL)
         return VIGIL_ENOMEM;
     len = strlen(text);
-    padded = (FSM_HEADER_SIZE + len + 7) & ~(size_t)7;
+    padded = (header + len + 7) & ~(size_t)7;
     p = raft_calloc(1, padded);
     if (p == NULL) {
         free(text);
         return VIGIL_ENOMEM;
     }
-    memcpy(p, FSM__MAGIC, 4);
+    memcpy(p, index != 0 ? FSM__MAGIC_AT : FSM__MAGIC, 4);
     p[4] = (unsigned char)(len & 0xff);
     p[5] = (unsigned char)((len >> 8) & 0xff);
     p[6] = (unsigned char)((len >> 16) & 0xff);
     p[7] = (unsigned char)((len >> 24) & 0xff);
-    memcpy(p + FSM_HEADER_SIZE, text, len);
+    for (int i = 0; index != 0 && i < 8; i++)
+        p[8 + i] = (unsigned char)((index >> (8 * i)) & 0xff);
+    memcpy(p + header, text, len);
     free(text);
     buf->base = p;
     buf->len = padded;
@@ -46,22 +57,41 @@ static int fsm__apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void 
     uint32_t len;
     int rv;
 
+    size_t header = FSM_HEADER_SIZE;
+
     store_result_clear(&c->last_result);
     *result = &c->last_result;
-    if (buf->len < FSM_HEADER_SIZE || memcmp(p, FSM__MAGIC, 4) != 0) {
+    if (buf->len >= FSM__HEADER_AT && memcmp(p, FSM__MAGIC_AT, 4) == 0) {
+        uint64_t written_at = 0;
+        header = FSM__HEADER_AT;
+        for (int i = 0; i < 8; i++)
+            written_at |= (uint64_t)p[8 + i] << (8 * i);
+        /* An entry found at another index than the one it was appended at means the log
+         * lost entries before it (e.g. a deleted segment file): stop, never apply it. */
+        if (c->raft != NULL && written_at != raft_last_applied(c->raft) + 1) {
+            vlog_error("fsm: damaged raft log: the entry at index %llu was appended at index "
+                       "%llu (entries are missing); stopping",
+                       (unsigned long long)(raft_last_applied(c->raft) + 1),
+                       (unsigned long long)written_at);
+            fprintf(stderr, "vigild: damaged raft log in the data dir: entries are missing before "
+                            "index %llu; remove the data dir to rebuild this node from the leader\n",
+                    (unsigned long long)written_at);
+            exit(2);
+        }
+    } else if (buf->len < FSM_HEADER_SIZE || memcmp(p, FSM__MAGIC, 4) != 0) {
         vlog_error("fsm: skipping an entry without our header (%zu bytes)", buf->len);
         c->last_result.status = 400;
         snprintf(c->last_result.error, sizeof c->last_result.error, "malformed entry");
         return 0;
     }
     len = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
-    if (len > buf->len - FSM_HEADER_SIZE) {
+    if (len > buf->len - header) {
         vlog_error("fsm: skipping a truncated entry (%u of %zu bytes)", len, buf->len);
         c->last_result.status = 400;
         snprintf(c->last_result.error, sizeof c->last_result.error, "truncated entry");
         return 0;
     }
-    rv = store_apply(c->store, (const char *)p + FSM_HEADER_SIZE, len, &c->last_result);
+    rv = store_apply(c->store, (const char *)p + header, len, &c->last_result);
     if (rv == VIGIL_EINVAL) {
         c->last_result.status = 400;
         snprintf(c->last_result.error, sizeof c->last_result.error, "unknown command");

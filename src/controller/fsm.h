@@ -6,6 +6,7 @@
 #ifndef VIGIL_FSM_H
 #define VIGIL_FSM_H
 
+#include <stdint.h>
 #include <jansson.h>
 #include <raft.h>
 
@@ -16,6 +17,7 @@
 /* The state behind one struct raft_fsm; owned by its embedder. */
 struct fsm_state {
     struct store *store;             /* borrowed */
+    struct raft *raft;               /* borrowed, or NULL: checks each entry's index */
     struct store_result last_result; /* the latest apply's outcome, taken by its proposer */
 };
 
@@ -29,5 +31,11 @@ void fsm_close(struct fsm_state *state);
 /* Encodes CMD (borrowed) into *BUF, allocated with raft_malloc (ownership passes to
  * raft_apply, or free it with raft_free). Returns 0 or VIGIL_ENOMEM. */
 int fsm_encode(json_t *cmd, struct raft_buffer *buf);
+
+/* As fsm_encode, recording INDEX, the log index raft will append the entry at (its last
+ * index + 1 when raft_apply is called at once). Apply then refuses to run an entry found
+ * at any other index: a log that lost entries (a deleted segment) stops the node instead
+ * of being applied shifted. Header "VGC2": 4-byte length, then the u64 index. */
+int fsm_encode_at(json_t *cmd, uint64_t index, struct raft_buffer *buf);
 
 #endif

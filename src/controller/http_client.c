@@ -86,7 +86,12 @@ static void http__check_done(struct http_client *c)
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
         } else if (msg->data.result == CURLE_COULDNT_CONNECT ||
                    msg->data.result == CURLE_COULDNT_RESOLVE_HOST) {
-            err = HTTP_CLIENT_ENOTSENT;
+            /* curl retries a request whose reused connection died on a fresh one: when
+             * that connect fails, the first attempt may still have reached the server.
+             * Only a request of which no byte was sent is "not sent". */
+            long sent = 0;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_REQUEST_SIZE, &sent);
+            err = sent == 0 ? HTTP_CLIENT_ENOTSENT : HTTP_CLIENT_EFAILED;
         } else {
             err = HTTP_CLIENT_EFAILED;
         }

@@ -162,8 +162,6 @@ def test_truncated_closed_segment(damaged_node):
     start_and_judge(node, acked)
 
 
-@pytest.mark.xfail(reason="a deleted tail segment looks like a shorter log to libraft; vigild keeps "
-                          "no separate record of its commit index to notice the loss", strict=False)
 def test_missing_closed_segment(damaged_node):
     """A hole in the log after the snapshot: the entries are gone, so starting means loss."""
     node, acked, listing = damaged_node
