@@ -30,6 +30,8 @@ struct cluster {
     void *watch_data;
     int closing;
     unsigned pending;            /* proposals whose callback has not run */
+    uint64_t quorum_seen_ms;     /* loop time a majority's contact was last seen (leader) */
+    uint64_t quorum_seen_term;
     /* The slow-disk fault knob (cluster_set_apply_delay). */
     unsigned append_delay_ms;
     uint64_t append_release_ms;  /* when the last delayed append completes (loop time) */
@@ -277,6 +279,7 @@ bool cluster_leader_has_quorum(struct cluster *c)
 {
     struct raft *r = &c->raft;
     unsigned voters = 0, contacts = 0;
+    uint64_t now = uv_now(c->loop);
 
     if (raft_state(r) != RAFT_LEADER)
         return false;
@@ -290,7 +293,16 @@ bool cluster_leader_has_quorum(struct cluster *c)
         if (s->id == r->id || r->leader_state.progress[i].recent_recv)
             contacts++;
     }
-    return contacts > voters / 2;
+    if (contacts > voters / 2) {
+        c->quorum_seen_ms = now;
+        c->quorum_seen_term = r->current_term;
+        return true;
+    }
+    /* raft clears the flags at each of its own quorum checks; they are set again within a
+     * heartbeat. A majority seen within the last election timeout still counts (raft
+     * itself steps down when none answers for that long). */
+    return c->quorum_seen_term == r->current_term &&
+           now - c->quorum_seen_ms <= r->election_timeout;
 }
 
 uint64_t cluster_leader(struct cluster *c, const char **address)

@@ -69,7 +69,8 @@ int cluster_barrier(struct cluster *c, void (*cb)(void *data, int status), void 
 bool cluster_is_leader(struct cluster *c);
 
 /* True if this node leads and heard from a majority of voters (itself included) within
- * about the last election timeout (raft's own contact tracking). */
+ * the last election timeout (raft's own contact tracking, remembered across the moments
+ * raft clears it). */
 bool cluster_leader_has_quorum(struct cluster *c);
 /* Leader's id (0 when none is known) and raft address (borrowed, may be NULL). */
 uint64_t cluster_leader(struct cluster *c, const char **address);
