@@ -8,8 +8,10 @@
 #include "common/vlog.h"
 
 #define STATUS_DRIVER__TICK_MS 50
-/* A reachable member this far behind the leader's commit index is catching up. */
-#define STATUS_DRIVER__LAG_ENTRIES 256
+/* A reachable member this far behind the leader's commit index, for this long, fell
+ * behind and is catching up (a moment's lag under a heavy write load is not). */
+#define STATUS_DRIVER__LAG_ENTRIES 1024
+#define STATUS_DRIVER__LAG_MS 1000
 
 struct status_driver {
     uv_loop_t *loop;
@@ -30,6 +32,7 @@ struct status_driver {
     uint64_t copy_target;       /* commit index when Copying began */
     json_t *awaited_ses;        /* SEs connected before quorum was lost (Waiting) */
     int64_t waiting_since_ms;   /* when Waiting began */
+    int64_t lag_since_ms;       /* Ready: since when a member lags (0 = none does) */
     /* Follower side: the leader whose history is mirrored, and how far. */
     uint64_t mirror_leader;
     uint64_t mirror_term;
@@ -260,10 +263,15 @@ static void status_driver__lead(struct status_driver *d, uint64_t term)
     if (d->sm.current == STATUS_READY) {
         uint64_t commit = cluster_commit_index(d->cluster);
         uint64_t target = commit > STATUS_DRIVER__LAG_ENTRIES ? commit - STATUS_DRIVER__LAG_ENTRIES : 0;
-        if (status_driver__laggards(d, target, text, sizeof text) > 0) {
+        if (status_driver__laggards(d, target, text, sizeof text) == 0) {
+            d->lag_since_ms = 0;
+        } else if (d->lag_since_ms == 0) {
+            d->lag_since_ms = time_mono_ms();
+        } else if (time_mono_ms() - d->lag_since_ms >= STATUS_DRIVER__LAG_MS) {
             snprintf(reason, sizeof reason, "a member fell behind: %s", text);
             status_driver__move(d, STATUS_COPYING_DB, reason);
             d->copy_target = commit;
+            d->lag_since_ms = 0;
         }
     }
 }
@@ -315,12 +323,32 @@ static void status_driver__mirror(struct status_driver *d, uint64_t leader, uint
             status_driver__move(d, (enum cluster_status)to, reason);
         }
     }
-    /* Keep the leader's current reason (what it waits for now). */
+    /* The leader's history may not reach back to its election (the ring keeps the newest
+     * records): if its current status is still ahead of ours, walk the legal path to it,
+     * each step naming what the leader reports. */
     {
         const char *cur = json_string_value(
             json_object_get(json_object_get(ps->report, "cluster_state"), "reason"));
         const char *cur_status = json_string_value(
             json_object_get(json_object_get(ps->report, "cluster_state"), "status"));
+        static const enum cluster_status path[] = {STATUS_NOT_RESPONSIVE, STATUS_RESTORING,
+                                                   STATUS_WAITING_FOR_SES, STATUS_COPYING_DB,
+                                                   STATUS_READY};
+        int target = -1, from = -1;
+        for (int i = 0; i < 5 && cur_status != NULL; i++) {
+            if (strcmp(status_name(path[i]), cur_status) == 0)
+                target = i;
+            if (path[i] == d->sm.current)
+                from = i;
+        }
+        if (target > 0 && from >= 0 && from < target) {
+            for (int i = from + 1; i <= target; i++) {
+                char reason[STATUS_REASON_MAX];
+                snprintf(reason, sizeof reason, "leader node %llu reports %s: %s",
+                         (unsigned long long)leader, cur_status, cur != NULL ? cur : "");
+                status_driver__move(d, path[i], reason);
+            }
+        }
         if (cur != NULL && cur_status != NULL && strcmp(cur_status, status_name(d->sm.current)) == 0) {
             char reason[STATUS_REASON_MAX];
             snprintf(reason, sizeof reason, "leader: %s", cur);
