@@ -90,6 +90,7 @@ json_t *store_se_runtime(struct store *store, const char *uuid);
 /* Users: {"username", "role", "hash"} or NULL; the list omits the hash. */
 json_t *store_user_get(struct store *store, const char *name);
 json_t *store_users_list(struct store *store, int64_t offset, int64_t limit, int64_t *total);
+int64_t store_users_count(struct store *store);
 
 /* The token whose keyed hash is MAC: {"id", "user", "role", "expires_ms", "revoked"} or NULL. */
 json_t *store_token_find(struct store *store, const char *mac);

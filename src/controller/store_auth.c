@@ -229,16 +229,23 @@ json_t *store_user_get(struct store *store, const char *name)
     return out;
 }
 
+int64_t store_users_count(struct store *store)
+{
+    sqlite3_stmt *st = store__stmt(store, "SELECT count(*) FROM users");
+    int64_t n = 0;
+    if (st == NULL)
+        return 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    store__release(store, st);
+    return n;
+}
+
 json_t *store_users_list(struct store *store, int64_t offset, int64_t limit, int64_t *total)
 {
     json_t *list = json_array();
-    sqlite3_stmt *st = store__stmt(store, "SELECT count(*) FROM users");
-    *total = 0;
-    if (st == NULL)
-        return list;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *total = sqlite3_column_int64(st, 0);
-    store__release(store, st);
+    sqlite3_stmt *st;
+    *total = store_users_count(store);
     st = store__stmt(store, "SELECT name, role FROM users ORDER BY name LIMIT ? OFFSET ?");
     if (st == NULL)
         return list;
