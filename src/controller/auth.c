@@ -392,6 +392,8 @@ static unsigned auth__node_verify(struct auth *a, struct http_request *req, cons
     return 0;
 }
 
+static void auth__failed(struct auth__work *w, int64_t now, const char *message);
+
 /* --- Basic ---------------------------------------------------------------------------- */
 
 static void auth__basic_done(struct auth__work *w)
@@ -415,17 +417,10 @@ static void auth__basic_done(struct auth__work *w)
         auth_lockout_success(a, ukey, now);
         w->id.via = AUTH_VIA_BASIC;
         w->cb(w->data, 0, &w->id, NULL);
-    } else {
-        char ikey[80];
-        int locked = 0;
-        snprintf(ikey, sizeof ikey, "ip:%s", w->ip);
-        auth_lockout_failure(a, ukey, now, &locked);
-        auth_lockout_failure(a, ikey, now, &locked);
-        if (locked)
-            auth__event(a, "USER_LOCKED", w->id.user, w->ip);
-        w->cb(w->data, 401, NULL, "bad credentials");
+        free(w);
+        return;
     }
-    free(w);
+    auth__failed(w, now, "bad credentials");
 }
 
 static void auth__basic(struct auth *a, struct http_request *req, const char *b64, auth_cb cb,
@@ -691,6 +686,34 @@ static void auth__on_delay(uv_timer_t *t)
     uv_close((uv_handle_t *)t, auth__on_delay_closed);
 }
 
+/* A failed password check (login or Basic): counted per account and address, reported,
+ * and answered 401 after a delay that grows with the failures (250 ms, 500 ms, 1 s, 2 s).
+ * W is freed once answered. */
+static void auth__failed(struct auth__work *w, int64_t now, const char *message)
+{
+    struct auth *a = w->a;
+    char ukey[160], ikey[80];
+    int locked = 0;
+    unsigned n, m;
+    uint64_t delay;
+
+    snprintf(ukey, sizeof ukey, "u:%s", w->id.user);
+    snprintf(ikey, sizeof ikey, "ip:%s", w->ip);
+    n = auth_lockout_failure(a, ukey, now, &locked);
+    m = auth_lockout_failure(a, ikey, now, &locked);
+    if (m > n)
+        n = m;
+    auth__event(a, "USER_LOGIN_FAILED", w->id.user, w->ip);
+    if (locked)
+        auth__event(a, "USER_LOCKED", w->id.user, w->ip);
+    delay = n > 0 ? 250ULL << (n - 1 > 3 ? 3 : n - 1) : 0;
+    w->answer_status = 401;
+    snprintf(w->answer_message, sizeof w->answer_message, "%s", message);
+    uv_timer_init(a->loop, &w->delay);
+    w->delay.data = w;
+    uv_timer_start(&w->delay, auth__on_delay, delay, 0);
+}
+
 static void auth__login_done(struct auth__work *w)
 {
     struct auth *a = w->a;
@@ -711,24 +734,7 @@ static void auth__login_done(struct auth__work *w)
         free(w);
         return;
     }
-    {
-        int locked = 0;
-        unsigned n = auth_lockout_failure(a, ukey, now, &locked);
-        unsigned m = auth_lockout_failure(a, ikey, now, &locked);
-        uint64_t delay;
-        if (m > n)
-            n = m;
-        auth__event(a, "USER_LOGIN_FAILED", w->id.user, w->ip);
-        if (locked)
-            auth__event(a, "USER_LOCKED", w->id.user, w->ip);
-        /* Slow the next attempt down: 250 ms, 500 ms, 1 s, 2 s... */
-        delay = n > 0 ? 250ULL << (n - 1 > 3 ? 3 : n - 1) : 0;
-        w->answer_status = 401;
-        snprintf(w->answer_message, sizeof w->answer_message, "bad username or password");
-        uv_timer_init(a->loop, &w->delay);
-        w->delay.data = w;
-        uv_timer_start(&w->delay, auth__on_delay, delay, 0);
-    }
+    auth__failed(w, now, "bad username or password");
 }
 
 void auth_login(struct auth *a, const char *user, const char *password, const char *ip,
