@@ -225,11 +225,6 @@ void events_submit(struct events *e, json_t *cmd)
     events__flush(e);
 }
 
-size_t events_pending(struct events *e)
-{
-    return e->pending;
-}
-
 static void events__on_closed(uv_handle_t *h)
 {
     struct events *e = h->data;

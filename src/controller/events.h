@@ -51,9 +51,6 @@ void events_record(struct events *e, const char *event_id, const char *module,
  * sent in order with the observations until committed. */
 void events_submit(struct events *e, json_t *cmd);
 
-/* Observations not yet committed. */
-size_t events_pending(struct events *e);
-
 void events_close(struct events *e);
 
 #endif

@@ -342,16 +342,6 @@ static void http__log(void *cls, const char *fmt, va_list ap)
     vlog_debug("http: %s", line);
 }
 
-struct http_server *http_server_start(uv_loop_t *loop, const struct netaddr *addr,
-                                      size_t max_body, http_handler_fn handler, void *data,
-                                      char *err, size_t errlen)
-{
-    int fd = http_server_listen(addr, err, errlen);
-    if (fd < 0)
-        return NULL;
-    return http_server_start_fd(loop, fd, NULL, NULL, max_body, handler, data, err, errlen);
-}
-
 struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *cert_pem,
                                          const char *key_pem, size_t max_body,
                                          http_handler_fn handler, void *data, char *err,

@@ -19,19 +19,14 @@ struct http_request;
 /* Called once per complete request. REQ stays valid until it has been answered. */
 typedef void (*http_handler_fn)(struct http_request *req, void *data);
 
-/* Starts serving on ADDR. MAX_BODY bounds request bodies (a larger one gets 413 without
- * reaching HANDLER). Returns NULL on failure with a one-line reason in ERR (e.g. the
- * address is in use). The server is owned by the caller, released by http_server_close. */
-struct http_server *http_server_start(uv_loop_t *loop, const struct netaddr *addr,
-                                      size_t max_body, http_handler_fn handler, void *data,
-                                      char *err, size_t errlen);
-
 /* Binds and listens on ADDR now (so a port in use is found at start), serving later.
  * Returns the socket, or -1 with a reason in ERR. */
 int http_server_listen(const struct netaddr *addr, char *err, size_t errlen);
 
 /* Serves on FD (from http_server_listen; the server owns it from now on), over TLS when
- * CERT_PEM and KEY_PEM (copied) are given. As http_server_start otherwise. */
+ * CERT_PEM and KEY_PEM (copied) are given. MAX_BODY bounds request bodies (a larger one
+ * gets 413 without reaching HANDLER). Returns NULL on failure with a one-line reason in
+ * ERR. The server is owned by the caller, released by http_server_close. */
 struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *cert_pem,
                                          const char *key_pem, size_t max_body,
                                          http_handler_fn handler, void *data, char *err,

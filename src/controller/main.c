@@ -591,7 +591,6 @@ int main(int argc, char **argv)
     if (d.peers == NULL || d.driver == NULL || d.events == NULL)
         vigild__die("out of memory");
     status_driver_set_move_cb(d.driver, vigild__on_status_move, &d);
-    d.rest.events = d.events;
     peers_set_header(d.peers, d.cred.node_header, d.scheme);
     vigild__load_nodes(&d);
     events_set_header(d.events, d.cred.node_header, d.scheme);

@@ -246,16 +246,6 @@ const struct peer_state *peers_get(struct peers *p, uint64_t id)
     return peers__slot(p, id);
 }
 
-unsigned peers_count_recent(struct peers *p, unsigned window_ms)
-{
-    int64_t now = time_mono_ms();
-    unsigned count = 1; /* self */
-    for (unsigned i = 0; i < p->n; i++)
-        if (p->states[i].last_ok_ms != 0 && now - p->states[i].last_ok_ms <= (int64_t)window_ms)
-            count++;
-    return count;
-}
-
 void peers_set_header(struct peers *p, const char *header, const char *scheme)
 {
     p->header = header;

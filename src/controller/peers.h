@@ -46,9 +46,6 @@ struct peers *peers_start(uv_loop_t *loop, struct http_client *client, struct st
  * next loop iteration. */
 const struct peer_state *peers_get(struct peers *p, uint64_t id);
 
-/* Number of members, self included, reachable within the last WINDOW_MS. */
-unsigned peers_count_recent(struct peers *p, unsigned window_ms);
-
 /* Adds HEADER ("Name: value"; borrowed, read at every poll, "" for none) to every poll
  * request (the node credential), and polls with SCHEME ("http" or "https", static). */
 void peers_set_header(struct peers *p, const char *header, const char *scheme);

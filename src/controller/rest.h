@@ -10,7 +10,6 @@
 #include "controller/http_server.h"
 #include "controller/options.h"
 #include "controller/auth.h"
-#include "controller/events.h"
 #include "controller/http_client.h"
 #include "controller/peers.h"
 #include "controller/status_driver.h"
@@ -28,7 +27,6 @@ struct rest_context {
     struct peers *peers;
     struct http_client *client;   /* to other nodes (forwarding) */
     struct auth *auth;
-    struct events *events;
     const char *node_header;      /* "X-Vigil-Node-Auth: ..." for calls to other nodes, or "" */
     const char *scheme;           /* "http" or "https": how nodes reach each other's API */
     int stopping;
