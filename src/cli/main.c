@@ -16,6 +16,7 @@
 #include "cli/rest_client.h"
 #include "cli/token_store.h"
 #include "common/errors.h"
+#include "common/vlog.h"
 
 #ifndef VIGIL_VERSION
 #define VIGIL_VERSION "unknown"
@@ -157,7 +158,7 @@ static int main__run(struct cli_args *args)
     if (fflush(stdout) != 0 && rv == 0)
         rv = command_context_fail(&ctx, VIGIL_EIO, "cannot write the output");
     if (rv != 0) {
-        fprintf(stderr, "vigil: %s\n", ctx.error[0] ? ctx.error : vigil_strerror(rv));
+        fprintf(stderr, "vigil: %s\n", ctx.error[0] ? vlog_one_line(ctx.error) : vigil_strerror(rv));
         if (rest_client_last_status(ctx.client) == 401 && args->command != CLI_COMMAND_LOGIN &&
             args->command != CLI_COMMAND_LOGOUT)
             main__unauthorized_hint(args, token_path);
@@ -169,7 +170,7 @@ static int main__run(struct cli_args *args)
 failed:
     memset(password, 0, sizeof password);
     token_store_clear(&stored);
-    fprintf(stderr, "vigil: %s\n", ctx.error[0] ? ctx.error : vigil_strerror(rv));
+    fprintf(stderr, "vigil: %s\n", ctx.error[0] ? vlog_one_line(ctx.error) : vigil_strerror(rv));
     return MAIN_EXIT_FAILED;
 }
 

@@ -75,12 +75,12 @@ static void vigild__die(const char *fmt, ...) __attribute__((format(printf, 1, 2
 /* Startup failures: one line on stderr, exit status 2. */
 static void vigild__die(const char *fmt, ...)
 {
+    char line[2048];
     va_list ap;
-    fputs("vigild: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "vigild: %s\n", vlog_one_line(line));
     exit(2);
 }
 

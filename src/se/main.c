@@ -59,7 +59,7 @@ static int se__load(struct se_main *m, const char *path)
 
     if (gen == NULL) {
         vlog_error("se: configuration %s refused, the running one stays: %s", path, err);
-        fprintf(stderr, "vigil-se: %s: %s\n", path, err);
+        fprintf(stderr, "vigil-se: %s: %s\n", path, vlog_one_line(err));
         return VIGIL_EINVAL;
     }
     se_config_ref(gen);
@@ -144,11 +144,11 @@ int main(int argc, char **argv)
 
     vlog_init("vigil-se", getenv("VIGIL_SE_DEBUG") ? VLOG_DEBUG : VLOG_INFO);
     if (se_options_parse(argc, argv, &m.opts, err, sizeof err) != 0) {
-        fprintf(stderr, "vigil-se: %s\n", err);
+        fprintf(stderr, "vigil-se: %s\n", vlog_one_line(err));
         return 2;
     }
     if (engine_limits_default(&limits, err, sizeof err) != 0) {
-        fprintf(stderr, "vigil-se: %s\n", err);
+        fprintf(stderr, "vigil-se: %s\n", vlog_one_line(err));
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);

@@ -237,6 +237,22 @@ def test_damaged_side_file(damaged_node, name, expect):
         assert name in line, f"the refusal should name {name}: {line!r}"
 
 
+# A parser's error quotes the bad input ("near '...'"); bytes like a newline or an escape
+# there must not split the refusal over lines or reach the terminal raw (CI once met a
+# random garbage file that did exactly this).
+@pytest.mark.parametrize("content", [b'{"id": 1, "raft": "\n\x1b[2J\x07', b"\x01\n\x1b]0;x\x07\n"])
+def test_damaged_identity_refusal_is_one_printable_line(damaged_node, content):
+    node, acked, _ = damaged_node
+    (node.data_dir / "node.json").write_bytes(content)
+    outcome, line = start_and_judge(node, acked)
+    assert outcome == "refused", (outcome, line)
+    err = node.stderr_path.read_text(errors="replace")
+    refusal = [ln for ln in err.splitlines() if ln.startswith("vigild: ")]
+    assert len(refusal) == 1 and "node.json" in refusal[0], err[-2000:]
+    assert err.endswith(refusal[0] + "\n"), f"refusal should be the last line: {err[-500:]!r}"
+    assert not any(ord(c) < 0x20 or ord(c) == 0x7f for c in refusal[0]), repr(refusal[0])
+
+
 @pytest.fixture(scope="module")
 def golden_killed(session_registry, tmp_path_factory):
     """A node's DIR after kill -9 (its open segments left as they were)."""
