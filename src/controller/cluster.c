@@ -4,6 +4,7 @@
 #include <raft/uv.h>
 #include <stdio.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +14,8 @@
 #include "controller/fsm.h"
 
 #define CLUSTER__WATCH_MS 20
+/* A batch entry stops growing at this many bytes of commands (objects are up to 1 MiB). */
+#define CLUSTER__BATCH_BYTES ((size_t)1 << 20)
 
 struct cluster {
     uv_loop_t *loop;
@@ -30,6 +33,8 @@ struct cluster {
     void *watch_data;
     int closing;
     unsigned pending;            /* proposals whose callback has not run */
+    uv_check_t batch_check;      /* runs after the loop's I/O: sends the queue as entries */
+    struct cluster__queued *queue_head, *queue_tail;
     uint64_t quorum_seen_ms;     /* loop time a majority's contact was last seen (leader) */
     uint64_t quorum_seen_term;
     /* The slow-disk fault knob (cluster_set_apply_delay). */
@@ -43,11 +48,24 @@ struct cluster {
     void *done_data;
 };
 
-struct cluster__proposal {
-    struct raft_apply req;
-    struct cluster *c;
+/* A proposal waiting for the end of the loop iteration (see cluster_propose). */
+struct cluster__queued {
+    struct cluster__queued *next;
+    char *text;                  /* the command's JSON text, owned */
+    size_t len;
     cluster_propose_cb cb;
     void *data;
+};
+
+/* One raft entry carrying N proposals, in order. */
+struct cluster__batch {
+    struct raft_apply req;
+    struct cluster *c;
+    unsigned n;
+    struct {
+        cluster_propose_cb cb;
+        void *data;
+    } items[];
 };
 
 struct cluster__barrier {
@@ -175,6 +193,8 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     }
     uv_timer_init(loop, &c->watch_timer);
     c->watch_timer.data = c;
+    uv_check_init(loop, &c->batch_check);
+    c->batch_check.data = c;
     uv_timer_start(&c->watch_timer, cluster__on_watch_timer, 0, CLUSTER__WATCH_MS);
     *out = c;
     return 0;
@@ -190,51 +210,135 @@ fail_io:
 
 static void cluster__on_applied(struct raft_apply *req, int status, void *result)
 {
-    struct cluster__proposal *p = req->data;
+    struct cluster__batch *b = req->data;
+    struct fsm_result *out = result;
     struct store_result empty;
 
     memset(&empty, 0, sizeof empty);
-    p->c->pending--;
-    if (status == 0 && result != NULL) {
-        ((struct store_result *)result)->index = req->index;
-        if (p->cb != NULL)
-            p->cb(p->data, 0, result);
-        store_result_clear(result);
-    } else if (p->cb != NULL) {
-        p->cb(p->data, VIGIL_ETIMEDOUT, &empty);
+    b->c->pending -= b->n;
+    for (unsigned i = 0; i < b->n; i++) {
+        struct store_result *res = status == 0 && out != NULL && i < out->n ? &out->results[i]
+                                                                            : NULL;
+        if (res != NULL) {
+            res->index = req->index;
+            if (b->items[i].cb != NULL)
+                b->items[i].cb(b->items[i].data, 0, res);
+            store_result_clear(res);
+        } else if (b->items[i].cb != NULL) {
+            b->items[i].cb(b->items[i].data, VIGIL_ETIMEDOUT, &empty);
+        }
     }
-    free(p);
+    free(b);
+}
+
+/* Answers the first N queued proposals with STATUS (they never entered the log) and
+ * drops them from the queue. */
+static void cluster__fail_queued(struct cluster *c, unsigned n, int status)
+{
+    struct store_result empty;
+
+    memset(&empty, 0, sizeof empty);
+    for (unsigned i = 0; i < n && c->queue_head != NULL; i++) {
+        struct cluster__queued *q = c->queue_head;
+        c->queue_head = q->next;
+        if (c->queue_head == NULL)
+            c->queue_tail = NULL;
+        c->pending--;
+        if (q->cb != NULL)
+            q->cb(q->data, status, &empty);
+        free(q->text);
+        free(q);
+    }
+}
+
+/* Sends up to FSM_BATCH_MAX queued proposals (and at most CLUSTER__BATCH_BYTES of them,
+ * unless the first alone is larger) as one raft entry. Returns 0 or a VIGIL_E* code, after
+ * which the caller fails what is still queued. */
+static int cluster__send_batch(struct cluster *c)
+{
+    const char *texts[FSM_BATCH_MAX];
+    size_t lens[FSM_BATCH_MAX], bytes = 0;
+    struct cluster__queued *q = c->queue_head;
+    struct cluster__batch *b;
+    struct raft_buffer buf;
+    unsigned n = 0;
+    int rv;
+
+    for (; q != NULL && n < FSM_BATCH_MAX; q = q->next) {
+        if (n > 0 && bytes + q->len > CLUSTER__BATCH_BYTES)
+            break;
+        texts[n] = q->text;
+        lens[n] = q->len;
+        bytes += q->len;
+        n++;
+    }
+    b = malloc(sizeof *b + n * sizeof b->items[0]);
+    if (b == NULL)
+        return VIGIL_ENOMEM;
+    /* raft_apply appends at the log's last index + 1, now, on this thread. */
+    rv = fsm_encode_batch_at(texts, lens, n, raft_last_index(&c->raft) + 1, &buf);
+    if (rv != 0) {
+        free(b);
+        return rv;
+    }
+    b->c = c;
+    b->n = n;
+    b->req.data = b;
+    rv = raft_apply(&c->raft, &b->req, &buf, 1, cluster__on_applied);
+    if (rv != 0) {
+        raft_free(buf.base);
+        free(b);
+        return rv == RAFT_NOTLEADER ? VIGIL_ENOTLEADER : VIGIL_ENOQUORUM;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        q = c->queue_head;
+        c->queue_head = q->next;
+        b->items[i].cb = q->cb;
+        b->items[i].data = q->data;
+        free(q->text);
+        free(q);
+    }
+    if (c->queue_head == NULL)
+        c->queue_tail = NULL;
+    return 0;
+}
+
+static void cluster__on_batch_check(uv_check_t *h)
+{
+    struct cluster *c = h->data;
+    int rv = 0;
+
+    uv_check_stop(h);
+    while (c->queue_head != NULL && rv == 0) {
+        rv = raft_state(&c->raft) == RAFT_LEADER ? cluster__send_batch(c) : VIGIL_ENOTLEADER;
+        if (rv != 0)
+            cluster__fail_queued(c, UINT_MAX, rv);
+    }
 }
 
 int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void *data)
 {
-    struct cluster__proposal *p;
-    struct raft_buffer buf;
-    int rv;
+    struct cluster__queued *q;
 
     if (c->closing)
         return VIGIL_ESHUTDOWN;
     if (raft_state(&c->raft) != RAFT_LEADER)
         return VIGIL_ENOTLEADER;
-    /* raft_apply appends at the log's last index + 1, now, on this thread. */
-    if (fsm_encode_at(cmd, raft_last_index(&c->raft) + 1, &buf) != 0)
-        return VIGIL_ENOMEM;
-    p = calloc(1, sizeof *p);
-    if (p == NULL) {
-        raft_free(buf.base);
+    q = calloc(1, sizeof *q);
+    if (q == NULL || (q->text = json_dumps(cmd, JSON_COMPACT)) == NULL) {
+        free(q);
         return VIGIL_ENOMEM;
     }
-    p->cb = cb;
-    p->data = data;
-    p->c = c;
-    p->req.data = p;
-    rv = raft_apply(&c->raft, &p->req, &buf, 1, cluster__on_applied);
-    if (rv != 0) {
-        raft_free(buf.base);
-        free(p);
-        return rv == RAFT_NOTLEADER ? VIGIL_ENOTLEADER : VIGIL_ENOQUORUM;
-    }
+    q->len = strlen(q->text);
+    q->cb = cb;
+    q->data = data;
+    if (c->queue_tail != NULL)
+        c->queue_tail->next = q;
+    else
+        c->queue_head = q;
+    c->queue_tail = q;
     c->pending++;
+    uv_check_start(&c->batch_check, cluster__on_batch_check);
     return 0;
 }
 
@@ -419,16 +523,25 @@ static void cluster__on_timer_closed(uv_handle_t *h)
         done(data);
 }
 
+static void cluster__on_check_closed(uv_handle_t *h)
+{
+    struct cluster *c = h->data;
+    uv_close((uv_handle_t *)&c->watch_timer, cluster__on_timer_closed);
+}
+
 static void cluster__on_raft_closed(struct raft *r)
 {
     struct cluster *c = r->data;
     raft_uv_close(&c->io);
     raft_uv_tcp_close(&c->transport);
-    uv_close((uv_handle_t *)&c->watch_timer, cluster__on_timer_closed);
+    uv_close((uv_handle_t *)&c->batch_check, cluster__on_check_closed);
 }
 
 static void cluster__close_raft(struct cluster *c)
 {
+    /* Proposals still queued never reach the log. */
+    uv_check_stop(&c->batch_check);
+    cluster__fail_queued(c, UINT_MAX, VIGIL_ESHUTDOWN);
     c->raft.data = c;
     raft_close(&c->raft, cluster__on_raft_closed);
 }

@@ -42,6 +42,7 @@ struct cluster_config {
  *   0                  committed and applied; RES holds the store's result
  *   VIGIL_ENOTLEADER   refused before entering the log: never applied
  *   VIGIL_ENOQUORUM    refused before entering the log (leader without a recent majority)
+ *   VIGIL_ESHUTDOWN    refused before entering the log: the node stopped first
  *   VIGIL_ETIMEDOUT    entered the log but the outcome is unknown (leadership lost,
  *                      shutdown): it may still be applied later
  * RES is owned by the callee for the callback's duration only; take what you keep
@@ -56,9 +57,13 @@ typedef void (*cluster_propose_cb)(void *data, int status, struct store_result *
 int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct store *store,
                   struct cluster **out, char *err, size_t errlen);
 
-/* Proposes command CMD (borrowed); CB may be NULL when nobody waits. Returns 0 when CB will be called exactly once later,
- * or VIGIL_ENOTLEADER / VIGIL_ENOQUORUM / VIGIL_ENOMEM / VIGIL_ESHUTDOWN at once (CB is
- * then not called). */
+/* Proposes command CMD (borrowed: its text is taken now); CB may be NULL when nobody
+ * waits. Proposals made during one loop iteration go to raft together, after the
+ * iteration's I/O (a uv_check handle), as one entry of up to FSM_BATCH_MAX commands: one
+ * append, one message per follower and one transaction for all of them, instead of one
+ * each; every command keeps its own result, and the entry's index is every one's index.
+ * Returns 0 when CB will be called exactly once later (never from inside this call), or
+ * VIGIL_ENOTLEADER / VIGIL_ENOMEM / VIGIL_ESHUTDOWN at once (CB is then not called). */
 int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void *data);
 
 /* Calls CB(data, 0) once every entry committed before this call is applied locally and

@@ -19,22 +19,23 @@ int fsm_encode(json_t *cmd, struct raft_buffer *buf)
     return fsm_encode_at(cmd, 0, buf);
 }
 
-int fsm_encode_at(json_t *cmd, uint64_t index, struct raft_buffer *buf)
+/* Lays out header (magic, length, index when not 0) and the PARTS of the JSON text into
+ * a new padded raft buffer. */
+static int fsm__encode_parts(const char *const parts[], const size_t lens[], unsigned n,
+                             uint64_t index, struct raft_buffer *buf)
 {
     size_t header = index != 0 ? FSM__HEADER_AT : FSM_HEADER_SIZE;
-    char *text = json_dumps(cmd, JSON_COMPACT);
-    size_t len, padded;
+    size_t len = 0, padded, at;
     unsigned char *p;
 
-    if (text == NULL)
-        return VIGIL_ENOMEM;
-    len = strlen(text);
+    for (unsigned i = 0; i < n; i++)
+        len += lens[i];
+    if (len > UINT32_MAX)
+        return VIGIL_ETOOBIG;
     padded = (header + len + 7) & ~(size_t)7;
     p = raft_calloc(1, padded);
-    if (p == NULL) {
-        free(text);
+    if (p == NULL)
         return VIGIL_ENOMEM;
-    }
     memcpy(p, index != 0 ? FSM__MAGIC_AT : FSM__MAGIC, 4);
     p[4] = (unsigned char)(len & 0xff);
     p[5] = (unsigned char)((len >> 8) & 0xff);
@@ -42,25 +43,78 @@ int fsm_encode_at(json_t *cmd, uint64_t index, struct raft_buffer *buf)
     p[7] = (unsigned char)((len >> 24) & 0xff);
     for (int i = 0; index != 0 && i < 8; i++)
         p[8 + i] = (unsigned char)((index >> (8 * i)) & 0xff);
-    memcpy(p + header, text, len);
-    free(text);
+    at = header;
+    for (unsigned i = 0; i < n; i++) {
+        memcpy(p + at, parts[i], lens[i]);
+        at += lens[i];
+    }
     buf->base = p;
     buf->len = padded;
     return 0;
 }
 
+int fsm_encode_at(json_t *cmd, uint64_t index, struct raft_buffer *buf)
+{
+    char *text = json_dumps(cmd, JSON_COMPACT);
+    const char *parts[1];
+    size_t lens[1];
+    int rv;
+
+    if (text == NULL)
+        return VIGIL_ENOMEM;
+    parts[0] = text;
+    lens[0] = strlen(text);
+    rv = fsm__encode_parts(parts, lens, 1, index, buf);
+    free(text);
+    return rv;
+}
+
+int fsm_encode_batch_at(const char *const texts[], const size_t lens[], unsigned n,
+                        uint64_t index, struct raft_buffer *buf)
+{
+    const char *parts[2 * FSM_BATCH_MAX + 1];
+    size_t plens[2 * FSM_BATCH_MAX + 1];
+    unsigned k = 0;
+
+    if (n == 0 || n > FSM_BATCH_MAX)
+        return VIGIL_EINVAL;
+    if (n == 1)
+        return fsm__encode_parts(texts, lens, 1, index, buf);
+    for (unsigned i = 0; i < n; i++) {
+        parts[k] = i == 0 ? "{\"op\":\"batch\",\"cmds\":[" : ",";
+        plens[k] = strlen(parts[k]);
+        k++;
+        parts[k] = texts[i];
+        plens[k++] = lens[i];
+    }
+    parts[k] = "]}";
+    plens[k++] = 2;
+    return fsm__encode_parts(parts, plens, k, index, buf);
+}
+
+/* Makes the entry's outcome one refusal (a damaged entry, skipped on every node alike). */
+static void fsm__refuse_entry(struct fsm_state *c, const char *why)
+{
+    c->results[0].status = 400;
+    snprintf(c->results[0].error, sizeof c->results[0].error, "%s", why);
+    c->last.n = 1;
+}
 
 static int fsm__apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     struct fsm_state *c = fsm->data;
     const unsigned char *p = buf->base;
     uint32_t len;
+    unsigned n = 0;
     int rv;
 
     size_t header = FSM_HEADER_SIZE;
 
-    store_result_clear(&c->last_result);
-    *result = &c->last_result;
+    for (unsigned i = 0; i < c->last.n; i++)
+        store_result_clear(&c->results[i]);
+    c->last.n = 0;
+    c->last.results = c->results;
+    *result = &c->last;
     if (buf->len >= FSM__HEADER_AT && memcmp(p, FSM__MAGIC_AT, 4) == 0) {
         uint64_t written_at = 0;
         header = FSM__HEADER_AT;
@@ -80,21 +134,20 @@ static int fsm__apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void 
         }
     } else if (buf->len < FSM_HEADER_SIZE || memcmp(p, FSM__MAGIC, 4) != 0) {
         vlog_error("fsm: skipping an entry without our header (%zu bytes)", buf->len);
-        c->last_result.status = 400;
-        snprintf(c->last_result.error, sizeof c->last_result.error, "malformed entry");
+        fsm__refuse_entry(c, "malformed entry");
         return 0;
     }
     len = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
     if (len > buf->len - header) {
         vlog_error("fsm: skipping a truncated entry (%u of %zu bytes)", len, buf->len);
-        c->last_result.status = 400;
-        snprintf(c->last_result.error, sizeof c->last_result.error, "truncated entry");
+        fsm__refuse_entry(c, "truncated entry");
         return 0;
     }
-    rv = store_apply(c->store, (const char *)p + header, len, &c->last_result);
+    rv = store_apply_entry(c->store, (const char *)p + header, len, c->results, FSM_BATCH_MAX,
+                           &n);
+    c->last.n = n;
     if (rv == VIGIL_EINVAL) {
-        c->last_result.status = 400;
-        snprintf(c->last_result.error, sizeof c->last_result.error, "unknown command");
+        fsm__refuse_entry(c, "unknown command");
         return 0;
     }
     if (rv != 0) {
@@ -232,5 +285,7 @@ void fsm_init(struct raft_fsm *fsm, struct fsm_state *state, struct store *store
 
 void fsm_close(struct fsm_state *state)
 {
-    store_result_clear(&state->last_result);
+    for (unsigned i = 0; i < FSM_BATCH_MAX; i++)
+        store_result_clear(&state->results[i]);
+    state->last.n = 0;
 }

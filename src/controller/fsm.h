@@ -14,11 +14,23 @@
 
 #define FSM_HEADER_SIZE 8
 
+/* Most commands one entry (a batch, see fsm_encode_batch_at) carries. */
+#define FSM_BATCH_MAX 128
+
+/* What apply hands raft as the result of an entry: one outcome per command it carried,
+ * in order (a batch carries several). Owned by the fsm_state, valid until the next
+ * apply; a proposer may take a result's body (set it to NULL). */
+struct fsm_result {
+    unsigned n;
+    struct store_result *results;
+};
+
 /* The state behind one struct raft_fsm; owned by its embedder. */
 struct fsm_state {
     struct store *store;             /* borrowed */
     struct raft *raft;               /* borrowed, or NULL: checks each entry's index */
-    struct store_result last_result; /* the latest apply's outcome, taken by its proposer */
+    struct store_result results[FSM_BATCH_MAX]; /* the latest apply's outcomes */
+    struct fsm_result last;          /* points into results */
 };
 
 /* Sets FSM (version 3: the snapshot's hash is computed in raft's async work, off the loop)
@@ -37,5 +49,12 @@ int fsm_encode(json_t *cmd, struct raft_buffer *buf);
  * at any other index: a log that lost entries (a deleted segment) stops the node instead
  * of being applied shifted. Header "VGC2": 4-byte length, then the u64 index. */
 int fsm_encode_at(json_t *cmd, uint64_t index, struct raft_buffer *buf);
+
+/* As fsm_encode_at for N (1..FSM_BATCH_MAX) commands given as JSON texts TEXTS[i] of
+ * LENS[i] bytes (borrowed): one command is encoded as itself, several as one batch
+ * {"op":"batch","cmds":[...]} that apply runs in one transaction with one outcome per
+ * command. Returns 0, VIGIL_EINVAL (N out of range) or VIGIL_ENOMEM. */
+int fsm_encode_batch_at(const char *const texts[], const size_t lens[], unsigned n,
+                        uint64_t index, struct raft_buffer *buf);
 
 #endif

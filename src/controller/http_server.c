@@ -14,6 +14,12 @@
 
 #include "common/vlog.h"
 
+/* MHD's per-connection pool (request line, headers, read buffer; bodies are copied out
+ * into our own buffer). MHD zeroes the pool between requests on a kept-alive connection,
+ * so its size is paid on every request: 64 KiB cost 5% of the leader's CPU under a write
+ * load, 16 KiB still holds 8 KiB of headers (see docs/benchmarks.md). */
+#define HTTP__CONNECTION_MEMORY ((size_t)(16 * 1024))
+
 enum http__req_state {
     HTTP__READING = 0,  /* collecting the body */
     HTTP__DISPATCHED,   /* handler called, no answer yet (connection suspended) */
@@ -373,7 +379,7 @@ struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *ce
                                   MHD_OPTION_NOTIFY_COMPLETED, http__on_completed, s,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP__CONNECTION_MEMORY,
                                   MHD_OPTION_EXTERNAL_LOGGER, http__log, NULL,
                                   MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
                                   MHD_OPTION_HTTPS_MEM_KEY, s->key_pem, MHD_OPTION_END);
@@ -383,7 +389,7 @@ struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *ce
                                   MHD_OPTION_NOTIFY_COMPLETED, http__on_completed, s,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP__CONNECTION_MEMORY,
                                   MHD_OPTION_EXTERNAL_LOGGER, http__log, NULL, MHD_OPTION_END);
     if (s->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTP%s server", s->tls ? "S" : "");

@@ -590,24 +590,15 @@ static int store__step_once(struct store *store, const char *sql)
     return rc == SQLITE_DONE ? 0 : VIGIL_EIO;
 }
 
-int store_apply(struct store *store, const char *cmd, size_t len, struct store_result *res)
+/* Runs one parsed command ROOT; the caller holds a transaction or savepoint open and
+ * keeps the changes only when this returns 0 with a status below 400. */
+static int store__run_command(struct store *store, json_t *root, struct store_result *res)
 {
-    json_error_t jerr;
-    json_t *root;
-    const char *op;
+    const char *op = json_string_value(json_object_get(root, "op"));
     int err;
 
-    memset(res, 0, sizeof *res);
-    root = json_loadb(cmd, len, 0, &jerr);
-    if (root == NULL || (op = json_string_value(json_object_get(root, "op"))) == NULL) {
-        vlog_error("store: skipping an entry that is not a command: %s", jerr.text);
-        json_decref(root);
+    if (op == NULL)
         return VIGIL_EINVAL;
-    }
-    if (store__step_once(store, "BEGIN") != 0) {
-        json_decref(root);
-        return VIGIL_EIO;
-    }
     if (strcmp(op, "object_create") == 0)
         err = store__cmd_object_put(store, root, 1, res);
     else if (strcmp(op, "object_update") == 0)
@@ -620,9 +611,52 @@ int store_apply(struct store *store, const char *cmd, size_t len, struct store_r
         err = store__cmd_cluster_init(store, root, res);
     else if ((err = store__events_apply(store, op, root, res)) == VIGIL_EINVAL)
         err = store__auth_apply(store, op, root, res);
-
     if (err == VIGIL_EINVAL)
         vlog_error("store: skipping a malformed or unknown '%s' command", op);
+    return err;
+}
+
+/* Runs ROOT inside the open transaction as savepoint "cmd": kept when it succeeded,
+ * rolled back (the transaction goes on) when refused or unknown. */
+static int store__run_savepoint(struct store *store, json_t *root, struct store_result *res)
+{
+    int err;
+
+    if (store__step_once(store, "SAVEPOINT cmd") != 0)
+        return VIGIL_EIO;
+    err = store__run_command(store, root, res);
+    if (err == 0 && res->status < 400)
+        return store__step_once(store, "RELEASE cmd");
+    if (store__step_once(store, "ROLLBACK TO cmd") != 0 || store__step_once(store, "RELEASE cmd") != 0)
+        return VIGIL_EIO;
+    if (err == VIGIL_EINVAL) {
+        json_decref(res->body);
+        res->body = NULL;
+        res->status = 400;
+        snprintf(res->error, sizeof res->error, "unknown command");
+        return 0;
+    }
+    return err;
+}
+
+int store_apply(struct store *store, const char *cmd, size_t len, struct store_result *res)
+{
+    json_error_t jerr;
+    json_t *root;
+    int err;
+
+    memset(res, 0, sizeof *res);
+    root = json_loadb(cmd, len, 0, &jerr);
+    if (root == NULL || json_string_value(json_object_get(root, "op")) == NULL) {
+        vlog_error("store: skipping an entry that is not a command: %s", jerr.text);
+        json_decref(root);
+        return VIGIL_EINVAL;
+    }
+    if (store__step_once(store, "BEGIN") != 0) {
+        json_decref(root);
+        return VIGIL_EIO;
+    }
+    err = store__run_command(store, root, res);
     if (err == 0 && res->status < 400) {
         err = store__step_once(store, "COMMIT");
     } else {
@@ -632,6 +666,49 @@ int store_apply(struct store *store, const char *cmd, size_t len, struct store_r
             res->body = NULL;
         }
     }
+    json_decref(root);
+    return err;
+}
+
+int store_apply_entry(struct store *store, const char *cmd, size_t len,
+                      struct store_result *res, unsigned cap, unsigned *n)
+{
+    json_error_t jerr;
+    json_t *root, *cmds;
+    const char *op;
+    int err = 0;
+
+    *n = 0;
+    root = json_loadb(cmd, len, 0, &jerr);
+    op = json_string_value(json_object_get(root, "op"));
+    if (op == NULL || strcmp(op, "batch") != 0) {
+        json_decref(root);
+        if (cap == 0)
+            return VIGIL_EINVAL;
+        *n = 1;
+        return store_apply(store, cmd, len, res);
+    }
+    cmds = json_object_get(root, "cmds");
+    if (!json_is_array(cmds) || json_array_size(cmds) == 0 || json_array_size(cmds) > cap) {
+        vlog_error("store: skipping a batch that is not 1..%u commands", cap);
+        json_decref(root);
+        return VIGIL_EINVAL;
+    }
+    *n = (unsigned)json_array_size(cmds);
+    for (unsigned i = 0; i < *n; i++)
+        memset(&res[i], 0, sizeof res[i]);
+    /* One transaction for the batch, a savepoint per command: a refused command changes
+     * nothing and the others stand, as if each ran alone. */
+    if (store__step_once(store, "BEGIN") != 0) {
+        json_decref(root);
+        return VIGIL_EIO;
+    }
+    for (unsigned i = 0; i < *n && err == 0; i++)
+        err = store__run_savepoint(store, json_array_get(cmds, i), &res[i]);
+    if (err == 0)
+        err = store__step_once(store, "COMMIT");
+    else
+        store__step_once(store, "ROLLBACK");
     json_decref(root);
     return err;
 }

@@ -43,6 +43,16 @@ void store_close(struct store *store);
  * used further. */
 int store_apply(struct store *store, const char *cmd, size_t len, struct store_result *res);
 
+/* Runs raft entry CMD (LEN bytes, borrowed): one command as store_apply does, or a batch
+ * {"op": "batch", "cmds": [command, ...]} of at most CAP commands, run in order in one
+ * transaction, each in its own savepoint (a refused or unknown command changes nothing,
+ * the others stand). RES (CAP results owned by the caller) receives one outcome per
+ * command, *N of them; an unknown command's is 400 "unknown command". Returns 0;
+ * VIGIL_EINVAL when CMD is neither (*N is 1 for a single unknown command, 0 for a
+ * malformed batch: nothing ran); VIGIL_EIO as store_apply. */
+int store_apply_entry(struct store *store, const char *cmd, size_t len,
+                      struct store_result *res, unsigned cap, unsigned *n);
+
 /* Serialises the whole database into *DATA (*LEN bytes), a copy owned by the caller that
  * later writes to the store do not change: hand it back with store_snapshot_done (or free
  * it with store_snapshot_free). Quick enough for the loop (one memcpy into a reused

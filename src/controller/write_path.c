@@ -112,7 +112,14 @@ static void write__on_committed(void *data, int status, struct store_result *res
     char index[32];
 
     op->raft_pending = 0;
-    if (status != 0) {
+    if ((status == VIGIL_ENOTLEADER || status == VIGIL_ENOQUORUM) && !op->answered) {
+        /* Lost leadership between the proposal and the end of the loop iteration, when
+         * queued proposals go to raft: never in the log. */
+        write__retry(op, "no leader with quorum");
+        return;
+    } else if (status == VIGIL_ESHUTDOWN) {
+        write__not_applied(op, "this node is stopping");
+    } else if (status != 0) {
         write__unknown(op, "leadership was lost before the write was committed");
     } else if (res->status >= 400) {
         write__answer(op, res->status, json_pack("{s:s}", "error", res->error));

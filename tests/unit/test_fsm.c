@@ -218,8 +218,10 @@ static unsigned one_apply_buf(struct one *o, const struct raft_buffer *buf)
 {
     void *result = NULL;
     assert_int_equal(o->fsm.apply(&o->fsm, buf, &result), 0);
-    assert_ptr_equal(result, &o->state.last_result);
-    return o->state.last_result.status;
+    assert_ptr_equal(result, &o->state.last);
+    assert_int_equal(o->state.last.n, 1);
+    assert_ptr_equal(o->state.last.results, o->state.results);
+    return o->state.results[0].status;
 }
 
 static unsigned one_apply(struct one *o, json_t *cmd)
@@ -242,9 +244,9 @@ static void test_apply_direct(void **state)
 
     cmd = make_command(0);
     assert_int_equal(one_apply(o, cmd), 201);
-    assert_non_null(o->state.last_result.body);
+    assert_non_null(o->state.results[0].body);
     assert_int_equal(one_apply(o, cmd), 409); /* the same again: the uuid exists */
-    assert_null(o->state.last_result.body);
+    assert_null(o->state.results[0].body);
     json_decref(cmd);
 
     before = dump(o->store);
@@ -254,7 +256,7 @@ static void test_apply_direct(void **state)
     buf.base = raw;
     buf.len = 16;
     assert_int_equal(one_apply_buf(o, &buf), 400);
-    assert_non_null(strstr(o->state.last_result.error, "malformed"));
+    assert_non_null(strstr(o->state.results[0].error, "malformed"));
     /* Shorter than a header. */
     buf.len = 4;
     memcpy(raw, "VGC1", 4);
@@ -263,13 +265,13 @@ static void test_apply_direct(void **state)
     memcpy(raw, "VGC1\x30\0\0\0{}", 10);
     buf.len = 16;
     assert_int_equal(one_apply_buf(o, &buf), 400);
-    assert_non_null(strstr(o->state.last_result.error, "truncated"));
+    assert_non_null(strstr(o->state.results[0].error, "truncated"));
     memcpy(raw, "VGC1\xff\xff\xff\xff", 8);
     assert_int_equal(one_apply_buf(o, &buf), 400);
     /* A well-framed entry that is no command. */
     cmd = json_pack("{s:s}", "op", "no_such_op");
     assert_int_equal(one_apply(o, cmd), 400);
-    assert_non_null(strstr(o->state.last_result.error, "unknown"));
+    assert_non_null(strstr(o->state.results[0].error, "unknown"));
     json_decref(cmd);
     /* The length in the header is what counts: padding after it is ignored, and bytes
      * beyond it are not part of the command. */
@@ -319,6 +321,84 @@ static int track_was_freed(void *p)
         if (track_freed[i] == p)
             return 1;
     return 0;
+}
+
+/* A batch entry: every command gets its own outcome, in order; a refused or unknown one
+ * changes nothing while the others stand; the result equals applying them one by one. */
+static void test_apply_batch(void **state)
+{
+    struct one *o = one_open(), *ref = one_open();
+    json_t *cmds[6], *dup, *want, *got;
+    char *texts[6];
+    const char *ctexts[6];
+    size_t lens[6];
+    unsigned expect[6] = {201, 201, 409, 400, 201, 404};
+    struct raft_buffer buf;
+    void *result = NULL;
+    struct fsm_result *out;
+    (void)state;
+
+    cmds[0] = make_command(0);               /* a monitor */
+    cmds[1] = make_command(1);               /* a pool referring to it */
+    dup = json_deep_copy(cmds[0]);            /* the monitor's uuid again: 409 */
+    cmds[2] = dup;
+    cmds[3] = json_pack("{s:s}", "op", "no_such_op");
+    cmds[4] = make_command(7);
+    cmds[5] = json_pack("{s:s, s:s, s:s}", "op", "object_delete", "type", "pool", "uuid",
+                        "20000000-0000-4000-8000-999999999999");
+    for (int i = 0; i < 6; i++) {
+        texts[i] = json_dumps(cmds[i], JSON_COMPACT);
+        ctexts[i] = texts[i];
+        lens[i] = strlen(texts[i]);
+    }
+    assert_int_equal(fsm_encode_batch_at(ctexts, lens, 0, 0, &buf), VIGIL_EINVAL);
+    assert_int_equal(fsm_encode_batch_at(ctexts, lens, FSM_BATCH_MAX + 1, 0, &buf), VIGIL_EINVAL);
+    assert_int_equal(fsm_encode_batch_at(ctexts, lens, 6, 0, &buf), 0);
+    assert_int_equal(buf.len % 8, 0);
+    assert_int_equal(o->fsm.apply(&o->fsm, &buf, &result), 0);
+    raft_free(buf.base);
+    out = result;
+    assert_ptr_equal(out, &o->state.last);
+    assert_int_equal(out->n, 6);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(out->results[i].status, expect[i]);
+        assert_int_equal(out->results[i].body != NULL, expect[i] == 201);
+    }
+    assert_non_null(strstr(out->results[3].error, "unknown"));
+    /* the same commands one by one give the same database */
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(one_apply(ref, cmds[i]), expect[i]);
+    want = dump(ref->store);
+    got = dump(o->store);
+    assert_true(json_equal(want, got));
+    json_decref(want);
+    json_decref(got);
+
+    /* one command is encoded as itself, not as a batch of one */
+    assert_int_equal(fsm_encode_batch_at(ctexts, lens, 1, 0, &buf), 0);
+    assert_memory_equal((const char *)buf.base + FSM_HEADER_SIZE, texts[0], lens[0]);
+    raft_free(buf.base);
+
+    /* a batch entry with more commands than FSM_BATCH_MAX (no leader makes one) is
+     * refused whole, the same way on every node */
+    {
+        json_t *big = json_pack("{s:s, s:[]}", "op", "batch", "cmds");
+        json_t *before = dump(o->store), *after;
+        for (int i = 0; i <= FSM_BATCH_MAX; i++)
+            json_array_append_new(json_object_get(big, "cmds"), make_command(100 + 7 * (unsigned)i));
+        assert_int_equal(one_apply(o, big), 400);
+        after = dump(o->store);
+        assert_true(json_equal(before, after));
+        json_decref(before);
+        json_decref(after);
+        json_decref(big);
+    }
+    for (int i = 0; i < 6; i++) {
+        free(texts[i]);
+        json_decref(cmds[i]);
+    }
+    one_close(o);
+    one_close(ref);
 }
 
 static void test_snapshot_restore_direct(void **state)
@@ -548,7 +628,8 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     struct pending *p = (struct pending *)req;
     if (status == 0) {
         p->c->applied++;
-        if (((struct store_result *)result)->status != p->expect)
+        const struct fsm_result *out = result;
+        if (out->n != 1 || out->results[0].status != p->expect)
             p->c->mismatched++;
     } else {
         p->c->failed++;
@@ -788,6 +869,7 @@ int main(void)
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_encode_long),
         cmocka_unit_test(test_apply_direct),
+        cmocka_unit_test(test_apply_batch),
         cmocka_unit_test(test_snapshot_restore_direct),
         cmocka_unit_test(test_restore_damaged_direct),
         cmocka_unit_test(test_replicas_identical),
