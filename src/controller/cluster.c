@@ -12,6 +12,7 @@
 #include "common/errors.h"
 #include "common/vlog.h"
 #include "controller/fsm.h"
+#include "controller/raft_transport.h"
 
 #define CLUSTER__WATCH_MS 20
 /* A batch entry stops growing at this many bytes of commands (objects are up to 1 MiB). */
@@ -21,7 +22,7 @@ struct cluster {
     uv_loop_t *loop;
     struct raft raft;
     struct raft_io io;
-    struct raft_uv_transport transport;
+    struct raft_transport transport;
     struct raft_fsm fsm;
     struct store *store;
     struct fsm_state fsm_state;
@@ -122,17 +123,17 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     fsm_init(&c->fsm, &c->fsm_state, store);
     c->fsm_state.raft = &c->raft;
 
-    rv = raft_uv_tcp_init(&c->transport, loop);
+    rv = raft_transport_init(&c->transport, loop);
     if (rv != 0) {
         snprintf(err, errlen, "raft transport: %s", raft_strerror(rv));
         free(c);
         return VIGIL_EIO;
     }
-    rv = raft_uv_init(&c->io, loop, cfg->raft_dir, &c->transport);
+    rv = raft_uv_init(&c->io, loop, cfg->raft_dir, raft_transport_uv(&c->transport));
     if (rv != 0) {
         snprintf(err, errlen, "raft storage in %s: %s", cfg->raft_dir,
                  c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));
-        raft_uv_tcp_close(&c->transport);
+        raft_transport_close(&c->transport);
         free(c);
         return VIGIL_EIO;
     }
@@ -533,7 +534,7 @@ static void cluster__on_raft_closed(struct raft *r)
 {
     struct cluster *c = r->data;
     raft_uv_close(&c->io);
-    raft_uv_tcp_close(&c->transport);
+    raft_transport_close(&c->transport);
     uv_close((uv_handle_t *)&c->batch_check, cluster__on_check_closed);
 }
 
