@@ -17,12 +17,24 @@
 #define AUTH__CACHE_MS 60000
 #define AUTH__LOCKS 1024         /* accounts and addresses tracked */
 #define AUTH__REFRESH_MS 60000   /* a session cookie is renewed when older than this */
+#define AUTH__TOKENS 128         /* bearer tokens remembered (direct-mapped by their hash) */
 
 struct auth__cache_entry {
     char key[AUTH_MAC_HEX_LEN];
     char user[128];
     char hash[AUTH_PWHASH_LEN]; /* the user's hash when checked: a change invalidates */
     int64_t expires_ms;
+};
+
+/* A token as the store had it at GENERATION (store_auth_generation); empty when mac[0] is
+ * 0. Revocation, a user's deletion or role change all move the generation. */
+struct auth__token_entry {
+    uint64_t generation;
+    char mac[AUTH_MAC_HEX_LEN];
+    char user[128];
+    char role[16];
+    int64_t expires_ms;
+    int revoked;
 };
 
 struct auth__lock {
@@ -42,6 +54,8 @@ struct auth {
     auth_event_cb event_cb;
     void *event_data;
     struct auth__cache_entry cache[AUTH__CACHE_SIZE];
+    struct auth__token_entry tokens[AUTH__TOKENS];
+    uint64_t users_generation;   /* store generation + 1 at which users were seen, or 0 */
     struct auth__lock locks[AUTH__LOCKS];
     unsigned hashing;
     struct auth__work *queue_head, *queue_tail;
@@ -514,7 +528,46 @@ static void auth__basic(struct auth *a, struct http_request *req, const char *b6
  * index, which it learns from the leader: until then it cannot tell a bad password. */
 static int auth__users_loaded(struct auth *a)
 {
-    return store_users_count(a->store) > 0;
+    uint64_t gen = store_auth_generation(a->store);
+    if (a->users_generation == gen + 1)
+        return 1;
+    if (store_users_count(a->store) == 0)
+        return 0;
+    a->users_generation = gen + 1;
+    return 1;
+}
+
+/* The cache slot of MAC (hex, from auth_token_mac): its first 16 bits. */
+static unsigned auth__token_slot(const char *mac)
+{
+    unsigned h = 0;
+    for (int i = 0; i < 4 && mac[i] != '\0'; i++)
+        h = h * 16 + (unsigned)(mac[i] <= '9' ? mac[i] - '0' : (mac[i] | 0x20) - 'a' + 10);
+    return h % AUTH__TOKENS;
+}
+
+/* The token whose keyed hash is MAC, from the cache while the store's auth generation has
+ * not moved, else from the store (and remembered). Returns the entry (borrowed) or NULL
+ * when the store has no such token. */
+static const struct auth__token_entry *auth__token(struct auth *a, const char *mac)
+{
+    uint64_t gen = store_auth_generation(a->store);
+    struct auth__token_entry *e = &a->tokens[auth__token_slot(mac)];
+    json_t *t;
+
+    if (e->mac[0] != '\0' && e->generation == gen && strcmp(e->mac, mac) == 0)
+        return e;
+    t = store_token_find(a->store, mac);
+    if (t == NULL)
+        return NULL;
+    e->generation = gen;
+    snprintf(e->mac, sizeof e->mac, "%s", mac);
+    snprintf(e->user, sizeof e->user, "%s", json_string_value(json_object_get(t, "user")));
+    snprintf(e->role, sizeof e->role, "%s", json_string_value(json_object_get(t, "role")));
+    e->expires_ms = json_integer_value(json_object_get(t, "expires_ms"));
+    e->revoked = json_is_true(json_object_get(t, "revoked"));
+    json_decref(t);
+    return e;
 }
 
 void auth_authenticate(struct auth *a, struct http_request *req, auth_cb cb, void *data)
@@ -543,19 +596,16 @@ void auth_authenticate(struct auth *a, struct http_request *req, auth_cb cb, voi
     }
     if (authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0) {
         char mac[AUTH_MAC_HEX_LEN];
-        json_t *t;
+        const struct auth__token_entry *t;
         auth_token_mac(a, authz + 7, mac);
-        t = store_token_find(a->store, mac);
-        if (t == NULL || json_is_true(json_object_get(t, "revoked")) ||
-            json_integer_value(json_object_get(t, "expires_ms")) < time_now_ms()) {
-            json_decref(t);
+        t = auth__token(a, mac);
+        if (t == NULL || t->revoked || t->expires_ms < time_now_ms()) {
             cb(data, 401, NULL, "invalid, expired or revoked token");
             return;
         }
         id.via = AUTH_VIA_TOKEN;
-        snprintf(id.user, sizeof id.user, "%s", json_string_value(json_object_get(t, "user")));
-        snprintf(id.role, sizeof id.role, "%s", json_string_value(json_object_get(t, "role")));
-        json_decref(t);
+        snprintf(id.user, sizeof id.user, "%s", t->user);
+        snprintf(id.role, sizeof id.role, "%s", t->role);
         cb(data, 0, &id, NULL);
         return;
     }

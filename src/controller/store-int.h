@@ -23,6 +23,7 @@ struct store {
      * next snapshot, each with its allocated size. */
     void *lent, *spare;
     size_t lent_size, spare_size;
+    uint64_t auth_generation;    /* see store_auth_generation */
 };
 
 /* Sets RES's status and error message. */

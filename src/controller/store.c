@@ -826,5 +826,6 @@ int store_restore(struct store *store, const void *data, size_t len)
     store__stmts_clear(store);
     sqlite3_close(store->db);
     store->db = db;
+    store->auth_generation++;
     return 0;
 }

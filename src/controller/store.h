@@ -102,6 +102,11 @@ json_t *store_user_get(struct store *store, const char *name);
 json_t *store_users_list(struct store *store, int64_t offset, int64_t limit, int64_t *total);
 int64_t store_users_count(struct store *store);
 
+/* A number that changes whenever users or tokens may have changed (an auth command was
+ * applied, or a snapshot restored): what was read of them under one value stays true
+ * while it is unchanged, so callers may cache it (auth.c does, per request). */
+uint64_t store_auth_generation(const struct store *store);
+
 /* The token whose keyed hash is MAC: {"id", "user", "role", "expires_ms", "revoked"} or NULL. */
 json_t *store_token_find(struct store *store, const char *mac);
 /* Tokens (no secrets) of USER, or of everyone when USER is NULL. */

@@ -200,6 +200,9 @@ static int store__cmd_session_revoke(struct store *store, json_t *cmd, struct st
 
 int store__auth_apply(struct store *store, const char *op, json_t *cmd, struct store_result *res)
 {
+    /* Any auth command may change users or tokens (even one rolled back later: a needless
+     * bump only costs the caches a lookup). */
+    store->auth_generation++;
     if (strcmp(op, "user_put") == 0)
         return store__cmd_user_put(store, cmd, res);
     if (strcmp(op, "user_delete") == 0)
@@ -214,6 +217,11 @@ int store__auth_apply(struct store *store, const char *op, json_t *cmd, struct s
 }
 
 /* --- queries ---------------------------------------------------------------------- */
+
+uint64_t store_auth_generation(const struct store *store)
+{
+    return store->auth_generation;
+}
 
 json_t *store_user_get(struct store *store, const char *name)
 {

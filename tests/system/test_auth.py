@@ -462,6 +462,25 @@ def test_tokens_work_until_revoked_or_expired(node):
         assert call(node, "GET", "/api/pool", bearer=bad).status_code == 401
 
 
+
+def test_token_follows_its_user(node):
+    """A token answers with its user's role as the store has it now: a role change or the
+    user's deletion shows on the very next request, however often the token was used."""
+    make_user(node, "tok-user", "operator", "tok-pass-1")
+    r = call(node, "POST", "/api/token", {"expires_in": 600}, basic=("tok-user", "tok-pass-1"))
+    assert r.status_code == 201, r.text
+    tok = doc_of(r)["token"]
+    for _ in range(5):
+        r = call(node, "GET", "/api/session", bearer=tok)
+        assert r.status_code == 200 and doc_of(r)["role"] == "operator", r.text
+    assert node.api.put("/api/user/tok-user", {"role": "read-only"})[0] == 200
+    r = call(node, "GET", "/api/session", bearer=tok)
+    assert r.status_code == 200 and doc_of(r)["role"] == "read-only", r.text
+    assert call(node, "POST", "/api/healthmonitor", harness.healthmonitor_body("tok-ro"),
+                bearer=tok).status_code == 403
+    assert node.api.delete("/api/user/tok-user")[0] == 204
+    assert call(node, "GET", "/api/session", bearer=tok).status_code == 401
+
 def test_basic_auth(node):
     make_user(node, "basic-user", "operator", "basic-pass-1")
     r = call(node, "GET", "/api/session", basic=("basic-user", "basic-pass-1"))
