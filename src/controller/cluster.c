@@ -312,8 +312,9 @@ static void cluster__on_batch_check(uv_check_t *h)
     uv_check_stop(h);
     while (c->queue_head != NULL && rv == 0) {
         rv = raft_state(&c->raft) == RAFT_LEADER ? cluster__send_batch(c) : VIGIL_ENOTLEADER;
+        /* Never in the log: proposers see one of the documented "refused" outcomes. */
         if (rv != 0)
-            cluster__fail_queued(c, UINT_MAX, rv);
+            cluster__fail_queued(c, UINT_MAX, rv == VIGIL_ENOTLEADER ? rv : VIGIL_ENOQUORUM);
     }
 }
 
