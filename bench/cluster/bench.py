@@ -5,7 +5,9 @@
              the first acknowledged write through a survivor (min / median / max)
   writes     acknowledged writes/s at concurrency 1 and 64 through the REST API on the
              3-node cluster, and etcd 3.4 with 3 members through its JSON gateway, same
-             client (wrk + bench/controller/post.lua), in the same run; ratio printed
+             client (wrk + bench/controller/post.lua), in the same run; ratio printed.
+             --rounds N (default 3) alternates a vigild and an etcd measurement N times
+             and reports the median round and every round's paired ratio
   rejoin     a restarted follower's time to caught-up with 100 and 100,000 objects
   heavy      S seconds of heavy write load (wrk, 64 connections); leader changes counted
 
@@ -13,7 +15,7 @@ Every process runs in a temporary dir and is stopped by its PID (also on failure
 Each cluster serves plain HTTP (--no-tls) with a first admin from --admin-password-file;
 the benchmark takes one bearer token per cluster (POST /api/token with HTTP Basic, replicated
 to every node) and sends it with every request, Python's and wrk's alike.
-usage: bench.py [--duration S] [--failovers N] [--heavy S] [--rejoin 100,100000]
+usage: bench.py [--duration S] [--rounds N] [--failovers N] [--heavy S] [--rejoin 100,100000]
                 [--only failover,writes,rejoin,heavy] [--update-docs]
 """
 
@@ -403,7 +405,23 @@ def ratio(a, b):
     return f"{a / b:.2f}x" if b else "n/a"
 
 
-def render(args, fo, wv, we, rj, hv):
+def median_rounds(rounds):
+    """ROUNDS: [(vigild rows, etcd rows)] measured alternately. Returns (vigild rows, etcd
+    rows, paired ratios): per row key, the round with the median writes/s (its p50/p99 are
+    shown), and per key the vigild/etcd ratio of each round, in round order."""
+    keys = list(rounds[0][0].keys())
+    wv, we, paired = {}, {}, {}
+    for k in keys:
+        for side, out in ((0, wv), (1, we)):
+            ordered = sorted((r[side][k] for r in rounds), key=lambda x: x["writes_per_s"])
+            out[k] = dict(ordered[(len(ordered) - 1) // 2])
+            out[k]["all"] = [r[side][k]["writes_per_s"] for r in rounds]
+        paired[k] = [r[0][k]["writes_per_s"] / r[1][k]["writes_per_s"]
+                     if r[1][k]["writes_per_s"] else 0.0 for r in rounds]
+    return wv, we, paired
+
+
+def render(args, fo, wv, we, rj, hv, paired=None):
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     L = [f"Run on {time.strftime('%Y-%m-%d', time.gmtime())}, commit {commit}, "
@@ -422,8 +440,11 @@ def render(args, fo, wv, we, rj, hv):
               f"{t[-1] * 1000:.0f} | {', '.join(f'{x * 1000:.0f}' for x in fo['times'])} |", "",
               "Goal: median <= 500 ms (etcd 3.4 here: 1.0-1.2 s, worst 2.8 s).", ""]
     if wv and we:
+        n = len(wv[ctl.CONCURRENCY[0]]["all"])
         L += [f"**Config writes** ({args.duration} s per row; acknowledged = vigild 201 / etcd 200; "
-              "to the leader unless noted):", "",
+              f"to the leader unless noted; {n} rounds, each a fresh vigild cluster then a fresh "
+              "etcd cluster, so that both meet the same machine; each row is the round with "
+              "the median writes/s):", "",
               "| system | concurrency | acknowledged writes/s | p50 ms | p99 ms | non-2xx |",
               "|---|---|---|---|---|---|"]
         for c in ctl.CONCURRENCY:
@@ -431,10 +452,13 @@ def render(args, fo, wv, we, rj, hv):
             L.append(ctl.fmt_row("etcd 3.4 (3 members)", c, we[c]))
         L.append(ctl.fmt_row("vigild (3 nodes), via a follower", 64, wv["follower64"]))
         L.append(ctl.fmt_row("etcd 3.4 (3 members), via a follower", 64, we["follower64"]))
-        L += ["", "| concurrency | vigild / etcd writes/s |", "|---|---|"]
-        for c in ctl.CONCURRENCY:
-            L.append(f"| {c} | {ratio(wv[c]['writes_per_s'], we[c]['writes_per_s'])} |")
-        L.append(f"| 64 via a follower | {ratio(wv['follower64']['writes_per_s'], we['follower64']['writes_per_s'])} |")
+        L += ["", "| concurrency | vigild / etcd writes/s (medians) | per round (paired) | "
+              "vigild writes/s per round | etcd writes/s per round |", "|---|---|---|---|---|"]
+        for c, label in [(c, str(c)) for c in ctl.CONCURRENCY] + [("follower64", "64 via a follower")]:
+            per = ", ".join(f"{x:.2f}x" for x in paired[c])
+            L.append(f"| {label} | {ratio(wv[c]['writes_per_s'], we[c]['writes_per_s'])} | {per} | "
+                     f"{', '.join(f'{x:.0f}' for x in wv[c]['all'])} | "
+                     f"{', '.join(f'{x:.0f}' for x in we[c]['all'])} |")
         L += ["", "Goal: at least 2x etcd at concurrency 64.", ""]
     if rj:
         L += ["**Rejoin** (a follower stopped with SIGTERM, down 1 s, restarted; caught up = its "
@@ -452,7 +476,7 @@ def render(args, fo, wv, we, rj, hv):
               ""]
     L += ["Commands (`make bench` runs `bench/run.sh`, which runs `bench/cluster/run.sh`):", "",
           "```",
-          f"BENCH_DURATION={args.duration} bench/cluster/run.sh --failovers {args.failovers} "
+          f"BENCH_DURATION={args.duration} bench/cluster/run.sh --rounds {args.rounds} --failovers {args.failovers} "
           f"--heavy {args.heavy} --rejoin {','.join(map(str, args.rejoin))}",
           "# servers: vigild --data-dir D --id I --raft .. --api .. --se-listen .. --name node-I "
           "--cluster 1@..,2@..,3@.. --no-tls --admin-password-file F"
@@ -491,19 +515,26 @@ def main():
     ap.add_argument("--rejoin", type=lambda s: [int(x) for x in s.split(",")],
                     default=[100, 100000])
     ap.add_argument("--only", default="failover,writes,rejoin,heavy")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="config-write rounds (vigild then etcd, alternately); medians reported")
     ap.add_argument("--update-docs", action="store_true")
     args = ap.parse_args()
     if not VIGILD.exists():
         raise RuntimeError(f"{VIGILD} not built (run `make`)")
     only = set(args.only.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-cluster-"))
-    fo = wv = we = rj = hv = None
+    fo = wv = we = rj = hv = paired = None
     try:
         if "failover" in only:
             fo = bench_failover(tmp, args.failovers)
         if "writes" in only:
-            wv = bench_writes_vigil(tmp, args.duration)
-            we = bench_writes_etcd(tmp, args.duration)
+            rounds = []
+            for i in range(max(1, args.rounds)):
+                rtmp = tmp / f"round{i}"
+                rtmp.mkdir(parents=True, exist_ok=True)
+                rounds.append((bench_writes_vigil(rtmp, args.duration),
+                               bench_writes_etcd(rtmp, args.duration)))
+            wv, we, paired = median_rounds(rounds)
         if "rejoin" in only:
             rj = bench_rejoin(tmp, args.rejoin)
         if "heavy" in only:
@@ -513,7 +544,7 @@ def main():
         raise
     finally:
         ctl.stop_all()
-    report = render(args, fo, wv, we, rj, hv)
+    report = render(args, fo, wv, we, rj, hv, paired)
     print("== cluster: failover, config writes vs etcd (3 members), rejoin, heavy load ==")
     print(report)
     if args.update_docs:
