@@ -4,7 +4,6 @@
 #include <raft/uv.h>
 #include <stdio.h>
 #include <stddef.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -232,18 +231,25 @@ static void cluster__on_applied(struct raft_apply *req, int status, void *result
     free(b);
 }
 
-/* Answers the first N queued proposals with STATUS (they never entered the log) and
- * drops them from the queue. */
-static void cluster__fail_queued(struct cluster *c, unsigned n, int status)
+/* Unlinks and returns the oldest queued proposal (the queue must not be empty). */
+static struct cluster__queued *cluster__dequeue(struct cluster *c)
+{
+    struct cluster__queued *q = c->queue_head;
+    c->queue_head = q->next;
+    if (c->queue_head == NULL)
+        c->queue_tail = NULL;
+    return q;
+}
+
+/* Answers every queued proposal with STATUS (they never entered the log) and empties the
+ * queue. */
+static void cluster__fail_queued(struct cluster *c, int status)
 {
     struct store_result empty;
 
     memset(&empty, 0, sizeof empty);
-    for (unsigned i = 0; i < n && c->queue_head != NULL; i++) {
-        struct cluster__queued *q = c->queue_head;
-        c->queue_head = q->next;
-        if (c->queue_head == NULL)
-            c->queue_tail = NULL;
+    while (c->queue_head != NULL) {
+        struct cluster__queued *q = cluster__dequeue(c);
         c->pending--;
         if (q->cb != NULL)
             q->cb(q->data, status, &empty);
@@ -253,8 +259,8 @@ static void cluster__fail_queued(struct cluster *c, unsigned n, int status)
 }
 
 /* Sends up to FSM_BATCH_MAX queued proposals (and at most CLUSTER__BATCH_BYTES of them,
- * unless the first alone is larger) as one raft entry. Returns 0 or a VIGIL_E* code, after
- * which the caller fails what is still queued. */
+ * unless the first alone is larger) as one raft entry, and takes them off the queue. Returns
+ * 0, or a VIGIL_E* code with the queue as it was. */
 static int cluster__send_batch(struct cluster *c)
 {
     const char *texts[FSM_BATCH_MAX];
@@ -292,15 +298,12 @@ static int cluster__send_batch(struct cluster *c)
         return rv == RAFT_NOTLEADER ? VIGIL_ENOTLEADER : VIGIL_ENOQUORUM;
     }
     for (unsigned i = 0; i < n; i++) {
-        q = c->queue_head;
-        c->queue_head = q->next;
+        q = cluster__dequeue(c);
         b->items[i].cb = q->cb;
         b->items[i].data = q->data;
         free(q->text);
         free(q);
     }
-    if (c->queue_head == NULL)
-        c->queue_tail = NULL;
     return 0;
 }
 
@@ -314,7 +317,7 @@ static void cluster__on_batch_check(uv_check_t *h)
         rv = raft_state(&c->raft) == RAFT_LEADER ? cluster__send_batch(c) : VIGIL_ENOTLEADER;
         /* Never in the log: proposers see one of the documented "refused" outcomes. */
         if (rv != 0)
-            cluster__fail_queued(c, UINT_MAX, rv == VIGIL_ENOTLEADER ? rv : VIGIL_ENOQUORUM);
+            cluster__fail_queued(c, rv == VIGIL_ENOTLEADER ? rv : VIGIL_ENOQUORUM);
     }
 }
 
@@ -543,7 +546,7 @@ static void cluster__close_raft(struct cluster *c)
 {
     /* Proposals still queued never reach the log. */
     uv_check_stop(&c->batch_check);
-    cluster__fail_queued(c, UINT_MAX, VIGIL_ESHUTDOWN);
+    cluster__fail_queued(c, VIGIL_ESHUTDOWN);
     c->raft.data = c;
     raft_close(&c->raft, cluster__on_raft_closed);
 }
