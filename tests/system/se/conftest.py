@@ -239,9 +239,33 @@ def fast_monitor(kind="HEALTH_MONITOR_HTTP", up=2, down=2):
     return m
 
 
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, attach what each SE of the test says: /status, the error counters of
+    /metrics, and the tail of its log (a flake can then be told from a bug)."""
+    outcome = yield
+    rep = outcome.get_result()
+    if not (rep.failed and rep.when in ("setup", "call")):
+        return
+    for se in getattr(item, "_vigil_ses", []):
+        parts = []
+        try:
+            parts.append("status: " + json.dumps(se.status())[:4000])
+            parts.append("metrics (errors): " + "\n".join(
+                ln for ln in se.metrics().splitlines() if "error" in ln and not ln.startswith("#")))
+        except Exception as exc:  # noqa: BLE001 - the SE may be gone; say so
+            parts.append(f"admin API: {exc}")
+        try:
+            parts.append("log tail:\n" + "\n".join(se.log_text().splitlines()[-40:]))
+        except OSError as exc:
+            parts.append(f"log: {exc}")
+        rep.sections.append((f"vigil-se {getattr(se, 'name', '')}", "\n".join(parts)))
+
+
 @pytest.fixture
-def make_se(procs, tmp_path):
+def make_se(procs, tmp_path, request):
     created = []
+    request.node._vigil_ses = created   # for the failure report below
 
     def make(config, limits=None, name="se-test", nofile=None):
         se = SE(procs, tmp_path, config, limits=limits, name=name, nofile=nofile)
