@@ -643,19 +643,15 @@ static int store__run_savepoint(struct store *store, json_t *root, struct store_
     return err;
 }
 
-int store_apply(struct store *store, const char *cmd, size_t len, struct store_result *res)
+/* Runs the parsed command ROOT (owned: released here; NULL when it did not parse, which is
+ * VIGIL_EINVAL) as one transaction into RES (zeroed here). */
+static int store__apply_one(struct store *store, json_t *root, struct store_result *res)
 {
-    json_error_t jerr;
-    json_t *root;
     int err;
 
     memset(res, 0, sizeof *res);
-    root = json_loadb(cmd, len, 0, &jerr);
-    if (root == NULL || json_string_value(json_object_get(root, "op")) == NULL) {
-        vlog_error("store: skipping an entry that is not a command: %s", jerr.text);
-        json_decref(root);
+    if (root == NULL)
         return VIGIL_EINVAL;
-    }
     if (store__step_once(store, "BEGIN") != 0) {
         json_decref(root);
         return VIGIL_EIO;
@@ -674,23 +670,40 @@ int store_apply(struct store *store, const char *cmd, size_t len, struct store_r
     return err;
 }
 
+/* Parses CMD (LEN bytes); NULL, logged, when it is not a JSON object with an "op". */
+static json_t *store__parse_command(const char *cmd, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(cmd, len, 0, &jerr);
+
+    if (root == NULL || json_string_value(json_object_get(root, "op")) == NULL) {
+        vlog_error("store: skipping an entry that is not a command: %s",
+                   root == NULL ? jerr.text : "no \"op\"");
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+int store_apply(struct store *store, const char *cmd, size_t len, struct store_result *res)
+{
+    return store__apply_one(store, store__parse_command(cmd, len), res);
+}
+
 int store_apply_entry(struct store *store, const char *cmd, size_t len,
                       struct store_result *res, unsigned cap, unsigned *n)
 {
-    json_error_t jerr;
     json_t *root, *cmds;
-    const char *op;
     int err = 0;
 
     *n = 0;
-    root = json_loadb(cmd, len, 0, &jerr);
-    op = json_string_value(json_object_get(root, "op"));
-    if (op == NULL || strcmp(op, "batch") != 0) {
-        json_decref(root);
-        if (cap == 0)
-            return VIGIL_EINVAL;
+    if (cap == 0)
+        return VIGIL_EINVAL;
+    root = store__parse_command(cmd, len);
+    if (root == NULL || strcmp(json_string_value(json_object_get(root, "op")), "batch") != 0) {
+        /* One command (or none: refused as store_apply refuses it), parsed once. */
         *n = 1;
-        return store_apply(store, cmd, len, res);
+        return store__apply_one(store, root, res);
     }
     cmds = json_object_get(root, "cmds");
     if (!json_is_array(cmds) || json_array_size(cmds) == 0 || json_array_size(cmds) > cap) {
