@@ -6,12 +6,13 @@
 #include <strings.h>
 
 #include "common/errors.h"
+#include "common/loop_timer.h"
 #include "common/vlog.h"
 
 struct http_client {
     uv_loop_t *loop;
     CURLM *multi;
-    uv_timer_t timer;
+    struct loop_timer timer; /* curl's timeout; 0 ms runs on the next iteration */
     int closing;
     int open_handles; /* uv handles (timer + socket polls) not yet closed */
     struct http__transfer *transfers; /* in flight, doubly linked */
@@ -45,11 +46,17 @@ static void http__maybe_free(struct http_client *c)
         free(c);
 }
 
-static void http__on_closed(uv_handle_t *h)
+static void http__on_poll_closed(uv_handle_t *h)
 {
     struct http_client *c = h->data;
-    if (h->type == UV_POLL)
-        free(h); /* the http__socket starts with its uv_poll_t */
+    free(h); /* the http__socket starts with its uv_poll_t */
+    c->open_handles--;
+    http__maybe_free(c);
+}
+
+static void http__on_timer_closed(struct loop_timer *t)
+{
+    struct http_client *c = t->data;
     c->open_handles--;
     http__maybe_free(c);
 }
@@ -119,7 +126,7 @@ static void http__on_poll(uv_poll_t *p, int status, int events)
     http__check_done(c);
 }
 
-static void http__on_timer(uv_timer_t *t)
+static void http__on_timer(struct loop_timer *t)
 {
     struct http_client *c = t->data;
     int running;
@@ -136,7 +143,7 @@ static int http__socket_cb(CURL *easy, curl_socket_t fd, int action, void *userp
     if (action == CURL_POLL_REMOVE) {
         if (s != NULL) {
             uv_poll_stop(&s->poll);
-            uv_close((uv_handle_t *)&s->poll, http__on_closed);
+            uv_close((uv_handle_t *)&s->poll, http__on_poll_closed);
             if (!c->closing)
                 curl_multi_assign(c->multi, fd, NULL);
         }
@@ -168,10 +175,12 @@ static int http__timer_cb(CURLM *multi, long timeout_ms, void *userp)
     struct http_client *c = userp;
     if (c->closing)
         return 0;
+    /* curl asks for 0 ms from inside curl_multi_socket_action, also from our own timer
+     * callback: the loop_timer takes that to the next loop iteration (loop_timer.h). */
     if (timeout_ms < 0)
-        uv_timer_stop(&c->timer);
+        loop_timer_stop(&c->timer);
     else
-        uv_timer_start(&c->timer, http__on_timer, (uint64_t)timeout_ms, 0);
+        loop_timer_start(&c->timer, (uint64_t)timeout_ms);
     return 0;
 }
 
@@ -258,7 +267,11 @@ struct http_client *http_client_new(uv_loop_t *loop)
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, http__timer_cb);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
-    uv_timer_init(loop, &c->timer);
+    if (loop_timer_init(loop, &c->timer, http__on_timer) != 0) {
+        curl_multi_cleanup(c->multi);
+        free(c);
+        return NULL;
+    }
     c->timer.data = c;
     c->open_handles = 1;
     return c;
@@ -348,6 +361,5 @@ void http_client_close(struct http_client *c)
      * so C must stay alive until those close callbacks ran (http__maybe_free). */
     curl_multi_cleanup(c->multi);
     c->multi = NULL;
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, http__on_closed);
+    loop_timer_close(&c->timer, http__on_timer_closed);
 }

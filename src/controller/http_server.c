@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/loop_timer.h"
 #include "common/vlog.h"
 
 /* MHD's per-connection pool (request line, headers, read buffer; bodies are copied out
@@ -19,6 +20,18 @@
  * so its size is paid on every request: 64 KiB cost 5% of the leader's CPU under a write
  * load, 16 KiB still holds 8 KiB of headers (see docs/benchmarks.md). */
 #define HTTP__CONNECTION_MEMORY ((size_t)(16 * 1024))
+
+/* How MHD's "call me again at once" (timeout 0) is honoured. libmicrohttpd 0.9.75 in
+ * epoll mode keeps a TLS connection whose handshake waits for the client's next flight
+ * in its ready list (gnutls' EAGAIN never clears MHD's read-ready mark), so it reports
+ * timeout 0 until that client answers: a client that sends a ClientHello and stalls kept
+ * a node at 100 % CPU for the 120 s connection timeout. Real pending work shows: a run
+ * that calls one of our callbacks (a request, a piece of a body, a finished request) made
+ * progress, and everything new arrives as an edge on MHD's epoll descriptor. After
+ * HTTP__IMMEDIATE_RUNS immediate runs with neither, the runs back off, doubling from 1 ms
+ * up to HTTP__IDLE_RETRY_MAX_MS; progress or an edge makes them immediate again. */
+#define HTTP__IMMEDIATE_RUNS 4u
+#define HTTP__IDLE_RETRY_MAX_MS 50u
 
 enum http__req_state {
     HTTP__READING = 0,  /* collecting the body */
@@ -51,7 +64,7 @@ struct http_server {
     uv_loop_t *loop;
     struct MHD_Daemon *mhd;
     uv_poll_t poll;
-    uv_timer_t timer;
+    struct loop_timer timer; /* MHD's timeout; 0 ms runs on the next iteration */
     int listen_fd;
     int tls;
     char *cert_pem;
@@ -59,6 +72,8 @@ struct http_server {
     size_t max_body;
     http_handler_fn handler;
     void *data;
+    unsigned immediate_runs; /* timeout-0 runs since the last socket event or progress */
+    int progressed;          /* one of our MHD callbacks ran during this MHD_run */
     int closing;
     int handles_open;
     void (*done)(void *data);
@@ -71,30 +86,45 @@ static void http__run(struct http_server *s)
 {
     if (s->closing)
         return;
+    s->progressed = 0;
     MHD_run(s->mhd);
+    if (s->progressed)
+        s->immediate_runs = 0;
     http__schedule(s);
 }
 
-static void http__on_timer(uv_timer_t *t)
+static void http__on_timer(struct loop_timer *t)
 {
     http__run(t->data);
 }
 
 static void http__on_poll(uv_poll_t *p, int status, int events)
 {
-    http__run(p->data);
+    struct http_server *s = p->data;
+    s->immediate_runs = 0;
+    http__run(s);
 }
 
-/* Re-arms the timer from MHD's own timeout. */
+/* Re-arms the timer from MHD's own timeout (at most 1 s). Timeout 0 runs on the next loop
+ * iteration, after raft's and everyone else's I/O (a uv_timer re-armed with 0 ms from its
+ * own callback starved the whole loop: loop_timer.h), and backs off when MHD keeps asking
+ * for it without any socket event (see HTTP__IMMEDIATE_RUNS). */
 static void http__schedule(struct http_server *s)
 {
-    MHD_UNSIGNED_LONG_LONG ms;
+    MHD_UNSIGNED_LONG_LONG ms = 1000;
     if (s->closing)
         return;
-    if (MHD_get_timeout(s->mhd, &ms) == MHD_YES)
-        uv_timer_start(&s->timer, http__on_timer, ms > 1000 ? 1000 : ms, 0);
-    else
-        uv_timer_start(&s->timer, http__on_timer, 1000, 0);
+    if (MHD_get_timeout(s->mhd, &ms) != MHD_YES || ms > 1000)
+        ms = 1000;
+    if (ms > 0) {
+        s->immediate_runs = 0;
+    } else if (++s->immediate_runs > HTTP__IMMEDIATE_RUNS) {
+        unsigned shift = s->immediate_runs - HTTP__IMMEDIATE_RUNS - 1;
+        ms = shift >= 6 ? HTTP__IDLE_RETRY_MAX_MS : 1u << shift;
+        if (ms > HTTP__IDLE_RETRY_MAX_MS)
+            ms = HTTP__IDLE_RETRY_MAX_MS;
+    }
+    loop_timer_start(&s->timer, ms);
 }
 
 static void http__request_free(struct http_request *req)
@@ -112,6 +142,7 @@ static void http__on_completed(void *cls, struct MHD_Connection *conn, void **co
                                enum MHD_RequestTerminationCode toe)
 {
     struct http_request *req = *con_cls;
+    ((struct http_server *)cls)->progressed = 1;
     if (req == NULL)
         return;
     if (req->state == HTTP__DISPATCHED) {
@@ -139,6 +170,7 @@ static enum MHD_Result http__access(void *cls, struct MHD_Connection *conn, cons
     struct http_server *s = cls;
     struct http_request *req = *con_cls;
 
+    s->progressed = 1;
     if (req == NULL) {
         const union MHD_ConnectionInfo *ci;
         req = calloc(1, sizeof *req);
@@ -254,7 +286,7 @@ static void http__finish(struct http_request *req)
         req->suspended = 0;
         MHD_resume_connection(req->conn);
         /* MHD picks the resumed connection up on its next run. */
-        uv_timer_start(&req->server->timer, http__on_timer, 0, 0);
+        loop_timer_start(&req->server->timer, 0);
     }
 }
 
@@ -403,16 +435,15 @@ struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *ce
     uv_poll_init(loop, &s->poll, info->epoll_fd);
     s->poll.data = s;
     uv_poll_start(&s->poll, UV_READABLE, http__on_poll);
-    uv_timer_init(loop, &s->timer);
+    loop_timer_init(loop, &s->timer, http__on_timer);
     s->timer.data = s;
     s->handles_open = 2;
     http__schedule(s);
     return s;
 }
 
-static void http__on_handle_closed(uv_handle_t *h)
+static void http__on_closed(struct http_server *s)
 {
-    struct http_server *s = h->data;
     if (--s->handles_open > 0)
         return;
     if (s->done != NULL)
@@ -422,13 +453,23 @@ static void http__on_handle_closed(uv_handle_t *h)
     free(s);
 }
 
+static void http__on_poll_closed(uv_handle_t *h)
+{
+    http__on_closed(h->data);
+}
+
+static void http__on_timer_closed(struct loop_timer *t)
+{
+    http__on_closed(t->data);
+}
+
 void http_server_close(struct http_server *s, void (*done)(void *data), void *data)
 {
     s->closing = 1;
     s->done = done;
     s->done_data = data;
     /* Unwatch MHD's epoll descriptor before MHD closes it. */
-    uv_close((uv_handle_t *)&s->poll, http__on_handle_closed);
-    uv_close((uv_handle_t *)&s->timer, http__on_handle_closed);
+    uv_close((uv_handle_t *)&s->poll, http__on_poll_closed);
+    loop_timer_close(&s->timer, http__on_timer_closed);
     MHD_stop_daemon(s->mhd); /* closes the listening socket it was given too */
 }

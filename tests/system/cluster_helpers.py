@@ -7,8 +7,10 @@ that keeps a rebooted node down for at least 3 election timeouts.
 """
 
 import itertools
+import os
 import threading
 import time
+from pathlib import Path
 
 import harness
 from harness import HarnessError, wait_until
@@ -103,6 +105,26 @@ def wait_stable(cluster, timeout=20.0, expect_state=None):
     except HarnessError as exc:
         raise HarnessError(f"{exc}; last views (node: leader_id, status, state, reason, "
                            f"node_states): {last.get('views')}") from None
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of process PID so far, in seconds (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def assert_idle(nodes, seconds=5.0, max_share=0.10):
+    """Every node's CPU time over SECONDS of wall time stays below MAX_SHARE of one core:
+    an idle cluster only heartbeats (a spinning event loop burns a whole core)."""
+    before = {n.label: (n.pid, cpu_seconds(n.pid)) for n in nodes}
+    t0 = time.monotonic()
+    time.sleep(seconds)  # the measuring window itself, not a wait for a condition
+    wall = time.monotonic() - t0
+    shares = {label: (cpu_seconds(pid) - c0) / wall for label, (pid, c0) in before.items()}
+    busy = {label: f"{share:.0%}" for label, share in shares.items() if share > max_share}
+    assert not busy, (f"nodes busy while idle (share of one core over {wall:.1f} s, bound "
+                      f"{max_share:.0%}): {busy}")
+    return shares
 
 
 def stop(node, how):

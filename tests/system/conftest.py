@@ -108,9 +108,20 @@ def session_registry(tmp_path_factory):
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """On failure, attach the tail of every log of the processes the test started."""
+    """On failure, attach the tail of every log of the processes the test started. A node
+    the harness's watchdog found stuck fails the test, with the node's stack."""
     outcome = yield
     rep = outcome.get_result()
+    if rep.when in ("call", "teardown"):
+        stalls = [r for registry in getattr(item, "_vigil_registries", [])
+                  for r in registry.watchdog.take_reports()]
+        if stalls:
+            text = "\n\n".join(stalls)
+            if rep.passed:
+                rep.outcome = "failed"
+                rep.longrepr = text
+            else:
+                rep.sections.append(("watchdog", text))
     if rep.failed and rep.when in ("setup", "call"):
         for registry in getattr(item, "_vigil_registries", []):
             for label, path, text in registry.log_tails():

@@ -35,11 +35,13 @@ STATUS_WORDS = ("Ready", "Not Responsive", "Errors", "Restoring",
 
 # Authentication is always on (no flag turns it off): every node of a test cluster gets the
 # same first-admin password through --admin-password-file, and Api authenticates as that
-# admin with HTTP Basic unless told otherwise. --no-tls keeps the tests on plain HTTP;
-# --test-fast-password-hash puts Argon2id at its minimum limits.
+# admin with HTTP Basic unless told otherwise. Nodes run as users run them, over HTTPS with
+# the cluster's self-signed certificate, which Api verifies (Node.ca_file); a test about
+# plain HTTP asks for tls=False (--no-tls). --test-fast-password-hash puts Argon2id at its
+# minimum limits.
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "vigil-test-admin-password"
-TEST_AUTH_FLAGS = ("--no-tls", "--test-fast-password-hash")
+TEST_AUTH_FLAGS = ("--test-fast-password-hash",)
 
 # Short timeouts: a hung node must fail a test quickly, not stall it.
 CONNECT_TIMEOUT_S = 2.0
@@ -144,6 +146,7 @@ class ProcessRegistry:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.procs = []   # (label, Popen)
         self.logs = {}    # label -> stderr path (latest first-start order kept)
+        self.watchdog = Watchdog()
 
     def admin_password_file(self):
         """A file holding ADMIN_PASSWORD (mode 0600), shared by the test's nodes."""
@@ -187,6 +190,7 @@ class ProcessRegistry:
 
     def stop_all(self, deadline=5.0):
         """SIGTERM every live registered process, SIGKILL those still alive after deadline."""
+        self.watchdog.stop()
         live = [(label, p) for label, p in self.procs if p.poll() is None]
         for _, p in live:
             try:
@@ -209,6 +213,100 @@ class ProcessRegistry:
 
 
 # ---------------------------------------------------------------------------
+# watchdog
+
+WATCHDOG_DEADLINE_S = 2.0
+WATCHDOG_INTERVAL_S = 0.5
+
+
+def process_stack(pid):
+    """Every thread's stack of process PID (gdb -batch), or why it could not be taken."""
+    try:
+        out = subprocess.run(["gdb", "-batch", "-p", str(pid), "-ex", "bt"],
+                             stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    except FileNotFoundError:
+        return "<gdb is not installed: no stack>"
+    except subprocess.TimeoutExpired:
+        return "<gdb did not finish within 30 s>"
+    lines = [l for l in out.stdout.decode(errors="replace").splitlines()
+             if l.startswith("#")]
+    return "\n".join(lines) or out.stderr.decode(errors="replace")[-2000:]
+
+
+class Watchdog:
+    """Probes every watched node's /api/healthz every WATCHDOG_INTERVAL_S from a thread of
+    its own; a node that once answered and then does not answer within WATCHDOG_DEADLINE_S
+    (a timeout, not a refused connection: a stuck loop still accepts connections, a node
+    that is stopping refuses them) is reported with its stack, so a stuck event loop is
+    never mistaken for a slow machine. conftest.py fails the running test with the report.
+    A node the test pauses on purpose (Node.pause) or stops is not probed meanwhile."""
+
+    def __init__(self):
+        self._nodes = []
+        self._lock = threading.Lock()
+        self._reports = []
+        self._stop = threading.Event()
+        self._thread = None
+
+    def watch(self, node):
+        with self._lock:
+            if node not in self._nodes:
+                self._nodes.append(node)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="vigil-watchdog",
+                                                daemon=True)
+                self._thread.start()
+
+    def take_reports(self):
+        """The reports made since the last call (each a text with the node's stack)."""
+        with self._lock:
+            reports, self._reports = self._reports, []
+        return reports
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=WATCHDOG_DEADLINE_S + 35)
+
+    @staticmethod
+    def _probe(node):
+        """True: answered. False: no answer within the deadline (whatever the exception
+        says: a TLS handshake that times out is an SSLError). None: refused or reset at
+        once (the node is starting or stopping)."""
+        started = time.monotonic()
+        try:
+            node.api.get("/api/healthz", timeout=(WATCHDOG_DEADLINE_S, WATCHDOG_DEADLINE_S))
+            return True
+        except Exception:  # noqa: BLE001 - told apart by how long it took
+            return False if time.monotonic() - started >= WATCHDOG_DEADLINE_S * 0.9 else None
+
+    def _run(self):
+        armed = {}   # node -> the Popen that has answered once
+        while not self._stop.wait(WATCHDOG_INTERVAL_S):
+            with self._lock:
+                nodes = list(self._nodes)
+            for node in nodes:
+                proc = node.proc
+                if proc is None or proc.poll() is not None or node.paused or node.stopping:
+                    continue
+                started = time.monotonic()
+                answered = self._probe(node)
+                if answered:
+                    armed[node] = proc
+                elif (answered is False and proc in (armed.get(node), node.answered_proc)
+                      and proc.poll() is None
+                      and not node.paused and not node.stopping):
+                    waited = time.monotonic() - started
+                    stack = process_stack(proc.pid)
+                    with self._lock:
+                        self._reports.append(
+                            f"watchdog: {node.label} (pid {proc.pid}) did not answer "
+                            f"/api/healthz within {waited:.1f} s; its stack:\n{stack}")
+                    armed.pop(node, None)   # one report per stall
+                    node.answered_proc = None
+
+
+# ---------------------------------------------------------------------------
 # REST client
 
 class Api:
@@ -221,15 +319,20 @@ class Api:
         self.address = address
         self.base = f"{scheme}://{address}"
         self.auth = auth          # (user, password) for HTTP Basic, or None
-        self.verify = verify      # requests' TLS verification (a CA file path, or False)
+        # requests' TLS verification: a CA file path, True, False, or a callable returning
+        # one of those at each request (a node's certificate exists only once it has one).
+        self._verify = verify
         self._local = threading.local()
+
+    @property
+    def verify(self):
+        return self._verify() if callable(self._verify) else self._verify
 
     def _session(self):
         s = getattr(self._local, "session", None)
         if s is None:
             s = requests.Session()
             s.auth = self.auth
-            s.verify = self.verify
             self._local.session = s
         return s
 
@@ -283,12 +386,14 @@ class Node:
     """One vigild process: its identity, data dir, addresses and log files."""
 
     def __init__(self, registry, node_id, data_dir, raft_port=None, api_port=None,
-                 se_port=None, name=None, cluster=None, extra_flags=(), binary=None, tls=False):
+                 se_port=None, name=None, cluster=None, extra_flags=(), binary=None, tls=True):
         self.registry = registry
-        # tls=True: the node serves HTTPS (no --no-tls): with the cluster's self-signed
-        # certificate, or the one its --tls-cert/--tls-key flags give. Its Api then speaks
-        # https without verification; see cluster_tls_cert() for the certificate.
+        # tls=True (the default, as users run it): the node serves HTTPS with the cluster's
+        # self-signed certificate, which its Api verifies (ca_file), or with the one its
+        # --tls-cert/--tls-key flags give (its Api then does not verify: the test checks
+        # that certificate itself). tls=False: --no-tls, plain HTTP.
         self.tls = tls
+        self._ca_path = None
         self.id = node_id
         self.data_dir = Path(data_dir)
         self.raft = addr(raft_port or allocate_port())
@@ -300,8 +405,11 @@ class Node:
         self.binary = Path(binary or VIGILD)
         self.label = f"node-{node_id}" if node_id is not None else "vigild"
         self.proc = None
+        self.answered_proc = None   # the process once it answered wait_healthy()
+        self.paused = False     # SIGSTOPped by the test (Node.pause): the watchdog waits
+        self.stopping = False   # SIGTERM sent (Node.term): the watchdog waits
         self.api = Api(self.api_address, scheme="https" if tls else "http",
-                       verify=False if tls else True)
+                       verify=self._api_verify if tls else True)
 
     # command line -------------------------------------------------------
     def args(self):
@@ -315,12 +423,35 @@ class Node:
     def auth_flags(self):
         """The test cluster's credentials; a test that brings its own TLS flags keeps them."""
         flags = ["--admin-password-file", self.registry.admin_password_file()]
-        for f in TEST_AUTH_FLAGS:
-            if f == "--no-tls" and (self.tls or
-                                    any(str(x).startswith("--tls-") for x in self.extra_flags)):
-                continue
-            flags.append(f)
+        flags += list(TEST_AUTH_FLAGS)
+        if not self.tls and not self.operator_tls:
+            flags.append("--no-tls")
         return flags
+
+    @property
+    def operator_tls(self):
+        """True when the test gives the node its own certificate (--tls-cert/--tls-key)."""
+        return any(str(x).startswith("--tls-") for x in self.extra_flags)
+
+    def ca_file(self):
+        """Path of a PEM file holding the cluster's certificate as this node stores it
+        (written once it exists), or None while the node has none. Every node of a cluster
+        serves the same certificate: this is what `--cacert` is given in the README."""
+        if self._ca_path is None:
+            pem = self.cluster_tls_cert()
+            if pem is None:
+                return None
+            path = self.registry.log_dir / f"{self.label}-{id(self):x}-ca.pem"
+            path.write_text(pem if pem.endswith("\n") else pem + "\n")
+            self._ca_path = str(path)
+        return self._ca_path
+
+    def _api_verify(self):
+        # A node serves HTTPS only once it holds the cluster's certificate, so before the
+        # file exists there is nothing to verify against (connections are refused anyway).
+        if self.operator_tls:
+            return False
+        return self.ca_file() or False
 
     def cluster_tls_cert(self):
         """The cluster's self-signed certificate (PEM text) as this node stores it in
@@ -357,7 +488,10 @@ class Node:
         with open(self.stderr_path, "ab") as f:
             f.write(f"==== start {time.strftime('%H:%M:%S')}: "
                     f"{' '.join(map(str, self.args()))}\n".encode())
+        self.paused = self.stopping = False
         self.proc = self.registry.spawn(self.label, self.args())
+        if self.watchdog:
+            self.registry.watchdog.watch(self)
         if wait:
             self.wait_healthy(timeout)
         return self
@@ -369,7 +503,13 @@ class Node:
                                    f"stderr tail:\n{self.stderr_tail()}")
             status, doc = self.api.get("/api/healthz", timeout=(0.5, 2.0))
             return status == 200 and doc and doc.get("status") == "ok"
-        wait_until(healthy, timeout, f"{self.label} /api/healthz to answer ok")
+        try:
+            wait_until(healthy, timeout, f"{self.label} /api/healthz to answer ok")
+        except HarnessError as exc:
+            if self.proc.poll() is None:   # alive but not answering: show where it is
+                raise HarnessError(f"{exc}; its stack:\n{process_stack(self.proc.pid)}") from None
+            raise
+        self.answered_proc = self.proc
         return self
 
     def cluster_record(self):
@@ -390,6 +530,19 @@ class Node:
             return self.cluster_record()
         return wait_until(registered, timeout, f"{self.label} to appear in /api/cluster")
 
+    # The watchdog probes this node's /api/healthz (NetnsNode, whose API is reachable only
+    # from its namespace, turns this off).
+    watchdog = True
+
+    def pause(self):
+        """SIGSTOP: the node stops answering on purpose (resume() continues it)."""
+        self.paused = True
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
     def kill9(self):
         if self.running:
             os.kill(self.proc.pid, signal.SIGKILL)
@@ -403,6 +556,7 @@ class Node:
         """
         if not self.running:
             return self.proc.returncode if self.proc else None
+        self.stopping = True
         os.kill(self.proc.pid, signal.SIGTERM)
         try:
             return self.proc.wait(timeout=deadline)
@@ -445,7 +599,7 @@ class Cluster:
     """n vigild nodes; n > 1 are built with --cluster listing every raft address."""
 
     def __init__(self, registry, base_dir, n=1, extra_flags=(), heartbeat_ms=None,
-                 election_timeout_ms=None, name_prefix="node", tls=False):
+                 election_timeout_ms=None, name_prefix="node", tls=True):
         self.registry = registry
         flags = list(extra_flags)
         if heartbeat_ms is not None:

@@ -62,12 +62,15 @@ def basic_header(user, password):
 
 
 def url_of(node, path):
-    return f"{'https' if node.tls else 'http'}://{node.api_address}{path}"
+    return f"{node.api.base}{path}"
 
 
 def call(node, method, path, body=None, cookie=None, csrf=None, bearer=None, basic=None,
-         headers=None, source=None, verify=False, timeout=(2.0, 10.0), data=None):
-    """One request to NODE with exactly the credentials given. Returns the Response."""
+         headers=None, source=None, verify=None, timeout=(2.0, 10.0), data=None):
+    """One request to NODE with exactly the credentials given. Returns the Response.
+    VERIFY None: what the node's own Api verifies (the cluster's certificate over TLS)."""
+    if verify is None:
+        verify = node.api.verify
     hdrs = {}
     if body is not None:
         hdrs["Content-Type"] = "application/json"
@@ -107,7 +110,7 @@ def cookie_value(line, name):
     return m.group(1) if m else None
 
 
-def login(node, user, password, source=None, verify=False):
+def login(node, user, password, source=None, verify=None):
     """POST /api/login. Returns (response, sessionid or None, csrftoken or None)."""
     r = call(node, "POST", "/api/login", {"username": user, "password": password},
              source=source, verify=verify)
@@ -350,7 +353,8 @@ def test_login_session_and_csrf(node):
     lines = {cookie_value(l, "sessionid") and "sessionid" or "csrftoken": l
              for l in set_cookies(r)}
     assert "HttpOnly" in lines["sessionid"] and "SameSite=Strict" in lines["sessionid"]
-    assert "Secure" not in lines["sessionid"]          # plain http (--no-tls)
+    # Secure exactly when the node serves HTTPS (the default; --no-tls serves plain HTTP)
+    assert ("Secure" in lines["sessionid"]) == node.tls, lines["sessionid"]
     assert "HttpOnly" not in lines["csrftoken"]        # the page's script reads it
     assert len(base64.urlsafe_b64decode(sid.split(".")[2] + "==")) >= 32  # 32+ random bytes
     # a new session at every login
@@ -375,13 +379,14 @@ def test_login_session_and_csrf(node):
 
     # cookie writes: X-CSRFToken required and matching, and same origin
     body = healthmonitor_body("csrf-hm")
-    same_origin = f"http://{node.api_address}"
+    same_origin = node.api.base
+    other_scheme = f"{'http' if node.tls else 'https'}://{node.api_address}"
     refusals = [{}, {"csrf": "0" * 64}, {"csrf": csrf2},
                 {"csrf": csrf, "headers": {"Origin": EVIL_ORIGIN}},
                 {"csrf": csrf, "headers": {"Origin": "null"}},
                 {"csrf": csrf, "headers": {"Referer": EVIL_ORIGIN + "/ui/"}},
                 {"csrf": csrf, "headers": {"Sec-Fetch-Site": "cross-site"}},
-                {"csrf": csrf, "headers": {"Origin": f"https://{node.api_address}"}}]
+                {"csrf": csrf, "headers": {"Origin": other_scheme}}]
     for kw in refusals:
         r = call(node, "POST", "/api/healthmonitor", body, cookie=sid, **kw)
         assert r.status_code == 403, (kw, r.status_code, r.text)

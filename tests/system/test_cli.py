@@ -85,9 +85,21 @@ class Cli:
         """Where `vigil login` keeps its token for this HOME (no XDG_CONFIG_HOME)."""
         return self.home / ".config" / "vigil" / "token"
 
-    def at(self, address, *args, **kw):
-        """`vigil --controller http://ADDRESS ARGS`."""
-        return self("--controller", f"http://{address}", *args, **kw)
+    def at(self, target, *args, **kw):
+        """`vigil --controller URL ARGS` for TARGET, a harness.Node (its own scheme; over
+        HTTPS, as users run it, with `--cacert` naming the cluster's certificate) or a
+        plain-HTTP "HOST:PORT" (the stub servers)."""
+        return self(*controller_flags(target), *args, **kw)
+
+
+def controller_flags(target):
+    """The flags that point `vigil` at TARGET (see Cli.at)."""
+    if isinstance(target, str):
+        return ["--controller", f"http://{target}"]
+    flags = ["--controller", target.api.base]
+    if target.tls:
+        flags += ["--cacert", target.ca_file()]
+    return flags
 
 
 @pytest.fixture
@@ -126,7 +138,8 @@ def token(cli, node, monkeypatch):
 
 def bearer_status(node, token, path="/api/session"):
     """The status of GET PATH on NODE with `Authorization: Bearer TOKEN` (no Basic)."""
-    api = harness.Api(node.api_address, auth=None)
+    api = harness.Api(node.api_address, auth=None, scheme=node.api.base.split(":")[0],
+                      verify=node.api.verify)
     return api.get(path, headers={"Authorization": f"Bearer {token}"})
 
 
@@ -347,10 +360,10 @@ def test_default_controller_comes_from_the_environment(cli, monkeypatch, node, t
     rc, _, err = cli("pool", "list")
     assert rc == 1 and f"cannot reach {dead}" in err, err
     # the flag wins over the environment
-    rc, out, err = cli.at(node.api_address, "pool", "list")
+    rc, out, err = cli.at(node, "pool", "list")
     assert rc == 0, err
-    monkeypatch.setenv("VIGIL_CONTROLLER", f"http://{node.api_address}/")
-    rc, out, err = cli("pool", "list")
+    monkeypatch.setenv("VIGIL_CONTROLLER", f"{node.api.base}/")
+    rc, out, err = cli(*controller_flags(node)[2:], "pool", "list")
     assert rc == 0, err
     assert out.split() == ["NAME", "UUID", "LB_ALGORITHM", "SERVERS", "HEALTH_MONITORS"]
 
@@ -360,7 +373,7 @@ def test_default_controller_comes_from_the_environment(cli, monkeypatch, node, t
 
 def test_cluster_status_table(cli, node, token):
     wait_ready(node)
-    rc, out, err = cli.at(node.api_address, "cluster", "status")
+    rc, out, err = cli.at(node, "cluster", "status")
     assert rc == 0, err
     assert err == ""
     assert field(out, "Status") == "Ready"
@@ -391,7 +404,7 @@ def test_cluster_status_json_is_the_runtime_answer(cli, node, token):
     wait_ready(node)
 
     def same():
-        rc, out, err = cli.at(node.api_address, "--json", "cluster", "status")
+        rc, out, err = cli.at(node, "--json", "cluster", "status")
         assert rc == 0, err
         return json.loads(out) == node.runtime()
     # applied_index may move between the two reads; they agree once it is still
@@ -399,7 +412,7 @@ def test_cluster_status_json_is_the_runtime_answer(cli, node, token):
 
 
 def test_known_hosts(cli, node, token, tmp_path):
-    rc, out, err = cli.at(node.api_address, "cluster", "known-hosts")
+    rc, out, err = cli.at(node, "cluster", "known-hosts")
     assert rc == 0, err
     cluster = node.api.get("/api/cluster")[1]
     lines = [l for l in out.splitlines() if l and not l.startswith("#")]
@@ -416,7 +429,7 @@ def test_known_hosts(cli, node, token, tmp_path):
     rc, found, err = cli.registry.run_once(["ssh-keygen", "-F", host, "-f", path])
     assert rc == 0 and m.group(2) in found, (rc, found, err)
 
-    rc, out, err = cli.at(node.api_address, "--json", "cluster", "known-hosts")
+    rc, out, err = cli.at(node, "--json", "cluster", "known-hosts")
     assert rc == 0 and json.loads(out) == cluster
 
 
@@ -427,7 +440,7 @@ def test_create_list_show_delete_round_trip(cli, node, token, tmp_path):
     def create(obj_type, body):
         path = tmp_path / f"{obj_type}.json"
         path.write_text(json.dumps(body))
-        rc, out, err = cli.at(node.api_address, obj_type, "create", "--file", path)
+        rc, out, err = cli.at(node, obj_type, "create", "--file", path)
         assert rc == 0, (obj_type, err)
         m = re.fullmatch(rf"created {obj_type} {body['name']} \(uuid ([0-9a-f-]{{36}})\)\n", out)
         assert m, out
@@ -444,7 +457,7 @@ def test_create_list_show_delete_round_trip(cli, node, token, tmp_path):
     # create from stdin (`--file -`) works too, and --json prints the stored object
     rc, out, err = cli.registry.run_once(
         ["sh", "-c", f"echo '{json.dumps(healthmonitor_body('cli-hm2'))}' | "
-                     f"'{VIGIL}' --controller http://{node.api_address} --json "
+                     f"'{VIGIL}' {' '.join(map(str, controller_flags(node)))} --json "
                      f"healthmonitor create --file -"])
     assert rc == 0, err
     doc = json.loads(out)
@@ -458,44 +471,44 @@ def test_create_list_show_delete_round_trip(cli, node, token, tmp_path):
         "serviceengine": ["NAME", "UUID", "OPER_STATE", "CONTROLLER_NODE", "LAST_HEARTBEAT"],
     }
     for obj_type, doc in created.items():
-        rc, out, err = cli.at(node.api_address, obj_type, "list")
+        rc, out, err = cli.at(node, obj_type, "list")
         assert rc == 0, err
         rows = table_rows(out, list_headers[obj_type])
         mine = [r for r in rows if r[0] == doc["name"]]
         assert len(mine) == 1 and mine[0][1] == doc["uuid"], rows
         assert len(rows) == len(node.api.list_all(obj_type))
         # --json list equals the API's list
-        rc, out, err = cli.at(node.api_address, "--json", obj_type, "list")
+        rc, out, err = cli.at(node, "--json", obj_type, "list")
         assert rc == 0, err
         status, api_doc = node.api.get(f"/api/{obj_type}", params={"page_size": 1000})
         assert json.loads(out) == api_doc
         # show, with and without --json, equals the API's object
         for flags in ([], ["--json"]):
-            rc, out, err = cli.at(node.api_address, *flags, obj_type, "show", doc["name"])
+            rc, out, err = cli.at(node, *flags, obj_type, "show", doc["name"])
             assert rc == 0, err
             assert json.loads(out) == node.api.get(f"/api/{obj_type}/{doc['uuid']}")[1]
         # show by uuid also works
-        rc, out, err = cli.at(node.api_address, obj_type, "show", doc["uuid"])
+        rc, out, err = cli.at(node, obj_type, "show", doc["uuid"])
         assert rc == 0 and json.loads(out)["name"] == doc["name"], err
 
-    row = table_rows(cli.at(node.api_address, "virtualservice", "list")[1],
+    row = table_rows(cli.at(node, "virtualservice", "list")[1],
                      list_headers["virtualservice"])[0]
     assert row[2:] == ["true", "127.0.0.1", "10080", "http", pool], row
 
     # deleting something still referenced: the API's 409 text, exit 1
-    rc, out, err = cli.at(node.api_address, "pool", "delete", "cli-pool")
+    rc, out, err = cli.at(node, "pool", "delete", "cli-pool")
     assert rc == 1, out
     assert "HTTP 409" in err and "still referenced" in err, err
 
     for obj_type in ("virtualservice", "pool", "serviceengine", "healthmonitor"):
         doc = created[obj_type]
-        rc, out, err = cli.at(node.api_address, obj_type, "delete", doc["name"])
+        rc, out, err = cli.at(node, obj_type, "delete", doc["name"])
         assert rc == 0, (obj_type, err)
         assert out == f"deleted {obj_type} {doc['name']} (uuid {doc['uuid']})\n"
         assert node.api.get(f"/api/{obj_type}/{doc['uuid']}")[0] == 404
-        rc, out, err = cli.at(node.api_address, obj_type, "show", doc["name"])
+        rc, out, err = cli.at(node, obj_type, "show", doc["name"])
         assert rc == 1 and err.strip() == f"vigil: no {obj_type} named {doc['name']}", err
-        rc, out, err = cli.at(node.api_address, obj_type, "delete", doc["name"])
+        rc, out, err = cli.at(node, obj_type, "delete", doc["name"])
         assert rc == 1 and "no " in err, err
 
 
@@ -505,17 +518,17 @@ def test_show_and_delete_page_through_the_list(cli, node, token):
     acked, failed = harness.write_many(node.api, names, workers=8)
     assert not failed, list(failed.items())[:3]
     last = sorted(node.api.list_all("healthmonitor"), key=lambda o: o["name"])
-    rc, out, err = cli.at(node.api_address, "healthmonitor", "list")
+    rc, out, err = cli.at(node, "healthmonitor", "list")
     assert rc == 0, err
     rows = table_rows(out, ["NAME", "UUID", "TYPE", "INTERVAL", "TIMEOUT", "UP/DOWN_CHECKS"])
     assert sorted(r[0] for r in rows) == [o["name"] for o in last]
-    rc, out, err = cli.at(node.api_address, "--json", "healthmonitor", "list")
+    rc, out, err = cli.at(node, "--json", "healthmonitor", "list")
     assert rc == 0 and json.loads(out)["count"] == 1001 == len(json.loads(out)["results"])
     second_page = node.api.get("/api/healthmonitor", params={"page": 2, "page_size": 1000})[1]
     target = second_page["results"][0]
-    rc, out, err = cli.at(node.api_address, "healthmonitor", "show", target["name"])
+    rc, out, err = cli.at(node, "healthmonitor", "show", target["name"])
     assert rc == 0 and json.loads(out)["uuid"] == target["uuid"], err
-    rc, out, err = cli.at(node.api_address, "healthmonitor", "delete", target["name"])
+    rc, out, err = cli.at(node, "healthmonitor", "delete", target["name"])
     assert rc == 0, err
     assert node.api.get(f"/api/healthmonitor/{target['uuid']}")[0] == 404
 
@@ -526,14 +539,14 @@ def test_api_4xx_exits_1_with_the_api_error_text(cli, node, token, tmp_path):
     assert status == 400, doc
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
-    rc, out, err = cli.at(node.api_address, "healthmonitor", "create", "--file", path)
+    rc, out, err = cli.at(node, "healthmonitor", "create", "--file", path)
     assert rc == 1 and out == ""
     assert err.strip() == f"vigil: POST /api/healthmonitor: HTTP 400: {doc['error']}", err
 
     good = tmp_path / "good.json"
     good.write_text(json.dumps(healthmonitor_body("cli-dup")))
-    assert cli.at(node.api_address, "healthmonitor", "create", "--file", good)[0] == 0
-    rc, out, err = cli.at(node.api_address, "healthmonitor", "create", "--file", good)
+    assert cli.at(node, "healthmonitor", "create", "--file", good)[0] == 0
+    rc, out, err = cli.at(node, "healthmonitor", "create", "--file", good)
     assert rc == 1
     assert "HTTP 409" in err and "cli-dup" in err, err
 
@@ -541,15 +554,15 @@ def test_api_4xx_exits_1_with_the_api_error_text(cli, node, token, tmp_path):
     before = len(node.api.list_all("healthmonitor"))
     broken = tmp_path / "broken.json"
     broken.write_text('{"name": "x",')
-    rc, out, err = cli.at(node.api_address, "healthmonitor", "create", "--file", broken)
+    rc, out, err = cli.at(node, "healthmonitor", "create", "--file", broken)
     assert rc == 1 and str(broken) in err and "invalid JSON" in err, err
-    rc, out, err = cli.at(node.api_address, "pool", "create", "--file", tmp_path / "nope.json")
+    rc, out, err = cli.at(node, "pool", "create", "--file", tmp_path / "nope.json")
     assert rc == 1 and "No such file" in err, err
-    rc, out, err = cli.at(node.api_address, "pool", "create", "--file", tmp_path)
+    rc, out, err = cli.at(node, "pool", "create", "--file", tmp_path)
     assert rc == 1, err
     arr = tmp_path / "array.json"
     arr.write_text("[1, 2]")
-    rc, out, err = cli.at(node.api_address, "pool", "create", "--file", arr)
+    rc, out, err = cli.at(node, "pool", "create", "--file", arr)
     assert rc == 1 and "JSON object" in err, err
     assert len(node.api.list_all("healthmonitor")) == before
 
@@ -558,24 +571,24 @@ def test_events_against_the_controller(cli, node, token):
     """`events` against vigild: its 404 while /api/event is missing, its list once there."""
     status, _ = node.api.get("/api/event")
     if status == 404:
-        rc, out, err = cli.at(node.api_address, "events")
+        rc, out, err = cli.at(node, "events")
         assert rc == 1 and "HTTP 404" in err, err
         return
     assert status == 200
     wait_ready(node)
 
     def same():
-        rc, out, err = cli.at(node.api_address, "--json", "events")
+        rc, out, err = cli.at(node, "--json", "events")
         assert rc == 0, err
         api_status, api_doc = node.api.get("/api/event", params={"page_size": 1000})
         return json.loads(out) == api_doc and api_doc
     doc = wait_until(same, 10, "`vigil --json events` to equal GET /api/event")
-    rc, out, err = cli.at(node.api_address, "events")
+    rc, out, err = cli.at(node, "events")
     assert rc == 0, err
     rows = table_rows(out, EVENT_HEADERS)
     assert len(rows) >= len(doc["results"])
     assert [r[1] for r in rows[:len(doc["results"])]] == [e["event_id"] for e in doc["results"]]
-    rc, out, err = cli.at(node.api_address, "events", "--type", "CLUSTER_STATUS_CHANGED")
+    rc, out, err = cli.at(node, "events", "--type", "CLUSTER_STATUS_CHANGED")
     assert rc == 0, err
     assert {r[1] for r in table_rows(out, EVENT_HEADERS)} <= {"CLUSTER_STATUS_CHANGED"}
 
@@ -585,23 +598,23 @@ def test_events_against_the_controller(cli, node, token):
 
 def test_unauthenticated_calls_exit_1_with_a_login_hint(cli, node):
     for args in (["pool", "list"], ["cluster", "status"], ["events"]):
-        rc, out, err = cli.at(node.api_address, *args)
+        rc, out, err = cli.at(node, *args)
         assert rc == 1 and out == "", (args, rc, out, err)
         lines = err.strip().splitlines()
         assert "HTTP 401" in lines[0], err
         assert "vigil login" in lines[-1] and "hint" in lines[-1], err
-    rc, out, err = cli.at(node.api_address, "--token", "not-a-real-token", "pool", "list")
+    rc, out, err = cli.at(node, "--token", "not-a-real-token", "pool", "list")
     assert rc == 1 and "HTTP 401" in err and "--token" in err.splitlines()[-1], err
 
 
 def test_login_with_the_password_on_stdin_keeps_a_private_token(cli, node):
-    url = f"http://{node.api_address}"
+    url = node.api.base
     # a wrong password: exit 1, said plainly, nothing kept
-    rc, out, err = cli.at(node.api_address, "login", input="not-the-password\n")
+    rc, out, err = cli.at(node, "login", input="not-the-password\n")
     assert rc == 1 and "bad username or password" in err, (rc, out, err)
     assert not cli.token_file.exists()
     # the right one (a line from stdin, which is not a terminal)
-    rc, out, err = cli.at(node.api_address, "login", "--username", harness.ADMIN_USER,
+    rc, out, err = cli.at(node, "login", "--username", harness.ADMIN_USER,
                           input=harness.ADMIN_PASSWORD + "\n")
     assert rc == 0, err
     assert f"Logged in to {url} as admin (admin)" in out, out
@@ -621,29 +634,31 @@ def test_login_with_the_password_on_stdin_keeps_a_private_token(cli, node):
     assert facts["id"] in ids
 
     # later commands use it without --token or $VIGIL_TOKEN
-    rc, out, err = cli.at(node.api_address, "pool", "list")
+    rc, out, err = cli.at(node, "pool", "list")
     assert rc == 0, err
     # --token and $VIGIL_TOKEN still win over it (a bad one is refused, naming its source)
-    rc, out, err = cli.at(node.api_address, "--token", "bogus", "pool", "list")
+    rc, out, err = cli.at(node, "--token", "bogus", "pool", "list")
     assert rc == 1 and "HTTP 401" in err and "--token" in err, err
 
-    # logout revokes it on the controller (the one it was issued by) and removes the file
-    rc, out, err = cli("logout")
+    # logout revokes it on the controller (the one it was issued by, kept in the file; the
+    # CA to trust is given as for every command) and removes the file
+    ca_flags = controller_flags(node)[2:]
+    rc, out, err = cli(*ca_flags, "logout")
     assert rc == 0, err
     assert facts["id"] in out and not cli.token_file.exists(), out
     assert bearer_status(node, kept)[0] == 401
-    rc, out, err = cli.at(node.api_address, "pool", "list")
+    rc, out, err = cli.at(node, "pool", "list")
     assert rc == 1 and "HTTP 401" in err and "vigil login" in err, err
-    rc, out, err = cli("logout")
+    rc, out, err = cli(*ca_flags, "logout")
     assert rc == 0 and "Not logged in" in out, (out, err)
 
     # a kept token revoked behind the CLI's back: refused, with a hint naming the file
-    assert cli.at(node.api_address, "login", input=harness.ADMIN_PASSWORD + "\n")[0] == 0
+    assert cli.at(node, "login", input=harness.ADMIN_PASSWORD + "\n")[0] == 0
     kept_id = dict(l.split("=", 1) for l in cli.token_file.read_text().splitlines()[1:])["id"]
     assert node.api.delete(f"/api/token/{kept_id}")[0] == 204
-    rc, out, err = cli.at(node.api_address, "pool", "list")
+    rc, out, err = cli.at(node, "pool", "list")
     assert rc == 1 and str(cli.token_file) in err and "vigil login" in err, err
-    rc, out, err = cli.at(node.api_address, "logout")
+    rc, out, err = cli.at(node, "logout")
     assert rc == 0 and not cli.token_file.exists(), (out, err)
 
 
@@ -651,19 +666,19 @@ def test_login_respects_xdg_config_home_and_refuses_a_readable_token_file(cli, n
                                                                           monkeypatch):
     config = tmp_path / "xdg" / "conf"   # missing: made, private
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
-    rc, out, err = cli.at(node.api_address, "login", input=harness.ADMIN_PASSWORD)  # no newline
+    rc, out, err = cli.at(node, "login", input=harness.ADMIN_PASSWORD)  # no newline
     assert rc == 0, err
     path = config / "vigil" / "token"
     assert path.exists() and not cli.token_file.exists()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert cli.at(node.api_address, "pool", "list")[0] == 0
+    assert cli.at(node, "pool", "list")[0] == 0
     path.chmod(0o644)
-    rc, out, err = cli.at(node.api_address, "pool", "list")
+    rc, out, err = cli.at(node, "pool", "list")
     assert rc == 1 and str(path) in err and "0644" in err, err
     path.chmod(0o600)
     # no password at all: exit 1, nothing sent
-    rc, out, err = cli.at(node.api_address, "login", input="")
+    rc, out, err = cli.at(node, "login", input="")
     assert rc == 1 and "no password" in err, err
 
 
@@ -955,9 +970,8 @@ def test_https_controller_with_cacert_or_insecure(cli, tmp_path):
 # ---------------------------------------------------------------------------
 # against a vigild serving HTTPS with the cluster's self-signed certificate
 
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_cli_against_a_tls_controller(cli, cluster_factory, tmp_path):
-    node = cluster_factory(1, tls=True).nodes[0]
+    node = cluster_factory(1).nodes[0]
     pem = node.cluster_tls_cert()
     assert pem and "BEGIN CERTIFICATE" in pem
     ca = tmp_path / "cluster-ca.pem"

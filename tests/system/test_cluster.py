@@ -143,11 +143,11 @@ def _write_sized_objects(targets, prefix, seconds, rng):
 
 def _pause_and_write(cluster, paused, rng, prefix):
     others = [n for n in cluster.nodes if n is not paused]
-    paused.proc.send_signal(harness.signal.SIGSTOP)
+    paused.pause()
     try:
         acked = _write_sized_objects(others, prefix, 2.0, rng)
     finally:
-        paused.proc.send_signal(harness.signal.SIGCONT)
+        paused.resume()
     return acked
 
 
@@ -294,6 +294,7 @@ def test_writes_committed_together_each_get_their_own_answer(cluster_factory):
     same objects."""
     import base64
     import http.client
+    import ssl
 
     cluster = three_nodes(cluster_factory)
     leader = cluster.leader()
@@ -313,7 +314,12 @@ def test_writes_committed_together_each_get_their_own_answer(cluster_factory):
                          ("delete", k)))
         conns = []
         for _ in jobs:
-            c = http.client.HTTPConnection(host, int(port), timeout=10)
+            if leader.tls:
+                c = http.client.HTTPSConnection(
+                    host, int(port), timeout=10,
+                    context=ssl.create_default_context(cafile=leader.ca_file()))
+            else:
+                c = http.client.HTTPConnection(host, int(port), timeout=10)
             c.request("GET", "/api/healthz")        # connected before the burst
             c.getresponse().read()
             conns.append(c)

@@ -16,7 +16,7 @@ import pytest
 import harness
 from cluster_helpers import (ACTIVE, COPYING, DOWN_S, ELECTION_TIMEOUT_S, ERRORS, HA_ACTIVE,
                              HA_COMPROMISED, NOT_RESPONSIVE, READY, RESTORING, WAITING,
-                             Poller, assert_legal_history, assert_recovery_order, events,
+                             Poller, assert_idle, assert_legal_history, assert_recovery_order, events,
                              events_of, history, now_ms, parse_time_ms, recovery_after,
                              se_connected, statuses, status_of, stop, stop_many, three_nodes,
                              wait_events, wait_identical, wait_same_events, wait_stable,
@@ -114,6 +114,8 @@ def test_1_follower_reboot(cluster_factory, how):
     # The follower caught up with what was written meanwhile.
     wait_identical(cluster.nodes)
     harness.assert_all_present(follower.api, poller.acked)
+    # The restarted node sits idle like the others (a spinning loop burns a core).
+    assert_idle(cluster.nodes)
 
 
 # ---------------------------------------------------------------------------
@@ -239,6 +241,7 @@ def test_4_all_three_reboot(cluster_factory, how):
     for n in cluster.nodes:
         harness.assert_all_present(n.api, acked)
     wait_identical(cluster.nodes)
+    assert_idle(cluster.nodes)
 
 
 # ---------------------------------------------------------------------------

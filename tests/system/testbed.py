@@ -468,11 +468,15 @@ SE_PORT = 5098
 class NetnsNode(harness.Node):
     """A vigild node running on HOST with the same ports on every host: raft and SE
     channel on the host's address, the REST API on the wildcard (so it also answers on
-    the cluster IP). Its `api` talks to it on the host's own loopback."""
+    the cluster IP). Its `api` talks to it on the host's own loopback, over plain HTTP
+    (--no-tls): the cluster-IP tests are about addresses and failover, and their helpers
+    (NsApi, curl from other namespaces) speak HTTP."""
+
+    watchdog = False   # its API answers inside its namespace only
 
     def __init__(self, registry, node_id, data_dir, host, cluster=None, extra_flags=()):
         super().__init__(registry, node_id, data_dir, raft_port=RAFT_PORT, api_port=API_PORT,
-                         se_port=SE_PORT, cluster=cluster, extra_flags=extra_flags)
+                         se_port=SE_PORT, cluster=cluster, extra_flags=extra_flags, tls=False)
         self.host = host
         self.raft = f"{host.ip}:{RAFT_PORT}"
         self.api_address = f"0.0.0.0:{API_PORT}"

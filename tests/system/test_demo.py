@@ -1,0 +1,118 @@
+"""Issue 18: `make demo`'s own commands, as a new user runs them: start the demo (three
+controllers over HTTPS, the defaults), crash controller 2 and restart it with the commands
+the demo prints, see it back with CONTROLLER_NODE_JOINED, then crash and restart all three.
+
+The demo uses fixed addresses (127.0.0.11-13, .21-22, .30); the test is skipped when a
+demo already runs there. Its run directory is the test's own (VIGIL_DEMO_DIR).
+
+Run: /usr/bin/python3 -m pytest tests/system/test_demo.py
+"""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness import wait_until
+
+DEMO = harness.REPO_ROOT / "scripts" / "demo.sh"
+SE_BINARY = harness.REPO_ROOT / "build" / "src" / "se" / "vigil-se"
+
+
+def demo(run_dir, *args, timeout=120):
+    env = dict(os.environ, VIGIL_DEMO_DIR=str(run_dir))
+    proc = subprocess.run(["bash", str(DEMO), *args], env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def pids(run_dir):
+    return {p.stem: int(p.read_text()) for p in Path(run_dir).glob("*.pid")}
+
+
+def alive(pid):
+    """True while PID runs (a killed process not yet reaped, a zombie, counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture
+def demo_run(tmp_path):
+    if not harness.port_is_free(8080, host="127.0.0.11", reuse=True):
+        pytest.skip("a demo already runs on 127.0.0.11:8080")
+    if not SE_BINARY.exists():
+        pytest.fail(f"vigil-se not built: {SE_BINARY} is missing", pytrace=False)
+    run_dir = tmp_path / "demo"
+    try:
+        yield run_dir
+    finally:
+        started = pids(run_dir)
+        demo(run_dir, "stop", timeout=60)
+        for pid in started.values():     # whatever the script left: stopped by PID
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def api(run_dir, node):
+    token = (Path(run_dir) / "token").read_text().strip()
+    a = harness.Api(f"127.0.0.1{node}:8080", auth=None, scheme="https",
+                    verify=str(Path(run_dir) / "cluster-ca.pem"))
+    return a, {"Authorization": f"Bearer {token}"}
+
+
+def joined_since(run_dir, node_name, since_ms, observer=1):
+    a, headers = api(run_dir, observer)
+    status, doc = a.get("/api/event", headers=headers,
+                        params={"event_id": "CONTROLLER_NODE_JOINED", "page_size": 1000})
+    assert status == 200, (status, doc)
+    return [e for e in doc["results"]
+            if e["event_details"].get("node_name") == node_name
+            and harness_time_ms(e["report_timestamp"]) >= since_ms]
+
+
+def harness_time_ms(text):
+    from cluster_helpers import parse_time_ms
+    return parse_time_ms(text)
+
+
+def test_demo_reboots_a_controller_and_all_three(demo_run):
+    rc, out, err = demo(demo_run, "start")
+    assert rc == 0, (out, err)
+    assert "scripts/demo.sh kill 2" in out and "scripts/demo.sh restart 2" in out, out
+    assert "Status: " in out and "Ready" in out, out
+
+    # no argument: the usage, and the running demo is left alone
+    before = pids(demo_run)
+    rc, out, err = demo(demo_run)
+    assert rc == 2 and "usage" in err and "restart N" in err, (rc, out, err)
+    assert pids(demo_run) == before and all(alive(p) for p in before.values())
+
+    # crash controller 2 and start it again with the demo's commands
+    t0 = int(time.time() * 1000)
+    rc, out, err = demo(demo_run, "kill", "2")
+    assert rc == 0 and "killed" in out, (out, err)
+    assert not alive(before["node2"])
+    rc, out, err = demo(demo_run, "restart", "2")
+    assert rc == 0 and "started" in out, (out, err)
+    wait_until(lambda: joined_since(demo_run, "node-2", t0), 20,
+               "CONTROLLER_NODE_JOINED for node-2 after its restart")
+    a, headers = api(demo_run, 2)
+    wait_until(lambda: a.get("/api/cluster/runtime", headers=headers)[1]
+               ["cluster_state"]["status"] == "Ready", 20, "node 2 to report Ready")
+
+    # crash all three, start them again: a leader, Ready, the demo's objects kept
+    rc, out, err = demo(demo_run, "kill-all")
+    assert rc == 0 and out.count("killed") == 3, (out, err)
+    rc, out, err = demo(demo_run, "restart-all")
+    assert rc == 0 and "Ready" in out, (out, err)
+    for node in (1, 2, 3):
+        a, headers = api(demo_run, node)
+        status, doc = a.get("/api/pool", headers=headers)
+        assert status == 200 and [p["name"] for p in doc["results"]] == ["demo-pool"], doc
