@@ -46,6 +46,7 @@ struct disk_guard {
     uv_timer_t timer;
     struct raft_transfer transfer;
     bool transferring;
+    unsigned handovers;           /* leadership handed over during this full spell */
     unsigned inflight;            /* appends handed to the backend, not yet called back */
     struct disk_guard__held *head, *tail;
     int (*orig_append)(struct raft_io *io, struct raft_io_append *req,
@@ -94,6 +95,7 @@ static bool disk_guard__update(struct disk_guard *g)
                   (unsigned long long)(reserve >> 10));
     } else if (g->full && free_bytes >= reserve + DISK_GUARD__HYSTERESIS) {
         g->full = false;
+        g->handovers = 0;
         vlog_info("disk: space is back: %s has %llu KiB free; writes resume", g->dir,
                   (unsigned long long)(free_bytes >> 10));
     }
@@ -253,7 +255,8 @@ static void disk_guard__on_timer(uv_timer_t *t)
             g->transfer.data = g;
             if (raft_transfer(g->raft, &g->transfer, 0, disk_guard__on_transferred) == 0) {
                 g->transferring = true;
-                vlog_info("disk: full: handing leadership to another voter");
+                if (g->handovers++ == 0) /* once per full spell: it may be elected again */
+                    vlog_info("disk: full: handing leadership to another voter");
             }
         }
         return;

@@ -76,6 +76,7 @@ class Writers:
         self.acked = {}           # name -> uuid
         self.unknown = set()      # may or may not be applied (503 unknown, timeouts)
         self.refusals = []        # (node id, status, error) of not-applied refusals
+        self.unknown_why = {}     # a few reasons for unknown outcomes, with counts
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(n, prefix, count, seconds),
@@ -89,9 +90,11 @@ class Writers:
             name = f"{prefix}-{node.id}-{i:05d}"
             try:
                 status, doc = node.api.post("/api/pool", pool_body(name), timeout=(1.0, 10.0))
-            except Exception:  # noqa: BLE001 - no answer: the write may have been applied
+            except Exception as exc:  # noqa: BLE001 - no answer: it may have been applied
                 with self.lock:
                     self.unknown.add(name)
+                    why = type(exc).__name__
+                    self.unknown_why[why] = self.unknown_why.get(why, 0) + 1
                 continue
             with self.lock:
                 if status == 201 and doc and doc.get("uuid"):
@@ -100,6 +103,8 @@ class Writers:
                     self.refusals.append((node.id, status, (doc or {}).get("error")))
                 else:
                     self.unknown.add(name)
+                    why = f"{node.id} {status} {(doc or {}).get('error')}"
+                    self.unknown_why[why] = self.unknown_why.get(why, 0) + 1
 
     def start(self):
         for t in self.threads:
