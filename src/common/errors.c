@@ -14,6 +14,7 @@ static const char *const vigil__messages[] = {
     "shutting down",
     "input too large",
     "timed out",
+    "disk full",
 };
 
 const char *vigil_strerror(int code)

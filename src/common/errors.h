@@ -17,7 +17,8 @@ enum {
     VIGIL_ESHUTDOWN = -1008,/* the node is stopping */
     VIGIL_ETOOBIG = -1009,  /* input over a size limit */
     VIGIL_ETIMEDOUT = -1010,/* a deadline passed */
-    VIGIL__ELAST = -1011
+    VIGIL_ENOSPC = -1011,   /* the disk is full (under the data dir's free-space reserve) */
+    VIGIL__ELAST = -1012
 };
 
 /* Static message for CODE (a VIGIL_E* or a negative errno). */

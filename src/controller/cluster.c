@@ -7,15 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sodium.h>
 
 #include "common/errors.h"
 #include "common/vlog.h"
+#include "controller/disk_guard.h"
 #include "controller/fsm.h"
 #include "controller/raft_transport.h"
 
 #define CLUSTER__WATCH_MS 20
 /* A batch entry stops growing at this many bytes of commands (objects are up to 1 MiB). */
 #define CLUSTER__BATCH_BYTES ((size_t)1 << 20)
+/* Raft log segment size (libraft's default, set so that the disk guard knows it). */
+#define CLUSTER__SEGMENT_BYTES ((size_t)8 << 20)
 
 struct cluster {
     uv_loop_t *loop;
@@ -25,6 +29,8 @@ struct cluster {
     struct raft_fsm fsm;
     struct store *store;
     struct fsm_state fsm_state;
+    struct disk_guard *guard;    /* refuses or holds log writes while the disk is full */
+    uint64_t last_entry_id;      /* the id given to the latest entry proposed (random start) */
     uv_timer_t watch_timer;
     int seen_state;
     uint64_t seen_leader;
@@ -61,6 +67,7 @@ struct cluster__queued {
 struct cluster__batch {
     struct raft_apply req;
     struct cluster *c;
+    uint64_t entry_id;           /* this entry's unique tag (fsm_encode_batch_id) */
     unsigned n;
     struct {
         cluster_propose_cb cb;
@@ -82,6 +89,7 @@ static void cluster__check(struct cluster *c)
     uint64_t leader = cluster_leader(c, NULL);
     uint64_t term = c->raft.current_term;
 
+    disk_guard_set_snapshot_bytes(c->guard, c->fsm_state.snapshot_bytes);
     if (state == c->seen_state && leader == c->seen_leader && term == c->seen_term)
         return;
     if (state != c->seen_state || leader != c->seen_leader)
@@ -142,6 +150,7 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     /* libraft 0.15 loops forever decompressing a truncated LZ4 snapshot at start; an
      * uncompressed one is checked against its size and checksum and refused. */
     raft_uv_set_snapshot_compression(&c->io, false);
+    raft_uv_set_segment_size(&c->io, CLUSTER__SEGMENT_BYTES);
     /* libraft 0.15's uv backend has async_work but reports io version 1, and raft_init
      * refuses an FSM with snapshot_async (version 3, fsm.c: the snapshot's hash is
      * computed off the loop) unless the io says version 2. */
@@ -191,6 +200,13 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
         *out = NULL;
         return rv;
     }
+    c->guard = disk_guard_start(loop, &c->raft, &c->io, cfg->raft_dir, CLUSTER__SEGMENT_BYTES);
+    if (c->guard == NULL) {
+        snprintf(err, errlen, "out of memory");
+        *out = NULL;
+        return VIGIL_ENOMEM;
+    }
+    randombytes_buf(&c->last_entry_id, sizeof c->last_entry_id);
     uv_timer_init(loop, &c->watch_timer);
     c->watch_timer.data = c;
     uv_check_init(loop, &c->batch_check);
@@ -221,6 +237,7 @@ static void cluster__on_applied(struct raft_apply *req, int status, void *result
                                                                             : NULL;
         if (res != NULL) {
             res->index = req->index;
+            res->entry_id = b->entry_id;
             if (b->items[i].cb != NULL)
                 b->items[i].cb(b->items[i].data, 0, res);
             store_result_clear(res);
@@ -258,6 +275,14 @@ static void cluster__fail_queued(struct cluster *c, int status)
     }
 }
 
+/* The VIGIL_E* "refused before the log" code for raft_apply's or raft_barrier's RV. */
+static int cluster__refusal(int rv)
+{
+    return rv == RAFT_NOTLEADER ? VIGIL_ENOTLEADER
+           : rv == RAFT_NOSPACE ? VIGIL_ENOSPC
+                                : VIGIL_ENOQUORUM;
+}
+
 /* Sends up to FSM_BATCH_MAX queued proposals (and at most CLUSTER__BATCH_BYTES of them,
  * unless the first alone is larger) as one raft entry, and takes them off the queue. Returns
  * 0, or a VIGIL_E* code with the queue as it was. */
@@ -282,20 +307,27 @@ static int cluster__send_batch(struct cluster *c)
     b = malloc(sizeof *b + n * sizeof b->items[0]);
     if (b == NULL)
         return VIGIL_ENOMEM;
+    if (++c->last_entry_id == 0)
+        c->last_entry_id = 1;
     /* raft_apply appends at the log's last index + 1, now, on this thread. */
-    rv = fsm_encode_batch_at(texts, lens, n, raft_last_index(&c->raft) + 1, &buf);
+    rv = fsm_encode_batch_id(texts, lens, n, raft_last_index(&c->raft) + 1, c->last_entry_id,
+                             &buf);
     if (rv != 0) {
         free(b);
         return rv;
     }
+    b->entry_id = c->last_entry_id;
     b->c = c;
     b->n = n;
     b->req.data = b;
     rv = raft_apply(&c->raft, &b->req, &buf, 1, cluster__on_applied);
     if (rv != 0) {
+        /* libraft 0.15: a raft_apply that fails synchronously discards the entry without
+         * freeing it (logDiscard): BUF is still ours. Later failures are the callback's,
+         * and the buffer is then libraft's. */
         raft_free(buf.base);
         free(b);
-        return rv == RAFT_NOTLEADER ? VIGIL_ENOTLEADER : VIGIL_ENOQUORUM;
+        return cluster__refusal(rv);
     }
     for (unsigned i = 0; i < n; i++) {
         q = cluster__dequeue(c);
@@ -317,7 +349,8 @@ static void cluster__on_batch_check(uv_check_t *h)
         rv = raft_state(&c->raft) == RAFT_LEADER ? cluster__send_batch(c) : VIGIL_ENOTLEADER;
         /* Never in the log: proposers see one of the documented "refused" outcomes. */
         if (rv != 0)
-            cluster__fail_queued(c, rv == VIGIL_ENOTLEADER ? rv : VIGIL_ENOQUORUM);
+            cluster__fail_queued(c, rv == VIGIL_ENOTLEADER || rv == VIGIL_ENOSPC ? rv
+                                                                                : VIGIL_ENOQUORUM);
     }
 }
 
@@ -329,6 +362,8 @@ int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void 
         return VIGIL_ESHUTDOWN;
     if (raft_state(&c->raft) != RAFT_LEADER)
         return VIGIL_ENOTLEADER;
+    if (disk_guard_is_full(c->guard))
+        return VIGIL_ENOSPC;
     q = calloc(1, sizeof *q);
     if (q == NULL || (q->text = json_dumps(cmd, JSON_COMPACT)) == NULL) {
         free(q);
@@ -350,7 +385,7 @@ int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void 
 static void cluster__on_barrier(struct raft_barrier *req, int status)
 {
     struct cluster__barrier *b = req->data;
-    b->cb(b->data, status == 0 ? 0 : VIGIL_ENOQUORUM);
+    b->cb(b->data, status == 0 ? 0 : status == RAFT_NOSPACE ? VIGIL_ENOSPC : VIGIL_ENOQUORUM);
     free(b);
 }
 
@@ -369,10 +404,11 @@ int cluster_barrier(struct cluster *c, void (*cb)(void *data, int status), void 
     b->cb = cb;
     b->data = data;
     b->req.data = b;
+    /* raft_barrier frees its own entry buffer on a synchronous failure. */
     rv = raft_barrier(&c->raft, &b->req, cluster__on_barrier);
     if (rv != 0) {
         free(b);
-        return rv == RAFT_NOTLEADER ? VIGIL_ENOTLEADER : VIGIL_ENOQUORUM;
+        return cluster__refusal(rv);
     }
     return 0;
 }
@@ -429,6 +465,12 @@ uint64_t cluster_applied_index(struct cluster *c) { return raft_last_applied(&c-
 uint64_t cluster_commit_index(struct cluster *c) { return c->raft.commit_index; }
 uint64_t cluster_last_index(struct cluster *c) { return raft_last_index(&c->raft); }
 uint64_t cluster_stored_index(struct cluster *c) { return c->raft.last_stored; }
+bool cluster_disk_full(struct cluster *c) { return disk_guard_is_full(c->guard); }
+
+int cluster_applied_entry_id(struct cluster *c, uint64_t index, uint64_t *entry_id)
+{
+    return fsm_applied_entry_id(&c->fsm_state, index, entry_id);
+}
 
 unsigned cluster_members(struct cluster *c, struct cluster_member *out, unsigned max)
 {
@@ -547,6 +589,8 @@ static void cluster__close_raft(struct cluster *c)
     /* Proposals still queued never reach the log. */
     uv_check_stop(&c->batch_check);
     cluster__fail_queued(c, VIGIL_ESHUTDOWN);
+    disk_guard_close(c->guard);
+    c->guard = NULL;
     c->raft.data = c;
     raft_close(&c->raft, cluster__on_raft_closed);
 }

@@ -43,6 +43,7 @@ struct cluster_config {
  *   VIGIL_ENOTLEADER   refused before entering the log: never applied
  *   VIGIL_ENOQUORUM    refused before entering the log (leader without a recent majority)
  *   VIGIL_ESHUTDOWN    refused before entering the log: the node stopped first
+ *   VIGIL_ENOSPC       refused before entering the log: this leader's disk is full
  *   VIGIL_ETIMEDOUT    entered the log but the outcome is unknown (leadership lost,
  *                      shutdown): it may still be applied later
  * RES is owned by the callee for the callback's duration only; take what you keep
@@ -63,7 +64,9 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
  * append, one message per follower and one transaction for all of them, instead of one
  * each; every command keeps its own result, and the entry's index is every one's index.
  * Returns 0 when CB will be called exactly once later (never from inside this call), or
- * VIGIL_ENOTLEADER / VIGIL_ENOMEM / VIGIL_ESHUTDOWN at once (CB is then not called). */
+ * VIGIL_ENOTLEADER / VIGIL_ENOSPC (disk full) / VIGIL_ENOMEM / VIGIL_ESHUTDOWN at once
+ * (CB is then not called). RES->entry_id is the entry's unique tag (see
+ * cluster_applied_entry_id). */
 int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void *data);
 
 /* Calls CB(data, 0) once every entry committed before this call is applied locally and
@@ -88,6 +91,16 @@ uint64_t cluster_last_index(struct cluster *c);
  * apply entries before its own write of them finishes (a majority of followers stored
  * them), so this can be below the applied index. */
 uint64_t cluster_stored_index(struct cluster *c);
+/* True while this node's raft directory is under its free-space reserve (disk_guard.h):
+ * it then refuses proposals (VIGIL_ENOSPC) and holds the log writes it gets as a
+ * follower until space returns. */
+bool cluster_disk_full(struct cluster *c);
+
+/* The unique tag of the entry this node applied at INDEX into *ENTRY_ID (0 when that entry
+ * carried none). Returns 0, or VIGIL_ENOTFOUND when this node did not apply INDEX one
+ * entry at a time recently (not yet, long ago, or within a snapshot). */
+int cluster_applied_entry_id(struct cluster *c, uint64_t index, uint64_t *entry_id);
+
 /* Members of the current configuration (voters), at most MAX, returns how many. */
 unsigned cluster_members(struct cluster *c, struct cluster_member *out, unsigned max);
 

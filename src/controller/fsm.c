@@ -13,18 +13,22 @@
 /* Version 2 adds the index the leader appended the entry at (u64 after the length). */
 #define FSM__MAGIC_AT "VGC2"
 #define FSM__HEADER_AT 16
+/* Version 3 adds the entry's id (u64 after the index): the proposer's unique tag. */
+#define FSM__MAGIC_ID "VGC3"
+#define FSM__HEADER_ID 24
 
 int fsm_encode(json_t *cmd, struct raft_buffer *buf)
 {
     return fsm_encode_at(cmd, 0, buf);
 }
 
-/* Lays out header (magic, length, index when not 0) and the PARTS of the JSON text into
- * a new padded raft buffer. */
+/* Lays out header (magic, length, index when not 0, entry id when not 0) and the PARTS of
+ * the JSON text into a new padded raft buffer. */
 static int fsm__encode_parts(const char *const parts[], const size_t lens[], unsigned n,
-                             uint64_t index, struct raft_buffer *buf)
+                             uint64_t index, uint64_t entry_id, struct raft_buffer *buf)
 {
-    size_t header = index != 0 ? FSM__HEADER_AT : FSM_HEADER_SIZE;
+    size_t header = index == 0 ? FSM_HEADER_SIZE : entry_id == 0 ? FSM__HEADER_AT
+                                                                 : FSM__HEADER_ID;
     size_t len = 0, padded, at;
     unsigned char *p;
 
@@ -36,13 +40,17 @@ static int fsm__encode_parts(const char *const parts[], const size_t lens[], uns
     p = raft_calloc(1, padded);
     if (p == NULL)
         return VIGIL_ENOMEM;
-    memcpy(p, index != 0 ? FSM__MAGIC_AT : FSM__MAGIC, 4);
+    memcpy(p, header == FSM__HEADER_ID ? FSM__MAGIC_ID
+              : header == FSM__HEADER_AT ? FSM__MAGIC_AT
+                                         : FSM__MAGIC, 4);
     p[4] = (unsigned char)(len & 0xff);
     p[5] = (unsigned char)((len >> 8) & 0xff);
     p[6] = (unsigned char)((len >> 16) & 0xff);
     p[7] = (unsigned char)((len >> 24) & 0xff);
     for (int i = 0; index != 0 && i < 8; i++)
         p[8 + i] = (unsigned char)((index >> (8 * i)) & 0xff);
+    for (int i = 0; header == FSM__HEADER_ID && i < 8; i++)
+        p[16 + i] = (unsigned char)((entry_id >> (8 * i)) & 0xff);
     at = header;
     for (unsigned i = 0; i < n; i++) {
         memcpy(p + at, parts[i], lens[i]);
@@ -64,13 +72,19 @@ int fsm_encode_at(json_t *cmd, uint64_t index, struct raft_buffer *buf)
         return VIGIL_ENOMEM;
     parts[0] = text;
     lens[0] = strlen(text);
-    rv = fsm__encode_parts(parts, lens, 1, index, buf);
+    rv = fsm__encode_parts(parts, lens, 1, index, 0, buf);
     free(text);
     return rv;
 }
 
 int fsm_encode_batch_at(const char *const texts[], const size_t lens[], unsigned n,
                         uint64_t index, struct raft_buffer *buf)
+{
+    return fsm_encode_batch_id(texts, lens, n, index, 0, buf);
+}
+
+int fsm_encode_batch_id(const char *const texts[], const size_t lens[], unsigned n,
+                        uint64_t index, uint64_t entry_id, struct raft_buffer *buf)
 {
     const char *parts[2 * FSM_BATCH_MAX + 1];
     size_t plens[2 * FSM_BATCH_MAX + 1];
@@ -79,7 +93,7 @@ int fsm_encode_batch_at(const char *const texts[], const size_t lens[], unsigned
     if (n == 0 || n > FSM_BATCH_MAX)
         return VIGIL_EINVAL;
     if (n == 1)
-        return fsm__encode_parts(texts, lens, 1, index, buf);
+        return fsm__encode_parts(texts, lens, 1, index, entry_id, buf);
     for (unsigned i = 0; i < n; i++) {
         parts[k] = i == 0 ? "{\"op\":\"batch\",\"cmds\":[" : ",";
         plens[k] = strlen(parts[k]);
@@ -89,7 +103,7 @@ int fsm_encode_batch_at(const char *const texts[], const size_t lens[], unsigned
     }
     parts[k] = "]}";
     plens[k++] = 2;
-    return fsm__encode_parts(parts, plens, k, index, buf);
+    return fsm__encode_parts(parts, plens, k, index, entry_id, buf);
 }
 
 /* Makes the entry's outcome one refusal (a damaged entry, skipped on every node alike). */
@@ -115,11 +129,16 @@ static int fsm__apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void 
     c->last.n = 0;
     c->last.results = c->results;
     *result = &c->last;
-    if (buf->len >= FSM__HEADER_AT && memcmp(p, FSM__MAGIC_AT, 4) == 0) {
-        uint64_t written_at = 0;
-        header = FSM__HEADER_AT;
+    if ((buf->len >= FSM__HEADER_AT && memcmp(p, FSM__MAGIC_AT, 4) == 0) ||
+        (buf->len >= FSM__HEADER_ID && memcmp(p, FSM__MAGIC_ID, 4) == 0)) {
+        uint64_t written_at = 0, entry_id = 0;
+        header = memcmp(p, FSM__MAGIC_ID, 4) == 0 ? FSM__HEADER_ID : FSM__HEADER_AT;
         for (int i = 0; i < 8; i++)
             written_at |= (uint64_t)p[8 + i] << (8 * i);
+        for (int i = 0; header == FSM__HEADER_ID && i < 8; i++)
+            entry_id |= (uint64_t)p[16 + i] << (8 * i);
+        c->applied_ids[written_at % FSM_ID_RING].index = written_at;
+        c->applied_ids[written_at % FSM_ID_RING].id = entry_id;
         /* An entry found at another index than the one it was appended at means the log
          * lost entries before it (e.g. a deleted segment file): stop, never apply it. */
         if (c->raft != NULL && written_at != raft_last_applied(c->raft) + 1) {
@@ -197,17 +216,22 @@ static int fsm__snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsig
     unsigned char *header;
     int rv = store_snapshot(c->store, &data, &len);
 
+    /* libraft 0.15 touches nothing of a failed fsm->snapshot (we free what we took) and
+     * retries RAFT_BUSY at the next threshold; any other code travels up to the receive
+     * path on a leader, which then goes unavailable for good. */
     if (rv != 0)
-        return RAFT_IOERR;
+        return RAFT_BUSY;
     *bufs = raft_malloc(2 * sizeof **bufs);
     header = malloc(FSM__SNAP_HEADER);
     if (*bufs == NULL || header == NULL) {
         raft_free(*bufs);
+        *bufs = NULL;
         free(header);
         store_snapshot_done(c->store, data);
-        return RAFT_NOMEM;
+        return RAFT_BUSY;
     }
     fsm__snap_header_start(header, len); /* hashed by fsm__snapshot_async */
+    c->snapshot_bytes = len + FSM__SNAP_HEADER;
     (*bufs)[0].base = header;
     (*bufs)[0].len = FSM__SNAP_HEADER;
     (*bufs)[1].base = data;
@@ -281,6 +305,15 @@ void fsm_init(struct raft_fsm *fsm, struct fsm_state *state, struct store *store
     fsm->snapshot_async = fsm__snapshot_async;
     fsm->snapshot_finalize = fsm__snapshot_finalize;
     fsm->restore = fsm__restore;
+}
+
+int fsm_applied_entry_id(const struct fsm_state *state, uint64_t index, uint64_t *entry_id)
+{
+    const struct fsm__applied_id *a = &state->applied_ids[index % FSM_ID_RING];
+    if (index == 0 || a->index != index)
+        return VIGIL_ENOTFOUND;
+    *entry_id = a->id;
+    return 0;
 }
 
 void fsm_close(struct fsm_state *state)

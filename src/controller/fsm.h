@@ -25,12 +25,21 @@ struct fsm_result {
     struct store_result *results;
 };
 
+/* How many of the latest applied entries' ids are remembered (fsm_applied_entry_id). */
+#define FSM_ID_RING 8192
+
+struct fsm__applied_id {
+    uint64_t index, id;
+};
+
 /* The state behind one struct raft_fsm; owned by its embedder. */
 struct fsm_state {
     struct store *store;             /* borrowed */
     struct raft *raft;               /* borrowed, or NULL: checks each entry's index */
     struct store_result results[FSM_BATCH_MAX]; /* the latest apply's outcomes */
     struct fsm_result last;          /* points into results */
+    struct fsm__applied_id applied_ids[FSM_ID_RING]; /* by index % FSM_ID_RING */
+    uint64_t snapshot_bytes;         /* size of the latest snapshot taken (0: none yet) */
 };
 
 /* Sets FSM (version 3: the snapshot's hash is computed in raft's async work, off the loop)
@@ -56,5 +65,16 @@ int fsm_encode_at(json_t *cmd, uint64_t index, struct raft_buffer *buf);
  * command. Returns 0, VIGIL_EINVAL (N out of range) or VIGIL_ENOMEM. */
 int fsm_encode_batch_at(const char *const texts[], const size_t lens[], unsigned n,
                         uint64_t index, struct raft_buffer *buf);
+
+/* As fsm_encode_batch_at, also recording ENTRY_ID (not 0), the proposer's unique tag for
+ * this entry (header "VGC3": length, u64 index, u64 id), which fsm_applied_entry_id gives
+ * back once the entry is applied. Same returns. */
+int fsm_encode_batch_id(const char *const texts[], const size_t lens[], unsigned n,
+                        uint64_t index, uint64_t entry_id, struct raft_buffer *buf);
+
+/* The id of the entry STATE applied at INDEX into *ENTRY_ID (0 for an entry without one).
+ * Returns 0, or VIGIL_ENOTFOUND when INDEX is not among the last FSM_ID_RING entries this
+ * node applied one by one (e.g. it came within a snapshot). */
+int fsm_applied_entry_id(const struct fsm_state *state, uint64_t index, uint64_t *entry_id);
 
 #endif

@@ -213,6 +213,11 @@ static int set_fast_hash(struct vigild_options *o, const char *v, char *e, size_
     return options__bool("test-fast-password-hash", v, &o->test_fast_password_hash, e, n);
 }
 
+static int set_wrong_index(struct vigild_options *o, const char *v, char *e, size_t n)
+{
+    return options__bool("test-wrong-answer-index", v, &o->test_wrong_answer_index, e, n);
+}
+
 static int set_verbose(struct vigild_options *o, const char *v, char *e, size_t n)
 {
     o->verbose = 1;
@@ -241,6 +246,7 @@ static const struct options__entry options__table[] = {
     {"no-tls", set_no_tls, 0},
     {"admin-password-file", set_admin_password_file, 1},
     {"test-fast-password-hash", set_fast_hash, 0},
+    {"test-wrong-answer-index", set_wrong_index, 0},
     {"verbose", set_verbose, 0},
 };
 

@@ -34,6 +34,9 @@ struct vigild_options {
     unsigned snapshot_trailing;
     unsigned test_apply_delay_ms;
     int test_fast_password_hash; /* Argon2id at its minimum limits (tests only) */
+    /* The leader answers writes with the index before the entry's own (tests only: a
+     * forwarding node must then not relay 201, the entry there is another write). */
+    int test_wrong_answer_index;
     int verbose;
 };
 

@@ -25,6 +25,7 @@ struct store_result {
     json_t *body;    /* owned: the stored object (uuid included), or NULL */
     char error[512]; /* when status >= 400: what was wrong */
     uint64_t index;  /* the raft index of the entry (set by cluster.c) */
+    uint64_t entry_id; /* the entry's unique tag (set by cluster.c) */
 };
 
 /* Releases what RES owns and zeroes it. */

@@ -11,6 +11,8 @@
 #define WRITE_PATH__RETRY_MS 20
 /* How long a relayed answer waits for this node to apply the write (then it goes anyway). */
 #define WRITE_PATH__CATCH_UP_MS 1000
+#define WRITE_PATH__DISK_FULL "disk full on the leader: its data dir is under the free-space " \
+                              "reserve; free space there (writes resume by themselves)"
 
 struct write_op {
     struct rest_context *ctx;
@@ -26,6 +28,7 @@ struct write_op {
     int forward_pending;    /* a forwarded request whose answer has not come */
     /* A relayed answer waiting until this node applied its index. */
     uint64_t relay_index;
+    uint64_t relay_entry_id;  /* 0: the leader sent none (an older version) */
     int64_t relay_deadline_ms;
     unsigned relay_status;
     json_t *relay_body;
@@ -73,11 +76,21 @@ static void write__unknown(struct write_op *op, const char *why)
 static void write__on_relay_timer(uv_timer_t *t)
 {
     struct write_op *op = t->data;
-    if (cluster_applied_index(op->ctx->cluster) >= op->relay_index ||
-        time_mono_ms() >= op->relay_deadline_ms || op->ctx->stopping) {
+    bool applied = cluster_applied_index(op->ctx->cluster) >= op->relay_index;
+    if (applied || time_mono_ms() >= op->relay_deadline_ms || op->ctx->stopping) {
         json_t *body = op->relay_body;
+        uint64_t id = 0;
         op->relay_body = NULL;
-        write__answer(op, op->relay_status, body);
+        if (applied && op->relay_entry_id != 0 &&
+            (cluster_applied_entry_id(op->ctx->cluster, op->relay_index, &id) != 0 ||
+             id != op->relay_entry_id)) {
+            /* The entry here at that index is not (or cannot be shown to be) this write. */
+            json_decref(body);
+            write__unknown(op, "the leader's answer names an entry this node applied as "
+                               "another write (or cannot check)");
+        } else {
+            write__answer(op, op->relay_status, body);
+        }
         write__maybe_free(op);
         return;
     }
@@ -117,6 +130,9 @@ static void write__on_committed(void *data, int status, struct store_result *res
          * queued proposals go to raft: never in the log. */
         write__retry(op, "no leader with quorum");
         return;
+    } else if (status == VIGIL_ENOSPC && !op->answered) {
+        write__retry(op, WRITE_PATH__DISK_FULL);
+        return;
     } else if (status == VIGIL_ESHUTDOWN) {
         write__not_applied(op, "this node is stopping");
     } else if (status != 0) {
@@ -124,8 +140,12 @@ static void write__on_committed(void *data, int status, struct store_result *res
     } else if (res->status >= 400) {
         write__answer(op, res->status, json_pack("{s:s}", "error", res->error));
     } else {
-        snprintf(index, sizeof index, "%llu", (unsigned long long)res->index);
+        snprintf(index, sizeof index, "%llu",
+                 (unsigned long long)(res->index - (op->ctx->opts->test_wrong_answer_index &&
+                                                    res->index > 1)));
         http_request_add_header(op->req, WRITE_PATH_INDEX_HEADER, index);
+        snprintf(index, sizeof index, "%llu", (unsigned long long)res->entry_id);
+        http_request_add_header(op->req, WRITE_PATH_ENTRY_HEADER, index);
         if (op->answer != NULL) {
             write__answer(op, res->status, op->answer);
             op->answer = NULL;
@@ -165,8 +185,10 @@ static void write__on_forwarded(void *data, int err, long status, const char *bo
     if (status == 503 && answer != NULL &&
         json_object_get(answer, "outcome") != NULL &&
         strcmp(json_string_value(json_object_get(answer, "outcome")) ?: "", "not_applied") == 0) {
+        const char *why = json_string_value(json_object_get(answer, "error"));
+        bool disk_full = why != NULL && strncmp(why, "disk full", 9) == 0;
         json_decref(answer);
-        write__retry(op, "no leader with quorum");
+        write__retry(op, disk_full ? WRITE_PATH__DISK_FULL : "no leader with quorum");
         return;
     }
     if (len > 0 && answer == NULL)
@@ -175,6 +197,9 @@ static void write__on_forwarded(void *data, int err, long status, const char *bo
         char index[32];
         if (status < 300 && http_client_header(headers, WRITE_PATH_INDEX_HEADER, index, sizeof index)) {
             op->relay_index = strtoull(index, NULL, 10);
+            op->relay_entry_id = 0;
+            if (http_client_header(headers, WRITE_PATH_ENTRY_HEADER, index, sizeof index))
+                op->relay_entry_id = strtoull(index, NULL, 10);
             op->relay_status = (unsigned)status;
             op->relay_body = answer;
             op->relay_deadline_ms = time_mono_ms() + WRITE_PATH__CATCH_UP_MS;
@@ -295,6 +320,10 @@ static void write__attempt(struct write_op *op)
         }
         if (rv == VIGIL_ENOTLEADER || rv == VIGIL_ENOQUORUM) {
             write__retry(op, "no leader with quorum");
+            return;
+        }
+        if (rv == VIGIL_ENOSPC) {
+            write__retry(op, WRITE_PATH__DISK_FULL);
             return;
         }
         write__answer(op, 500, json_pack("{s:s}", "error", vigil_strerror(rv)));

@@ -3,7 +3,9 @@
  * request is forwarded to the leader's API and its answer relayed. While no leader with
  * quorum is known the attempt is retried until the deadline (2 election timeouts), then
  * answered 503 "not_applied". A write already in the log when leadership is lost is
- * answered 503 "unknown". Only not-applied refusals are ever retried.
+ * answered 503 "unknown". Only not-applied refusals are ever retried. A leader whose disk
+ * is full refuses before the log (retried, then 503 not_applied "disk full on the
+ * leader ..."); it hands leadership over, so the retries usually reach a leader with room.
  * All on the loop thread. */
 #ifndef VIGIL_WRITE_PATH_H
 #define VIGIL_WRITE_PATH_H
@@ -21,6 +23,12 @@
  * node that forwarded the write waits until it has applied that index before it relays
  * the answer, so a client reads its own writes on the node it wrote to. */
 #define WRITE_PATH_INDEX_HEADER "X-Vigil-Index"
+
+/* With the index, the entry's unique tag (cluster_applied_entry_id). The forwarding node
+ * relays a success only when the entry it applied at that index carries this tag: the
+ * index alone may name another write there (a leader that lost its log tail). Otherwise
+ * the answer is 503 "unknown". */
+#define WRITE_PATH_ENTRY_HEADER "X-Vigil-Entry"
 
 /* Submits command CMD (stolen) for REQ, which is answered exactly once. */
 void write_path_submit(struct rest_context *ctx, struct http_request *req, json_t *cmd);
