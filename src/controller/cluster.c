@@ -13,9 +13,13 @@
 #include "common/vlog.h"
 #include "controller/disk_guard.h"
 #include "controller/fsm.h"
+#include "controller/raft_log_check.h"
+#include "controller/raft_log_mark.h"
 #include "controller/raft_transport.h"
 
 #define CLUSTER__WATCH_MS 20
+/* How often the durable-end mark (raft_log_mark.h) is fsynced. */
+#define CLUSTER__MARK_SYNC_MS 1000
 /* A batch entry stops growing at this many bytes of commands (objects are up to 1 MiB). */
 #define CLUSTER__BATCH_BYTES ((size_t)1 << 20)
 /* Raft log segment size (libraft's default, set so that the disk guard knows it). */
@@ -27,6 +31,8 @@ struct cluster {
     struct raft_io io;
     struct raft_transport transport;
     struct raft_fsm fsm;
+    struct raft_log_mark log_mark; /* wraps io: the log's durable end, DIR/raft/log-end */
+    uint64_t mark_synced_ms;
     struct store *store;
     struct fsm_state fsm_state;
     struct disk_guard *guard;    /* refuses or holds log writes while the disk is full */
@@ -108,7 +114,12 @@ static void cluster__check(struct cluster *c)
 
 static void cluster__on_watch_timer(uv_timer_t *t)
 {
-    cluster__check(t->data);
+    struct cluster *c = t->data;
+    cluster__check(c);
+    if (uv_now(c->loop) - c->mark_synced_ms >= CLUSTER__MARK_SYNC_MS) {
+        raft_log_mark_sync(&c->log_mark);
+        c->mark_synced_ms = uv_now(c->loop);
+    }
 }
 
 /* --- start -------------------------------------------------------------------------- */
@@ -123,6 +134,17 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     if (c == NULL) {
         snprintf(err, errlen, "out of memory");
         return VIGIL_ENOMEM;
+    }
+    /* libraft 0.15 silently cuts an open segment at its first bad batch: damage is found
+     * (and refused) before libraft loads, and renames, anything. */
+    rv = raft_log_check_dir(cfg->raft_dir, err, errlen);
+    if (rv != 0) {
+        size_t used = strlen(err);
+        if (rv == VIGIL_ECORRUPT && used < errlen)
+            snprintf(err + used, errlen - used,
+                     "; remove the data dir to rebuild this node from the leader");
+        free(c);
+        return rv;
     }
     c->loop = loop;
     c->store = store;
@@ -143,6 +165,13 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
         raft_transport_close(&c->transport);
         free(c);
         return VIGIL_EIO;
+    }
+    rv = raft_log_mark_open(&c->log_mark, &c->io, cfg->raft_dir, err, errlen);
+    if (rv != 0) {
+        raft_uv_close(&c->io);
+        raft_transport_close(&c->transport);
+        free(c);
+        return rv;
     }
     /* Damaged state is reported, never dropped silently. */
     raft_uv_set_auto_recovery(&c->io, false);
@@ -200,6 +229,14 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
         *out = NULL;
         return rv;
     }
+    /* A log shorter than what this node had durably stored lost entries it may have
+     * acknowledged: never run (and so never win an election) with it. */
+    rv = raft_log_mark_check(&c->log_mark, cfg->raft_dir, err, errlen);
+    if (rv != 0) {
+        *out = NULL;
+        return rv;
+    }
+    c->mark_synced_ms = uv_now(loop);
     c->guard = disk_guard_start(loop, &c->raft, &c->io, cfg->raft_dir, CLUSTER__SEGMENT_BYTES);
     if (c->guard == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -580,6 +617,7 @@ static void cluster__on_raft_closed(struct raft *r)
 {
     struct cluster *c = r->data;
     raft_uv_close(&c->io);
+    raft_log_mark_close(&c->log_mark);
     raft_transport_close(&c->transport);
     uv_close((uv_handle_t *)&c->batch_check, cluster__on_check_closed);
 }

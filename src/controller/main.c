@@ -64,8 +64,6 @@ struct vigild {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     char *nodes_written;         /* the node records last saved in DIR/nodes.json */
-    uint64_t applied_mark;       /* the applied index last saved in DIR/applied-index */
-    uint64_t applied_mark_ms;
     uint64_t init_proposed_term; /* the term in which this node proposed cluster_init */
     int stopping;
 };
@@ -233,45 +231,6 @@ static void vigild__load_nodes(struct vigild *d)
     peers_set_known_nodes(d->peers, nodes);
 }
 
-/* Saves, about once a second, how far this node's durable log reaches for sure (what it
- * applied and stored itself), so at the next start the log must reach at least that far:
- * a shorter one lost entries (a deleted segment file) and the node refuses to start. */
-static void vigild__save_applied_mark(struct vigild *d, bool now)
-{
-    uint64_t applied = cluster_applied_index(d->cluster);
-    uint64_t stored = cluster_stored_index(d->cluster);
-    if (stored < applied)
-        applied = stored;
-    char text[32];
-    if (applied <= d->applied_mark || (!now && uv_now(&d->loop) - d->applied_mark_ms < 1000))
-        return;
-    snprintf(text, sizeof text, "%llu\n", (unsigned long long)applied);
-    if (file_write_atomic(d->opts.data_dir, "applied-index", text) == 0) {
-        d->applied_mark = applied;
-        d->applied_mark_ms = uv_now(&d->loop);
-    }
-}
-
-static void vigild__check_applied_mark(struct vigild *d)
-{
-    char path[700];
-    FILE *f;
-    unsigned long long mark = 0;
-    snprintf(path, sizeof path, "%s/applied-index", d->opts.data_dir);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return;
-    if (fscanf(f, "%llu", &mark) != 1)
-        mark = 0; /* damaged: the check is lost, the log is not */
-    fclose(f);
-    d->applied_mark = mark;
-    if (cluster_last_index(d->cluster) < mark)
-        vigild__die("damaged raft log in %s: it ends at index %llu but this node had applied "
-                    "index %llu (a segment file is missing); remove the data dir to rebuild this "
-                    "node from the leader",
-                    d->raft_dir, (unsigned long long)cluster_last_index(d->cluster), mark);
-}
-
 /* Housekeeping on a short timer: learns the cluster's credentials (and starts the HTTPS
  * server once the certificate is known), keeps DIR/nodes.json current, and as the leader of
  * a new cluster proposes the cluster's identity (uuid, key, certificate, first admin). */
@@ -285,7 +244,6 @@ static void vigild__on_housekeeping(uv_timer_t *t)
     if (credentials_learn(&d->cred, d->store) && d->api == NULL)
         vigild__start_api(d);
     vigild__save_nodes(d);
-    vigild__save_applied_mark(d, false);
     if (d->init_proposed_term == cluster_term(d->cluster) || !cluster_is_leader(d->cluster))
         return;
     cuuid = store_meta_get(d->store, "cluster_uuid");
@@ -474,7 +432,6 @@ static void vigild__stop(struct vigild *d)
     d->rest.stopping = 1;
     vlog_info("stopping");
     vigild__save_nodes(d);
-    vigild__save_applied_mark(d, true);
     uv_close((uv_handle_t *)&d->housekeeping_timer, vigild__on_handle_closed);
     if (d->vip != NULL) {
         vip_close(d->vip); /* before the hand-over: never two holders */
@@ -579,7 +536,6 @@ int main(int argc, char **argv)
     if (rv != 0)
         vigild__die("%s", err);
     d.rest.cluster = d.cluster;
-    vigild__check_applied_mark(&d);
     /* Peers are asked every heartbeat and count as gone after 2 election timeouts. */
     d.peers = peers_start(&d.loop, d.client, d.store, d.cluster, d.opts.id,
                           d.opts.heartbeat_ms < 100 ? d.opts.heartbeat_ms : 100,

@@ -65,6 +65,15 @@ class ClusterFactory:
         data_dir = data_dir or self.tmp_path / f"single{self._count}"
         return harness.Node(self.registry, node_id, data_dir, **kwargs)
 
+    def node_on_copy(self, gnode, data_dir):
+        """A Node (not started) on a copy of stopped GNODE's data dir at DATA_DIR, with
+        GNODE's id, ports and scheme (so the copy is the same member to its data)."""
+        shutil.copytree(gnode.data_dir, data_dir)
+        port = lambda address: int(address.split(":")[1])  # noqa: E731
+        return harness.Node(self.registry, gnode.id, data_dir, raft_port=port(gnode.raft),
+                            api_port=port(gnode.api_address), se_port=port(gnode.se_listen),
+                            tls=gnode.tls)
+
     def run_vigild(self, args, timeout=15.0):
         """Run `vigild ARGS` expecting it to exit; returns (rc, stdout, stderr)."""
         return self.registry.run_once([harness.VIGILD] + list(args), timeout=timeout)

@@ -6,7 +6,6 @@ starts with every acknowledged object present. A start that silently lost data f
 
 import os
 import re
-import shutil
 
 import pytest
 
@@ -68,11 +67,7 @@ def golden(session_registry, tmp_path_factory):
 def damaged_node(golden, cluster_factory, tmp_path):
     gnode, acked, listing = golden
     data = tmp_path / "data"
-    shutil.copytree(gnode.data_dir, data)
-    node = cluster_factory.node(1, data_dir=data,
-                                raft_port=int(gnode.raft.split(":")[1]),
-                                api_port=int(gnode.api_address.split(":")[1]),
-                                se_port=int(gnode.se_listen.split(":")[1]))
+    node = cluster_factory.node_on_copy(gnode, data)
     return node, acked, listing
 
 
@@ -220,12 +215,12 @@ def test_damaged_snapshot(damaged_node, how):
 
 
 # vigild keeps no database file (the DB is rebuilt from raft); these are the other files in
-# DIR. Identity and credentials refuse clearly; the address cache and the applied mark only
-# help, so damage there must harm nothing.
+# DIR. Identity and credentials refuse clearly; the address cache and the log's durable-end
+# mark only help, so damage there must harm nothing.
 @pytest.mark.parametrize("name,expect", [("node.json", "refused"),
                                          ("cluster-credentials.json", "refused"),
                                          ("nodes.json", "started"),
-                                         ("applied-index", "started")])
+                                         ("raft/log-end", "started")])
 def test_damaged_side_file(damaged_node, name, expect):
     node, acked, listing = damaged_node
     path = node.data_dir / name
@@ -272,11 +267,7 @@ def golden_killed(session_registry, tmp_path_factory):
 def killed_node(golden_killed, cluster_factory, tmp_path):
     gnode, acked, listing = golden_killed
     data = tmp_path / "data"
-    shutil.copytree(gnode.data_dir, data)
-    node = cluster_factory.node(1, data_dir=data,
-                                raft_port=int(gnode.raft.split(":")[1]),
-                                api_port=int(gnode.api_address.split(":")[1]),
-                                se_port=int(gnode.se_listen.split(":")[1]))
+    node = cluster_factory.node_on_copy(gnode, data)
     return node, acked, listing
 
 

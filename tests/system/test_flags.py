@@ -2,7 +2,6 @@
 and the --config INI file."""
 
 import re
-import shutil
 import socket
 
 import pytest
@@ -34,11 +33,7 @@ def populated(golden, cluster_factory, tmp_path):
     """(Node not started, acked) on a fresh copy of the golden data dir, same ports and id."""
     gnode, acked = golden
     data = tmp_path / "data"
-    shutil.copytree(gnode.data_dir, data)
-    node = cluster_factory.node(1, data_dir=data,
-                                raft_port=int(gnode.raft.split(":")[1]),
-                                api_port=int(gnode.api_address.split(":")[1]),
-                                se_port=int(gnode.se_listen.split(":")[1]))
+    node = cluster_factory.node_on_copy(gnode, data)
     return node, acked
 
 
