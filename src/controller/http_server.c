@@ -31,6 +31,7 @@
  * HTTP__IMMEDIATE_RUNS immediate runs with neither, the runs back off, doubling from 1 ms
  * up to HTTP__IDLE_RETRY_MAX_MS; progress or an edge makes them immediate again. */
 #define HTTP__IMMEDIATE_RUNS 4u
+#define HTTP__BACKLOG 1024
 #define HTTP__IDLE_RETRY_MAX_MS 50u
 
 enum http__req_state {
@@ -347,7 +348,8 @@ void http_request_respond_error(struct http_request *req, unsigned status, const
     http_request_respond(req, status, json_pack("{s:s}", "error", msg));
 }
 
-int http_server_listen(const struct netaddr *addr, char *err, size_t errlen)
+/* Binds a TCP socket to ADDR, and listens on it when LISTEN_NOW. */
+static int http__socket(const struct netaddr *addr, int listen_now, char *err, size_t errlen)
 {
     struct sockaddr_in sa;
     int fd, one = 1;
@@ -363,13 +365,24 @@ int http_server_listen(const struct netaddr *addr, char *err, size_t errlen)
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 1024) != 0) {
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        (listen_now && listen(fd, HTTP__BACKLOG) != 0)) {
         snprintf(err, errlen, "cannot listen on %s:%u: %s", addr->host, addr->port,
                  strerror(errno));
         close(fd);
         return -1;
     }
     return fd;
+}
+
+int http_server_listen(const struct netaddr *addr, char *err, size_t errlen)
+{
+    return http__socket(addr, 1, err, errlen);
+}
+
+int http_server_bind(const struct netaddr *addr, char *err, size_t errlen)
+{
+    return http__socket(addr, 0, err, errlen);
 }
 
 static void http__log(void *cls, const char *fmt, va_list ap)
@@ -399,6 +412,12 @@ struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *ce
     s->handler = handler;
     s->data = data;
     s->listen_fd = fd;
+    if (listen(fd, HTTP__BACKLOG) != 0) { /* a no-op on a socket that listens already */
+        snprintf(err, errlen, "listen: %s", strerror(errno));
+        close(fd);
+        free(s);
+        return NULL;
+    }
     if (cert_pem != NULL && key_pem != NULL) {
         s->tls = 1;
         s->cert_pem = strdup(cert_pem);

@@ -19,11 +19,17 @@ struct http_request;
 /* Called once per complete request. REQ stays valid until it has been answered. */
 typedef void (*http_handler_fn)(struct http_request *req, void *data);
 
-/* Binds and listens on ADDR now (so a port in use is found at start), serving later.
- * Returns the socket, or -1 with a reason in ERR. */
+/* Binds and listens on ADDR now. Returns the socket, or -1 with a reason in ERR. */
 int http_server_listen(const struct netaddr *addr, char *err, size_t errlen);
 
-/* Serves on FD (from http_server_listen; the server owns it from now on), over TLS when
+/* Binds ADDR now (so a port in use is found at start) without listening: until
+ * http_server_start_fd listens on it, a client's connection is refused at once instead of
+ * waiting in the backlog of a server that cannot answer yet (a TLS node that has no
+ * certificate yet). Returns the socket, or -1 with a reason in ERR. */
+int http_server_bind(const struct netaddr *addr, char *err, size_t errlen);
+
+/* Listens and serves on FD (from http_server_listen or _bind; the server owns it from now
+ * on, also when this fails), over TLS when
  * CERT_PEM and KEY_PEM (copied) are given. MAX_BODY bounds request bodies (a larger one
  * gets 413 without reaching HANDLER). Returns NULL on failure with a one-line reason in
  * ERR. The server is owned by the caller, released by http_server_close. */

@@ -46,7 +46,7 @@ struct vigild {
     struct store *store;
     struct cluster *cluster;
     struct http_server *api;
-    int api_fd;                  /* the API's listening socket until the server runs */
+    int api_fd;                  /* the API's bound socket until the server runs */
     uv_tcp_t se_listener;        /* --se-listen, bound at start (the SE channel serves it) */
     struct credentials cred;
     struct auth *auth;
@@ -490,7 +490,7 @@ int main(int argc, char **argv)
     obj_uuid_generate(d.boot);
     d.rest.boot = d.boot;
     d.rest.client = d.client;
-    d.api_fd = http_server_listen(&d.opts.api, err, sizeof err);
+    d.api_fd = http_server_bind(&d.opts.api, err, sizeof err);
     if (d.api_fd < 0)
         vigild__die("--api: %s", err);
     {

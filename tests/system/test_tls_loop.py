@@ -80,3 +80,25 @@ def test_restarted_follower_rejoins_while_handshakes_stall(cluster_factory):
     wait_until(lambda: all(n.api.get("/api/healthz")[0] == 200 for n in cluster.nodes), 10,
                "every node to answer")
     assert_idle(cluster.nodes)
+
+
+def test_a_node_without_its_certificate_refuses_connections_at_once(cluster_factory):
+    """A new member that has not received the cluster's certificate yet (here: alone, no
+    quorum, so nothing replicates) cannot answer over TLS: its API port refuses the
+    connection at once instead of holding it in the backlog until the client times out."""
+    cluster = three_nodes(cluster_factory, start=False)
+    node = cluster.nodes[1]
+    node.start(wait=False)
+    host, port = node.api_address.rsplit(":", 1)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:   # for 3 s of its life, every try is refused
+        assert node.running, node.stderr_tail()
+        assert node.cluster_tls_cert() is None
+        t0 = time.monotonic()
+        try:
+            socket.create_connection((host, int(port)), timeout=2).close()
+            raise AssertionError("connected to a node that has no certificate to serve with")
+        except ConnectionRefusedError:
+            pass
+        assert time.monotonic() - t0 < 0.5, "the refusal was not immediate"
+        time.sleep(0.2)
