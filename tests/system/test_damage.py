@@ -44,9 +44,10 @@ def golden(session_registry, tmp_path_factory):
     """A stopped node's DIR with N_OBJECTS acknowledged objects, a snapshot and closed segments."""
     base = tmp_path_factory.mktemp("golden-damage")
     # vigild's own knobs (not in the contract): snapshot early so that DIR holds a snapshot
-    # and closed segments after it with a small number of writes
+    # and closed segments after it with a small number of writes (64 entries: the writes of
+    # one loop iteration share an entry, up to 16 here, and more so on a slow build)
     node = harness.Node(session_registry, 1, base / "data",
-                        extra_flags=["--snapshot-threshold", "512", "--snapshot-trailing", "64"])
+                        extra_flags=["--snapshot-threshold", "64", "--snapshot-trailing", "16"])
     node.start()
     wait_until(lambda: node.runtime().get("leader_id") == 1, 20, "golden node to lead")
     acked, failed = write_many(node.api, [f"d-{i:05d}" for i in range(N_OBJECTS)])
