@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "common/errors.h"
+#include "common/timeutil.h"
 #include "common/vlog.h"
 #include "se/admin.h"
 #include "se/engine.h"
@@ -20,6 +21,7 @@
 #include "se/log_seq.h"
 #include "se/se_config.h"
 #include "se/se_options.h"
+#include "se/se_state.h"
 
 struct se_main {
     struct se_options opts;
@@ -29,13 +31,13 @@ struct se_main {
     struct log_seq *seq;
     struct admin *admin;
     uv_signal_t sighup, sigterm, sigint;
-    const char *state;
+    struct se_state_machine state;
     char last_config_path[4096];
 };
 
 static const char *se__state(void *arg)
 {
-    return ((struct se_main *)arg)->state;
+    return se_state_name(se_state_current(&((struct se_main *)arg)->state));
 }
 
 /* Keeps the last good configuration in DIR/config.json (written atomically). */
@@ -171,7 +173,10 @@ int main(int argc, char **argv)
     }
     engine_init(&m.engine, m.loop, m.opts.name, m.sink, m.seq, &limits);
     se__raise_fd_limit(&m);
-    m.state = m.opts.config_file ? "STANDALONE" : "CONNECTING";
+    if (m.opts.config_file != NULL)
+        se_state_init(&m.state, SE_STATE_STANDALONE, "--config-file given", time_now_ms());
+    else
+        se_state_init(&m.state, SE_STATE_CONNECTING, "no controller answered yet", time_now_ms());
     src.engine = &m.engine;
     src.state = se__state;
     src.arg = &m;
@@ -203,7 +208,7 @@ int main(int argc, char **argv)
     uv_signal_start(&m.sighup, se__on_sighup, SIGHUP);
     uv_signal_start(&m.sigterm, se__on_stop, SIGTERM);
     uv_signal_start(&m.sigint, se__on_stop, SIGINT);
-    vlog_info("se: %s running (%s), admin on %s:%u", m.opts.name, m.state, m.opts.admin.host,
+    vlog_info("se: %s running (%s), admin on %s:%u", m.opts.name, se__state(&m), m.opts.admin.host,
               m.opts.admin.port);
     uv_run(m.loop, UV_RUN_DEFAULT);
     http_msg_free_cache();
