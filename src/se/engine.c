@@ -497,9 +497,72 @@ void engine_stop(struct se_engine *e)
         listener_close(l);
     }
     e->listeners = NULL;
-    for (struct se_server *s = e->servers; s; s = s->next)
+    for (struct se_server *s = e->servers; s; s = s->next) {
+        s->retired = true; /* connections released from now on close instead of pooling */
         engine__server_stop_probes(s);
+        http_proxy_drop_idle(s);
+    }
     uv_timer_stop(&e->accept_timer);
+}
+
+/* ---- client connections and the drain ------------------------------------------------ */
+
+void engine_conn_add(struct se_engine *e, struct se_conn *c, const struct se_conn_ops *ops)
+{
+    c->ops = ops;
+    c->prev = NULL;
+    c->next = e->conns;
+    if (e->conns)
+        e->conns->prev = c;
+    e->conns = c;
+    e->n_conns++;
+}
+
+static void engine__check_drained(struct se_engine *e)
+{
+    void (*cb)(void *) = e->drained;
+
+    if (!e->draining || e->conns != NULL || cb == NULL)
+        return;
+    e->drained = NULL;
+    cb(e->drained_arg);
+}
+
+void engine_conn_remove(struct se_engine *e, struct se_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (e->conns == c)
+        e->conns = c->next;
+    else
+        return; /* not listed */
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    e->n_conns--;
+    engine__check_drained(e);
+}
+
+void engine_drain(struct se_engine *e, void (*drained)(void *arg), void *arg)
+{
+    e->draining = true;
+    e->drained = drained;
+    e->drained_arg = arg;
+    for (struct se_conn *c = e->conns, *next; c; c = next) {
+        next = c->next; /* C may close (and unlist itself) now */
+        c->ops->drain(c);
+    }
+    engine__check_drained(e);
+}
+
+void engine_abort(struct se_engine *e)
+{
+    while (e->conns != NULL) {
+        struct se_conn *c = e->conns;
+        c->ops->abort(c);
+        if (e->conns == c) /* refused to close: unlist it so the stop ends */
+            engine_conn_remove(e, c);
+    }
 }
 
 /* ---- status --------------------------------------------------------------------------- */

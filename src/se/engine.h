@@ -81,6 +81,21 @@ struct se_vs {
 };
 
 struct se_listener;
+struct se_conn;
+
+/* What a stop asks of a proxy's client connection (see engine_drain). */
+struct se_conn_ops {
+    /* The SE stops: close now if no request is in flight, else finish it and close. */
+    void (*drain)(struct se_conn *c);
+    /* The drain deadline passed: close now (a request cut off is logged). */
+    void (*abort)(struct se_conn *c);
+};
+
+/* Embedded in each proxy's client connection; listed by the engine while it is open. */
+struct se_conn {
+    const struct se_conn_ops *ops;
+    struct se_conn *prev, *next;
+};
 
 struct se_engine {
     uv_loop_t *loop;
@@ -96,6 +111,11 @@ struct se_engine {
     uint64_t max_connections;     /* accepting pauses above this */
     bool accept_paused;
     uv_timer_t accept_timer;
+    struct se_conn *conns;        /* open client connections of the proxies */
+    uint64_t n_conns;
+    bool draining;
+    void (*drained)(void *arg);   /* called once when draining and no connection is left */
+    void *drained_arg;
 };
 
 /* The defaults, overridden by VIGIL_SE_LIMITS="connect_ms=..,server_ms=..,..." (names as
@@ -135,8 +155,21 @@ void engine_server_health_changed(struct se_server *s);
 json_t *engine_status_json(struct se_engine *e, const char *state, const char (*controllers)[72],
                            size_t n_controllers);
 
-/* Stops accepting and probing (at shutdown). */
+/* Stops accepting and probing, and closes pooled idle server connections (at shutdown);
+ * connections in flight go on. */
 void engine_stop(struct se_engine *e);
+
+/* A proxy's client connection C (embedded in the proxy's own struct) opened with OPS
+ * (static) / closed: the engine lists it while it is open. */
+void engine_conn_add(struct se_engine *e, struct se_conn *c, const struct se_conn_ops *ops);
+void engine_conn_remove(struct se_engine *e, struct se_conn *c);
+
+/* Asks every listed connection to drain (ops->drain), and calls DRAINED(ARG) once when none
+ * is left (at once when there is none). Call after engine_stop. */
+void engine_drain(struct se_engine *e, void (*drained)(void *arg), void *arg);
+
+/* Closes every listed connection now (ops->abort); a drain in progress then ends. */
+void engine_abort(struct se_engine *e);
 
 struct se_vs *se_vs_ref(struct se_vs *v);
 void se_vs_unref(struct se_vs *v);

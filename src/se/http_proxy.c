@@ -60,6 +60,7 @@ struct hp_server {
 };
 
 struct hp_client {
+    struct se_conn conn;          /* listed by the engine while open (drain at a stop) */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_shutdown_t shutdown;
@@ -533,6 +534,7 @@ static void hp__client_close(struct hp_client *c)
     }
     hp__client_end_request(c);
     hp__client_set_state(c, HPC_CLOSING);
+    engine_conn_remove(c->engine, &c->conn);
     engine_count_socket(c->engine, -1);
     c->closing_handles = 2;
     uv_close((uv_handle_t *)&c->tcp, hp__on_client_closed);
@@ -1124,6 +1126,22 @@ static void hp__on_timer(uv_timer_t *t)
     }
 }
 
+/* A stop: a connection waiting for its next request closes now; one with a request in
+ * flight finishes it (its listener is closed, so the answer says "Connection: close"). */
+static void hp__conn_drain(struct se_conn *conn)
+{
+    struct hp_client *c = (struct hp_client *)((char *)conn - offsetof(struct hp_client, conn));
+    if (c->state == HPC_IDLE)
+        hp__client_close(c);
+}
+
+static void hp__conn_abort(struct se_conn *conn)
+{
+    hp__client_close((struct hp_client *)((char *)conn - offsetof(struct hp_client, conn)));
+}
+
+static const struct se_conn_ops hp__conn_ops = {.drain = hp__conn_drain, .abort = hp__conn_abort};
+
 void http_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *peer)
 {
     struct se_engine *e = l->engine;
@@ -1160,6 +1178,7 @@ void http_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *
     http_msg_init(&c->resp, HTTP_RESPONSE, e->limits.head_limit);
     uv_tcp_nodelay(&c->tcp, 1);
     engine_count_socket(e, 1);
+    engine_conn_add(e, &c->conn, &hp__conn_ops);
     c->conn_metrics = l->vs->metrics;
     c->conn_metrics->refs++;
     c->conn_metrics->connections++;

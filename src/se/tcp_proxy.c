@@ -33,6 +33,7 @@ struct tp_side {
 };
 
 struct tp_conn {
+    struct se_conn conn;         /* listed by the engine while open (drain at a stop) */
     struct tp_side client;
     struct tp_side server;
     uv_connect_t connect;
@@ -134,6 +135,7 @@ static void tp__close(struct tp_conn *t)
         return;
     tp__log(t);
     tp__set_state(t, TP_CLOSING);
+    engine_conn_remove(t->engine, &t->conn);
     if (t->counted) {
         t->srv->active--;
         t->counted = false;
@@ -378,6 +380,20 @@ static void tp__connect(struct tp_conn *t)
     uv_timer_start(&t->timer, tp__on_timer, t->engine->limits.connect_ms, 0);
 }
 
+/* A stop: a byte stream has no request boundary; it goes on until both sides ended or
+ * the drain deadline (abort). */
+static void tp__conn_drain(struct se_conn *conn)
+{
+    (void)conn;
+}
+
+static void tp__conn_abort(struct se_conn *conn)
+{
+    tp__close((struct tp_conn *)((char *)conn - offsetof(struct tp_conn, conn)));
+}
+
+static const struct se_conn_ops tp__conn_ops = {.drain = tp__conn_drain, .abort = tp__conn_abort};
+
 void tcp_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *peer)
 {
     struct se_engine *e = l->engine;
@@ -407,6 +423,7 @@ void tcp_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *p
     t->start_wall_ms = time_now_ms();
     uv_tcp_nodelay(&t->client.tcp, 1);
     engine_count_socket(e, 1);
+    engine_conn_add(e, &t->conn, &tp__conn_ops);
     t->vs->metrics->connections++;
     t->vs->metrics->active++;
     tp__connect(t);
