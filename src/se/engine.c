@@ -67,8 +67,6 @@ int engine_limits_default(struct se_limits *l, char *err, size_t errlen)
     return 0;
 }
 
-static void engine__on_accept_timer(uv_timer_t *t);
-
 void engine_init(struct se_engine *e, uv_loop_t *loop, const char *name, struct log_sink *sink,
                  struct log_seq *seq, const struct se_limits *limits)
 {
