@@ -21,11 +21,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
 #include "se/engine.h"
 #include "se/http_msg.h"
 #include "se/listener.h"
+#include "se/stream_write.h"
 
 #define HP__READ_BUF (64 * 1024)
 #define HP__MAX_RETRIES 2
@@ -71,9 +73,7 @@ struct hp_client {
     struct se_server *avoid;      /* borrowed: the server that just failed (retries) */
     struct http_msg req;
     struct http_msg resp;
-    char *in;                     /* input not parsed yet (pipelined, or waiting) */
-    uint32_t in_len;
-    uint32_t in_cap;
+    struct buf in;                /* input not parsed yet (pipelined, or waiting) */
     uint64_t deadline;
     uint64_t timer_due;
     uint8_t state;
@@ -102,12 +102,6 @@ struct hp_client {
     uint64_t bytes_out;
     struct se_server *log_server; /* borrowed while the request runs (held by vs's pool) */
     struct metrics_vs *conn_metrics; /* one reference: the service that accepted us */
-};
-
-struct hp_write {
-    uv_write_t req;
-    void *owner;
-    char data[];
 };
 
 static char hp__read_buf[HP__READ_BUF];
@@ -185,57 +179,10 @@ static void hp__buf_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof hp__read_buf;
 }
 
-/* Writes BUFS to STREAM: what the kernel takes now is written directly, the rest is copied
- * into a write request (counted in *PENDING, finished by CB). Returns 0 or a uv error. */
-static int hp__write(uv_stream_t *stream, const uv_buf_t *bufs, unsigned nbufs, int *pending,
-                     uv_write_cb cb, void *owner)
-{
-    size_t total = 0, skip, off = 0;
-    struct hp_write *w;
-    uv_buf_t rest;
-    int n, err;
-
-    for (unsigned i = 0; i < nbufs; i++)
-        total += bufs[i].len;
-    if (total == 0)
-        return 0;
-    n = *pending == 0 ? uv_try_write(stream, bufs, nbufs) : UV_EAGAIN;
-    if (n < 0 && n != UV_EAGAIN)
-        return n;
-    if (n < 0)
-        n = 0;
-    if ((size_t)n == total)
-        return 0;
-    w = malloc(sizeof *w + total - (size_t)n);
-    if (w == NULL)
-        return UV_ENOMEM;
-    skip = (size_t)n;
-    for (unsigned i = 0; i < nbufs; i++) {
-        if (skip >= bufs[i].len) {
-            skip -= bufs[i].len;
-            continue;
-        }
-        memcpy(w->data + off, bufs[i].base + skip, bufs[i].len - skip);
-        off += bufs[i].len - skip;
-        skip = 0;
-    }
-    w->owner = owner;
-    rest = uv_buf_init(w->data, (unsigned)off);
-    err = uv_write(&w->req, stream, &rest, 1, cb);
-    if (err != 0) {
-        free(w);
-        return err;
-    }
-    (*pending)++;
-    return 0;
-}
-
 static void hp__on_client_written(uv_write_t *req, int status)
 {
-    struct hp_write *w = (struct hp_write *)req;
-    struct hp_client *c = w->owner;
+    struct hp_client *c = stream_write_done(req);
 
-    free(w);
     c->pending_writes--;
     if (c->state == HPC_CLOSING)
         return;
@@ -254,7 +201,7 @@ static int hp__client_write(struct hp_client *c, const char *data, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     c->bytes_out += len;
-    return hp__write((uv_stream_t *)&c->tcp, &b, 1, &c->pending_writes, hp__on_client_written,
+    return stream_write((uv_stream_t *)&c->tcp, &b, 1, &c->pending_writes, hp__on_client_written,
                      c);
 }
 
@@ -274,16 +221,14 @@ static int hp__client_write_body(struct hp_client *c, const char *body, size_t b
     c->bytes_out += blen;
     if (n == 0)
         return 0;
-    return hp__write((uv_stream_t *)&c->tcp, b, n, &c->pending_writes, hp__on_client_written, c);
+    return stream_write((uv_stream_t *)&c->tcp, b, n, &c->pending_writes, hp__on_client_written, c);
 }
 
 static void hp__on_server_written(uv_write_t *req, int status)
 {
-    struct hp_write *w = (struct hp_write *)req;
-    struct hp_server *s = w->owner;
+    struct hp_server *s = stream_write_done(req);
     struct hp_client *c;
 
-    free(w);
     s->pending_writes--;
     if (s->state == HPS_CLOSING)
         return;
@@ -305,7 +250,7 @@ static void hp__on_server_written(uv_write_t *req, int status)
 static int hp__server_write(struct hp_server *s, const char *data, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    return hp__write((uv_stream_t *)&s->tcp, &b, 1, &s->pending_writes, hp__on_server_written,
+    return stream_write((uv_stream_t *)&s->tcp, &b, 1, &s->pending_writes, hp__on_server_written,
                      s);
 }
 
@@ -425,14 +370,14 @@ static void hp__client_update_reading(struct hp_client *c)
     switch (c->state) {
     case HPC_IDLE:
     case HPC_HEAD:
-        want = c->in_len == 0 && c->pending_writes == 0;
+        want = c->in.len == 0 && c->pending_writes == 0;
         break;
     case HPC_FORWARD:
         if (c->req_done) /* keep reading (no epoll change per request); pipelined input is
                           * kept, up to a bound */
-            want = !c->client_eof && c->in_len < HP__PIPELINE_MAX && c->pending_writes == 0;
+            want = !c->client_eof && c->in.len < HP__PIPELINE_MAX && c->pending_writes == 0;
         else
-            want = c->in_len == 0 && c->server != NULL && c->server->state == HPS_BUSY &&
+            want = c->in.len == 0 && c->server != NULL && c->server->state == HPS_BUSY &&
                    c->server->pending_writes == 0;
         break;
     case HPC_LINGER:
@@ -460,7 +405,7 @@ static void hp__on_client_closed(uv_handle_t *h)
         return;
     http_msg_release(&c->req);
     http_msg_release(&c->resp);
-    free(c->in);
+    buf_free(&c->in);
     listener_unref(c->listener);
     free(c);
 }
@@ -558,7 +503,7 @@ static void hp__client_linger(struct hp_client *c)
         hp__client_close(c);
         return;
     }
-    c->in_len = 0;
+    c->in.len = 0;
     if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, hp__on_shutdown) != 0) {
         hp__client_close(c);
         return;
@@ -620,23 +565,8 @@ static void hp__client_error(struct hp_client *c, int status, enum metrics_error
 
 static void hp__client_keep_input(struct hp_client *c, const char *data, size_t len)
 {
-    if (len == 0)
-        return;
-    if ((size_t)c->in_len + len > c->in_cap) {
-        size_t cap = c->in_cap ? c->in_cap : 4096;
-        char *p;
-        while (cap < (size_t)c->in_len + len)
-            cap *= 2;
-        p = realloc(c->in, cap);
-        if (p == NULL) {
-            hp__client_close(c);
-            return;
-        }
-        c->in = p;
-        c->in_cap = (uint32_t)cap;
-    }
-    memcpy(c->in + c->in_len, data, len);
-    c->in_len += (uint32_t)len;
+    if (buf_append(&c->in, data, len) != 0)
+        hp__client_close(c);
 }
 
 /* The server connection is ready: send the request head, then what is buffered. */
@@ -878,31 +808,26 @@ static size_t hp__client_input(struct hp_client *c, const char *data, size_t len
 
 static void hp__client_process_buffered(struct hp_client *c)
 {
-    while (c->in_len > 0 && c->state != HPC_CLOSING && c->state != HPC_CONNECTING) {
+    while (c->in.len > 0 && c->state != HPC_CLOSING && c->state != HPC_CONNECTING) {
         size_t used;
         if (c->state == HPC_FORWARD && c->req_done)
             break;
         if (c->state == HPC_LINGER) {
-            c->in_len = 0;
+            c->in.len = 0;
             break;
         }
-        used = hp__client_input(c, c->in, c->in_len);
+        used = hp__client_input(c, c->in.data, c->in.len);
         if (c->state == HPC_CLOSING)
             return;
         if (c->state == HPC_LINGER) {
-            c->in_len = 0;
+            c->in.len = 0;
             break;
         }
         if (used == 0)
             break;
-        memmove(c->in, c->in + used, c->in_len - used);
-        c->in_len -= (uint32_t)used;
+        buf_consume(&c->in, used);
     }
-    if (c->in_len == 0 && c->in_cap > 16384) {
-        free(c->in);
-        c->in = NULL;
-        c->in_cap = 0;
-    }
+    buf_trim(&c->in, 16384);
     if (c->server)
         hp__server_update_reading(c->server);
     hp__client_update_reading(c);
@@ -960,7 +885,7 @@ static void hp__client_finish(struct hp_client *c, bool server_reusable)
     }
     http_msg_next(&c->req);
     hp__client_set_state(c, HPC_IDLE);
-    if (c->in_len == 0)
+    if (c->in.len == 0)
         http_msg_release(&c->req);
     hp__arm(c, c->engine->limits.client_idle_ms);
     hp__client_process_buffered(c);

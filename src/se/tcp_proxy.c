@@ -16,6 +16,7 @@
 #include "common/vlog.h"
 #include "se/engine.h"
 #include "se/listener.h"
+#include "se/stream_write.h"
 
 #define TP__READ_BUF (64 * 1024)
 #define TP__MAX_RETRIES 2
@@ -58,12 +59,6 @@ struct tp_conn {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t deadline;
-};
-
-struct tp_write {
-    uv_write_t req;
-    struct tp_conn *conn;
-    char data[];
 };
 
 static char tp__read_buf[TP__READ_BUF];
@@ -204,11 +199,9 @@ static void tp__half_close(struct tp_conn *t, struct tp_side *from, struct tp_si
 
 static void tp__on_written(uv_write_t *req, int status)
 {
-    struct tp_write *w = (struct tp_write *)req;
-    struct tp_conn *t = w->conn;
-    struct tp_side *to = (struct tp_side *)req->handle == &t->client ? &t->client : &t->server;
+    struct tp_conn *t = stream_write_done(req);
+    struct tp_side *to = req->handle == (uv_stream_t *)&t->client.tcp ? &t->client : &t->server;
 
-    free(w);
     to->pending_writes--;
     if (t->state == TP_CLOSING)
         return;
@@ -222,27 +215,7 @@ static void tp__on_written(uv_write_t *req, int status)
 static int tp__write(struct tp_conn *t, struct tp_side *to, const char *data, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    struct tp_write *w;
-    int n = to->pending_writes == 0 ? uv_try_write((uv_stream_t *)&to->tcp, &b, 1) : UV_EAGAIN;
-
-    if (n < 0 && n != UV_EAGAIN)
-        return n;
-    if (n < 0)
-        n = 0;
-    if ((size_t)n == len)
-        return 0;
-    w = malloc(sizeof *w + len - (size_t)n);
-    if (w == NULL)
-        return UV_ENOMEM;
-    memcpy(w->data, data + n, len - (size_t)n);
-    w->conn = t;
-    b = uv_buf_init(w->data, (unsigned)(len - (size_t)n));
-    if (uv_write(&w->req, (uv_stream_t *)&to->tcp, &b, 1, tp__on_written) != 0) {
-        free(w);
-        return UV_EIO;
-    }
-    to->pending_writes++;
-    return 0;
+    return stream_write((uv_stream_t *)&to->tcp, &b, 1, &to->pending_writes, tp__on_written, t);
 }
 
 static void tp__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
