@@ -24,6 +24,7 @@
 #include "common/buf.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
+#include "se/conn_pool.h"
 #include "se/engine.h"
 #include "se/http_msg.h"
 #include "se/listener.h"
@@ -51,8 +52,7 @@ struct hp_server {
     uv_connect_t connect;
     struct se_server *srv;       /* one reference */
     struct hp_client *client;    /* while CONNECTING / BUSY */
-    struct hp_server *idle_next;
-    struct hp_server *idle_prev;
+    struct conn_pool_entry idle;  /* in srv->idle while IDLE */
     uint8_t state;
     bool reading;
     bool reused;
@@ -157,7 +157,7 @@ static void hp__on_timer(uv_timer_t *t);
 /* Sets the deadline MS from now; the timer is restarted only when it would fire late. */
 static void hp__arm(struct hp_client *c, uint32_t ms)
 {
-    uint64_t now = uv_now(c->engine->loop);
+    uint64_t now = uv_now(engine_loop(c->engine));
     c->deadline = now + ms;
     if (!uv_is_active((uv_handle_t *)&c->timer) || c->timer_due > c->deadline) {
         uv_timer_start(&c->timer, hp__on_timer, ms, 0);
@@ -168,7 +168,7 @@ static void hp__arm(struct hp_client *c, uint32_t ms)
 /* Pushes the deadline on (activity) without touching the timer. */
 static void hp__touch(struct hp_client *c, uint32_t ms)
 {
-    c->deadline = uv_now(c->engine->loop) + ms;
+    c->deadline = uv_now(engine_loop(c->engine)) + ms;
 }
 
 /* ---- writing ------------------------------------------------------------------------ */
@@ -264,19 +264,6 @@ static void hp__server_uncount(struct hp_server *s)
     }
 }
 
-static void hp__idle_remove(struct hp_server *s)
-{
-    struct se_server *srv = s->srv;
-    if (s->idle_prev)
-        s->idle_prev->idle_next = s->idle_next;
-    else
-        srv->idle_head = s->idle_next;
-    if (s->idle_next)
-        s->idle_next->idle_prev = s->idle_prev;
-    s->idle_next = s->idle_prev = NULL;
-    srv->n_idle--;
-}
-
 static void hp__on_server_closed(uv_handle_t *h)
 {
     struct hp_server *s = h->data;
@@ -289,7 +276,7 @@ static void hp__server_close(struct hp_server *s)
     if (s->state == HPS_CLOSING)
         return;
     if (s->state == HPS_IDLE)
-        hp__idle_remove(s);
+        conn_pool_remove(&s->idle);
     if (s->client != NULL && s->client->server == s)
         s->client->server = NULL;
     s->client = NULL;
@@ -297,6 +284,12 @@ static void hp__server_close(struct hp_server *s)
     s->state = HPS_CLOSING;
     engine_count_socket(s->srv->engine, -1);
     uv_close((uv_handle_t *)&s->tcp, hp__on_server_closed);
+}
+
+/* The engine drops a server's pool (a retired or DOWN server, a stop). */
+static void hp__server_close_pooled(struct conn_pool_entry *e)
+{
+    hp__server_close((struct hp_server *)((char *)e - offsetof(struct hp_server, idle)));
 }
 
 /* Puts S back in its server's idle pool (or closes it when it cannot be reused). */
@@ -309,35 +302,26 @@ static void hp__server_release(struct hp_server *s, bool reusable)
     s->client = NULL;
     hp__server_uncount(s);
     if (!reusable || s->dirty || srv->retired || s->pending_writes > 0 ||
-        srv->n_idle >= srv->engine->limits.idle_per_server) {
+        srv->idle.n >= engine_limits(srv->engine)->idle_per_server) {
         hp__server_close(s);
         return;
     }
     s->state = HPS_IDLE;
     s->reused = true;
-    s->idle_prev = NULL;
-    s->idle_next = srv->idle_head;
-    if (srv->idle_head)
-        ((struct hp_server *)srv->idle_head)->idle_prev = s;
-    srv->idle_head = s;
-    srv->n_idle++;
+    conn_pool_push(&srv->idle, &s->idle, hp__server_close_pooled);
     hp__server_update_reading(s); /* an idle connection reads to notice the server closing */
 }
 
 static struct hp_server *hp__server_take_idle(struct se_server *srv)
 {
-    struct hp_server *s = srv->idle_head;
-    if (s == NULL)
+    struct conn_pool_entry *e = conn_pool_pop(&srv->idle);
+    struct hp_server *s;
+
+    if (e == NULL)
         return NULL;
-    hp__idle_remove(s);
+    s = (struct hp_server *)((char *)e - offsetof(struct hp_server, idle));
     s->state = HPS_BUSY;
     return s;
-}
-
-void http_proxy_drop_idle(struct se_server *srv)
-{
-    while (srv->idle_head != NULL)
-        hp__server_close(srv->idle_head);
 }
 
 static void hp__server_update_reading(struct hp_server *s)
@@ -508,7 +492,7 @@ static void hp__client_linger(struct hp_client *c)
         hp__client_close(c);
         return;
     }
-    hp__arm(c, c->engine->limits.linger_ms);
+    hp__arm(c, engine_limits(c->engine)->linger_ms);
     hp__client_update_reading(c);
 }
 
@@ -583,7 +567,7 @@ static void hp__client_server_ready(struct hp_client *c)
         hp__client_error(c, 502, METRICS_ERR_SERVER);
         return;
     }
-    hp__arm(c, c->engine->limits.server_ms);
+    hp__arm(c, engine_limits(c->engine)->server_ms);
     hp__server_update_reading(s);
 }
 
@@ -659,7 +643,7 @@ static int hp__client_get_server(struct hp_client *c)
         return c->state == HPC_FORWARD ? 0 : -1;
     }
     s = calloc(1, sizeof *s);
-    if (s == NULL || uv_tcp_init(e->loop, &s->tcp) != 0) {
+    if (s == NULL || uv_tcp_init(engine_loop(e), &s->tcp) != 0) {
         free(s);
         hp__client_error(c, 502, METRICS_ERR_CONNECT);
         return -1;
@@ -685,7 +669,7 @@ static int hp__client_get_server(struct hp_client *c)
         hp__client_error(c, 502, METRICS_ERR_CONNECT);
         return -1;
     }
-    hp__arm(c, e->limits.connect_ms);
+    hp__arm(c, engine_limits(e)->connect_ms);
     return 0;
 }
 
@@ -721,7 +705,7 @@ static int hp__client_request_head(struct hp_client *c)
         return -1;
     }
     http_msg_release(&c->resp);
-    http_msg_init(&c->resp, HTTP_RESPONSE, c->engine->limits.head_limit);
+    http_msg_init(&c->resp, HTTP_RESPONSE, engine_limits(c->engine)->head_limit);
     c->resp.no_body = p->method == HTTP_HEAD;
     return hp__client_get_server(c) == 0 && c->state == HPC_FORWARD ? 0 : -1;
 }
@@ -761,7 +745,7 @@ static size_t hp__client_input(struct hp_client *c, const char *data, size_t len
             }
             hp__client_set_state(c, HPC_HEAD);
             hp__client_begin_request(c);
-            hp__arm(c, c->engine->limits.client_head_ms);
+            hp__arm(c, engine_limits(c->engine)->client_head_ms);
             /* fall through */
         case HPC_HEAD:
             ev = http_msg_feed(&c->req, data + off, len - off, &n, &body, &blen);
@@ -795,7 +779,7 @@ static size_t hp__client_input(struct hp_client *c, const char *data, size_t len
                 c->req_done = true;
                 return off;
             }
-            hp__touch(c, c->engine->limits.server_ms);
+            hp__touch(c, engine_limits(c->engine)->server_ms);
             break;
         case HPC_CONNECTING:
             return off;
@@ -887,7 +871,7 @@ static void hp__client_finish(struct hp_client *c, bool server_reusable)
     hp__client_set_state(c, HPC_IDLE);
     if (c->in.len == 0)
         http_msg_release(&c->req);
-    hp__arm(c, c->engine->limits.client_idle_ms);
+    hp__arm(c, engine_limits(c->engine)->client_idle_ms);
     hp__client_process_buffered(c);
 }
 
@@ -974,7 +958,7 @@ static void hp__server_input(struct hp_server *s, const char *data, size_t len)
         hp__client_close(c);
         return;
     }
-    hp__touch(c, c->engine->limits.server_ms);
+    hp__touch(c, engine_limits(c->engine)->server_ms);
 }
 
 static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -1021,7 +1005,7 @@ static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b
 static void hp__on_timer(uv_timer_t *t)
 {
     struct hp_client *c = t->data;
-    uint64_t now = uv_now(c->engine->loop);
+    uint64_t now = uv_now(engine_loop(c->engine));
 
     if (c->state == HPC_CLOSING)
         return;
@@ -1067,16 +1051,16 @@ static void hp__conn_abort(struct se_conn *conn)
 
 static const struct se_conn_ops hp__conn_ops = {.drain = hp__conn_drain, .abort = hp__conn_abort};
 
-void http_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *peer)
+void http_proxy_accept(void *engine, struct se_listener *l, int fd, const struct sockaddr_in *peer)
 {
-    struct se_engine *e = l->engine;
+    struct se_engine *e = engine;
     struct hp_client *c = calloc(1, sizeof *c);
 
     if (c == NULL) {
         close(fd);
         return;
     }
-    if (uv_tcp_init(e->loop, &c->tcp) != 0) {
+    if (uv_tcp_init(engine_loop(e), &c->tcp) != 0) {
         free(c);
         close(fd);
         return;
@@ -1089,7 +1073,7 @@ void http_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *
         uv_close((uv_handle_t *)&c->tcp, hp__on_client_closed);
         return;
     }
-    uv_timer_init(e->loop, &c->timer);
+    uv_timer_init(engine_loop(e), &c->timer);
     c->tcp.data = c;
     c->timer.data = c;
     c->shutdown.data = c;
@@ -1099,8 +1083,8 @@ void http_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *
     c->peer_addr = peer->sin_addr.s_addr;
     c->peer_port = ntohs(peer->sin_port);
     inet_ntop(AF_INET, &peer->sin_addr, c->peer_ip, sizeof c->peer_ip);
-    http_msg_init(&c->req, HTTP_REQUEST, e->limits.head_limit);
-    http_msg_init(&c->resp, HTTP_RESPONSE, e->limits.head_limit);
+    http_msg_init(&c->req, HTTP_REQUEST, engine_limits(e)->head_limit);
+    http_msg_init(&c->resp, HTTP_RESPONSE, engine_limits(e)->head_limit);
     uv_tcp_nodelay(&c->tcp, 1);
     engine_count_socket(e, 1);
     engine_conn_add(e, &c->conn, &hp__conn_ops);
@@ -1108,6 +1092,6 @@ void http_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *
     c->conn_metrics->refs++;
     c->conn_metrics->connections++;
     c->conn_metrics->active++;
-    hp__arm(c, e->limits.client_idle_ms);
+    hp__arm(c, engine_limits(e)->client_idle_ms);
     hp__client_update_reading(c);
 }

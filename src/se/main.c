@@ -17,11 +17,14 @@
 #include "se/admin.h"
 #include "se/engine.h"
 #include "se/http_msg.h"
+#include "se/http_proxy.h"
+#include "se/listener.h"
 #include "se/log_file.h"
 #include "se/log_seq.h"
 #include "se/se_config.h"
 #include "se/se_options.h"
 #include "se/se_state.h"
+#include "se/tcp_proxy.h"
 
 /* How long a stop waits for requests in flight before cutting them off. */
 #define SE_DRAIN_MS 5000
@@ -45,6 +48,15 @@ struct se_main {
 static const char *se__state(void *arg)
 {
     return se_state_name(se_state_current(&((struct se_main *)arg)->state));
+}
+
+/* A listener accepted FD: the proxy of its service's application takes it. */
+static void se__accept(void *engine, struct se_listener *l, int fd, const struct sockaddr_in *peer)
+{
+    if (l->vs->cfg->app == SE_APP_TCP)
+        tcp_proxy_accept(engine, l, fd, peer);
+    else
+        http_proxy_accept(engine, l, fd, peer);
 }
 
 /* Keeps the last good configuration in DIR/config.json (written atomically). */
@@ -225,7 +237,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-se: %s/access.log: cannot open it\n", m.opts.data_dir);
         return 2;
     }
-    engine_init(&m.engine, m.loop, m.opts.name, m.sink, m.seq, &limits);
+    engine_init(&m.engine, m.loop, m.opts.name, m.sink, m.seq, &limits, se__accept);
     se__raise_fd_limit(&m);
     if (m.opts.config_file != NULL)
         se_state_init(&m.state, SE_STATE_STANDALONE, "--config-file given", time_now_ms());

@@ -156,7 +156,7 @@ static void tp__close(struct tp_conn *t)
 static void tp__on_timer(uv_timer_t *h)
 {
     struct tp_conn *t = h->data;
-    uint64_t now = uv_now(t->engine->loop);
+    uint64_t now = uv_now(engine_loop(t->engine));
 
     if (t->state == TP_CLOSING)
         return;
@@ -240,7 +240,7 @@ static void tp__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         t->bytes_in += (uint64_t)nread;
     else
         t->bytes_out += (uint64_t)nread;
-    t->deadline = uv_now(t->engine->loop) + t->engine->limits.tcp_idle_ms;
+    t->deadline = uv_now(engine_loop(t->engine)) + engine_limits(t->engine)->tcp_idle_ms;
     if (tp__write(t, to, buf->base, (size_t)nread) != 0) {
         tp__close(t);
         return;
@@ -312,8 +312,8 @@ static void tp__on_connect(uv_connect_t *req, int status)
     }
     t->connect_ns = uv_hrtime();
     tp__set_state(t, TP_STREAMING);
-    t->deadline = uv_now(t->engine->loop) + t->engine->limits.tcp_idle_ms;
-    uv_timer_start(&t->timer, tp__on_timer, t->engine->limits.tcp_idle_ms, 0);
+    t->deadline = uv_now(engine_loop(t->engine)) + engine_limits(t->engine)->tcp_idle_ms;
+    uv_timer_start(&t->timer, tp__on_timer, engine_limits(t->engine)->tcp_idle_ms, 0);
     tp__update_reading(t);
 }
 
@@ -335,7 +335,7 @@ static void tp__connect(struct tp_conn *t)
     t->srv = se_server_ref(srv);
     srv->active++;
     t->counted = true;
-    if (uv_tcp_init(t->engine->loop, &t->server.tcp) != 0) {
+    if (uv_tcp_init(engine_loop(t->engine), &t->server.tcp) != 0) {
         tp__close(t);
         return;
     }
@@ -349,8 +349,8 @@ static void tp__connect(struct tp_conn *t)
         tp__close(t);
         return;
     }
-    t->deadline = uv_now(t->engine->loop) + t->engine->limits.connect_ms;
-    uv_timer_start(&t->timer, tp__on_timer, t->engine->limits.connect_ms, 0);
+    t->deadline = uv_now(engine_loop(t->engine)) + engine_limits(t->engine)->connect_ms;
+    uv_timer_start(&t->timer, tp__on_timer, engine_limits(t->engine)->connect_ms, 0);
 }
 
 /* A stop: a byte stream has no request boundary; it goes on until both sides ended or
@@ -367,22 +367,22 @@ static void tp__conn_abort(struct se_conn *conn)
 
 static const struct se_conn_ops tp__conn_ops = {.drain = tp__conn_drain, .abort = tp__conn_abort};
 
-void tcp_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *peer)
+void tcp_proxy_accept(void *engine, struct se_listener *l, int fd, const struct sockaddr_in *peer)
 {
-    struct se_engine *e = l->engine;
+    struct se_engine *e = engine;
     struct tp_conn *t = calloc(1, sizeof *t);
 
     if (t == NULL) {
         close(fd);
         return;
     }
-    if (uv_tcp_init(e->loop, &t->client.tcp) != 0 || uv_tcp_open(&t->client.tcp, fd) != 0) {
+    if (uv_tcp_init(engine_loop(e), &t->client.tcp) != 0 || uv_tcp_open(&t->client.tcp, fd) != 0) {
         /* uv_tcp_init cannot fail on Linux; uv_tcp_open only on a bad fd */
         close(fd);
         free(t);
         return;
     }
-    uv_timer_init(e->loop, &t->timer);
+    uv_timer_init(engine_loop(e), &t->timer);
     t->client.tcp.data = t;
     t->timer.data = t;
     t->engine = e;
