@@ -24,9 +24,9 @@
 #include "common/buf.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
-#include "se/conn_pool.h"
 #include "se/engine.h"
 #include "se/http_msg.h"
+#include "se/http_server_conn.h"
 #include "se/listener.h"
 #include "se/stream_write.h"
 
@@ -43,23 +43,7 @@ enum hp_client_state {
     HPC_CLOSING
 };
 
-enum hp_server_state { HPS_CONNECTING = 0, HPS_BUSY, HPS_IDLE, HPS_CLOSING };
-
 struct hp_client;
-
-struct hp_server {
-    uv_tcp_t tcp;
-    uv_connect_t connect;
-    struct se_server *srv;       /* one reference */
-    struct hp_client *client;    /* while CONNECTING / BUSY */
-    struct conn_pool_entry idle;  /* in srv->idle while IDLE */
-    uint8_t state;
-    bool reading;
-    bool reused;
-    bool counted;                /* counted in srv->active */
-    bool dirty;                  /* not reusable (extra bytes, error) */
-    int pending_writes;
-};
 
 struct hp_client {
     struct se_conn conn;          /* listed by the engine while open (drain at a stop) */
@@ -69,7 +53,7 @@ struct hp_client {
     struct se_engine *engine;
     struct se_listener *listener; /* one reference */
     struct se_vs *vs;             /* the current request's service (one reference) */
-    struct hp_server *server;
+    struct http_server_conn *server;
     struct se_server *avoid;      /* borrowed: the server that just failed (retries) */
     struct http_msg req;
     struct http_msg resp;
@@ -109,12 +93,21 @@ static char hp__read_buf[HP__READ_BUF];
 static void hp__client_close(struct hp_client *c);
 static void hp__client_error(struct hp_client *c, int status, enum metrics_error kind);
 static void hp__client_update_reading(struct hp_client *c);
-static void hp__server_update_reading(struct hp_server *s);
-static void hp__server_close(struct hp_server *s);
 static size_t hp__client_input(struct hp_client *c, const char *data, size_t len);
 static void hp__client_process_buffered(struct hp_client *c);
 static int hp__client_get_server(struct hp_client *c);
-static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void hp__on_server_read(void *owner, struct http_server_conn *s, ssize_t nread,
+                               const uv_buf_t *buf);
+static void hp__on_server_connected(void *owner, struct se_server *srv, int status);
+static void hp__on_server_written(void *owner, int status);
+static bool hp__wants_server_input(void *owner);
+
+static const struct http_server_conn_events hp__server_events = {
+    .connected = hp__on_server_connected,
+    .read = hp__on_server_read,
+    .written = hp__on_server_written,
+    .wants_input = hp__wants_server_input,
+};
 
 /* ---- state machine ------------------------------------------------------------------ */
 
@@ -192,7 +185,7 @@ static void hp__on_client_written(uv_write_t *req, int status)
     }
     if (c->pending_writes == 0) {
         if (c->server)
-            hp__server_update_reading(c->server);
+            http_server_conn_update_reading(c->server);
         hp__client_update_reading(c);
     }
 }
@@ -224,125 +217,6 @@ static int hp__client_write_body(struct hp_client *c, const char *body, size_t b
     return stream_write((uv_stream_t *)&c->tcp, b, n, &c->pending_writes, hp__on_client_written, c);
 }
 
-static void hp__on_server_written(uv_write_t *req, int status)
-{
-    struct hp_server *s = stream_write_done(req);
-    struct hp_client *c;
-
-    s->pending_writes--;
-    if (s->state == HPS_CLOSING)
-        return;
-    c = s->client;
-    if (status < 0) {
-        s->dirty = true;
-        if (c != NULL && !c->resp_head_sent)
-            hp__client_error(c, 502, METRICS_ERR_SERVER);
-        else if (c != NULL)
-            hp__client_close(c);
-        else
-            hp__server_close(s);
-        return;
-    }
-    if (s->pending_writes == 0 && c != NULL)
-        hp__client_update_reading(c);
-}
-
-static int hp__server_write(struct hp_server *s, const char *data, size_t len)
-{
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    return stream_write((uv_stream_t *)&s->tcp, &b, 1, &s->pending_writes, hp__on_server_written,
-                     s);
-}
-
-/* ---- server connections ------------------------------------------------------------- */
-
-static void hp__server_uncount(struct hp_server *s)
-{
-    if (s->counted) {
-        s->srv->active--;
-        s->counted = false;
-    }
-}
-
-static void hp__on_server_closed(uv_handle_t *h)
-{
-    struct hp_server *s = h->data;
-    se_server_unref(s->srv);
-    free(s);
-}
-
-static void hp__server_close(struct hp_server *s)
-{
-    if (s->state == HPS_CLOSING)
-        return;
-    if (s->state == HPS_IDLE)
-        conn_pool_remove(&s->idle);
-    if (s->client != NULL && s->client->server == s)
-        s->client->server = NULL;
-    s->client = NULL;
-    hp__server_uncount(s);
-    s->state = HPS_CLOSING;
-    engine_count_socket(s->srv->engine, -1);
-    uv_close((uv_handle_t *)&s->tcp, hp__on_server_closed);
-}
-
-/* The engine drops a server's pool (a retired or DOWN server, a stop). */
-static void hp__server_close_pooled(struct conn_pool_entry *e)
-{
-    hp__server_close((struct hp_server *)((char *)e - offsetof(struct hp_server, idle)));
-}
-
-/* Puts S back in its server's idle pool (or closes it when it cannot be reused). */
-static void hp__server_release(struct hp_server *s, bool reusable)
-{
-    struct se_server *srv = s->srv;
-
-    if (s->client && s->client->server == s)
-        s->client->server = NULL;
-    s->client = NULL;
-    hp__server_uncount(s);
-    if (!reusable || s->dirty || srv->retired || s->pending_writes > 0 ||
-        srv->idle.n >= engine_limits(srv->engine)->idle_per_server) {
-        hp__server_close(s);
-        return;
-    }
-    s->state = HPS_IDLE;
-    s->reused = true;
-    conn_pool_push(&srv->idle, &s->idle, hp__server_close_pooled);
-    hp__server_update_reading(s); /* an idle connection reads to notice the server closing */
-}
-
-static struct hp_server *hp__server_take_idle(struct se_server *srv)
-{
-    struct conn_pool_entry *e = conn_pool_pop(&srv->idle);
-    struct hp_server *s;
-
-    if (e == NULL)
-        return NULL;
-    s = (struct hp_server *)((char *)e - offsetof(struct hp_server, idle));
-    s->state = HPS_BUSY;
-    return s;
-}
-
-static void hp__server_update_reading(struct hp_server *s)
-{
-    bool want = false;
-
-    if (s->state == HPS_IDLE)
-        want = true;
-    else if (s->state == HPS_BUSY && s->client != NULL)
-        want = s->client->resp.phase != HTTP_MSG_PHASE_DONE && s->client->pending_writes == 0;
-    if (want == s->reading)
-        return;
-    if (want) {
-        if (uv_read_start((uv_stream_t *)&s->tcp, hp__buf_alloc, hp__on_server_read) != 0)
-            return;
-    } else {
-        uv_read_stop((uv_stream_t *)&s->tcp);
-    }
-    s->reading = want;
-}
-
 /* ---- client connection -------------------------------------------------------------- */
 
 static void hp__on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
@@ -361,7 +235,7 @@ static void hp__client_update_reading(struct hp_client *c)
                           * kept, up to a bound */
             want = !c->client_eof && c->in.len < HP__PIPELINE_MAX && c->pending_writes == 0;
         else
-            want = c->in.len == 0 && c->server != NULL && c->server->state == HPS_BUSY &&
+            want = c->in.len == 0 && c->server != NULL && c->server->state == HTTP_SERVER_CONN_BUSY &&
                    c->server->pending_writes == 0;
         break;
     case HPC_LINGER:
@@ -452,9 +326,9 @@ static void hp__client_close(struct hp_client *c)
         hp__client_log(c); /* cut off: status 0 */
     }
     if (c->server != NULL) {
-        struct hp_server *s = c->server;
+        struct http_server_conn *s = c->server;
         s->dirty = true;
-        hp__server_close(s);
+        http_server_conn_close(s);
     }
     if (c->conn_metrics != NULL) {
         c->conn_metrics->active--;
@@ -482,7 +356,7 @@ static void hp__client_linger(struct hp_client *c)
     if (c->state == HPC_CLOSING || c->state == HPC_LINGER)
         return;
     if (c->server != NULL)
-        hp__server_close(c->server);
+        http_server_conn_close(c->server);
     if (!hp__client_set_state(c, HPC_LINGER)) {
         hp__client_close(c);
         return;
@@ -528,7 +402,7 @@ static void hp__client_error(struct hp_client *c, int status, enum metrics_error
     }
     if (c->server != NULL) {
         c->server->dirty = true;
-        hp__server_close(c->server);
+        http_server_conn_close(c->server);
     }
     blen = snprintf(body, sizeof body, "%d %s\n", status, hp__reason(status));
     n = snprintf(text, sizeof text,
@@ -556,33 +430,50 @@ static void hp__client_keep_input(struct hp_client *c, const char *data, size_t 
 /* The server connection is ready: send the request head, then what is buffered. */
 static void hp__client_server_ready(struct hp_client *c)
 {
-    struct hp_server *s = c->server;
+    struct http_server_conn *s = c->server;
 
     if (!hp__client_set_state(c, HPC_FORWARD)) {
         hp__client_close(c);
         return;
     }
     c->server_start_ns = uv_hrtime();
-    if (hp__server_write(s, c->req.head, c->req.head_len) != 0) {
+    if (http_server_conn_write(s, c->req.head, c->req.head_len) != 0) {
         hp__client_error(c, 502, METRICS_ERR_SERVER);
         return;
     }
     hp__arm(c, engine_limits(c->engine)->server_ms);
-    hp__server_update_reading(s);
+    http_server_conn_update_reading(s);
 }
 
-static void hp__on_server_connect(uv_connect_t *req, int status)
+/* The server's written callback: a failed write, or every write done. */
+static void hp__on_server_written(void *owner, int status)
 {
-    struct hp_server *s = req->data;
-    struct hp_client *c = s->client;
+    struct hp_client *c = owner;
 
-    if (s->state == HPS_CLOSING)
-        return;
     if (status < 0) {
-        struct se_server *failed = s->srv;
-        s->dirty = true;
-        hp__server_close(s);
-        if (c == NULL || c->state != HPC_CONNECTING)
+        if (!c->resp_head_sent)
+            hp__client_error(c, 502, METRICS_ERR_SERVER);
+        else
+            hp__client_close(c);
+        return;
+    }
+    hp__client_update_reading(c);
+}
+
+/* The server connection may read the response while it is not complete and the client
+ * takes bytes. */
+static bool hp__wants_server_input(void *owner)
+{
+    struct hp_client *c = owner;
+    return c->resp.phase != HTTP_MSG_PHASE_DONE && c->pending_writes == 0;
+}
+
+static void hp__on_server_connected(void *owner, struct se_server *failed, int status)
+{
+    struct hp_client *c = owner;
+
+    if (status < 0) {
+        if (c->state != HPC_CONNECTING)
             return;
         vlog_debug("http_proxy: connect to %s: %s", failed->label, uv_strerror(status));
         c->avoid = failed;
@@ -595,9 +486,8 @@ static void hp__on_server_connect(uv_connect_t *req, int status)
         hp__client_error(c, 502, METRICS_ERR_CONNECT);
         return;
     }
-    s->state = HPS_BUSY;
-    if (c == NULL || c->state != HPC_CONNECTING) {
-        hp__server_release(s, true);
+    if (c->state != HPC_CONNECTING) {
+        http_server_conn_release(c->server, true);
         return;
     }
     hp__client_server_ready(c);
@@ -612,7 +502,7 @@ static int hp__client_get_server(struct hp_client *c)
 {
     struct se_engine *e = c->engine;
     struct se_server *srv;
-    struct hp_server *s;
+    struct http_server_conn *s;
     uint64_t hash = 0;
 
     if (c->vs->pool->cfg->lb == SE_LB_CONSISTENT_HASH) {
@@ -633,39 +523,16 @@ static int hp__client_get_server(struct hp_client *c)
         return -1;
     }
     c->log_server = srv;
-    s = hp__server_take_idle(srv);
+    s = http_server_conn_take_idle(srv, &hp__server_events, c, &c->server);
     if (s != NULL) {
-        s->client = c;
-        s->counted = true;
-        srv->active++;
-        c->server = s;
         hp__client_server_ready(c);
         return c->state == HPC_FORWARD ? 0 : -1;
     }
-    s = calloc(1, sizeof *s);
-    if (s == NULL || uv_tcp_init(engine_loop(e), &s->tcp) != 0) {
-        free(s);
-        hp__client_error(c, 502, METRICS_ERR_CONNECT);
-        return -1;
-    }
-    s->tcp.data = s;
-    s->connect.data = s;
-    s->srv = se_server_ref(srv);
-    s->client = c;
-    s->state = HPS_CONNECTING;
-    s->counted = true;
-    srv->active++;
-    engine_count_socket(e, 1);
-    uv_tcp_nodelay(&s->tcp, 1);
-    c->server = s;
     if (!hp__client_set_state(c, HPC_CONNECTING)) {
         hp__client_close(c);
         return -1;
     }
-    if (uv_tcp_connect(&s->connect, &s->tcp, (const struct sockaddr *)&srv->cfg.addr,
-                       hp__on_server_connect) != 0) {
-        s->dirty = true;
-        hp__server_close(s);
+    if (http_server_conn_open(e, srv, &hp__server_events, c, &c->server) != 0) {
         hp__client_error(c, 502, METRICS_ERR_CONNECT);
         return -1;
     }
@@ -771,7 +638,7 @@ static size_t hp__client_input(struct hp_client *c, const char *data, size_t len
                 hp__client_error(c, 400, METRICS_ERR_CLIENT);
                 return len;
             }
-            if (blen > 0 && hp__server_write(c->server, body, blen) != 0) {
+            if (blen > 0 && http_server_conn_write(c->server, body, blen) != 0) {
                 hp__client_error(c, 502, METRICS_ERR_SERVER);
                 return len;
             }
@@ -813,7 +680,7 @@ static void hp__client_process_buffered(struct hp_client *c)
     }
     buf_trim(&c->in, 16384);
     if (c->server)
-        hp__server_update_reading(c->server);
+        http_server_conn_update_reading(c->server);
     hp__client_update_reading(c);
 }
 
@@ -847,18 +714,18 @@ static void hp__on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b
     if (c->state == HPC_CLOSING)
         return;
     if (c->server)
-        hp__server_update_reading(c->server);
+        http_server_conn_update_reading(c->server);
     hp__client_update_reading(c);
 }
 
 /* The response is complete: log, recycle the server connection, next request. */
 static void hp__client_finish(struct hp_client *c, bool server_reusable)
 {
-    struct hp_server *s = c->server;
+    struct http_server_conn *s = c->server;
 
     hp__client_log(c);
     if (s != NULL)
-        hp__server_release(s, server_reusable && c->req_done &&
+        http_server_conn_release(s, server_reusable && c->req_done &&
                                   http_should_keep_alive(&c->resp.parser));
     c->server = NULL;
     hp__client_end_request(c);
@@ -905,9 +772,9 @@ static int hp__client_response_head(struct hp_client *c)
     return 0;
 }
 
-static void hp__server_input(struct hp_server *s, const char *data, size_t len)
+static void hp__server_input(struct http_server_conn *s, const char *data, size_t len)
 {
-    struct hp_client *c = s->client;
+    struct hp_client *c = s->owner;
     size_t off = 0, n, blen;
     const char *body;
     enum http_msg_event ev;
@@ -961,20 +828,12 @@ static void hp__server_input(struct hp_server *s, const char *data, size_t len)
     hp__touch(c, engine_limits(c->engine)->server_ms);
 }
 
-static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+static void hp__on_server_read(void *owner, struct http_server_conn *s, ssize_t nread,
+                               const uv_buf_t *buf)
 {
-    struct hp_server *s = st->data;
-    struct hp_client *c = s->client;
+    struct hp_client *c = owner;
 
-    if (s->state == HPS_IDLE || c == NULL) {
-        if (nread != 0)
-            hp__server_close(s); /* an idle connection must stay silent */
-        return;
-    }
-    if (s->state != HPS_BUSY || nread == 0)
-        return;
     if (nread < 0) {
-        s->dirty = true;
         if (c->resp.phase == HTTP_MSG_PHASE_BODY && nread == UV_EOF) {
             hp__server_input(s, "", 0); /* read-until-close body ends here */
             if (c->state != HPC_CLOSING && c->server == s)
@@ -985,7 +844,7 @@ static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b
             c->retries < HP__MAX_RETRIES) {
             /* a pooled connection the server had closed: try again on a fresh one */
             c->retries++;
-            hp__server_close(s);
+            http_server_conn_close(s);
             if (hp__client_set_state(c, HPC_CONNECTING) && hp__client_get_server(c) == 0 &&
                 c->state == HPC_FORWARD)
                 hp__client_process_buffered(c);
@@ -998,8 +857,6 @@ static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b
         return;
     }
     hp__server_input(s, buf->base, (size_t)nread);
-    if (s->state == HPS_BUSY && s->client != NULL)
-        hp__server_update_reading(s);
 }
 
 static void hp__on_timer(uv_timer_t *t)
