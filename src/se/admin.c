@@ -8,6 +8,7 @@
 
 #include "common/vlog.h"
 #include "se/engine.h"
+#include "se/log_sink.h"
 #include "se/metrics.h"
 
 #define ADMIN__URL_MAX 256

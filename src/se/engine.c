@@ -10,8 +10,10 @@
 #include "common/timeutil.h"
 #include "common/vlog.h"
 #include "se/health_probe.h"
-#include "se/http_proxy.h"
+#include "se/conn_pool.h"
 #include "se/listener.h"
+#include "se/log_seq.h"
+#include "se/log_sink.h"
 
 #define ENGINE__ACCEPT_RETRY_MS 100
 
@@ -67,10 +69,8 @@ int engine_limits_default(struct se_limits *l, char *err, size_t errlen)
     return 0;
 }
 
-static void engine__on_accept_timer(uv_timer_t *t);
-
 void engine_init(struct se_engine *e, uv_loop_t *loop, const char *name, struct log_sink *sink,
-                 struct log_seq *seq, const struct se_limits *limits)
+                 struct log_seq *seq, const struct se_limits *limits, listener_accept_fn *accept)
 {
     memset(e, 0, sizeof *e);
     e->loop = loop;
@@ -78,6 +78,7 @@ void engine_init(struct se_engine *e, uv_loop_t *loop, const char *name, struct 
     e->sink = sink;
     e->seq = seq;
     e->limits = *limits;
+    e->accept = accept;
     e->max_connections = 1000000;
     uv_timer_init(loop, &e->accept_timer);
     e->accept_timer.data = e;
@@ -118,7 +119,7 @@ void se_server_unref(struct se_server *s)
         }
     }
     engine__server_stop_probes(s);
-    http_proxy_drop_idle(s);
+    conn_pool_drop_all(&s->idle);
     free(s->pool_key);
     free(s);
 }
@@ -178,15 +179,17 @@ static void engine__server_aggregate(struct se_server *s)
     s->state = st;
 }
 
-void engine_server_health_changed(struct se_server *s)
+/* A probe of server ARG changed its health: the aggregate may change. */
+static void engine__on_probe_change(void *arg)
 {
+    struct se_server *s = arg;
     enum health_state before = s->state;
     engine__server_aggregate(s);
     if (before != s->state) {
         vlog_info("engine: server %s of pool %s is now %s%s%s", s->label, s->pool_key,
                   health_state_name(s->state), s->reason[0] ? ": " : "", s->reason);
         if (s->state == HEALTH_DOWN)
-            http_proxy_drop_idle(s);
+            conn_pool_drop_all(&s->idle);
     }
 }
 
@@ -214,7 +217,8 @@ static int engine__server_set_monitors(struct se_engine *e, struct se_server *s,
             s->monitors[i].name = NULL;
             s->monitors[i].uuid = NULL;
             s->monitors[i].http_request = m->http_request ? strdup(m->http_request) : NULL;
-            s->probes[i] = probe_start(e->loop, s, m);
+            s->probes[i] = probe_start(e->loop, &s->cfg.addr, s->label, s->pool_key, m,
+                                       engine__on_probe_change, s);
             if (s->probes[i] == NULL)
                 return VIGIL_ENOMEM;
             s->n_probes++;
@@ -328,6 +332,17 @@ struct se_server *engine_pick_server(struct se_vs *vs, uint64_t hash, const stru
 
 /* ---- apply ---------------------------------------------------------------------------- */
 
+static void engine__listener_close(struct se_listener *l)
+{
+    se_vs_unref(listener_set_vs(l, NULL));
+    listener_close(l);
+}
+
+static void engine__on_out_of_fds(void *arg)
+{
+    engine_pause_accepting(arg);
+}
+
 static struct se_listener *engine__find_listener(struct se_engine *e, const struct sockaddr_in *a)
 {
     for (struct se_listener *l = e->listeners; l; l = l->next)
@@ -384,7 +399,8 @@ int engine_apply_config(struct se_engine *e, struct se_config *gen, int *failed_
                 l = *pp;
                 *pp = l->next;
             } else {
-                int err = listener_open(e, &a, &l);
+                struct listener_hooks hooks = {e->accept, engine__on_out_of_fds, e};
+                int err = listener_open(e->loop, &a, &hooks, e->accept_paused, &l);
                 if (err != 0) {
                     vlog_error("engine: virtual service %s cannot listen on %s:%u: %s",
                                vc->name, vc->vip_text, vc->ports[k], uv_strerror(err));
@@ -393,7 +409,7 @@ int engine_apply_config(struct se_engine *e, struct se_config *gen, int *failed_
                 }
                 vlog_info("engine: virtual service %s listening on %s", vc->name, l->label);
             }
-            listener_set_vs(l, vss[i]);
+            se_vs_unref(listener_set_vs(l, se_vs_ref(vss[i])));
             l->next = NULL;
             *tail = l;
             tail = &l->next;
@@ -402,7 +418,7 @@ int engine_apply_config(struct se_engine *e, struct se_config *gen, int *failed_
     for (l = e->listeners; l; l = next) {
         next = l->next;
         vlog_info("engine: closing listener %s", l->label);
-        listener_close(l);
+        engine__listener_close(l);
     }
     e->listeners = keep;
     /* Servers of no pool of the new generation stop probing and drop idle connections. */
@@ -414,7 +430,7 @@ int engine_apply_config(struct se_engine *e, struct se_config *gen, int *failed_
         if (!used && !s->retired) {
             s->retired = true;
             engine__server_stop_probes(s);
-            http_proxy_drop_idle(s);
+            conn_pool_drop_all(&s->idle);
         }
     }
     for (i = 0; i < gen->n_pools; i++)
@@ -494,12 +510,75 @@ void engine_stop(struct se_engine *e)
 {
     for (struct se_listener *l = e->listeners, *next; l; l = next) {
         next = l->next;
-        listener_close(l);
+        engine__listener_close(l);
     }
     e->listeners = NULL;
-    for (struct se_server *s = e->servers; s; s = s->next)
+    for (struct se_server *s = e->servers; s; s = s->next) {
+        s->retired = true; /* connections released from now on close instead of pooling */
         engine__server_stop_probes(s);
+        conn_pool_drop_all(&s->idle);
+    }
     uv_timer_stop(&e->accept_timer);
+}
+
+/* ---- client connections and the drain ------------------------------------------------ */
+
+void engine_conn_add(struct se_engine *e, struct se_conn *c, const struct se_conn_ops *ops)
+{
+    c->ops = ops;
+    c->prev = NULL;
+    c->next = e->conns;
+    if (e->conns)
+        e->conns->prev = c;
+    e->conns = c;
+    e->n_conns++;
+}
+
+static void engine__check_drained(struct se_engine *e)
+{
+    void (*cb)(void *) = e->drained;
+
+    if (!e->draining || e->conns != NULL || cb == NULL)
+        return;
+    e->drained = NULL;
+    cb(e->drained_arg);
+}
+
+void engine_conn_remove(struct se_engine *e, struct se_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (e->conns == c)
+        e->conns = c->next;
+    else
+        return; /* not listed */
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    e->n_conns--;
+    engine__check_drained(e);
+}
+
+void engine_drain(struct se_engine *e, void (*drained)(void *arg), void *arg)
+{
+    e->draining = true;
+    e->drained = drained;
+    e->drained_arg = arg;
+    for (struct se_conn *c = e->conns, *next; c; c = next) {
+        next = c->next; /* C may close (and unlist itself) now */
+        c->ops->drain(c);
+    }
+    engine__check_drained(e);
+}
+
+void engine_abort(struct se_engine *e)
+{
+    while (e->conns != NULL) {
+        struct se_conn *c = e->conns;
+        c->ops->abort(c);
+        if (e->conns == c) /* refused to close: unlist it so the stop ends */
+            engine_conn_remove(e, c);
+    }
 }
 
 /* ---- status --------------------------------------------------------------------------- */
@@ -565,7 +644,7 @@ json_t *engine_status_json(struct se_engine *e, const char *state, const char (*
                                                      s->cfg.enabled, "state",
                                                      health_state_name(s->state), "reason",
                                                      s->reason, "active", (json_int_t)s->active,
-                                                     "idle_connections", (json_int_t)s->n_idle));
+                                                     "idle_connections", (json_int_t)s->idle.n));
         }
         json_array_append_new(pools, json_pack("{sssoss}", "name", pc->name, "servers", servers,
                                                "lb_algorithm",

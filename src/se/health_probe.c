@@ -8,13 +8,15 @@
 
 #include "common/timeutil.h"
 #include "common/vlog.h"
-#include "se/engine.h"
 
 struct probe_attempt;
 
 struct probe {
     uv_loop_t *loop;
-    struct se_server *srv;
+    const char *label;            /* borrowed: the server's "ip:port" */
+    const char *pool_key;         /* borrowed */
+    probe_change_fn *on_change;
+    void *arg;
     struct se_monitor_config cfg; /* http_request owned */
     char *monitor_name;
     struct health health;
@@ -65,10 +67,10 @@ static void probe__result(struct probe_attempt *a, bool ok, const char *reason)
         p->attempt = NULL;
         changed = health_record(&p->health, ok, p->cfg.rise, p->cfg.fall, reason, time_now_ms());
         if (changed > 0) {
-            vlog_info("health: server %s (pool %s) is %s under monitor %s: %s", p->srv->label,
-                      p->srv->pool_key, health_state_name(p->health.state), p->monitor_name,
+            vlog_info("health: server %s (pool %s) is %s under monitor %s: %s", p->label,
+                      p->pool_key, health_state_name(p->health.state), p->monitor_name,
                       reason);
-            engine_server_health_changed(p->srv);
+            p->on_change(p->arg);
         }
     }
     probe__attempt_end(a);
@@ -197,21 +199,26 @@ static char *probe__build_request(const struct probe *p, size_t *len)
     return out;
 }
 
-struct probe *probe_start(uv_loop_t *loop, struct se_server *srv, const struct se_monitor_config *m)
+struct probe *probe_start(uv_loop_t *loop, const struct sockaddr_in *addr, const char *label,
+                          const char *pool_key, const struct se_monitor_config *m,
+                          probe_change_fn *on_change, void *arg)
 {
     struct probe *p = calloc(1, sizeof *p);
 
     if (p == NULL)
         return NULL;
     p->loop = loop;
-    p->srv = srv;
+    p->label = label;
+    p->pool_key = pool_key;
+    p->on_change = on_change;
+    p->arg = arg;
     p->cfg = *m;
     p->cfg.name = NULL;
     p->cfg.uuid = NULL;
     p->cfg.http_request = m->http_request ? strdup(m->http_request) : NULL;
     p->monitor_name = strdup(m->name ? m->name : "?");
     health_init(&p->health);
-    p->addr = srv->cfg.addr;
+    p->addr = *addr;
     if (m->port != 0)
         p->addr.sin_port = htons(m->port);
     if (m->type == SE_MONITOR_HTTP)

@@ -21,11 +21,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
 #include "se/engine.h"
 #include "se/http_msg.h"
+#include "se/http_server_conn.h"
 #include "se/listener.h"
+#include "se/stream_write.h"
 
 #define HP__READ_BUF (64 * 1024)
 #define HP__MAX_RETRIES 2
@@ -40,39 +43,21 @@ enum hp_client_state {
     HPC_CLOSING
 };
 
-enum hp_server_state { HPS_CONNECTING = 0, HPS_BUSY, HPS_IDLE, HPS_CLOSING };
-
 struct hp_client;
 
-struct hp_server {
-    uv_tcp_t tcp;
-    uv_connect_t connect;
-    struct se_server *srv;       /* one reference */
-    struct hp_client *client;    /* while CONNECTING / BUSY */
-    struct hp_server *idle_next;
-    struct hp_server *idle_prev;
-    uint8_t state;
-    bool reading;
-    bool reused;
-    bool counted;                /* counted in srv->active */
-    bool dirty;                  /* not reusable (extra bytes, error) */
-    int pending_writes;
-};
-
 struct hp_client {
+    struct se_conn conn;          /* listed by the engine while open (drain at a stop) */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_shutdown_t shutdown;
     struct se_engine *engine;
     struct se_listener *listener; /* one reference */
     struct se_vs *vs;             /* the current request's service (one reference) */
-    struct hp_server *server;
+    struct http_server_conn *server;
     struct se_server *avoid;      /* borrowed: the server that just failed (retries) */
     struct http_msg req;
     struct http_msg resp;
-    char *in;                     /* input not parsed yet (pipelined, or waiting) */
-    uint32_t in_len;
-    uint32_t in_cap;
+    struct buf in;                /* input not parsed yet (pipelined, or waiting) */
     uint64_t deadline;
     uint64_t timer_due;
     uint8_t state;
@@ -103,23 +88,26 @@ struct hp_client {
     struct metrics_vs *conn_metrics; /* one reference: the service that accepted us */
 };
 
-struct hp_write {
-    uv_write_t req;
-    void *owner;
-    char data[];
-};
-
 static char hp__read_buf[HP__READ_BUF];
 
 static void hp__client_close(struct hp_client *c);
 static void hp__client_error(struct hp_client *c, int status, enum metrics_error kind);
 static void hp__client_update_reading(struct hp_client *c);
-static void hp__server_update_reading(struct hp_server *s);
-static void hp__server_close(struct hp_server *s);
 static size_t hp__client_input(struct hp_client *c, const char *data, size_t len);
 static void hp__client_process_buffered(struct hp_client *c);
 static int hp__client_get_server(struct hp_client *c);
-static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void hp__on_server_read(void *owner, struct http_server_conn *s, ssize_t nread,
+                               const uv_buf_t *buf);
+static void hp__on_server_connected(void *owner, struct se_server *srv, int status);
+static void hp__on_server_written(void *owner, int status);
+static bool hp__wants_server_input(void *owner);
+
+static const struct http_server_conn_events hp__server_events = {
+    .connected = hp__on_server_connected,
+    .read = hp__on_server_read,
+    .written = hp__on_server_written,
+    .wants_input = hp__wants_server_input,
+};
 
 /* ---- state machine ------------------------------------------------------------------ */
 
@@ -162,7 +150,7 @@ static void hp__on_timer(uv_timer_t *t);
 /* Sets the deadline MS from now; the timer is restarted only when it would fire late. */
 static void hp__arm(struct hp_client *c, uint32_t ms)
 {
-    uint64_t now = uv_now(c->engine->loop);
+    uint64_t now = uv_now(engine_loop(c->engine));
     c->deadline = now + ms;
     if (!uv_is_active((uv_handle_t *)&c->timer) || c->timer_due > c->deadline) {
         uv_timer_start(&c->timer, hp__on_timer, ms, 0);
@@ -173,7 +161,7 @@ static void hp__arm(struct hp_client *c, uint32_t ms)
 /* Pushes the deadline on (activity) without touching the timer. */
 static void hp__touch(struct hp_client *c, uint32_t ms)
 {
-    c->deadline = uv_now(c->engine->loop) + ms;
+    c->deadline = uv_now(engine_loop(c->engine)) + ms;
 }
 
 /* ---- writing ------------------------------------------------------------------------ */
@@ -184,57 +172,10 @@ static void hp__buf_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof hp__read_buf;
 }
 
-/* Writes BUFS to STREAM: what the kernel takes now is written directly, the rest is copied
- * into a write request (counted in *PENDING, finished by CB). Returns 0 or a uv error. */
-static int hp__write(uv_stream_t *stream, const uv_buf_t *bufs, unsigned nbufs, int *pending,
-                     uv_write_cb cb, void *owner)
-{
-    size_t total = 0, skip, off = 0;
-    struct hp_write *w;
-    uv_buf_t rest;
-    int n, err;
-
-    for (unsigned i = 0; i < nbufs; i++)
-        total += bufs[i].len;
-    if (total == 0)
-        return 0;
-    n = *pending == 0 ? uv_try_write(stream, bufs, nbufs) : UV_EAGAIN;
-    if (n < 0 && n != UV_EAGAIN)
-        return n;
-    if (n < 0)
-        n = 0;
-    if ((size_t)n == total)
-        return 0;
-    w = malloc(sizeof *w + total - (size_t)n);
-    if (w == NULL)
-        return UV_ENOMEM;
-    skip = (size_t)n;
-    for (unsigned i = 0; i < nbufs; i++) {
-        if (skip >= bufs[i].len) {
-            skip -= bufs[i].len;
-            continue;
-        }
-        memcpy(w->data + off, bufs[i].base + skip, bufs[i].len - skip);
-        off += bufs[i].len - skip;
-        skip = 0;
-    }
-    w->owner = owner;
-    rest = uv_buf_init(w->data, (unsigned)off);
-    err = uv_write(&w->req, stream, &rest, 1, cb);
-    if (err != 0) {
-        free(w);
-        return err;
-    }
-    (*pending)++;
-    return 0;
-}
-
 static void hp__on_client_written(uv_write_t *req, int status)
 {
-    struct hp_write *w = (struct hp_write *)req;
-    struct hp_client *c = w->owner;
+    struct hp_client *c = stream_write_done(req);
 
-    free(w);
     c->pending_writes--;
     if (c->state == HPC_CLOSING)
         return;
@@ -244,7 +185,7 @@ static void hp__on_client_written(uv_write_t *req, int status)
     }
     if (c->pending_writes == 0) {
         if (c->server)
-            hp__server_update_reading(c->server);
+            http_server_conn_update_reading(c->server);
         hp__client_update_reading(c);
     }
 }
@@ -253,7 +194,7 @@ static int hp__client_write(struct hp_client *c, const char *data, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     c->bytes_out += len;
-    return hp__write((uv_stream_t *)&c->tcp, &b, 1, &c->pending_writes, hp__on_client_written,
+    return stream_write((uv_stream_t *)&c->tcp, &b, 1, &c->pending_writes, hp__on_client_written,
                      c);
 }
 
@@ -273,144 +214,7 @@ static int hp__client_write_body(struct hp_client *c, const char *body, size_t b
     c->bytes_out += blen;
     if (n == 0)
         return 0;
-    return hp__write((uv_stream_t *)&c->tcp, b, n, &c->pending_writes, hp__on_client_written, c);
-}
-
-static void hp__on_server_written(uv_write_t *req, int status)
-{
-    struct hp_write *w = (struct hp_write *)req;
-    struct hp_server *s = w->owner;
-    struct hp_client *c;
-
-    free(w);
-    s->pending_writes--;
-    if (s->state == HPS_CLOSING)
-        return;
-    c = s->client;
-    if (status < 0) {
-        s->dirty = true;
-        if (c != NULL && !c->resp_head_sent)
-            hp__client_error(c, 502, METRICS_ERR_SERVER);
-        else if (c != NULL)
-            hp__client_close(c);
-        else
-            hp__server_close(s);
-        return;
-    }
-    if (s->pending_writes == 0 && c != NULL)
-        hp__client_update_reading(c);
-}
-
-static int hp__server_write(struct hp_server *s, const char *data, size_t len)
-{
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    return hp__write((uv_stream_t *)&s->tcp, &b, 1, &s->pending_writes, hp__on_server_written,
-                     s);
-}
-
-/* ---- server connections ------------------------------------------------------------- */
-
-static void hp__server_uncount(struct hp_server *s)
-{
-    if (s->counted) {
-        s->srv->active--;
-        s->counted = false;
-    }
-}
-
-static void hp__idle_remove(struct hp_server *s)
-{
-    struct se_server *srv = s->srv;
-    if (s->idle_prev)
-        s->idle_prev->idle_next = s->idle_next;
-    else
-        srv->idle_head = s->idle_next;
-    if (s->idle_next)
-        s->idle_next->idle_prev = s->idle_prev;
-    s->idle_next = s->idle_prev = NULL;
-    srv->n_idle--;
-}
-
-static void hp__on_server_closed(uv_handle_t *h)
-{
-    struct hp_server *s = h->data;
-    se_server_unref(s->srv);
-    free(s);
-}
-
-static void hp__server_close(struct hp_server *s)
-{
-    if (s->state == HPS_CLOSING)
-        return;
-    if (s->state == HPS_IDLE)
-        hp__idle_remove(s);
-    if (s->client != NULL && s->client->server == s)
-        s->client->server = NULL;
-    s->client = NULL;
-    hp__server_uncount(s);
-    s->state = HPS_CLOSING;
-    engine_count_socket(s->srv->engine, -1);
-    uv_close((uv_handle_t *)&s->tcp, hp__on_server_closed);
-}
-
-/* Puts S back in its server's idle pool (or closes it when it cannot be reused). */
-static void hp__server_release(struct hp_server *s, bool reusable)
-{
-    struct se_server *srv = s->srv;
-
-    if (s->client && s->client->server == s)
-        s->client->server = NULL;
-    s->client = NULL;
-    hp__server_uncount(s);
-    if (!reusable || s->dirty || srv->retired || s->pending_writes > 0 ||
-        srv->n_idle >= srv->engine->limits.idle_per_server) {
-        hp__server_close(s);
-        return;
-    }
-    s->state = HPS_IDLE;
-    s->reused = true;
-    s->idle_prev = NULL;
-    s->idle_next = srv->idle_head;
-    if (srv->idle_head)
-        ((struct hp_server *)srv->idle_head)->idle_prev = s;
-    srv->idle_head = s;
-    srv->n_idle++;
-    hp__server_update_reading(s); /* an idle connection reads to notice the server closing */
-}
-
-static struct hp_server *hp__server_take_idle(struct se_server *srv)
-{
-    struct hp_server *s = srv->idle_head;
-    if (s == NULL)
-        return NULL;
-    hp__idle_remove(s);
-    s->state = HPS_BUSY;
-    return s;
-}
-
-void http_proxy_drop_idle(struct se_server *srv)
-{
-    while (srv->idle_head != NULL)
-        hp__server_close(srv->idle_head);
-}
-
-static void hp__server_update_reading(struct hp_server *s)
-{
-    bool want = false;
-
-    if (s->state == HPS_IDLE)
-        want = true;
-    else if (s->state == HPS_BUSY && s->client != NULL)
-        want = s->client->resp.phase != HTTP_MSG_PHASE_DONE && s->client->pending_writes == 0;
-    if (want == s->reading)
-        return;
-    if (want) {
-        if (uv_read_start((uv_stream_t *)&s->tcp, hp__buf_alloc, hp__on_server_read) != 0)
-            return;
-    } else {
-        uv_read_stop((uv_stream_t *)&s->tcp);
-    }
-    s->reading = want;
+    return stream_write((uv_stream_t *)&c->tcp, b, n, &c->pending_writes, hp__on_client_written, c);
 }
 
 /* ---- client connection -------------------------------------------------------------- */
@@ -424,14 +228,14 @@ static void hp__client_update_reading(struct hp_client *c)
     switch (c->state) {
     case HPC_IDLE:
     case HPC_HEAD:
-        want = c->in_len == 0 && c->pending_writes == 0;
+        want = c->in.len == 0 && c->pending_writes == 0;
         break;
     case HPC_FORWARD:
         if (c->req_done) /* keep reading (no epoll change per request); pipelined input is
                           * kept, up to a bound */
-            want = !c->client_eof && c->in_len < HP__PIPELINE_MAX && c->pending_writes == 0;
+            want = !c->client_eof && c->in.len < HP__PIPELINE_MAX && c->pending_writes == 0;
         else
-            want = c->in_len == 0 && c->server != NULL && c->server->state == HPS_BUSY &&
+            want = c->in.len == 0 && c->server != NULL && c->server->state == HTTP_SERVER_CONN_BUSY &&
                    c->server->pending_writes == 0;
         break;
     case HPC_LINGER:
@@ -459,7 +263,7 @@ static void hp__on_client_closed(uv_handle_t *h)
         return;
     http_msg_release(&c->req);
     http_msg_release(&c->resp);
-    free(c->in);
+    buf_free(&c->in);
     listener_unref(c->listener);
     free(c);
 }
@@ -522,9 +326,9 @@ static void hp__client_close(struct hp_client *c)
         hp__client_log(c); /* cut off: status 0 */
     }
     if (c->server != NULL) {
-        struct hp_server *s = c->server;
+        struct http_server_conn *s = c->server;
         s->dirty = true;
-        hp__server_close(s);
+        http_server_conn_close(s);
     }
     if (c->conn_metrics != NULL) {
         c->conn_metrics->active--;
@@ -533,6 +337,7 @@ static void hp__client_close(struct hp_client *c)
     }
     hp__client_end_request(c);
     hp__client_set_state(c, HPC_CLOSING);
+    engine_conn_remove(c->engine, &c->conn);
     engine_count_socket(c->engine, -1);
     c->closing_handles = 2;
     uv_close((uv_handle_t *)&c->tcp, hp__on_client_closed);
@@ -551,17 +356,17 @@ static void hp__client_linger(struct hp_client *c)
     if (c->state == HPC_CLOSING || c->state == HPC_LINGER)
         return;
     if (c->server != NULL)
-        hp__server_close(c->server);
+        http_server_conn_close(c->server);
     if (!hp__client_set_state(c, HPC_LINGER)) {
         hp__client_close(c);
         return;
     }
-    c->in_len = 0;
+    c->in.len = 0;
     if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, hp__on_shutdown) != 0) {
         hp__client_close(c);
         return;
     }
-    hp__arm(c, c->engine->limits.linger_ms);
+    hp__arm(c, engine_limits(c->engine)->linger_ms);
     hp__client_update_reading(c);
 }
 
@@ -597,7 +402,7 @@ static void hp__client_error(struct hp_client *c, int status, enum metrics_error
     }
     if (c->server != NULL) {
         c->server->dirty = true;
-        hp__server_close(c->server);
+        http_server_conn_close(c->server);
     }
     blen = snprintf(body, sizeof body, "%d %s\n", status, hp__reason(status));
     n = snprintf(text, sizeof text,
@@ -618,55 +423,57 @@ static void hp__client_error(struct hp_client *c, int status, enum metrics_error
 
 static void hp__client_keep_input(struct hp_client *c, const char *data, size_t len)
 {
-    if (len == 0)
-        return;
-    if ((size_t)c->in_len + len > c->in_cap) {
-        size_t cap = c->in_cap ? c->in_cap : 4096;
-        char *p;
-        while (cap < (size_t)c->in_len + len)
-            cap *= 2;
-        p = realloc(c->in, cap);
-        if (p == NULL) {
-            hp__client_close(c);
-            return;
-        }
-        c->in = p;
-        c->in_cap = (uint32_t)cap;
-    }
-    memcpy(c->in + c->in_len, data, len);
-    c->in_len += (uint32_t)len;
+    if (buf_append(&c->in, data, len) != 0)
+        hp__client_close(c);
 }
 
 /* The server connection is ready: send the request head, then what is buffered. */
 static void hp__client_server_ready(struct hp_client *c)
 {
-    struct hp_server *s = c->server;
+    struct http_server_conn *s = c->server;
 
     if (!hp__client_set_state(c, HPC_FORWARD)) {
         hp__client_close(c);
         return;
     }
     c->server_start_ns = uv_hrtime();
-    if (hp__server_write(s, c->req.head, c->req.head_len) != 0) {
+    if (http_server_conn_write(s, c->req.head, c->req.head_len) != 0) {
         hp__client_error(c, 502, METRICS_ERR_SERVER);
         return;
     }
-    hp__arm(c, c->engine->limits.server_ms);
-    hp__server_update_reading(s);
+    hp__arm(c, engine_limits(c->engine)->server_ms);
+    http_server_conn_update_reading(s);
 }
 
-static void hp__on_server_connect(uv_connect_t *req, int status)
+/* The server's written callback: a failed write, or every write done. */
+static void hp__on_server_written(void *owner, int status)
 {
-    struct hp_server *s = req->data;
-    struct hp_client *c = s->client;
+    struct hp_client *c = owner;
 
-    if (s->state == HPS_CLOSING)
-        return;
     if (status < 0) {
-        struct se_server *failed = s->srv;
-        s->dirty = true;
-        hp__server_close(s);
-        if (c == NULL || c->state != HPC_CONNECTING)
+        if (!c->resp_head_sent)
+            hp__client_error(c, 502, METRICS_ERR_SERVER);
+        else
+            hp__client_close(c);
+        return;
+    }
+    hp__client_update_reading(c);
+}
+
+/* The server connection may read the response while it is not complete and the client
+ * takes bytes. */
+static bool hp__wants_server_input(void *owner)
+{
+    struct hp_client *c = owner;
+    return c->resp.phase != HTTP_MSG_PHASE_DONE && c->pending_writes == 0;
+}
+
+static void hp__on_server_connected(void *owner, struct se_server *failed, int status)
+{
+    struct hp_client *c = owner;
+
+    if (status < 0) {
+        if (c->state != HPC_CONNECTING)
             return;
         vlog_debug("http_proxy: connect to %s: %s", failed->label, uv_strerror(status));
         c->avoid = failed;
@@ -679,9 +486,8 @@ static void hp__on_server_connect(uv_connect_t *req, int status)
         hp__client_error(c, 502, METRICS_ERR_CONNECT);
         return;
     }
-    s->state = HPS_BUSY;
-    if (c == NULL || c->state != HPC_CONNECTING) {
-        hp__server_release(s, true);
+    if (c->state != HPC_CONNECTING) {
+        http_server_conn_release(c->server, true);
         return;
     }
     hp__client_server_ready(c);
@@ -696,7 +502,7 @@ static int hp__client_get_server(struct hp_client *c)
 {
     struct se_engine *e = c->engine;
     struct se_server *srv;
-    struct hp_server *s;
+    struct http_server_conn *s;
     uint64_t hash = 0;
 
     if (c->vs->pool->cfg->lb == SE_LB_CONSISTENT_HASH) {
@@ -717,43 +523,20 @@ static int hp__client_get_server(struct hp_client *c)
         return -1;
     }
     c->log_server = srv;
-    s = hp__server_take_idle(srv);
+    s = http_server_conn_take_idle(srv, &hp__server_events, c, &c->server);
     if (s != NULL) {
-        s->client = c;
-        s->counted = true;
-        srv->active++;
-        c->server = s;
         hp__client_server_ready(c);
         return c->state == HPC_FORWARD ? 0 : -1;
     }
-    s = calloc(1, sizeof *s);
-    if (s == NULL || uv_tcp_init(e->loop, &s->tcp) != 0) {
-        free(s);
-        hp__client_error(c, 502, METRICS_ERR_CONNECT);
-        return -1;
-    }
-    s->tcp.data = s;
-    s->connect.data = s;
-    s->srv = se_server_ref(srv);
-    s->client = c;
-    s->state = HPS_CONNECTING;
-    s->counted = true;
-    srv->active++;
-    engine_count_socket(e, 1);
-    uv_tcp_nodelay(&s->tcp, 1);
-    c->server = s;
     if (!hp__client_set_state(c, HPC_CONNECTING)) {
         hp__client_close(c);
         return -1;
     }
-    if (uv_tcp_connect(&s->connect, &s->tcp, (const struct sockaddr *)&srv->cfg.addr,
-                       hp__on_server_connect) != 0) {
-        s->dirty = true;
-        hp__server_close(s);
+    if (http_server_conn_open(e, srv, &hp__server_events, c, &c->server) != 0) {
         hp__client_error(c, 502, METRICS_ERR_CONNECT);
         return -1;
     }
-    hp__arm(c, e->limits.connect_ms);
+    hp__arm(c, engine_limits(e)->connect_ms);
     return 0;
 }
 
@@ -789,7 +572,7 @@ static int hp__client_request_head(struct hp_client *c)
         return -1;
     }
     http_msg_release(&c->resp);
-    http_msg_init(&c->resp, HTTP_RESPONSE, c->engine->limits.head_limit);
+    http_msg_init(&c->resp, HTTP_RESPONSE, engine_limits(c->engine)->head_limit);
     c->resp.no_body = p->method == HTTP_HEAD;
     return hp__client_get_server(c) == 0 && c->state == HPC_FORWARD ? 0 : -1;
 }
@@ -829,7 +612,7 @@ static size_t hp__client_input(struct hp_client *c, const char *data, size_t len
             }
             hp__client_set_state(c, HPC_HEAD);
             hp__client_begin_request(c);
-            hp__arm(c, c->engine->limits.client_head_ms);
+            hp__arm(c, engine_limits(c->engine)->client_head_ms);
             /* fall through */
         case HPC_HEAD:
             ev = http_msg_feed(&c->req, data + off, len - off, &n, &body, &blen);
@@ -855,7 +638,7 @@ static size_t hp__client_input(struct hp_client *c, const char *data, size_t len
                 hp__client_error(c, 400, METRICS_ERR_CLIENT);
                 return len;
             }
-            if (blen > 0 && hp__server_write(c->server, body, blen) != 0) {
+            if (blen > 0 && http_server_conn_write(c->server, body, blen) != 0) {
                 hp__client_error(c, 502, METRICS_ERR_SERVER);
                 return len;
             }
@@ -863,7 +646,7 @@ static size_t hp__client_input(struct hp_client *c, const char *data, size_t len
                 c->req_done = true;
                 return off;
             }
-            hp__touch(c, c->engine->limits.server_ms);
+            hp__touch(c, engine_limits(c->engine)->server_ms);
             break;
         case HPC_CONNECTING:
             return off;
@@ -876,33 +659,28 @@ static size_t hp__client_input(struct hp_client *c, const char *data, size_t len
 
 static void hp__client_process_buffered(struct hp_client *c)
 {
-    while (c->in_len > 0 && c->state != HPC_CLOSING && c->state != HPC_CONNECTING) {
+    while (c->in.len > 0 && c->state != HPC_CLOSING && c->state != HPC_CONNECTING) {
         size_t used;
         if (c->state == HPC_FORWARD && c->req_done)
             break;
         if (c->state == HPC_LINGER) {
-            c->in_len = 0;
+            c->in.len = 0;
             break;
         }
-        used = hp__client_input(c, c->in, c->in_len);
+        used = hp__client_input(c, c->in.data, c->in.len);
         if (c->state == HPC_CLOSING)
             return;
         if (c->state == HPC_LINGER) {
-            c->in_len = 0;
+            c->in.len = 0;
             break;
         }
         if (used == 0)
             break;
-        memmove(c->in, c->in + used, c->in_len - used);
-        c->in_len -= (uint32_t)used;
+        buf_consume(&c->in, used);
     }
-    if (c->in_len == 0 && c->in_cap > 16384) {
-        free(c->in);
-        c->in = NULL;
-        c->in_cap = 0;
-    }
+    buf_trim(&c->in, 16384);
     if (c->server)
-        hp__server_update_reading(c->server);
+        http_server_conn_update_reading(c->server);
     hp__client_update_reading(c);
 }
 
@@ -936,18 +714,18 @@ static void hp__on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b
     if (c->state == HPC_CLOSING)
         return;
     if (c->server)
-        hp__server_update_reading(c->server);
+        http_server_conn_update_reading(c->server);
     hp__client_update_reading(c);
 }
 
 /* The response is complete: log, recycle the server connection, next request. */
 static void hp__client_finish(struct hp_client *c, bool server_reusable)
 {
-    struct hp_server *s = c->server;
+    struct http_server_conn *s = c->server;
 
     hp__client_log(c);
     if (s != NULL)
-        hp__server_release(s, server_reusable && c->req_done &&
+        http_server_conn_release(s, server_reusable && c->req_done &&
                                   http_should_keep_alive(&c->resp.parser));
     c->server = NULL;
     hp__client_end_request(c);
@@ -958,9 +736,9 @@ static void hp__client_finish(struct hp_client *c, bool server_reusable)
     }
     http_msg_next(&c->req);
     hp__client_set_state(c, HPC_IDLE);
-    if (c->in_len == 0)
+    if (c->in.len == 0)
         http_msg_release(&c->req);
-    hp__arm(c, c->engine->limits.client_idle_ms);
+    hp__arm(c, engine_limits(c->engine)->client_idle_ms);
     hp__client_process_buffered(c);
 }
 
@@ -994,9 +772,9 @@ static int hp__client_response_head(struct hp_client *c)
     return 0;
 }
 
-static void hp__server_input(struct hp_server *s, const char *data, size_t len)
+static void hp__server_input(struct http_server_conn *s, const char *data, size_t len)
 {
-    struct hp_client *c = s->client;
+    struct hp_client *c = s->owner;
     size_t off = 0, n, blen;
     const char *body;
     enum http_msg_event ev;
@@ -1047,23 +825,15 @@ static void hp__server_input(struct hp_server *s, const char *data, size_t len)
         hp__client_close(c);
         return;
     }
-    hp__touch(c, c->engine->limits.server_ms);
+    hp__touch(c, engine_limits(c->engine)->server_ms);
 }
 
-static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+static void hp__on_server_read(void *owner, struct http_server_conn *s, ssize_t nread,
+                               const uv_buf_t *buf)
 {
-    struct hp_server *s = st->data;
-    struct hp_client *c = s->client;
+    struct hp_client *c = owner;
 
-    if (s->state == HPS_IDLE || c == NULL) {
-        if (nread != 0)
-            hp__server_close(s); /* an idle connection must stay silent */
-        return;
-    }
-    if (s->state != HPS_BUSY || nread == 0)
-        return;
     if (nread < 0) {
-        s->dirty = true;
         if (c->resp.phase == HTTP_MSG_PHASE_BODY && nread == UV_EOF) {
             hp__server_input(s, "", 0); /* read-until-close body ends here */
             if (c->state != HPC_CLOSING && c->server == s)
@@ -1074,7 +844,7 @@ static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b
             c->retries < HP__MAX_RETRIES) {
             /* a pooled connection the server had closed: try again on a fresh one */
             c->retries++;
-            hp__server_close(s);
+            http_server_conn_close(s);
             if (hp__client_set_state(c, HPC_CONNECTING) && hp__client_get_server(c) == 0 &&
                 c->state == HPC_FORWARD)
                 hp__client_process_buffered(c);
@@ -1087,14 +857,12 @@ static void hp__on_server_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b
         return;
     }
     hp__server_input(s, buf->base, (size_t)nread);
-    if (s->state == HPS_BUSY && s->client != NULL)
-        hp__server_update_reading(s);
 }
 
 static void hp__on_timer(uv_timer_t *t)
 {
     struct hp_client *c = t->data;
-    uint64_t now = uv_now(c->engine->loop);
+    uint64_t now = uv_now(engine_loop(c->engine));
 
     if (c->state == HPC_CLOSING)
         return;
@@ -1124,16 +892,32 @@ static void hp__on_timer(uv_timer_t *t)
     }
 }
 
-void http_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *peer)
+/* A stop: a connection waiting for its next request closes now; one with a request in
+ * flight finishes it (its listener is closed, so the answer says "Connection: close"). */
+static void hp__conn_drain(struct se_conn *conn)
 {
-    struct se_engine *e = l->engine;
+    struct hp_client *c = (struct hp_client *)((char *)conn - offsetof(struct hp_client, conn));
+    if (c->state == HPC_IDLE)
+        hp__client_close(c);
+}
+
+static void hp__conn_abort(struct se_conn *conn)
+{
+    hp__client_close((struct hp_client *)((char *)conn - offsetof(struct hp_client, conn)));
+}
+
+static const struct se_conn_ops hp__conn_ops = {.drain = hp__conn_drain, .abort = hp__conn_abort};
+
+void http_proxy_accept(void *engine, struct se_listener *l, int fd, const struct sockaddr_in *peer)
+{
+    struct se_engine *e = engine;
     struct hp_client *c = calloc(1, sizeof *c);
 
     if (c == NULL) {
         close(fd);
         return;
     }
-    if (uv_tcp_init(e->loop, &c->tcp) != 0) {
+    if (uv_tcp_init(engine_loop(e), &c->tcp) != 0) {
         free(c);
         close(fd);
         return;
@@ -1146,7 +930,7 @@ void http_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *
         uv_close((uv_handle_t *)&c->tcp, hp__on_client_closed);
         return;
     }
-    uv_timer_init(e->loop, &c->timer);
+    uv_timer_init(engine_loop(e), &c->timer);
     c->tcp.data = c;
     c->timer.data = c;
     c->shutdown.data = c;
@@ -1156,14 +940,15 @@ void http_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *
     c->peer_addr = peer->sin_addr.s_addr;
     c->peer_port = ntohs(peer->sin_port);
     inet_ntop(AF_INET, &peer->sin_addr, c->peer_ip, sizeof c->peer_ip);
-    http_msg_init(&c->req, HTTP_REQUEST, e->limits.head_limit);
-    http_msg_init(&c->resp, HTTP_RESPONSE, e->limits.head_limit);
+    http_msg_init(&c->req, HTTP_REQUEST, engine_limits(e)->head_limit);
+    http_msg_init(&c->resp, HTTP_RESPONSE, engine_limits(e)->head_limit);
     uv_tcp_nodelay(&c->tcp, 1);
     engine_count_socket(e, 1);
+    engine_conn_add(e, &c->conn, &hp__conn_ops);
     c->conn_metrics = l->vs->metrics;
     c->conn_metrics->refs++;
     c->conn_metrics->connections++;
     c->conn_metrics->active++;
-    hp__arm(c, e->limits.client_idle_ms);
+    hp__arm(c, engine_limits(e)->client_idle_ms);
     hp__client_update_reading(c);
 }

@@ -13,13 +13,12 @@
 #include <netinet/in.h>
 
 struct se_listener;
-struct se_server;
+
+struct se_engine;
 
 /* Takes over the accepted, non-blocking socket FD from listener L (borrowed; a reference
- * is kept while the connection lives). On failure FD is closed. */
-void http_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *peer);
-
-/* Closes every pooled idle connection to S (a retired server). */
-void http_proxy_drop_idle(struct se_server *s);
+ * is kept while the connection lives) for engine E (its listener_accept_fn). On failure FD
+ * is closed. */
+void http_proxy_accept(void *e, struct se_listener *l, int fd, const struct sockaddr_in *peer);
 
 #endif

@@ -10,9 +10,6 @@
 #include <unistd.h>
 
 #include "common/vlog.h"
-#include "se/engine.h"
-#include "se/http_proxy.h"
-#include "se/tcp_proxy.h"
 
 #define LISTENER__BACKLOG 4096
 #define LISTENER__ACCEPT_BATCH 64
@@ -33,7 +30,7 @@ static void listener__on_readable(uv_poll_t *p, int status, int events)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 vlog_warn("listener %s: accept: %s; accepting pauses", l->label,
                           strerror(errno));
-                engine_pause_accepting(l->engine);
+                l->hooks.out_of_fds(l->hooks.arg);
             }
             return;
         }
@@ -41,14 +38,12 @@ static void listener__on_readable(uv_poll_t *p, int status, int events)
             close(fd);
             continue;
         }
-        if (l->vs->cfg->app == SE_APP_TCP)
-            tcp_proxy_accept(l, fd, &peer);
-        else
-            http_proxy_accept(l, fd, &peer);
+        l->hooks.accept(l->hooks.arg, l, fd, &peer);
     }
 }
 
-int listener_open(struct se_engine *e, const struct sockaddr_in *addr, struct se_listener **out)
+int listener_open(uv_loop_t *loop, const struct sockaddr_in *addr,
+                  const struct listener_hooks *hooks, bool paused, struct se_listener **out)
 {
     struct se_listener *l;
     int fd, one = 1, err;
@@ -70,34 +65,34 @@ int listener_open(struct se_engine *e, const struct sockaddr_in *addr, struct se
         return -ENOMEM;
     }
     l->refs = 1;
-    l->engine = e;
+    l->hooks = *hooks;
     l->fd = fd;
     l->addr = *addr;
     inet_ntop(AF_INET, &addr->sin_addr, ip, sizeof ip);
     snprintf(l->label, sizeof l->label, "%s:%u", ip, ntohs(addr->sin_port));
-    err = uv_poll_init(e->loop, &l->poll, fd);
+    err = uv_poll_init(loop, &l->poll, fd);
     if (err != 0) {
         close(fd);
         free(l);
         return err;
     }
     l->poll.data = l;
-    if (!e->accept_paused)
+    if (!paused)
         listener_resume(l);
     *out = l;
     return 0;
 }
 
-void listener_set_vs(struct se_listener *l, struct se_vs *vs)
+struct se_vs *listener_set_vs(struct se_listener *l, struct se_vs *vs)
 {
     struct se_vs *old = l->vs;
     const char *header = NULL;
 
-    l->vs = vs ? se_vs_ref(vs) : NULL;
+    l->vs = vs;
     if (vs != NULL && vs->cfg->app == SE_APP_HTTP && vs->pool->cfg->lb == SE_LB_CONSISTENT_HASH)
         header = vs->pool->cfg->hash_header;
     snprintf(l->hash_header, sizeof l->hash_header, "%s", header ? header : "");
-    se_vs_unref(old);
+    return old;
 }
 
 void listener_pause(struct se_listener *l)
@@ -130,7 +125,6 @@ void listener_close(struct se_listener *l)
         return;
     listener_pause(l);
     l->closed = true;
-    listener_set_vs(l, NULL);
     uv_close((uv_handle_t *)&l->poll, listener__on_closed);
 }
 

@@ -1,7 +1,9 @@
 /* listener.h: a listening socket of a virtual service (VIP:port), accepting by hand
  * through uv_poll so that accepting can pause when descriptors run low (the connection
- * waits in the backlog instead of being refused). Each accepted socket goes to the HTTP
- * or TCP proxy according to the listener's current se_vs. Loop thread only. */
+ * waits in the backlog instead of being refused). Each accepted socket goes to the accept
+ * callback of its hooks (main hands it to the HTTP or TCP proxy by the listener's current
+ * se_vs); running out of descriptors calls out_of_fds. The listener calls nothing above
+ * it. Loop thread only. */
 #ifndef VIGIL_SE_LISTENER_H
 #define VIGIL_SE_LISTENER_H
 
@@ -10,13 +12,18 @@
 #include <uv.h>
 
 #include "common/objects.h"
+#include "se/engine-t.h"
 
-struct se_engine;
-struct se_vs;
+/* What a listener calls (borrowed; ARG is passed back). */
+struct listener_hooks {
+    listener_accept_fn *accept;      /* an accepted socket, while the listener has a service */
+    void (*out_of_fds)(void *arg);   /* accept failed for lack of descriptors */
+    void *arg;
+};
 
 struct se_listener {
     int refs;
-    struct se_engine *engine;
+    struct listener_hooks hooks;
     uv_poll_t poll;
     int fd;
     struct sockaddr_in addr;
@@ -31,16 +38,20 @@ struct se_listener {
     struct se_listener *next; /* engine's list */
 };
 
-/* Binds and listens on ADDR for engine E. Returns 0 and the listener in *OUT (one
- * reference, the engine's) or a negative errno (e.g. -EADDRINUSE). */
-int listener_open(struct se_engine *e, const struct sockaddr_in *addr, struct se_listener **out);
+/* Binds and listens on ADDR on LOOP with HOOKS (copied), accepting at once unless PAUSED.
+ * Returns 0 and the listener in *OUT (one reference, the caller's: the engine) or a
+ * negative errno (e.g. -EADDRINUSE). */
+int listener_open(uv_loop_t *loop, const struct sockaddr_in *addr,
+                  const struct listener_hooks *hooks, bool paused, struct se_listener **out);
 
-/* Points L at VS (takes a new reference, drops the old one) and copies VS's
- * consistent-hash header name into L->hash_header. */
-void listener_set_vs(struct se_listener *l, struct se_vs *vs);
+/* Points L at VS (may be NULL), taking over the caller's reference, and copies VS's
+ * consistent-hash header name into L->hash_header. Returns the previous service, whose
+ * reference goes back to the caller (NULL when none). */
+struct se_vs *listener_set_vs(struct se_listener *l, struct se_vs *vs);
 
 /* Stops accepting for good and drops the engine's reference; connections that hold a
- * reference keep L's memory until they go. */
+ * reference keep L's memory until they go. The caller first takes L's service back with
+ * listener_set_vs(L, NULL). */
 void listener_close(struct se_listener *l);
 
 /* Stops or restarts accepting (descriptor shortage). */

@@ -98,11 +98,6 @@ uint64_t log_seq_next(struct log_seq *s)
     return s->next++;
 }
 
-uint64_t log_seq_peek(const struct log_seq *s)
-{
-    return s->next;
-}
-
 void log_seq_close(struct log_seq *s)
 {
     if (s == NULL)

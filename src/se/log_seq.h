@@ -22,9 +22,6 @@ int log_seq_open(const char *dir, struct log_seq **out);
  * the number is still unique within this run, and the failure is logged. */
 uint64_t log_seq_next(struct log_seq *seq);
 
-/* The number log_seq_next would return. */
-uint64_t log_seq_peek(const struct log_seq *seq);
-
 /* Writes the exact next number and frees SEQ. */
 void log_seq_close(struct log_seq *seq);
 

@@ -12,14 +12,24 @@
 #include <uv.h>
 
 #include "common/errors.h"
+#include "common/timeutil.h"
 #include "common/vlog.h"
 #include "se/admin.h"
 #include "se/engine.h"
 #include "se/http_msg.h"
+#include "se/http_proxy.h"
+#include "se/listener.h"
 #include "se/log_file.h"
 #include "se/log_seq.h"
 #include "se/se_config.h"
 #include "se/se_options.h"
+#include "se/se_state.h"
+#include "se/tcp_proxy.h"
+
+/* How long a stop waits for requests in flight before cutting them off. */
+#define SE_DRAIN_MS 5000
+/* After the drain: the loop ends once the last handles closed, or after this. */
+#define SE_EXIT_GRACE_MS 1000
 
 struct se_main {
     struct se_options opts;
@@ -29,13 +39,24 @@ struct se_main {
     struct log_seq *seq;
     struct admin *admin;
     uv_signal_t sighup, sigterm, sigint;
-    const char *state;
+    uv_timer_t drain_timer;
+    bool stopping;
+    struct se_state_machine state;
     char last_config_path[4096];
 };
 
 static const char *se__state(void *arg)
 {
-    return ((struct se_main *)arg)->state;
+    return se_state_name(se_state_current(&((struct se_main *)arg)->state));
+}
+
+/* A listener accepted FD: the proxy of its service's application takes it. */
+static void se__accept(void *engine, struct se_listener *l, int fd, const struct sockaddr_in *peer)
+{
+    if (l->vs->cfg->app == SE_APP_TCP)
+        tcp_proxy_accept(engine, l, fd, peer);
+    else
+        http_proxy_accept(engine, l, fd, peer);
 }
 
 /* Keeps the last good configuration in DIR/config.json (written atomically). */
@@ -84,20 +105,67 @@ static void se__on_sighup(uv_signal_t *h, int signum)
     se__load(m, m->opts.config_file);
 }
 
-static void se__on_stop(uv_signal_t *h, int signum)
+static void se__on_exit_grace(uv_timer_t *t)
 {
-    struct se_main *m = h->data;
+    vlog_warn("se: handles still open %d ms after the drain; leaving the loop", SE_EXIT_GRACE_MS);
+    uv_stop(t->loop);
+}
 
-    vlog_info("se: signal %d: stopping", signum);
-    engine_stop(&m->engine);
-    if (m->admin)
-        admin_close(m->admin);
+/* Every connection is gone (drained or cut off): flush the log, close what is left; the loop
+ * then ends and main returns 0. */
+static void se__on_drained(void *arg)
+{
+    struct se_main *m = arg;
+
+    vlog_info("se: drained; flushing the access log and exiting");
+    uv_timer_stop(&m->drain_timer);
+    uv_close((uv_handle_t *)&m->drain_timer, NULL);
+    uv_close((uv_handle_t *)&m->sighup, NULL);
+    uv_close((uv_handle_t *)&m->sigterm, NULL);
+    uv_close((uv_handle_t *)&m->sigint, NULL);
     log_sink_flush(m->sink);
     log_seq_close(m->seq);
     m->seq = NULL;
     log_sink_close(m->sink);
+    m->sink = NULL;
     fflush(stderr);
-    _exit(0);
+    {
+        static uv_timer_t grace; /* unreferenced: it never keeps the loop alive by itself */
+        uv_timer_init(m->loop, &grace);
+        uv_timer_start(&grace, se__on_exit_grace, SE_EXIT_GRACE_MS, 0);
+        uv_unref((uv_handle_t *)&grace);
+    }
+}
+
+static void se__on_drain_deadline(uv_timer_t *t)
+{
+    struct se_main *m = t->data;
+
+    vlog_warn("se: drain deadline (%d ms) passed; closing %llu connections still open",
+              SE_DRAIN_MS, (unsigned long long)m->engine.n_conns);
+    engine_abort(&m->engine);
+}
+
+/* SIGTERM / SIGINT: stop accepting, let requests in flight finish (up to SE_DRAIN_MS), then
+ * flush the log and exit 0. A second signal cuts the drain short. */
+static void se__on_stop(uv_signal_t *h, int signum)
+{
+    struct se_main *m = h->data;
+
+    if (m->stopping) {
+        vlog_info("se: signal %d again: closing the connections in flight now", signum);
+        engine_abort(&m->engine);
+        return;
+    }
+    m->stopping = true;
+    vlog_info("se: signal %d: stopping; no new connections, %llu in flight get up to %d ms",
+              signum, (unsigned long long)m->engine.n_conns, SE_DRAIN_MS);
+    engine_stop(&m->engine);
+    if (m->admin)
+        admin_close(m->admin);
+    m->admin = NULL;
+    uv_timer_start(&m->drain_timer, se__on_drain_deadline, SE_DRAIN_MS, 0);
+    engine_drain(&m->engine, se__on_drained, m);
 }
 
 static int se__mkdirs(const char *path)
@@ -169,9 +237,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-se: %s/access.log: cannot open it\n", m.opts.data_dir);
         return 2;
     }
-    engine_init(&m.engine, m.loop, m.opts.name, m.sink, m.seq, &limits);
+    engine_init(&m.engine, m.loop, m.opts.name, m.sink, m.seq, &limits, se__accept);
     se__raise_fd_limit(&m);
-    m.state = m.opts.config_file ? "STANDALONE" : "CONNECTING";
+    if (m.opts.config_file != NULL)
+        se_state_init(&m.state, SE_STATE_STANDALONE, "--config-file given", time_now_ms());
+    else
+        se_state_init(&m.state, SE_STATE_CONNECTING, "no controller answered yet", time_now_ms());
     src.engine = &m.engine;
     src.state = se__state;
     src.arg = &m;
@@ -199,11 +270,12 @@ int main(int argc, char **argv)
     uv_signal_init(m.loop, &m.sighup);
     uv_signal_init(m.loop, &m.sigterm);
     uv_signal_init(m.loop, &m.sigint);
-    m.sighup.data = m.sigterm.data = m.sigint.data = &m;
+    uv_timer_init(m.loop, &m.drain_timer);
+    m.sighup.data = m.sigterm.data = m.sigint.data = m.drain_timer.data = &m;
     uv_signal_start(&m.sighup, se__on_sighup, SIGHUP);
     uv_signal_start(&m.sigterm, se__on_stop, SIGTERM);
     uv_signal_start(&m.sigint, se__on_stop, SIGINT);
-    vlog_info("se: %s running (%s), admin on %s:%u", m.opts.name, m.state, m.opts.admin.host,
+    vlog_info("se: %s running (%s), admin on %s:%u", m.opts.name, se__state(&m), m.opts.admin.host,
               m.opts.admin.port);
     uv_run(m.loop, UV_RUN_DEFAULT);
     http_msg_free_cache();

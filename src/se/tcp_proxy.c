@@ -16,6 +16,7 @@
 #include "common/vlog.h"
 #include "se/engine.h"
 #include "se/listener.h"
+#include "se/stream_write.h"
 
 #define TP__READ_BUF (64 * 1024)
 #define TP__MAX_RETRIES 2
@@ -33,6 +34,7 @@ struct tp_side {
 };
 
 struct tp_conn {
+    struct se_conn conn;         /* listed by the engine while open (drain at a stop) */
     struct tp_side client;
     struct tp_side server;
     uv_connect_t connect;
@@ -57,12 +59,6 @@ struct tp_conn {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t deadline;
-};
-
-struct tp_write {
-    uv_write_t req;
-    struct tp_conn *conn;
-    char data[];
 };
 
 static char tp__read_buf[TP__READ_BUF];
@@ -134,6 +130,7 @@ static void tp__close(struct tp_conn *t)
         return;
     tp__log(t);
     tp__set_state(t, TP_CLOSING);
+    engine_conn_remove(t->engine, &t->conn);
     if (t->counted) {
         t->srv->active--;
         t->counted = false;
@@ -159,7 +156,7 @@ static void tp__close(struct tp_conn *t)
 static void tp__on_timer(uv_timer_t *h)
 {
     struct tp_conn *t = h->data;
-    uint64_t now = uv_now(t->engine->loop);
+    uint64_t now = uv_now(engine_loop(t->engine));
 
     if (t->state == TP_CLOSING)
         return;
@@ -202,11 +199,9 @@ static void tp__half_close(struct tp_conn *t, struct tp_side *from, struct tp_si
 
 static void tp__on_written(uv_write_t *req, int status)
 {
-    struct tp_write *w = (struct tp_write *)req;
-    struct tp_conn *t = w->conn;
-    struct tp_side *to = (struct tp_side *)req->handle == &t->client ? &t->client : &t->server;
+    struct tp_conn *t = stream_write_done(req);
+    struct tp_side *to = req->handle == (uv_stream_t *)&t->client.tcp ? &t->client : &t->server;
 
-    free(w);
     to->pending_writes--;
     if (t->state == TP_CLOSING)
         return;
@@ -220,27 +215,7 @@ static void tp__on_written(uv_write_t *req, int status)
 static int tp__write(struct tp_conn *t, struct tp_side *to, const char *data, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    struct tp_write *w;
-    int n = to->pending_writes == 0 ? uv_try_write((uv_stream_t *)&to->tcp, &b, 1) : UV_EAGAIN;
-
-    if (n < 0 && n != UV_EAGAIN)
-        return n;
-    if (n < 0)
-        n = 0;
-    if ((size_t)n == len)
-        return 0;
-    w = malloc(sizeof *w + len - (size_t)n);
-    if (w == NULL)
-        return UV_ENOMEM;
-    memcpy(w->data, data + n, len - (size_t)n);
-    w->conn = t;
-    b = uv_buf_init(w->data, (unsigned)(len - (size_t)n));
-    if (uv_write(&w->req, (uv_stream_t *)&to->tcp, &b, 1, tp__on_written) != 0) {
-        free(w);
-        return UV_EIO;
-    }
-    to->pending_writes++;
-    return 0;
+    return stream_write((uv_stream_t *)&to->tcp, &b, 1, &to->pending_writes, tp__on_written, t);
 }
 
 static void tp__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -265,7 +240,7 @@ static void tp__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         t->bytes_in += (uint64_t)nread;
     else
         t->bytes_out += (uint64_t)nread;
-    t->deadline = uv_now(t->engine->loop) + t->engine->limits.tcp_idle_ms;
+    t->deadline = uv_now(engine_loop(t->engine)) + engine_limits(t->engine)->tcp_idle_ms;
     if (tp__write(t, to, buf->base, (size_t)nread) != 0) {
         tp__close(t);
         return;
@@ -337,8 +312,8 @@ static void tp__on_connect(uv_connect_t *req, int status)
     }
     t->connect_ns = uv_hrtime();
     tp__set_state(t, TP_STREAMING);
-    t->deadline = uv_now(t->engine->loop) + t->engine->limits.tcp_idle_ms;
-    uv_timer_start(&t->timer, tp__on_timer, t->engine->limits.tcp_idle_ms, 0);
+    t->deadline = uv_now(engine_loop(t->engine)) + engine_limits(t->engine)->tcp_idle_ms;
+    uv_timer_start(&t->timer, tp__on_timer, engine_limits(t->engine)->tcp_idle_ms, 0);
     tp__update_reading(t);
 }
 
@@ -360,7 +335,7 @@ static void tp__connect(struct tp_conn *t)
     t->srv = se_server_ref(srv);
     srv->active++;
     t->counted = true;
-    if (uv_tcp_init(t->engine->loop, &t->server.tcp) != 0) {
+    if (uv_tcp_init(engine_loop(t->engine), &t->server.tcp) != 0) {
         tp__close(t);
         return;
     }
@@ -374,26 +349,40 @@ static void tp__connect(struct tp_conn *t)
         tp__close(t);
         return;
     }
-    t->deadline = uv_now(t->engine->loop) + t->engine->limits.connect_ms;
-    uv_timer_start(&t->timer, tp__on_timer, t->engine->limits.connect_ms, 0);
+    t->deadline = uv_now(engine_loop(t->engine)) + engine_limits(t->engine)->connect_ms;
+    uv_timer_start(&t->timer, tp__on_timer, engine_limits(t->engine)->connect_ms, 0);
 }
 
-void tcp_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *peer)
+/* A stop: a byte stream has no request boundary; it goes on until both sides ended or
+ * the drain deadline (abort). */
+static void tp__conn_drain(struct se_conn *conn)
 {
-    struct se_engine *e = l->engine;
+    (void)conn;
+}
+
+static void tp__conn_abort(struct se_conn *conn)
+{
+    tp__close((struct tp_conn *)((char *)conn - offsetof(struct tp_conn, conn)));
+}
+
+static const struct se_conn_ops tp__conn_ops = {.drain = tp__conn_drain, .abort = tp__conn_abort};
+
+void tcp_proxy_accept(void *engine, struct se_listener *l, int fd, const struct sockaddr_in *peer)
+{
+    struct se_engine *e = engine;
     struct tp_conn *t = calloc(1, sizeof *t);
 
     if (t == NULL) {
         close(fd);
         return;
     }
-    if (uv_tcp_init(e->loop, &t->client.tcp) != 0 || uv_tcp_open(&t->client.tcp, fd) != 0) {
+    if (uv_tcp_init(engine_loop(e), &t->client.tcp) != 0 || uv_tcp_open(&t->client.tcp, fd) != 0) {
         /* uv_tcp_init cannot fail on Linux; uv_tcp_open only on a bad fd */
         close(fd);
         free(t);
         return;
     }
-    uv_timer_init(e->loop, &t->timer);
+    uv_timer_init(engine_loop(e), &t->timer);
     t->client.tcp.data = t;
     t->timer.data = t;
     t->engine = e;
@@ -407,6 +396,7 @@ void tcp_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *p
     t->start_wall_ms = time_now_ms();
     uv_tcp_nodelay(&t->client.tcp, 1);
     engine_count_socket(e, 1);
+    engine_conn_add(e, &t->conn, &tp__conn_ops);
     t->vs->metrics->connections++;
     t->vs->metrics->active++;
     tp__connect(t);

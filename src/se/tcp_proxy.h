@@ -9,8 +9,8 @@
 
 struct se_listener;
 
-/* Takes over the accepted, non-blocking socket FD from listener L. On failure FD is
- * closed. */
-void tcp_proxy_accept(struct se_listener *l, int fd, const struct sockaddr_in *peer);
+/* Takes over the accepted, non-blocking socket FD from listener L for engine E (a
+ * struct se_engine; its listener_accept_fn). On failure FD is closed. */
+void tcp_proxy_accept(void *e, struct se_listener *l, int fd, const struct sockaddr_in *peer);
 
 #endif
