@@ -1,0 +1,50 @@
+"""The benchmarks (`make bench`) stay out of `make test`, but a shortest run of each is here,
+so they cannot rot: each script runs to the end and prints its table. This checks that
+they work, never how fast anything is (the figures of a 1-second run on a busy machine
+mean nothing; docs/benchmarks.md holds the real runs).
+
+Run: /usr/bin/python3 -m pytest tests/system/test_bench_smoke.py
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import harness
+
+BENCH = harness.REPO_ROOT / "bench"
+
+
+def run(argv, env=None, timeout=300):
+    proc = subprocess.run([str(a) for a in argv], env=dict(os.environ, **(env or {})),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout, start_new_session=True)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])
+    return proc.stdout
+
+
+def need(*tools):
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)} (make deps installs them)")
+
+
+def test_controller_bench_runs():
+    need("wrk", "etcd")
+    out = run([BENCH / "controller" / "run.sh"], env={"BENCH_DURATION": "1"})
+    assert "| vigild" in out and "| etcd" in out, out[-2000:]
+
+
+def test_cluster_bench_runs():
+    need("wrk", "etcd")
+    out = run([BENCH / "cluster" / "run.sh", "--only", "writes,failover", "--rounds", "1",
+               "--failovers", "1", "--duration", "1"])
+    assert "vigild (3 nodes)" in out and "etcd 3.4 (3 members)" in out, out[-2000:]
+
+
+def test_se_bench_runs():
+    need("wrk", "haproxy", "nginx", "taskset")
+    out = run([BENCH / "se" / "run.sh"], env={"DURATION": "1", "IDLE": "100"})
+    assert "vigil-se http (logs on)" in out and "haproxy tcp" in out, out[-2000:]
