@@ -25,7 +25,15 @@ from pathlib import Path
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VIGILD = Path(os.environ.get("VIGILD", REPO_ROOT / "build" / "src" / "controller" / "vigild"))
+# The tests run a vigild built with its test-only knobs (--test-* flags: meson
+# -Dtest_knobs=true, the build-test/ dir `make test` makes); VIGILD points at another such
+# build (build-asan/). VIGILD_DEFAULT is the default build users run and install, which
+# must refuse the knobs (test_flags.py).
+TEST_BUILD_HINT = ("`meson setup build-test -Dtest_knobs=true && ninja -C build-test` "
+                   "(or `make test-build`), or set VIGILD")
+VIGILD = Path(os.environ.get("VIGILD", REPO_ROOT / "build-test" / "src" / "controller" / "vigild"))
+VIGILD_DEFAULT = Path(os.environ.get("VIGILD_DEFAULT",
+                                     REPO_ROOT / "build" / "src" / "controller" / "vigild"))
 
 HOST = "127.0.0.1"
 ROLE_LEADER = "CLUSTER_LEADER"
@@ -38,7 +46,7 @@ STATUS_WORDS = ("Ready", "Not Responsive", "Errors", "Restoring",
 # admin with HTTP Basic unless told otherwise. Nodes run as users run them, over HTTPS with
 # the cluster's self-signed certificate, which Api verifies (Node.ca_file); a test about
 # plain HTTP asks for tls=False (--no-tls). --test-fast-password-hash puts Argon2id at its
-# minimum limits.
+# minimum limits (a test build's knob: the default build refuses it).
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "vigil-test-admin-password"
 TEST_AUTH_FLAGS = ("--test-fast-password-hash",)
@@ -483,7 +491,7 @@ class Node:
             raise HarnessError(f"{self.label} already running (pid {self.pid})")
         if not self.binary.exists():
             raise HarnessError(f"vigild binary not found at {self.binary}: build it with "
-                               f"`ninja -C build` (or set VIGILD)")
+                               f"{TEST_BUILD_HINT}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.stderr_path, "ab") as f:
             f.write(f"==== start {time.strftime('%H:%M:%S')}: "
