@@ -394,7 +394,8 @@ class Node:
     """One vigild process: its identity, data dir, addresses and log files."""
 
     def __init__(self, registry, node_id, data_dir, raft_port=None, api_port=None,
-                 se_port=None, name=None, cluster=None, extra_flags=(), binary=None, tls=True):
+                 se_port=None, name=None, cluster=None, extra_flags=(), binary=None, tls=True,
+                 raft_host=HOST, api_host=HOST):
         self.registry = registry
         # tls=True (the default, as users run it): the node serves HTTPS with the cluster's
         # self-signed certificate, which its Api verifies (ca_file), or with the one its
@@ -404,8 +405,13 @@ class Node:
         self._ca_path = None
         self.id = node_id
         self.data_dir = Path(data_dir)
-        self.raft = addr(raft_port or allocate_port())
-        self.api_address = addr(api_port or allocate_port())
+        # Hosts other than 127.0.0.1 are other loopback addresses (127.0.0.2, ...); an
+        # api_host of 0.0.0.0 listens on every address, and the node advertises (and the
+        # test reaches it on) its raft host with that port.
+        self.raft = f"{raft_host}:{raft_port or allocate_port()}"
+        self.api_listen = f"{api_host}:{api_port or allocate_port()}"
+        self.api_address = (f"{raft_host}:{self.api_listen.split(':')[1]}"
+                            if api_host == "0.0.0.0" else self.api_listen)
         self.se_listen = addr(se_port or allocate_port())
         self.name = name or f"node-{node_id}"
         self.cluster = cluster          # "ID@HOST:PORT,..." or None
@@ -422,7 +428,7 @@ class Node:
     # command line -------------------------------------------------------
     def args(self):
         argv = [self.binary, "--data-dir", self.data_dir, "--id", str(self.id),
-                "--raft", self.raft, "--api", self.api_address,
+                "--raft", self.raft, "--api", self.api_listen,
                 "--se-listen", self.se_listen, "--name", self.name]
         if self.cluster:
             argv += ["--cluster", self.cluster]
@@ -607,7 +613,7 @@ class Cluster:
     """n vigild nodes; n > 1 are built with --cluster listing every raft address."""
 
     def __init__(self, registry, base_dir, n=1, extra_flags=(), heartbeat_ms=None,
-                 election_timeout_ms=None, name_prefix="node", tls=True):
+                 election_timeout_ms=None, name_prefix="node", tls=True, api_hosts=None):
         self.registry = registry
         flags = list(extra_flags)
         if heartbeat_ms is not None:
@@ -620,7 +626,7 @@ class Cluster:
             cluster = ",".join(f"{i + 1}@{addr(p)}" for i, p in enumerate(raft_ports))
         self.nodes = [Node(registry, i + 1, Path(base_dir) / f"{name_prefix}{i + 1}",
                            raft_port=raft_ports[i], cluster=cluster, extra_flags=flags,
-                           tls=tls)
+                           tls=tls, api_host=(api_hosts or [HOST] * n)[i])
                       for i in range(n)]
 
     def start(self, wait=True, timeout=30.0):
