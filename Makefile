@@ -1,6 +1,9 @@
 # Vigil: top-level entry points (see README.md). Meson + Ninja do the building.
 SHELL := /bin/bash
 BUILD ?= build
+# The tests run a second build with vigild's test-only knobs compiled in (-Dtest_knobs=true:
+# the --test-* flags); $(BUILD), the programs users run and install, refuses them.
+TEST_BUILD ?= build-test
 PYTEST := /usr/bin/python3 -m pytest
 
 # Every Debian package the build, the tests, the demo and the benchmarks need.
@@ -10,7 +13,7 @@ DEB_PACKAGES := build-essential meson ninja-build pkg-config \
 	python3 python3-pytest python3-requests curl iproute2 openssh-client \
 	etcd-server etcd-client wrk haproxy nginx-light clang libclang-rt-14-dev util-linux gdb
 
-.PHONY: all deps build test test-asan unit system demo demo-stop bench clean
+.PHONY: all deps build test-build test test-asan unit system demo demo-stop bench clean
 
 all: build
 
@@ -31,11 +34,19 @@ $(BUILD)/build.ninja:
 build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-unit: build
-	meson test -C $(BUILD) --print-errorlogs
+# meson configure also turns the knobs on in a $(TEST_BUILD) made by hand without them.
+test-build:
+	test -f $(TEST_BUILD)/build.ninja || meson setup $(TEST_BUILD) -Dtest_knobs=true
+	meson configure $(TEST_BUILD) -Dtest_knobs=true
+	ninja -C $(TEST_BUILD)
 
-system: build
-	$(PYTEST) tests/system -v -rs
+unit: test-build
+	meson test -C $(TEST_BUILD) --print-errorlogs
+
+# The harness runs $(TEST_BUILD)'s vigild; test_flags.py checks that $(BUILD)'s refuses the knobs.
+system: build test-build
+	VIGILD=$(CURDIR)/$(TEST_BUILD)/src/controller/vigild \
+		VIGILD_DEFAULT=$(CURDIR)/$(BUILD)/src/controller/vigild $(PYTEST) tests/system -v -rs
 
 test: deps
 	$(MAKE) build
@@ -44,7 +55,8 @@ test: deps
 
 # The unit tests and the controller's system tests against an ASan/UBSan build.
 test-asan: deps
-	test -f build-asan/build.ninja || meson setup build-asan -Dsanitize=true
+	test -f build-asan/build.ninja || meson setup build-asan -Dsanitize=true -Dtest_knobs=true
+	meson configure build-asan -Dsanitize=true -Dtest_knobs=true
 	ninja -C build-asan
 	meson test -C build-asan --print-errorlogs
 	VIGILD=$(CURDIR)/build-asan/src/controller/vigild ASAN_OPTIONS=detect_leaks=0 \
@@ -62,4 +74,4 @@ bench: deps
 	./bench/run.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD)

@@ -17,6 +17,12 @@ static const char *const vigil__messages[] = {
     "disk full",
 };
 
+/* One message per code from VIGIL_ENOMEM down to VIGIL__ELAST (excluded): a code added to
+ * errors.h without its message here fails the build. */
+_Static_assert(sizeof vigil__messages / sizeof vigil__messages[0] ==
+                   (size_t)(VIGIL_ENOMEM - VIGIL__ELAST),
+               "vigil__messages must have one message per VIGIL_E* code");
+
 const char *vigil_strerror(int code)
 {
     if (code == 0)

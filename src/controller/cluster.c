@@ -500,9 +500,6 @@ uint64_t cluster_leader(struct cluster *c, const char **address)
 uint64_t cluster_term(struct cluster *c) { return c->raft.current_term; }
 uint64_t cluster_applied_index(struct cluster *c) { return raft_last_applied(&c->raft); }
 uint64_t cluster_commit_index(struct cluster *c) { return c->raft.commit_index; }
-uint64_t cluster_last_index(struct cluster *c) { return raft_last_index(&c->raft); }
-uint64_t cluster_stored_index(struct cluster *c) { return c->raft.last_stored; }
-bool cluster_disk_full(struct cluster *c) { return disk_guard_is_full(c->guard); }
 
 int cluster_applied_entry_id(struct cluster *c, uint64_t index, uint64_t *entry_id)
 {

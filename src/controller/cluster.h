@@ -85,16 +85,6 @@ uint64_t cluster_leader(struct cluster *c, const char **address);
 uint64_t cluster_term(struct cluster *c);
 uint64_t cluster_applied_index(struct cluster *c);
 uint64_t cluster_commit_index(struct cluster *c);
-/* The last index in this node's log (snapshot included). */
-uint64_t cluster_last_index(struct cluster *c);
-/* The last index this node has durably written to its own log. A leader may commit and
- * apply entries before its own write of them finishes (a majority of followers stored
- * them), so this can be below the applied index. */
-uint64_t cluster_stored_index(struct cluster *c);
-/* True while this node's raft directory is under its free-space reserve (disk_guard.h):
- * it then refuses proposals (VIGIL_ENOSPC) and holds the log writes it gets as a
- * follower until space returns. */
-bool cluster_disk_full(struct cluster *c);
 
 /* The unique tag of the entry this node applied at INDEX into *ENTRY_ID (0 when that entry
  * carried none). Returns 0, or VIGIL_ENOTFOUND when this node did not apply INDEX one

@@ -24,6 +24,22 @@ static void credentials__set_secret(struct credentials *c, const char *secret)
     snprintf(c->node_header, sizeof c->node_header, AUTH_NODE_HEADER ": %s", cred);
 }
 
+/* tls_serve from tls_cert and tls_leaf. */
+static void credentials__serve(struct credentials *c)
+{
+    free(c->tls_serve);
+    c->tls_serve = NULL;
+    if (c->tls_cert == NULL)
+        return;
+    if (c->tls_leaf == NULL || c->operator_tls) {
+        c->tls_serve = strdup(c->tls_cert);
+    } else if (asprintf(&c->tls_serve, "%s%s%s", c->tls_leaf,
+                        c->tls_leaf[strlen(c->tls_leaf) - 1] == '\n' ? "" : "\n",
+                        c->tls_cert) < 0) {
+        c->tls_serve = NULL;
+    }
+}
+
 static void credentials__persist(struct credentials *c)
 {
     json_t *j = json_pack("{s:s}", "secret", c->secret);
@@ -31,6 +47,8 @@ static void credentials__persist(struct credentials *c)
     if (!c->operator_tls && c->tls_cert != NULL) {
         json_object_set_new(j, "tls_cert", json_string(c->tls_cert));
         json_object_set_new(j, "tls_key", json_string(c->tls_key));
+        if (c->tls_leaf != NULL)
+            json_object_set_new(j, "tls_leaf", json_string(c->tls_leaf));
     }
     text = json_dumps(j, JSON_INDENT(1));
     json_decref(j);
@@ -108,14 +126,17 @@ int credentials_open(struct credentials *c, const struct vigild_options *o, bool
         const char *secret = json_string_value(json_object_get(j, "secret"));
         const char *cert = json_string_value(json_object_get(j, "tls_cert"));
         const char *key = json_string_value(json_object_get(j, "tls_key"));
+        const char *leaf = json_string_value(json_object_get(j, "tls_leaf"));
         if (secret != NULL && strlen(secret) == AUTH_KEY_HEX_LEN - 1)
             credentials__set_secret(c, secret);
         if (!c->operator_tls && cert != NULL && key != NULL) {
             c->tls_cert = strdup(cert);
             c->tls_key = strdup(key);
+            c->tls_leaf = leaf != NULL && leaf[0] != '\0' ? strdup(leaf) : NULL;
         }
         json_decref(j);
     }
+    credentials__serve(c);
     if (new_node && credentials__admin_password(c, o, err, errlen) != 0)
         return VIGIL_EINVAL;
     return 0;
@@ -130,7 +151,7 @@ void credentials_fill_init(struct credentials *c, const struct vigild_options *o
         json_object_set_new(cmd, "admin", json_pack("{s:s, s:s}", "username", "admin", "hash",
                                                     c->admin_hash));
     if (c->proposed_cert == NULL) {
-        const char *ips[CLUSTER_MAX_NODES + 1];
+        const char *ips[CLUSTER_MAX_NODES + 2];
         char vip[64];
         size_t n = 0;
         for (unsigned i = 0; i < o->n_cluster; i++) {
@@ -141,6 +162,8 @@ void credentials_fill_init(struct credentials *c, const struct vigild_options *o
         }
         if (o->n_cluster == 0)
             ips[n++] = o->raft.host;
+        /* The others' --api hosts are added by credentials_renew once they registered. */
+        ips[n++] = netaddr_is_wildcard(&o->api) ? o->raft.host : o->api.host;
         if (o->vip[0] != '\0') {
             snprintf(vip, sizeof vip, "%s", o->vip);
             vip[strcspn(vip, "/")] = '\0';
@@ -155,6 +178,71 @@ void credentials_fill_init(struct credentials *c, const struct vigild_options *o
     }
 }
 
+/* The host part of "HOST:PORT" into OUT (16 bytes); 0, or -1 when it is no IPv4 text. */
+static int credentials__host(const char *address, char out[16])
+{
+    size_t n = address != NULL ? strcspn(address, ":") : 0;
+    if (n == 0 || n >= 16)
+        return -1;
+    memcpy(out, address, n);
+    out[n] = '\0';
+    return 0;
+}
+
+json_t *credentials_renew(struct credentials *c, struct store *store, uint64_t term)
+{
+    enum { MAX_IPS = 64 };
+    char old[MAX_IPS][16], want[2 * CLUSTER_MAX_NODES][16];
+    const char *ips[MAX_IPS + 2 * CLUSTER_MAX_NODES];
+    char *ca = store_meta_get(store, "tls_cert"), *key = store_meta_get(store, "tls_key");
+    char *cert = store_meta_get(store, "tls_leaf"); /* what the cluster serves */
+    char *renewed = NULL;
+    json_t *nodes = NULL, *node, *cmd = NULL;
+    size_t n_old = 0, n_want = 0, n = 0, i;
+    int missing = 0;
+
+    if (cert == NULL && ca != NULL)
+        cert = strdup(ca);
+    if (cert == NULL || key == NULL ||
+        (c->renewed_term == term && c->renewed_from != NULL && strcmp(c->renewed_from, cert) == 0))
+        goto out;
+    nodes = store_nodes(store);
+    json_array_foreach(nodes, i, node) {
+        const char *fields[] = {"api_address", "raft_address"};
+        for (size_t f = 0; f < 2 && n_want < 2 * CLUSTER_MAX_NODES; f++) {
+            const char *address = json_string_value(json_object_get(node, fields[f]));
+            if (credentials__host(address, want[n_want]) != 0)
+                continue;
+            missing |= !tls_cert_names_ip(cert, want[n_want]);
+            n_want++;
+        }
+    }
+    if (!missing || tls_cert_ips(cert, old, MAX_IPS, &n_old) != 0)
+        goto out;
+    for (i = 0; i < n_old; i++)
+        ips[n++] = old[i];
+    for (i = 0; i < n_want; i++)
+        ips[n++] = want[i];
+    if (tls_make_leaf(ca, key, ips, n, &renewed) != 0) {
+        vlog_error("cannot renew the cluster's TLS certificate");
+        goto out;
+    }
+    cmd = json_pack("{s:s, s:s, s:s}", "op", "tls_cert_renew", "previous", cert, "tls_leaf",
+                    renewed);
+    free(c->renewed_from);
+    c->renewed_from = cert;
+    cert = NULL;
+    c->renewed_term = term;
+    vlog_info("renewing the cluster's TLS certificate to name every node's API and raft host");
+out:
+    json_decref(nodes);
+    free(renewed);
+    free(cert);
+    free(ca);
+    free(key);
+    return cmd;
+}
+
 int credentials_learn(struct credentials *c, struct store *store)
 {
     int learned = 0;
@@ -166,16 +254,26 @@ int credentials_learn(struct credentials *c, struct store *store)
             learned = 1;
         }
     }
-    if (!c->operator_tls && c->tls_cert == NULL) {
+    if (!c->operator_tls) {
         char *cert = store_meta_get(store, "tls_cert");
         char *key = store_meta_get(store, "tls_key");
-        if (cert != NULL && key != NULL) {
+        char *leaf = store_meta_get(store, "tls_leaf");
+        if (cert != NULL && key != NULL &&
+            (c->tls_cert == NULL || strcmp(cert, c->tls_cert) != 0 ||
+             strcmp(key, c->tls_key) != 0 || (leaf == NULL) != (c->tls_leaf == NULL) ||
+             (leaf != NULL && strcmp(leaf, c->tls_leaf) != 0))) {
+            learned = c->tls_cert == NULL ? 1 : CREDENTIALS_RENEWED;
+            free(c->tls_cert);
+            free(c->tls_key);
+            free(c->tls_leaf);
             c->tls_cert = cert;
             c->tls_key = key;
-            learned = 1;
+            c->tls_leaf = leaf;
+            credentials__serve(c);
         } else {
             free(cert);
             free(key);
+            free(leaf);
         }
     }
     if (learned) {
@@ -204,5 +302,9 @@ void credentials_close(struct credentials *c)
     free(c->tls_key);
     free(c->proposed_cert);
     free(c->proposed_key);
-    c->tls_cert = c->tls_key = c->proposed_cert = c->proposed_key = NULL;
+    free(c->renewed_from);
+    free(c->tls_leaf);
+    free(c->tls_serve);
+    c->tls_cert = c->tls_key = c->proposed_cert = c->proposed_key = c->renewed_from = NULL;
+    c->tls_leaf = c->tls_serve = NULL;
 }

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/errors.h"
 #include "common/loop_timer.h"
 #include "common/vlog.h"
 
@@ -61,6 +64,18 @@ struct http_request {
     size_t extra_len;
 };
 
+/* A certificate and key as gnutls serves them. The newest heads the server's list; older
+ * ones stay until the server is freed, since a handshake in progress may still use them
+ * (renewals are rare: one per node whose host the cluster certificate lacked). */
+#define HTTP__TLS_CHAIN_MAX 4
+
+struct http__tls_cred {
+    struct http__tls_cred *older;
+    gnutls_pcert_st pcert[HTTP__TLS_CHAIN_MAX]; /* the server's certificate first */
+    unsigned n_pcert;
+    gnutls_privkey_t key;
+};
+
 struct http_server {
     uv_loop_t *loop;
     struct MHD_Daemon *mhd;
@@ -68,8 +83,7 @@ struct http_server {
     struct loop_timer timer; /* MHD's timeout; 0 ms runs on the next iteration */
     int listen_fd;
     int tls;
-    char *cert_pem;
-    char *key_pem;
+    struct http__tls_cred *cred; /* TLS: what the next handshake serves */
     size_t max_body;
     http_handler_fn handler;
     void *data;
@@ -393,6 +407,73 @@ static void http__log(void *cls, const char *fmt, va_list ap)
     vlog_debug("http: %s", line);
 }
 
+/* gnutls asks for the certificate at each handshake through a callback that carries no
+ * pointer of ours (MHD gives gnutls the socket, not the connection): so one TLS server per
+ * process, this one. */
+static struct http_server *http__tls_server;
+
+static int http__on_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+                         const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                         gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                         gnutls_privkey_t *pkey)
+{
+    struct http_server *s = http__tls_server;
+    if (s == NULL || s->cred == NULL)
+        return -1;
+    *pcert = s->cred->pcert;
+    *pcert_length = s->cred->n_pcert;
+    *pkey = s->cred->key;
+    return 0;
+}
+
+static void http__tls_creds_free(struct http__tls_cred *c)
+{
+    while (c != NULL) {
+        struct http__tls_cred *older = c->older;
+        for (unsigned i = 0; i < c->n_pcert; i++)
+            gnutls_pcert_deinit(&c->pcert[i]);
+        gnutls_privkey_deinit(c->key);
+        free(c);
+        c = older;
+    }
+}
+
+static int http__tls_cred_push(struct http_server *s, const char *cert_pem, const char *key_pem)
+{
+    struct http__tls_cred *c = calloc(1, sizeof *c);
+    gnutls_datum_t cert = {(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)};
+    gnutls_datum_t key = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};
+
+    if (c == NULL)
+        return VIGIL_ENOMEM;
+    if (gnutls_privkey_init(&c->key) != 0) {
+        free(c);
+        return VIGIL_ENOMEM;
+    }
+    if (gnutls_privkey_import_x509_raw(c->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0) != 0) {
+        gnutls_privkey_deinit(c->key);
+        free(c);
+        return VIGIL_EINVAL;
+    }
+    c->n_pcert = HTTP__TLS_CHAIN_MAX;
+    if (gnutls_pcert_list_import_x509_raw(c->pcert, &c->n_pcert, &cert, GNUTLS_X509_FMT_PEM,
+                                          0) < 0 || c->n_pcert == 0) {
+        gnutls_privkey_deinit(c->key);
+        free(c);
+        return VIGIL_EINVAL;
+    }
+    c->older = s->cred;
+    s->cred = c;
+    return 0;
+}
+
+int http_server_set_cert(struct http_server *s, const char *cert_pem, const char *key_pem)
+{
+    if (!s->tls)
+        return VIGIL_EINVAL;
+    return http__tls_cred_push(s, cert_pem, key_pem);
+}
+
 struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *cert_pem,
                                          const char *key_pem, size_t max_body,
                                          http_handler_fn handler, void *data, char *err,
@@ -419,9 +500,14 @@ struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *ce
         return NULL;
     }
     if (cert_pem != NULL && key_pem != NULL) {
+        if (http__tls_server != NULL || http__tls_cred_push(s, cert_pem, key_pem) != 0) {
+            snprintf(err, errlen, http__tls_server != NULL ? "a TLS server runs already"
+                                                           : "not a PEM certificate and key");
+            close(fd);
+            free(s);
+            return NULL;
+        }
         s->tls = 1;
-        s->cert_pem = strdup(cert_pem);
-        s->key_pem = strdup(key_pem);
         flags |= MHD_USE_TLS;
     }
     if (s->tls)
@@ -432,8 +518,8 @@ struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *ce
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP__CONNECTION_MEMORY,
                                   MHD_OPTION_EXTERNAL_LOGGER, http__log, NULL,
-                                  MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
-                                  MHD_OPTION_HTTPS_MEM_KEY, s->key_pem, MHD_OPTION_END);
+                                  MHD_OPTION_HTTPS_CERT_CALLBACK, http__on_cert,
+                                  MHD_OPTION_END);
     else
         s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http__access, s,
                                   MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
@@ -445,11 +531,12 @@ struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *ce
     if (s->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTP%s server", s->tls ? "S" : "");
         close(s->listen_fd);
-        free(s->cert_pem);
-        free(s->key_pem);
+        http__tls_creds_free(s->cred);
         free(s);
         return NULL;
     }
+    if (s->tls)
+        http__tls_server = s;
     info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     uv_poll_init(loop, &s->poll, info->epoll_fd);
     s->poll.data = s;
@@ -467,8 +554,9 @@ static void http__on_closed(struct http_server *s)
         return;
     if (s->done != NULL)
         s->done(s->done_data);
-    free(s->cert_pem);
-    free(s->key_pem);
+    if (http__tls_server == s)
+        http__tls_server = NULL;
+    http__tls_creds_free(s->cred);
     free(s);
 }
 

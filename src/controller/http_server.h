@@ -38,6 +38,12 @@ struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *ce
                                          http_handler_fn handler, void *data, char *err,
                                          size_t errlen);
 
+/* Serves CERT_PEM (a PEM chain, the server's certificate first) and KEY_PEM (copied) from
+ * the next TLS handshake on; connections open keep theirs. Only for a server started with
+ * TLS (one per process). Returns 0, VIGIL_EINVAL (not a PEM
+ * certificate and key) or VIGIL_ENOMEM; SERVER is then unchanged. */
+int http_server_set_cert(struct http_server *server, const char *cert_pem, const char *key_pem);
+
 /* Stops accepting, answers nothing further, closes every connection and frees SERVER;
  * DONE(data) is called from the loop once all its handles are closed. Requests not yet
  * answered must have been answered before (their memory goes with the server). */

@@ -65,6 +65,7 @@ struct vigild {
     uv_signal_t sigint;
     char *nodes_written;         /* the node records last saved in DIR/nodes.json */
     uint64_t init_proposed_term; /* the term in which this node proposed cluster_init */
+    uint64_t cert_checked_term;  /* the term in which credentials_renew last ran */
     int stopping;
 };
 
@@ -199,21 +200,25 @@ static void vigild__advertised(const struct vigild *d, const struct netaddr *a, 
 static void vigild__start_api(struct vigild *d);
 
 /* Keeps DIR/nodes.json equal to the store's node records, so that after a restart the
- * liveness channel knows every member's address before the store has caught up. */
-static void vigild__save_nodes(struct vigild *d)
+ * liveness channel knows every member's address before the store has caught up. Returns 1
+ * when the records changed. */
+static int vigild__save_nodes(struct vigild *d)
 {
     json_t *nodes = store_nodes(d->store);
     char *text = json_array_size(nodes) > 0 ? json_dumps(nodes, JSON_COMPACT) : NULL;
+    int changed = 0;
 
     if (text != NULL && (d->nodes_written == NULL || strcmp(text, d->nodes_written) != 0)) {
         if (file_write_atomic(d->opts.data_dir, "nodes.json", text) == 0) {
             free(d->nodes_written);
             d->nodes_written = text;
             text = NULL;
+            changed = 1;
         }
     }
     free(text);
     json_decref(nodes);
+    return changed;
 }
 
 static void vigild__load_nodes(struct vigild *d)
@@ -231,20 +236,40 @@ static void vigild__load_nodes(struct vigild *d)
     peers_set_known_nodes(d->peers, nodes);
 }
 
-/* Housekeeping on a short timer: learns the cluster's credentials (and starts the HTTPS
- * server once the certificate is known), keeps DIR/nodes.json current, and as the leader of
- * a new cluster proposes the cluster's identity (uuid, key, certificate, first admin). */
+/* Housekeeping on a short timer: learns the cluster's credentials (starts the HTTPS server
+ * once the certificate is known, hands it a renewed one), keeps DIR/nodes.json current, as
+ * the leader of a new cluster proposes the cluster's identity (uuid, key, certificate, first
+ * admin), and as a leader renews the certificate when a node's host is missing from it. */
 static void vigild__on_housekeeping(uv_timer_t *t)
 {
     struct vigild *d = t->data;
     char *cuuid;
+    int learned, nodes_changed;
 
     if (d->stopping)
         return;
-    if (credentials_learn(&d->cred, d->store) && d->api == NULL)
+    learned = credentials_learn(&d->cred, d->store);
+    if (learned && d->api == NULL) {
         vigild__start_api(d);
-    vigild__save_nodes(d);
-    if (d->init_proposed_term == cluster_term(d->cluster) || !cluster_is_leader(d->cluster))
+    } else if (learned == CREDENTIALS_RENEWED && !d->opts.no_tls && d->api != NULL) {
+        char fp[96];
+        if (d->cred.tls_serve == NULL ||
+            http_server_set_cert(d->api, d->cred.tls_serve, d->cred.tls_key) != 0)
+            vlog_error("cannot serve the renewed cluster certificate: keeping the previous one");
+        else if (tls_fingerprint(d->cred.tls_serve, fp) == 0)
+            vlog_info("serving the renewed cluster certificate, SHA-256 fingerprint %s", fp);
+    }
+    nodes_changed = vigild__save_nodes(d);
+    if (!cluster_is_leader(d->cluster))
+        return;
+    /* Checked when the node records or the certificate changed, and once per term. */
+    if (nodes_changed || learned || d->cert_checked_term != cluster_term(d->cluster)) {
+        json_t *renew = credentials_renew(&d->cred, d->store, cluster_term(d->cluster));
+        d->cert_checked_term = cluster_term(d->cluster);
+        if (renew != NULL)
+            events_submit(d->events, renew);
+    }
+    if (d->init_proposed_term == cluster_term(d->cluster))
         return;
     cuuid = store_meta_get(d->store, "cluster_uuid");
     if (cuuid == NULL) {
@@ -299,9 +324,9 @@ static void vigild__on_auth_event(void *data, const char *event_id, const char *
 static void vigild__start_api(struct vigild *d)
 {
     char err[512], fp[96];
-    if (d->api != NULL || (!d->opts.no_tls && d->cred.tls_cert == NULL))
+    if (d->api != NULL || (!d->opts.no_tls && d->cred.tls_serve == NULL))
         return;
-    d->api = http_server_start_fd(&d->loop, d->api_fd, d->opts.no_tls ? NULL : d->cred.tls_cert,
+    d->api = http_server_start_fd(&d->loop, d->api_fd, d->opts.no_tls ? NULL : d->cred.tls_serve,
                                   d->opts.no_tls ? NULL : d->cred.tls_key, VIGILD_MAX_BODY,
                                   rest_handle, &d->rest, err, sizeof err);
     d->api_fd = -1;
@@ -309,7 +334,7 @@ static void vigild__start_api(struct vigild *d)
         vlog_error("--api: %s", err);
         exit(2);
     }
-    if (!d->opts.no_tls && tls_fingerprint(d->cred.tls_cert, fp) == 0)
+    if (!d->opts.no_tls && tls_fingerprint(d->cred.tls_serve, fp) == 0)
         vlog_info("serving https on %s:%u, certificate SHA-256 fingerprint %s", d->opts.api.host,
                   d->opts.api.port, fp);
 }

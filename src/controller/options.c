@@ -160,7 +160,6 @@ OPTIONS__UINT_SETTER(set_election, "election-timeout-ms", election_timeout_ms, 2
 OPTIONS__UINT_SETTER(set_se_wait, "se-wait-s", se_wait_s, 0, 86400)
 OPTIONS__UINT_SETTER(set_snap_threshold, "snapshot-threshold", snapshot_threshold, 4, 10000000)
 OPTIONS__UINT_SETTER(set_snap_trailing, "snapshot-trailing", snapshot_trailing, 1, 10000000)
-OPTIONS__UINT_SETTER(set_apply_delay, "test-apply-delay-ms", test_apply_delay_ms, 0, 60000)
 
 static int set_vip(struct vigild_options *o, const char *v, char *e, size_t n)
 {
@@ -208,6 +207,11 @@ static int set_no_tls(struct vigild_options *o, const char *v, char *e, size_t n
     return options__bool("no-tls", v, &o->no_tls, e, n);
 }
 
+#ifdef VIGIL_TEST_KNOBS
+/* Test-only knobs: compiled in only with meson's -Dtest_knobs=true (docs/hacking.md), so an
+ * installed vigild refuses them as unknown flags. */
+OPTIONS__UINT_SETTER(set_apply_delay, "test-apply-delay-ms", test_apply_delay_ms, 0, 60000)
+
 static int set_fast_hash(struct vigild_options *o, const char *v, char *e, size_t n)
 {
     return options__bool("test-fast-password-hash", v, &o->test_fast_password_hash, e, n);
@@ -217,6 +221,7 @@ static int set_wrong_index(struct vigild_options *o, const char *v, char *e, siz
 {
     return options__bool("test-wrong-answer-index", v, &o->test_wrong_answer_index, e, n);
 }
+#endif
 
 static int set_verbose(struct vigild_options *o, const char *v, char *e, size_t n)
 {
@@ -240,13 +245,15 @@ static const struct options__entry options__table[] = {
     {"vip-dev", set_vip_dev, 1},
     {"snapshot-threshold", set_snap_threshold, 1},
     {"snapshot-trailing", set_snap_trailing, 1},
-    {"test-apply-delay-ms", set_apply_delay, 1},
     {"tls-cert", set_tls_cert, 1},
     {"tls-key", set_tls_key, 1},
     {"no-tls", set_no_tls, 0},
     {"admin-password-file", set_admin_password_file, 1},
+#ifdef VIGIL_TEST_KNOBS
+    {"test-apply-delay-ms", set_apply_delay, 1},
     {"test-fast-password-hash", set_fast_hash, 0},
     {"test-wrong-answer-index", set_wrong_index, 0},
+#endif
     {"verbose", set_verbose, 0},
 };
 

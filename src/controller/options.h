@@ -32,6 +32,8 @@ struct vigild_options {
     /* Hidden, for tests and benchmarks: not part of the contract. */
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
+    /* Test-only knobs: settable only in a build with -Dtest_knobs=true (VIGIL_TEST_KNOBS);
+     * elsewhere they stay 0 and their flags are unknown. */
     unsigned test_apply_delay_ms;
     int test_fast_password_hash; /* Argon2id at its minimum limits (tests only) */
     /* The leader answers writes with the index before the entry's own (tests only: a

@@ -277,11 +277,6 @@ int raft_log_mark_check(const struct raft_log_mark *m, const char *dir, char *er
     return VIGIL_ECORRUPT;
 }
 
-uint64_t raft_log_mark_value(const struct raft_log_mark *m)
-{
-    return m->saved;
-}
-
 void raft_log_mark_sync(struct raft_log_mark *m)
 {
     if (m->fd < 0 || !m->dirty)

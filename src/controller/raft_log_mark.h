@@ -61,9 +61,6 @@ int raft_log_mark_open(struct raft_log_mark *m, struct raft_io *io, const char *
 int raft_log_mark_check(const struct raft_log_mark *m, const char *dir, char *err,
                         size_t errlen);
 
-/* The mark as last written (0 before the first append). */
-uint64_t raft_log_mark_value(const struct raft_log_mark *m);
-
 /* fsyncs DIR/log-end if it changed since the last call (blocking, a few bytes). */
 void raft_log_mark_sync(struct raft_log_mark *m);
 

@@ -360,6 +360,35 @@ static int store__cmd_cluster_init(struct store *store, json_t *cmd, struct stor
     return 0;
 }
 
+/* A new server certificate for the cluster, signed by its CA, naming more addresses
+ * (credentials_renew): applied only over the certificate served when it was made (the
+ * previous server certificate, or the CA's own before the first), so that of two renewals
+ * racing the first wins and the second, stale, changes nothing (409; the leader makes
+ * another). */
+static int store__cmd_tls_cert_renew(struct store *store, json_t *cmd, struct store_result *res)
+{
+    const char *previous = NULL, *cert = NULL;
+    char *have;
+    int same;
+
+    if (json_unpack(cmd, "{s:s, s:s}", "previous", &previous, "tls_leaf", &cert) != 0)
+        return VIGIL_EINVAL;
+    have = store_meta_get(store, "tls_leaf");
+    if (have == NULL)
+        have = store_meta_get(store, "tls_cert");
+    same = have != NULL && strcmp(have, previous) == 0;
+    free(have);
+    if (!same) {
+        res->status = 409;
+        snprintf(res->error, sizeof res->error, "the cluster certificate changed meanwhile");
+        return 0;
+    }
+    if (store__meta_set(store, "tls_leaf", cert) != 0)
+        return VIGIL_EIO;
+    res->status = 200;
+    return 0;
+}
+
 static int store__cmd_node_register(struct store *store, json_t *cmd, struct store_result *res)
 {
     json_int_t id;
@@ -613,6 +642,8 @@ static int store__run_command(struct store *store, json_t *root, struct store_re
         err = store__cmd_node_register(store, root, res);
     else if (strcmp(op, "cluster_init") == 0)
         err = store__cmd_cluster_init(store, root, res);
+    else if (strcmp(op, "tls_cert_renew") == 0)
+        err = store__cmd_tls_cert_renew(store, root, res);
     else if ((err = store__events_apply(store, op, root, res)) == VIGIL_EINVAL)
         err = store__auth_apply(store, op, root, res);
     if (err == VIGIL_EINVAL)

@@ -86,6 +86,9 @@ int store_node_api_address(struct store *store, uint64_t id, char *out, size_t l
 /* A cluster-wide setting ("cluster_uuid", "cluster_name"); malloc'd copy or NULL. */
 char *store_meta_get(struct store *store, const char *key);
 
+/* How many events the store keeps: recording one more deletes the oldest. */
+#define STORE_EVENTS_KEEP 100000
+
 /* Events, oldest first: EVENT_ID (NULL = all) at or after SINCE_MS, paged. Each is the
  * contract's event object. *TOTAL = how many match. */
 json_t *store_events_list(struct store *store, const char *event_id, int64_t since_ms,

@@ -6,7 +6,11 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "controller/auth.h"
 #include "controller/store-int.h"
+
+/* A revocation is kept this long past the longest session's life (clocks differ). */
+#define STORE__REVOKED_MARGIN_MS (3600LL * 1000)
 
 static int store__valid_role(const char *role)
 {
@@ -190,7 +194,7 @@ static int store__cmd_session_revoke(struct store *store, json_t *cmd, struct st
     /* Revocations of sessions that have expired anyway are no longer needed. */
     st = store__stmt(store, "DELETE FROM revoked_sessions WHERE expires_ms < ?");
     if (st != NULL) {
-        sqlite3_bind_int64(st, 1, expires - 13LL * 3600 * 1000);
+        sqlite3_bind_int64(st, 1, expires - (AUTH_SESSION_MAX_MS + STORE__REVOKED_MARGIN_MS));
         sqlite3_step(st);
         store__release(store, st);
     }

@@ -11,8 +11,6 @@
 #include "common/vlog.h"
 #include "controller/store-int.h"
 
-#define STORE__EVENTS_KEEP 100000
-
 /* A uuid derived from KEY, the same on every replica. */
 static void store__event_uuid(const char *key, char out[37])
 {
@@ -57,8 +55,14 @@ static int store__event_insert(struct store *store, const char *key, const char 
     free(text);
     if (rc != SQLITE_DONE)
         return VIGIL_EIO;
-    /* Keep the newest STORE__EVENTS_KEEP. */
-    return store__exec(store, "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - 100000") ;
+    /* Keep the newest STORE_EVENTS_KEEP. */
+    st = store__stmt(store, "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - ?");
+    if (st == NULL)
+        return VIGIL_EIO;
+    sqlite3_bind_int64(st, 1, STORE_EVENTS_KEEP);
+    rc = sqlite3_step(st);
+    store__release(store, st);
+    return rc == SQLITE_DONE ? 0 : VIGIL_EIO;
 }
 
 /* A node's name and IP from its record ("node-ID" and "" before it registered). */

@@ -36,12 +36,35 @@ static int tls__export_key(void *key, gnutls_x509_crt_fmt_t f, gnutls_datum_t *o
     return gnutls_x509_privkey_export2(key, f, out);
 }
 
+static void tls__names(gnutls_x509_crt_t crt, const char *const *ips, size_t n);
+
+/* Everything but the signature: a random serial, 10 years from an hour ago, CN, KEY, a CA
+ * (IS_CA) or a server certificate, the names. */
+static void tls__fill(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const char *cn, int is_ca,
+                      const char *const *ips, size_t n)
+{
+    unsigned char serial[16];
+    time_t now = time(NULL);
+
+    gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial);
+    serial[0] &= 0x7f;
+    gnutls_x509_crt_set_version(crt, 3);
+    gnutls_x509_crt_set_serial(crt, serial, sizeof serial);
+    gnutls_x509_crt_set_activation_time(crt, now - 3600);
+    gnutls_x509_crt_set_expiration_time(crt, now + 10L * 365 * 24 * 3600);
+    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn));
+    gnutls_x509_crt_set_key(crt, key);
+    gnutls_x509_crt_set_basic_constraints(crt, is_ca, -1);
+    gnutls_x509_crt_set_key_usage(crt, is_ca ? GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_CERT_SIGN
+                                             : GNUTLS_KEY_DIGITAL_SIGNATURE);
+    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0);
+    tls__names(crt, ips, n);
+}
+
 int tls_make_self_signed(const char *const *ips, size_t n, char **cert_pem, char **key_pem)
 {
     gnutls_x509_privkey_t key = NULL;
     gnutls_x509_crt_t crt = NULL;
-    unsigned char serial[16];
-    time_t now = time(NULL);
     int rv = VIGIL_EIO;
 
     *cert_pem = *key_pem = NULL;
@@ -50,31 +73,8 @@ int tls_make_self_signed(const char *const *ips, size_t n, char **cert_pem, char
     if (gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
                                      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) != 0)
         goto out;
-    gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial);
-    serial[0] &= 0x7f;
-    gnutls_x509_crt_set_version(crt, 3);
-    gnutls_x509_crt_set_serial(crt, serial, sizeof serial);
-    gnutls_x509_crt_set_activation_time(crt, now - 3600);
-    gnutls_x509_crt_set_expiration_time(crt, now + 10L * 365 * 24 * 3600);
-    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "vigil cluster",
-                                  strlen("vigil cluster"));
-    gnutls_x509_crt_set_key(crt, key);
     /* Its own CA, so clients can trust exactly this certificate. */
-    gnutls_x509_crt_set_basic_constraints(crt, 1, -1);
-    gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_CERT_SIGN);
-    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0);
-    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, "localhost", strlen("localhost"),
-                                         GNUTLS_FSAN_APPEND);
-    {
-        unsigned char lo[4] = {127, 0, 0, 1};
-        gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, lo, 4, GNUTLS_FSAN_APPEND);
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct in_addr ia;
-        if (inet_pton(AF_INET, ips[i], &ia) == 1 && ia.s_addr != htonl(0x7f000001))
-            gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, &ia, 4,
-                                                 GNUTLS_FSAN_APPEND);
-    }
+    tls__fill(crt, key, "vigil cluster", 1, ips, n);
     if (gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) != 0)
         goto out;
     *cert_pem = tls__export(tls__export_crt, crt);
@@ -92,6 +92,114 @@ out:
     if (key != NULL)
         gnutls_x509_privkey_deinit(key);
     return rv;
+}
+
+static int tls__import(const char *cert_pem, gnutls_x509_crt_t *crt);
+
+static void tls__names(gnutls_x509_crt_t crt, const char *const *ips, size_t n)
+{
+    unsigned char lo[4] = {127, 0, 0, 1};
+    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, "localhost", strlen("localhost"),
+                                         GNUTLS_FSAN_APPEND);
+    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, lo, 4, GNUTLS_FSAN_APPEND);
+    for (size_t i = 0; i < n; i++) {
+        struct in_addr ia;
+        int dup = 0;
+        if (inet_pton(AF_INET, ips[i], &ia) != 1 || ia.s_addr == htonl(0x7f000001) ||
+            ia.s_addr == htonl(INADDR_ANY))
+            continue;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strcmp(ips[j], ips[i]) == 0;
+        if (!dup)
+            gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, &ia, 4,
+                                                 GNUTLS_FSAN_APPEND);
+    }
+}
+
+int tls_make_leaf(const char *ca_cert_pem, const char *ca_key_pem, const char *const *ips,
+                  size_t n, char **leaf_pem)
+{
+    gnutls_x509_privkey_t key = NULL;
+    gnutls_x509_crt_t ca = NULL, crt = NULL;
+    gnutls_datum_t in = {(unsigned char *)ca_key_pem, (unsigned)strlen(ca_key_pem)};
+    int rv = VIGIL_EIO;
+
+    *leaf_pem = NULL;
+    if (tls__import(ca_cert_pem, &ca) != 0) {
+        ca = NULL;
+        goto out;
+    }
+    if (gnutls_x509_privkey_init(&key) != 0) {
+        key = NULL;
+        goto out;
+    }
+    if (gnutls_x509_privkey_import(key, &in, GNUTLS_X509_FMT_PEM) != 0 ||
+        gnutls_x509_crt_init(&crt) != 0) {
+        crt = NULL;
+        goto out;
+    }
+    tls__fill(crt, key, "vigil cluster node", 0, ips, n);
+    if (gnutls_x509_crt_sign2(crt, ca, key, GNUTLS_DIG_SHA256, 0) != 0)
+        goto out;
+    *leaf_pem = tls__export(tls__export_crt, crt);
+    if (*leaf_pem != NULL)
+        rv = 0;
+out:
+    if (crt != NULL)
+        gnutls_x509_crt_deinit(crt);
+    if (ca != NULL)
+        gnutls_x509_crt_deinit(ca);
+    if (key != NULL)
+        gnutls_x509_privkey_deinit(key);
+    return rv;
+}
+
+static int tls__import(const char *cert_pem, gnutls_x509_crt_t *crt)
+{
+    gnutls_datum_t in = {(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)};
+    if (gnutls_x509_crt_init(crt) != 0)
+        return VIGIL_ENOMEM;
+    if (gnutls_x509_crt_import(*crt, &in, GNUTLS_X509_FMT_PEM) != 0) {
+        gnutls_x509_crt_deinit(*crt);
+        return VIGIL_EINVAL;
+    }
+    return 0;
+}
+
+int tls_cert_names_ip(const char *cert_pem, const char *ip)
+{
+    gnutls_x509_crt_t crt;
+    struct in_addr ia;
+    int named;
+    if (inet_pton(AF_INET, ip, &ia) != 1 || tls__import(cert_pem, &crt) != 0)
+        return 0;
+    named = gnutls_x509_crt_check_ip(crt, (const unsigned char *)&ia, 4, 0) != 0;
+    gnutls_x509_crt_deinit(crt);
+    return named;
+}
+
+int tls_cert_ips(const char *cert_pem, char (*ips)[16], size_t max, size_t *n)
+{
+    gnutls_x509_crt_t crt;
+    *n = 0;
+    if (tls__import(cert_pem, &crt) != 0)
+        return VIGIL_EINVAL;
+    for (unsigned seq = 0;; seq++) {
+        unsigned char buf[64];
+        size_t size = sizeof buf;
+        int type = gnutls_x509_crt_get_subject_alt_name(crt, seq, buf, &size, NULL);
+        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+            break;
+        if (type != GNUTLS_SAN_IPADDRESS || size != 4)
+            continue;
+        if (*n == max) {
+            gnutls_x509_crt_deinit(crt);
+            return VIGIL_ETOOBIG;
+        }
+        inet_ntop(AF_INET, buf, ips[(*n)++], 16);
+    }
+    gnutls_x509_crt_deinit(crt);
+    return 0;
 }
 
 int tls_fingerprint(const char *cert_pem, char out[96])

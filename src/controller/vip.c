@@ -499,11 +499,6 @@ void vip_update(struct vip *v)
     vip__evaluate(v);
 }
 
-bool vip_held(const struct vip *v)
-{
-    return v->held;
-}
-
 static void vip__on_closed(uv_handle_t *h)
 {
     struct vip *v = h->data;

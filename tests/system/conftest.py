@@ -85,7 +85,7 @@ class ClusterFactory:
 def _require_binary():
     if not harness.VIGILD.exists():
         pytest.fail(f"vigild not built: {harness.VIGILD} is missing "
-                    f"(run `ninja -C build` or `make`)", pytrace=False)
+                    f"(run {harness.TEST_BUILD_HINT})", pytrace=False)
 
 
 @pytest.fixture

@@ -25,7 +25,15 @@ from pathlib import Path
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VIGILD = Path(os.environ.get("VIGILD", REPO_ROOT / "build" / "src" / "controller" / "vigild"))
+# The tests run a vigild built with its test-only knobs (--test-* flags: meson
+# -Dtest_knobs=true, the build-test/ dir `make test` makes); VIGILD points at another such
+# build (build-asan/). VIGILD_DEFAULT is the default build users run and install, which
+# must refuse the knobs (test_flags.py).
+TEST_BUILD_HINT = ("`meson setup build-test -Dtest_knobs=true && ninja -C build-test` "
+                   "(or `make test-build`), or set VIGILD")
+VIGILD = Path(os.environ.get("VIGILD", REPO_ROOT / "build-test" / "src" / "controller" / "vigild"))
+VIGILD_DEFAULT = Path(os.environ.get("VIGILD_DEFAULT",
+                                     REPO_ROOT / "build" / "src" / "controller" / "vigild"))
 
 HOST = "127.0.0.1"
 ROLE_LEADER = "CLUSTER_LEADER"
@@ -38,7 +46,7 @@ STATUS_WORDS = ("Ready", "Not Responsive", "Errors", "Restoring",
 # admin with HTTP Basic unless told otherwise. Nodes run as users run them, over HTTPS with
 # the cluster's self-signed certificate, which Api verifies (Node.ca_file); a test about
 # plain HTTP asks for tls=False (--no-tls). --test-fast-password-hash puts Argon2id at its
-# minimum limits.
+# minimum limits (a test build's knob: the default build refuses it).
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "vigil-test-admin-password"
 TEST_AUTH_FLAGS = ("--test-fast-password-hash",)
@@ -386,7 +394,8 @@ class Node:
     """One vigild process: its identity, data dir, addresses and log files."""
 
     def __init__(self, registry, node_id, data_dir, raft_port=None, api_port=None,
-                 se_port=None, name=None, cluster=None, extra_flags=(), binary=None, tls=True):
+                 se_port=None, name=None, cluster=None, extra_flags=(), binary=None, tls=True,
+                 raft_host=HOST, api_host=HOST):
         self.registry = registry
         # tls=True (the default, as users run it): the node serves HTTPS with the cluster's
         # self-signed certificate, which its Api verifies (ca_file), or with the one its
@@ -396,8 +405,13 @@ class Node:
         self._ca_path = None
         self.id = node_id
         self.data_dir = Path(data_dir)
-        self.raft = addr(raft_port or allocate_port())
-        self.api_address = addr(api_port or allocate_port())
+        # Hosts other than 127.0.0.1 are other loopback addresses (127.0.0.2, ...); an
+        # api_host of 0.0.0.0 listens on every address, and the node advertises (and the
+        # test reaches it on) its raft host with that port.
+        self.raft = f"{raft_host}:{raft_port or allocate_port()}"
+        self.api_listen = f"{api_host}:{api_port or allocate_port()}"
+        self.api_address = (f"{raft_host}:{self.api_listen.split(':')[1]}"
+                            if api_host == "0.0.0.0" else self.api_listen)
         self.se_listen = addr(se_port or allocate_port())
         self.name = name or f"node-{node_id}"
         self.cluster = cluster          # "ID@HOST:PORT,..." or None
@@ -414,7 +428,7 @@ class Node:
     # command line -------------------------------------------------------
     def args(self):
         argv = [self.binary, "--data-dir", self.data_dir, "--id", str(self.id),
-                "--raft", self.raft, "--api", self.api_address,
+                "--raft", self.raft, "--api", self.api_listen,
                 "--se-listen", self.se_listen, "--name", self.name]
         if self.cluster:
             argv += ["--cluster", self.cluster]
@@ -483,7 +497,7 @@ class Node:
             raise HarnessError(f"{self.label} already running (pid {self.pid})")
         if not self.binary.exists():
             raise HarnessError(f"vigild binary not found at {self.binary}: build it with "
-                               f"`ninja -C build` (or set VIGILD)")
+                               f"{TEST_BUILD_HINT}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.stderr_path, "ab") as f:
             f.write(f"==== start {time.strftime('%H:%M:%S')}: "
@@ -599,7 +613,7 @@ class Cluster:
     """n vigild nodes; n > 1 are built with --cluster listing every raft address."""
 
     def __init__(self, registry, base_dir, n=1, extra_flags=(), heartbeat_ms=None,
-                 election_timeout_ms=None, name_prefix="node", tls=True):
+                 election_timeout_ms=None, name_prefix="node", tls=True, api_hosts=None):
         self.registry = registry
         flags = list(extra_flags)
         if heartbeat_ms is not None:
@@ -612,7 +626,7 @@ class Cluster:
             cluster = ",".join(f"{i + 1}@{addr(p)}" for i, p in enumerate(raft_ports))
         self.nodes = [Node(registry, i + 1, Path(base_dir) / f"{name_prefix}{i + 1}",
                            raft_port=raft_ports[i], cluster=cluster, extra_flags=flags,
-                           tls=tls)
+                           tls=tls, api_host=(api_hosts or [HOST] * n)[i])
                       for i in range(n)]
 
     def start(self, wait=True, timeout=30.0):

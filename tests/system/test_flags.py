@@ -243,3 +243,23 @@ def test_config_file_garbage_line(cluster_factory, tmp_path):
     ini.write_text(f"data-dir = {n.data_dir}\nthis line has no equals sign\n")
     rc, out, err = cluster_factory.run_vigild(["--config", ini], timeout=10)
     assert_exit2_one_line(rc, out, err)
+
+
+TEST_KNOBS = [["--test-fast-password-hash"], ["--test-wrong-answer-index"],
+              ["--test-apply-delay-ms", "10"]]
+
+
+@pytest.mark.parametrize("knob", TEST_KNOBS, ids=[k[0] for k in TEST_KNOBS])
+def test_default_build_refuses_test_knobs(cluster_factory, tmp_path, knob):
+    """The build users run and install (meson's default, no -Dtest_knobs) knows no --test-*
+    flag: one line naming it as unknown, exit 2, no data dir made. The test build accepts it
+    (every system test runs with --test-fast-password-hash)."""
+    if not harness.VIGILD_DEFAULT.exists():
+        pytest.skip(f"no default build at {harness.VIGILD_DEFAULT} (`make` builds it; "
+                    f"VIGILD_DEFAULT points elsewhere)")
+    data = tmp_path / "data"
+    rc, out, err = cluster_factory.registry.run_once(
+        [harness.VIGILD_DEFAULT, "--data-dir", data] + knob)
+    line = assert_exit2_one_line(rc, out, err, knob[0])
+    assert f"unknown flag {knob[0]}" in line, line
+    assert not data.exists(), "a refused start made its data dir"

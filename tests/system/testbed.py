@@ -479,7 +479,7 @@ class NetnsNode(harness.Node):
                          se_port=SE_PORT, cluster=cluster, extra_flags=extra_flags, tls=False)
         self.host = host
         self.raft = f"{host.ip}:{RAFT_PORT}"
-        self.api_address = f"0.0.0.0:{API_PORT}"
+        self.api_listen = self.api_address = f"0.0.0.0:{API_PORT}"
         self.se_listen = f"{host.ip}:{SE_PORT}"
         self.api = NsApi(host, f"127.0.0.1:{API_PORT}")
         host.add_service(lambda: self.start(wait=False))

@@ -138,7 +138,7 @@ static void test_every_flag(void **state)
          "--cluster", "1@127.0.0.1:7000,2@127.0.0.2:7001,3@127.0.0.3:7002", "--cluster-name",
          "prod", "--heartbeat-ms", "20", "--election-timeout-ms", "200", "--se-wait-s", "0",
          "--vip", "198.18.0.100/24", "--vip-dev", "veth0", "--snapshot-threshold", "64",
-         "--snapshot-trailing", "16", "--test-apply-delay-ms", "5", "--verbose");
+         "--snapshot-trailing", "16", "--verbose");
     assert_string_equal(o.data_dir, "/var/lib/vigil");
     assert_int_equal(o.id, 2);
     assert_true(o.id_set);
@@ -166,8 +166,45 @@ static void test_every_flag(void **state)
     assert_string_equal(o.vip_dev, "veth0");
     assert_int_equal(o.snapshot_threshold, 64);
     assert_int_equal(o.snapshot_trailing, 16);
-    assert_int_equal(o.test_apply_delay_ms, 5);
+    assert_int_equal(o.test_apply_delay_ms, 0);
     assert_true(o.verbose);
+}
+
+/* The test-only knobs exist only in a build with -Dtest_knobs=true (this file is built twice:
+ * test_options with the knobs, test_options_default as the installed build has it). */
+static void test_test_knobs(void **state)
+{
+    static const char *const ini_lines[] = {"test-apply-delay-ms = 5\n",
+                                            "test-fast-password-hash = true\n",
+                                            "test-wrong-answer-index = true\n"};
+    char path[64];
+    (void)state;
+#ifdef VIGIL_TEST_KNOBS
+    {
+        struct vigild_options o;
+        GOOD(&o, "--data-dir", "d", "--test-apply-delay-ms", "5", "--test-fast-password-hash",
+             "--test-wrong-answer-index");
+        assert_int_equal(o.test_apply_delay_ms, 5);
+        assert_true(o.test_fast_password_hash);
+        assert_true(o.test_wrong_answer_index);
+        for (size_t i = 0; i < sizeof ini_lines / sizeof ini_lines[0]; i++) {
+            write_ini(path, sizeof path, ini_lines[i]);
+            GOOD(&o, "--data-dir", "d", "--config", path);
+            unlink(path);
+        }
+        assert_true(o.test_wrong_answer_index);
+    }
+#else
+    BAD("unknown flag --test-fast-password-hash", "--data-dir", "d", "--test-fast-password-hash");
+    BAD("unknown flag --test-wrong-answer-index", "--data-dir", "d", "--test-wrong-answer-index");
+    BAD("unknown flag --test-apply-delay-ms", "--data-dir", "d", "--test-apply-delay-ms", "5");
+    BAD("unknown flag --test-apply-delay-ms", "--data-dir", "d", "--test-apply-delay-ms=5");
+    for (size_t i = 0; i < sizeof ini_lines / sizeof ini_lines[0]; i++) {
+        write_ini(path, sizeof path, ini_lines[i]);
+        BAD("unknown setting 'test-", "--data-dir", "d", "--config", path);
+        unlink(path);
+    }
+#endif
 }
 
 /* --flag=value works like --flag value; a later flag wins over an earlier one. */
@@ -420,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_default_name),
         cmocka_unit_test(test_every_flag),
+        cmocka_unit_test(test_test_knobs),
         cmocka_unit_test(test_equals_and_repeats),
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_config_file_bad),

@@ -658,6 +658,63 @@ static void test_event_uuid_deterministic(void **state)
     store_close(other);
 }
 
+/* The store keeps the newest STORE_EVENTS_KEEP events: each one recorded past the cap
+ * deletes the oldest (by record order), on every replica alike. Written in batches of 128,
+ * as the leader's entries carry them. */
+static void test_events_cap(void **state)
+{
+    enum { BATCH = 128, OVER = 3 };
+    struct store *s = *state;
+    struct store_result res[BATCH];
+    const unsigned n_events = STORE_EVENTS_KEEP + OVER;
+    size_t cap = (size_t)BATCH * 300 + 64;
+    char *text = malloc(cap);
+    int64_t total;
+    json_t *l;
+
+    assert_non_null(text);
+    for (unsigned first = 0; first < n_events; first += BATCH) {
+        size_t len = (size_t)snprintf(text, cap, "{\"op\": \"batch\", \"cmds\": [");
+        unsigned n = 0, in_batch = n_events - first < BATCH ? n_events - first : BATCH;
+        for (unsigned i = first; i < first + in_batch; i++)
+            len += (size_t)snprintf(
+                text + len, cap - len,
+                "%s{\"op\": \"event_record\", \"key\": \"cap-%06u\", \"event_id\": \"SE_UP\","
+                " \"time\": %lld, \"module\": \"CLUSTERMGR\", \"obj_type\": \"CLUSTER\","
+                " \"obj_name\": \"n\", \"description\": \"d\", \"details\": {\"i\": %u}}",
+                i == first ? "" : ",", i, (long long)(T0 + i), i);
+        len += (size_t)snprintf(text + len, cap - len, "]}");
+        assert_true(len < cap);
+        assert_int_equal(store_apply_entry(s, text, len, res, BATCH, &n), 0);
+        assert_int_equal(n, in_batch);
+        for (unsigned i = 0; i < n; i++)
+            assert_int_equal(res[i].status, 200);
+    }
+    free(text);
+
+    l = store_events_list(s, NULL, 0, 0, 1, &total);
+    assert_int_equal(total, STORE_EVENTS_KEEP);
+    /* The OVER oldest are gone; the oldest kept is the next one. */
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_array_get(l, 0), "event_details"), "i")),
+                     OVER);
+    json_decref(l);
+    l = store_events_list(s, NULL, 0, STORE_EVENTS_KEEP - 1, 10, &total);
+    assert_int_equal(json_array_size(l), 1);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_array_get(l, 0), "event_details"), "i")),
+                     n_events - 1);
+    json_decref(l);
+    /* One more, of another kind: still the cap, and the next oldest went. */
+    record_event(s, "cap-last", "SE_DOWN", T0 + n_events, "n");
+    l = store_events_list(s, NULL, 0, 0, 1, &total);
+    assert_int_equal(total, STORE_EVENTS_KEEP);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_array_get(l, 0), "event_details"), "i")),
+                     OVER + 1);
+    json_decref(l);
+}
+
 static void test_events_list(void **state)
 {
     struct store *s = *state;
@@ -1383,6 +1440,7 @@ int main(void)
         T(test_event_record_dedupe),
         T(test_event_uuid_deterministic),
         T(test_events_list),
+        T(test_events_cap),
         T(test_presence),
         T(test_presence_late_left),
         T(test_presence_repeated_partition),

@@ -24,7 +24,7 @@ def testbed(request, tmp_path):
     """A Testbed (no hosts yet) with a ProcessRegistry as `bed.registry`. Teardown stops
     every process by PID and deletes every namespace, also when the test failed."""
     if not harness.VIGILD.exists():
-        pytest.fail(f"vigild not built: {harness.VIGILD} is missing (run `make`)",
+        pytest.fail(f"vigild not built: {harness.VIGILD} is missing (run {harness.TEST_BUILD_HINT})",
                     pytrace=False)
     try:
         bed = testbed_module.Testbed(tmp_path)
