@@ -34,10 +34,11 @@ $(BUILD)/build.ninja:
 build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-# meson configure also turns the knobs on in a $(TEST_BUILD) made by hand without them.
+# --reconfigure also turns the knobs on in a $(TEST_BUILD) made by hand without them, and
+# in one made before the option existed (meson configure would not know it yet).
 test-build:
 	test -f $(TEST_BUILD)/build.ninja || meson setup $(TEST_BUILD) -Dtest_knobs=true
-	meson configure $(TEST_BUILD) -Dtest_knobs=true
+	meson setup --reconfigure $(TEST_BUILD) -Dtest_knobs=true >/dev/null
 	ninja -C $(TEST_BUILD)
 
 unit: test-build
@@ -56,7 +57,7 @@ test: deps
 # The unit tests and the controller's system tests against an ASan/UBSan build.
 test-asan: deps
 	test -f build-asan/build.ninja || meson setup build-asan -Dsanitize=true -Dtest_knobs=true
-	meson configure build-asan -Dsanitize=true -Dtest_knobs=true
+	meson setup --reconfigure build-asan -Dsanitize=true -Dtest_knobs=true >/dev/null
 	ninja -C build-asan
 	meson test -C build-asan --print-errorlogs
 	VIGILD=$(CURDIR)/build-asan/src/controller/vigild ASAN_OPTIONS=detect_leaks=0 \

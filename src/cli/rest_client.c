@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "cli/table.h"
+#include "common/buf.h"
 #include "common/errors.h"
 
 /* A controller's answer larger than this is refused (a page of 1000 events is well
@@ -35,9 +36,7 @@ struct rest_client {
 
 /* The body being received. */
 struct rest_client__buffer {
-    char *data;
-    size_t len;
-    size_t cap;
+    struct buf body; /* NUL-terminated (buf_append_text) */
     int too_big;
 };
 
@@ -148,24 +147,12 @@ static size_t rest_client__on_data(char *data, size_t size, size_t count, void *
     struct rest_client__buffer *buffer = user;
     size_t n = size * count;
 
-    if (n > REST_CLIENT__MAX_BODY - buffer->len) {
+    if (n > REST_CLIENT__MAX_BODY - buffer->body.len) {
         buffer->too_big = 1;
         return 0; /* makes curl fail with CURLE_WRITE_ERROR */
     }
-    if (buffer->len + n + 1 > buffer->cap) {
-        size_t cap = buffer->cap ? buffer->cap : 4096;
-        char *grown;
-        while (cap < buffer->len + n + 1)
-            cap *= 2;
-        grown = realloc(buffer->data, cap);
-        if (grown == NULL)
-            return 0;
-        buffer->data = grown;
-        buffer->cap = cap;
-    }
-    memcpy(buffer->data + buffer->len, data, n);
-    buffer->len += n;
-    buffer->data[buffer->len] = '\0';
+    if (buf_append_text(&buffer->body, data, n) != 0)
+        return 0;
     return n;
 }
 
@@ -310,24 +297,24 @@ int rest_client_request(struct rest_client *client, const char *method, const ch
     code = curl_easy_perform(client->curl);
     if (code != CURLE_OK) {
         rv = rest_client__transfer_failed(client, code, method, path, &buffer);
-        free(buffer.data);
+        buf_free(&buffer.body);
         goto done;
     }
 
     curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &response->status);
     client->last_status = response->status;
-    if (buffer.data == NULL) {
-        buffer.data = calloc(1, 1);
-        if (buffer.data == NULL) {
+    if (buffer.body.data == NULL) {
+        buffer.body.data = calloc(1, 1);
+        if (buffer.body.data == NULL) {
             rest_client__set_error(client, "out of memory");
             rv = VIGIL_ENOMEM;
             goto done;
         }
     }
-    response->body = buffer.data;
-    response->body_len = buffer.len;
-    if (buffer.len > 0)
-        response->json = json_loadb(buffer.data, buffer.len, JSON_DECODE_ANY, NULL);
+    response->body = buffer.body.data;
+    response->body_len = buffer.body.len;
+    if (buffer.body.len > 0)
+        response->json = json_loadb(buffer.body.data, buffer.body.len, JSON_DECODE_ANY, NULL);
 
     if (response->status >= 300 && response->status < 400) {
         char *target = NULL;

@@ -39,6 +39,21 @@ int buf_append(struct buf *b, const void *data, size_t len)
     return 0;
 }
 
+int buf_append_text(struct buf *b, const void *data, size_t len)
+{
+    size_t before = b->len;
+    int rv = buf_append(b, data, len);
+    if (rv != 0)
+        return rv;
+    rv = buf_append(b, "", 1); /* room for the NUL, then not counted */
+    if (rv != 0) {
+        b->len = before;
+        return rv;
+    }
+    b->len--;
+    return 0;
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {

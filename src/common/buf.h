@@ -22,6 +22,11 @@ void buf_init(struct buf *b);
  * (BUF_MIN_CAP, then doubling). Returns 0, or VIGIL_ENOMEM (then B is unchanged). */
 int buf_append(struct buf *b, const void *data, size_t len);
 
+/* Like buf_append, and keeps a NUL byte after the data (not counted in LEN), so that
+ * B->data reads as a C string (bodies handed to JSON parsers). Returns 0, or VIGIL_ENOMEM
+ * (then B is unchanged). */
+int buf_append_text(struct buf *b, const void *data, size_t len);
+
 /* Drops the first N bytes (N <= len; more drops everything); the rest moves to the front. */
 void buf_consume(struct buf *b, size_t n);
 

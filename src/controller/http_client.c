@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/buf.h"
 #include "common/errors.h"
 #include "common/loop_timer.h"
 #include "common/vlog.h"
@@ -19,14 +20,15 @@ struct http_client {
     const char *const *ca_pem;
 };
 
+/* The largest answer a transfer takes (a longer one fails the transfer). */
+#define HTTP__MAX_RESPONSE ((size_t)64 * 1024 * 1024)
+
 struct http__transfer {
     struct http_client *client;
     CURL *easy;
     struct curl_slist *headers;
     char *body;      /* request body copy */
-    char *response;  /* response body */
-    size_t response_len;
-    size_t response_cap;
+    struct buf response; /* the response body, NUL-terminated (buf_append_text) */
     char resp_headers[2048];
     size_t resp_headers_len;
     http_client_cb cb;
@@ -72,7 +74,7 @@ static void http__transfer_free(struct http__transfer *t)
         t->next->prev = t->prev;
     curl_slist_free_all(t->headers);
     free(t->body);
-    free(t->response);
+    buf_free(&t->response);
     free(t);
 }
 
@@ -104,7 +106,7 @@ static void http__check_done(struct http_client *c)
         }
         curl_multi_remove_handle(c->multi, msg->easy_handle);
         curl_easy_cleanup(msg->easy_handle);
-        t->cb(t->data, err, status, t->response != NULL ? t->response : "", t->response_len,
+        t->cb(t->data, err, status, t->response.data != NULL ? t->response.data : "", t->response.len,
               t->resp_headers);
         http__transfer_free(t);
     }
@@ -188,22 +190,10 @@ static size_t http__on_data(char *ptr, size_t size, size_t nmemb, void *userdata
 {
     struct http__transfer *t = userdata;
     size_t n = size * nmemb;
-    if (t->response_len + n + 1 > t->response_cap) {
-        size_t cap = t->response_cap ? t->response_cap * 2 : 4096;
-        char *nb;
-        while (cap < t->response_len + n + 1)
-            cap *= 2;
-        if (cap > 64 * 1024 * 1024)
-            return 0; /* refuse absurd answers: the transfer fails */
-        nb = realloc(t->response, cap);
-        if (nb == NULL)
-            return 0;
-        t->response = nb;
-        t->response_cap = cap;
-    }
-    memcpy(t->response + t->response_len, ptr, n);
-    t->response_len += n;
-    t->response[t->response_len] = '\0';
+    if (n > HTTP__MAX_RESPONSE - t->response.len)
+        return 0; /* refuse absurd answers: the transfer fails */
+    if (buf_append_text(&t->response, ptr, n) != 0)
+        return 0;
     return n;
 }
 

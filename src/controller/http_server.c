@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/errors.h"
+#include "common/buf.h"
 #include "common/loop_timer.h"
 #include "common/vlog.h"
 
@@ -51,9 +52,7 @@ struct http_request {
     int suspended;
     char method[16];
     char *path;
-    char *body;
-    size_t body_len;
-    size_t body_cap;
+    struct buf body; /* NUL-terminated (buf_append_text) */
     int too_big;
     void *user;
     void (*user_free)(void *user);
@@ -149,7 +148,7 @@ static void http__request_free(struct http_request *req)
     if (req->response != NULL)
         MHD_destroy_response(req->response);
     free(req->path);
-    free(req->body);
+    buf_free(&req->body);
     free(req);
 }
 
@@ -209,28 +208,12 @@ static enum MHD_Result http__access(void *cls, struct MHD_Connection *conn, cons
 
     if (req->state == HTTP__READING && *upload_data_size > 0) {
         size_t n = *upload_data_size;
-        if (!req->too_big && req->body_len + n > s->max_body) {
+        if (!req->too_big && req->body.len + n > s->max_body) {
             req->too_big = 1;
-            free(req->body);
-            req->body = NULL;
-            req->body_len = req->body_cap = 0;
+            buf_free(&req->body);
         }
-        if (!req->too_big) {
-            if (req->body_len + n + 1 > req->body_cap) {
-                size_t cap = req->body_cap ? req->body_cap : 4096;
-                char *nb;
-                while (cap < req->body_len + n + 1)
-                    cap *= 2;
-                nb = realloc(req->body, cap);
-                if (nb == NULL)
-                    return MHD_NO;
-                req->body = nb;
-                req->body_cap = cap;
-            }
-            memcpy(req->body + req->body_len, upload_data, n);
-            req->body_len += n;
-            req->body[req->body_len] = '\0';
-        }
+        if (!req->too_big && buf_append_text(&req->body, upload_data, n) != 0)
+            return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -285,8 +268,8 @@ const char *http_request_header(const struct http_request *req, const char *name
 
 const char *http_request_body(const struct http_request *req, size_t *len)
 {
-    *len = req->body_len;
-    return req->body != NULL ? req->body : "";
+    *len = req->body.len;
+    return req->body.data != NULL ? req->body.data : "";
 }
 
 /* Takes the prepared answer to MHD, or frees REQ when its connection is gone. */

@@ -87,9 +87,27 @@ static void overflowing_length_refused_unchanged(void **state)
     buf_free(&b);
 }
 
+static void test_append_text_keeps_a_nul_after_the_data(void **state)
+{
+    struct buf b;
+    (void)state;
+    buf_init(&b);
+    assert_int_equal(buf_append_text(&b, "{\"a\":", 5), 0);
+    assert_int_equal(b.len, 5);
+    assert_string_equal(b.data, "{\"a\":");
+    assert_int_equal(buf_append_text(&b, "1}", 2), 0);
+    assert_int_equal(b.len, 7);
+    assert_string_equal(b.data, "{\"a\":1}");
+    assert_int_equal(buf_append_text(&b, "x", SIZE_MAX), VIGIL_ENOMEM);
+    assert_int_equal(b.len, 7);
+    assert_string_equal(b.data, "{\"a\":1}");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_text_keeps_a_nul_after_the_data),
         cmocka_unit_test(empty_until_the_first_append),
         cmocka_unit_test(grows_by_doubling_and_keeps_the_bytes),
         cmocka_unit_test(consume_moves_the_rest_to_the_front),
