@@ -28,14 +28,28 @@ usage() {
 
 say() { echo "demo: $*" >&2; }
 
+# True while PID runs; a killed process not yet reaped (a zombie) counts as gone.
+pid_alive() {
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# Waits up to 10 s for PID to be gone (kill -9 is delivered, not yet acted on, when kill returns).
+wait_gone() {
+  for _ in $(seq 100); do pid_alive "$1" || return 0; sleep 0.1; done
+  say "process $1 is still running 10 s after it was killed"
+  return 1
+}
+
 # Stops the process whose PID is in FILE (SIGTERM, then SIGKILL after 5 s), removes FILE.
 stop_pidfile() {
   local pidfile=$1 pid
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
   if kill "$pid" 2>/dev/null; then
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do pid_alive "$pid" || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null && wait_gone "$pid"
   fi
   rm -f "$pidfile"
 }
@@ -54,7 +68,7 @@ fail() {
   exit 1
 }
 
-node_running() { [ -f "$run/node$1.pid" ] && kill -0 "$(cat "$run/node$1.pid")" 2>/dev/null; }
+node_running() { [ -f "$run/node$1.pid" ] && pid_alive "$(cat "$run/node$1.pid")"; }
 
 start_node() { # N
   local i=$1
@@ -214,7 +228,10 @@ node_arg() {
 
 kill_node() { # N
   if node_running "$1"; then
-    kill -9 "$(cat "$run/node$1.pid")"
+    local pid
+    pid=$(cat "$run/node$1.pid")
+    kill -9 "$pid"
+    wait_gone "$pid" || exit 1
     rm -f "$run/node$1.pid"
     echo "controller $1 killed (kill -9)"
   else
