@@ -92,7 +92,7 @@ static void events__done(struct events *e, int ok)
 
 static void events__on_committed(void *data, int status, struct store_result *res)
 {
-    events__done(data, status == 0 && res->status < 400);
+    events__done(data, status == 0 && !store_outcome_refused(res->outcome));
 }
 
 static void events__on_sent(void *data, int err, long status, const char *body, size_t len,

@@ -109,7 +109,7 @@ int fsm_encode_batch_id(const char *const texts[], const size_t lens[], unsigned
 /* Makes the entry's outcome one refusal (a damaged entry, skipped on every node alike). */
 static void fsm__refuse_entry(struct fsm_state *c, const char *why)
 {
-    c->results[0].status = 400;
+    c->results[0].outcome = STORE_INVALID;
     snprintf(c->results[0].error, sizeof c->results[0].error, "%s", why);
     c->last.n = 1;
 }

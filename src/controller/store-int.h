@@ -1,58 +1,33 @@
-/* store-int.h: what the store's own files share (store.c, store_events.c). Not for other
- * modules: they use store.h. */
+/* store-int.h: what the store's own files share (store.c, store_objects.c, store_events.c,
+ * store_auth.c): the store's layout, what a command handler is, and how it refuses. Not
+ * for other modules: they use store.h. */
 #ifndef VIGIL_STORE_INT_H
 #define VIGIL_STORE_INT_H
 
-#include <sqlite3.h>
+#include <jansson.h>
 
 #include "controller/store.h"
-
-/* One cached prepared statement: SQL is the string constant it was prepared from. */
-struct store__stmt_slot {
-    const char *sql;
-    sqlite3_stmt *st;
-    int busy; /* handed out and not yet released */
-};
-
-#define STORE__STMT_SLOTS 128
+#include "controller/store_db.h"
 
 struct store {
-    sqlite3 *db;
-    struct store__stmt_slot stmts[STORE__STMT_SLOTS]; /* see store__stmt */
+    struct store_db db;
     /* Snapshot buffers (store_snapshot): the one handed out last and the one kept for the
      * next snapshot, each with its allocated size. */
     void *lent, *spare;
     size_t lent_size, spare_size;
-    uint64_t auth_generation;    /* see store_auth_generation */
+    uint64_t auth_generation; /* see store_auth_generation */
 };
 
-/* Sets RES's status and error message. */
-void store__refuse(struct store_result *res, unsigned status, const char *fmt, ...)
+/* Runs one command CMD (borrowed) on DB, inside the transaction or savepoint store.c
+ * holds open. On success it sets RES's outcome (and body, owned by RES, if any); a
+ * refusal is store__refuse and changes nothing. Returns 0 for both; VIGIL_EINVAL when CMD
+ * is malformed (the command is skipped as unknown); VIGIL_EIO / VIGIL_ENOMEM when SQLite
+ * or memory failed (store.c rolls everything back). */
+typedef int store_command_fn(struct store_db *db, json_t *cmd, struct store_result *res);
+
+/* Sets RES's outcome to REFUSAL (one of the refused outcomes) and its error message (the
+ * answer's text, printf FMT). Implemented in store_result.c. */
+void store__refuse(struct store_result *res, enum store_outcome refusal, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Prepares SQL (logged on failure, NULL); the caller finalizes it. */
-sqlite3_stmt *store__prepare(struct store *store, const char *sql);
-/* A prepared statement for SQL, which must be a string constant (the cache is keyed by its
- * address), from the store's cache (prepared on first use). Hand it back with
- * store__release, never sqlite3_finalize. A statement already handed out and not released
- * (nested use of the same SQL) gives a fresh one that store__release finalizes. Logged on
- * failure, NULL. The cache is emptied when the store is closed or restored. */
-sqlite3_stmt *store__stmt(struct store *store, const char *sql);
-/* Resets ST (from store__stmt) and clears its bindings for the next use. */
-void store__release(struct store *store, sqlite3_stmt *st);
-/* Runs SQL text; 0 or VIGIL_EIO. */
-int store__exec(struct store *store, const char *sql);
-/* One statement with text binds (NULL-terminated); the step's SQLite code. SQL must be a
- * string constant (it goes through store__stmt). */
-int store__run(struct store *store, const char *sql, const char *const *binds);
-int store__meta_set(struct store *store, const char *key, const char *value);
-
-/* Applies the event, presence, leader and SE-runtime commands (store_events.c).
- * VIGIL_EINVAL for an OP it does not know. */
-int store__events_apply(struct store *store, const char *op, json_t *cmd,
-                        struct store_result *res);
-
-/* Applies the user, token and session commands (store_auth.c). VIGIL_EINVAL for an OP it
- * does not know. */
-int store__auth_apply(struct store *store, const char *op, json_t *cmd, struct store_result *res);
 
 #endif

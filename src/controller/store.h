@@ -1,6 +1,6 @@
 /* store.h: the config database, SQLite in memory, used as the raft state machine.
  *
- * Every change arrives as a command (a JSON object, see docs/architecture.md "Commands")
+ * Every change arrives as a command (a JSON object, see docs/architecture.md "The store")
  * that store_apply() runs as one transaction. Apply is deterministic: the same commands
  * in the same order give the same database on every node. Business refusals (a name
  * taken, a missing reference) are results, not errors, and change nothing.
@@ -19,11 +19,29 @@
 
 struct store;
 
+/* What became of one command: done (the first three) or refused (the rest, which
+ * changed nothing). The API layer turns it into an answer (api_status_of). */
+enum store_outcome {
+    STORE_OK = 0,    /* done: changed, or found done already */
+    STORE_CREATED,   /* done: a new object, user or token */
+    STORE_REMOVED,   /* done: deleted or revoked; no body */
+    STORE_INVALID,   /* refused: a bad value or reference, or an unknown command */
+    STORE_NOT_FOUND, /* refused: what it names does not exist */
+    STORE_CONFLICT,  /* refused: a name taken, something still in use, a lost race */
+    STORE_OUTCOME_COUNT
+};
+
+/* "ok", "created", ... (static strings, for logs and tests). */
+const char *store_outcome_name(enum store_outcome outcome);
+
+/* True if OUTCOME is a refusal (the command changed nothing). */
+int store_outcome_refused(enum store_outcome outcome);
+
 /* The outcome of one command, handed to whoever proposed it. */
 struct store_result {
-    unsigned status; /* 200, 201, 204, 400, 404, 409 (as the REST API answers) */
+    enum store_outcome outcome;
     json_t *body;    /* owned: the stored object (uuid included), or NULL */
-    char error[512]; /* when status >= 400: what was wrong */
+    char error[512]; /* when the outcome is a refusal: what was wrong */
     uint64_t index;  /* the raft index of the entry (set by cluster.c) */
     uint64_t entry_id; /* the entry's unique tag (set by cluster.c) */
 };
@@ -48,11 +66,16 @@ int store_apply(struct store *store, const char *cmd, size_t len, struct store_r
  * {"op": "batch", "cmds": [command, ...]} of at most CAP commands, run in order in one
  * transaction, each in its own savepoint (a refused or unknown command changes nothing,
  * the others stand). RES (CAP results owned by the caller) receives one outcome per
- * command, *N of them; an unknown command's is 400 "unknown command". Returns 0;
+ * command, *N of them; an unknown command's is STORE_INVALID "unknown command". Returns 0;
  * VIGIL_EINVAL when CMD is neither (*N is 1 for a single unknown command, 0 for a
  * malformed batch: nothing ran); VIGIL_EIO as store_apply. */
 int store_apply_entry(struct store *store, const char *cmd, size_t len,
                       struct store_result *res, unsigned cap, unsigned *n);
+
+/* The commands this version knows, as the store's command table lists them: how many,
+ * and the "op" of the Ith (a static string; NULL when I is not below the count). */
+size_t store_command_count(void);
+const char *store_command_op(size_t i);
 
 /* Serialises the whole database into *DATA (*LEN bytes), a copy owned by the caller that
  * later writes to the store do not change: hand it back with store_snapshot_done (or free

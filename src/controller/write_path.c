@@ -7,6 +7,7 @@
 #include "common/errors.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
+#include "controller/api.h"
 
 #define WRITE_PATH__RETRY_MS 20
 /* How long a relayed answer waits for this node to apply the write (then it goes anyway). */
@@ -137,8 +138,8 @@ static void write__on_committed(void *data, int status, struct store_result *res
         write__not_applied(op, "this node is stopping");
     } else if (status != 0) {
         write__unknown(op, "leadership was lost before the write was committed");
-    } else if (res->status >= 400) {
-        write__answer(op, res->status, json_pack("{s:s}", "error", res->error));
+    } else if (store_outcome_refused(res->outcome)) {
+        write__answer(op, api_status_of(res->outcome), json_pack("{s:s}", "error", res->error));
     } else {
         snprintf(index, sizeof index, "%llu",
                  (unsigned long long)(res->index - (op->ctx->opts->test_wrong_answer_index &&
@@ -147,11 +148,12 @@ static void write__on_committed(void *data, int status, struct store_result *res
         snprintf(index, sizeof index, "%llu", (unsigned long long)res->entry_id);
         http_request_add_header(op->req, WRITE_PATH_ENTRY_HEADER, index);
         if (op->answer != NULL) {
-            write__answer(op, res->status, op->answer);
+            write__answer(op, api_status_of(res->outcome), op->answer);
             op->answer = NULL;
         } else {
-            write__answer(op, res->status, res->status == 204 ? NULL : res->body);
-            if (res->status != 204)
+            write__answer(op, api_status_of(res->outcome),
+                          res->outcome == STORE_REMOVED ? NULL : res->body);
+            if (res->outcome != STORE_REMOVED)
                 res->body = NULL; /* now the answer's */
         }
     }

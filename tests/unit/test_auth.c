@@ -29,10 +29,10 @@
 /* ---------------------------------------------------------------------------------- */
 /* Helpers                                                                             */
 
-/* Applies the command (printf format) and asserts its result status is EXPECT. */
-static void apply(struct store *s, unsigned expect, const char *fmt, ...)
+/* Applies the command (printf format) and asserts its outcome is EXPECT. */
+static void apply(struct store *s, enum store_outcome expect, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void apply(struct store *s, unsigned expect, const char *fmt, ...)
+static void apply(struct store *s, enum store_outcome expect, const char *fmt, ...)
 {
     struct store_result res;
     char text[2048];
@@ -45,15 +45,15 @@ static void apply(struct store *s, unsigned expect, const char *fmt, ...)
     rv = store_apply(s, text, strlen(text), &res);
     if (rv != 0)
         fail_msg("store_apply returned %d (%s) for %s", rv, vigil_strerror(rv), text);
-    if (res.status != expect)
-        fail_msg("status %u (error '%s'), expected %u, for %s", res.status, res.error, expect,
-                 text);
+    if (res.outcome != expect)
+        fail_msg("outcome %s (error '%s'), expected %s, for %s", store_outcome_name(res.outcome),
+                 res.error, store_outcome_name(expect), text);
     store_result_clear(&res);
 }
 
 static void user_put(struct store *s, const char *name, const char *role, int create)
 {
-    apply(s, create ? 201 : 200,
+    apply(s, create ? STORE_CREATED : STORE_OK,
           "{\"op\": \"user_put\", \"name\": \"%s\", \"role\": \"%s\", \"hash\": \"%s\", "
           "\"create\": %s}",
           name, role, "$argon2id$not-a-real-hash", create ? "true" : "false");
@@ -492,7 +492,7 @@ static void test_session_revoked(void **state)
     cookie_value(f->auth, &id, T0, value, sizeof value);
     cookie_value(f->auth, &other, T0, other_value, sizeof other_value);
     assert_accepted(f->auth, value, T0, NULL);
-    apply(f->store, 204, "{\"op\": \"session_revoke\", \"sid\": \"%s\", \"expires\": %lld}", id.sid,
+    apply(f->store, STORE_REMOVED, "{\"op\": \"session_revoke\", \"sid\": \"%s\", \"expires\": %lld}", id.sid,
           T0 + AUTH_SESSION_MAX_MS);
     assert_refused(f->auth, value, T0 + MINUTE, "logged out");
     /* A refreshed cookie of that session stays revoked; the user's other session lives. */
@@ -509,7 +509,7 @@ static void test_session_user_deleted(void **state)
 
     cookie_value(f->auth, &id, T0, value, sizeof value);
     assert_accepted(f->auth, value, T0, NULL);
-    apply(f->store, 204, "{\"op\": \"user_delete\", \"name\": \"alice\"}");
+    apply(f->store, STORE_REMOVED, "{\"op\": \"user_delete\", \"name\": \"alice\"}");
     assert_refused(f->auth, value, T0 + MINUTE, "no longer exists");
 }
 
@@ -543,7 +543,7 @@ static void test_session_ends_with_password_change(void **state)
 
     cookie_value(f->auth, &id, T0, value, sizeof value);
     assert_accepted(f->auth, value, T0, NULL);
-    apply(f->store, 200,
+    apply(f->store, STORE_OK,
           "{\"op\": \"user_put\", \"name\": \"alice\", \"role\": \"operator\", "
           "\"hash\": \"$argon2id$another-hash\", \"create\": false}");
     assert_refused(f->auth, value, T0 + MINUTE, "password changed");

@@ -213,25 +213,25 @@ static void one_close(struct one *o)
     free(o);
 }
 
-/* Applies BUF through the FSM; returns the result's status. */
-static unsigned one_apply_buf(struct one *o, const struct raft_buffer *buf)
+/* Applies BUF through the FSM; returns the result's outcome. */
+static enum store_outcome one_apply_buf(struct one *o, const struct raft_buffer *buf)
 {
     void *result = NULL;
     assert_int_equal(o->fsm.apply(&o->fsm, buf, &result), 0);
     assert_ptr_equal(result, &o->state.last);
     assert_int_equal(o->state.last.n, 1);
     assert_ptr_equal(o->state.last.results, o->state.results);
-    return o->state.results[0].status;
+    return o->state.results[0].outcome;
 }
 
-static unsigned one_apply(struct one *o, json_t *cmd)
+static enum store_outcome one_apply(struct one *o, json_t *cmd)
 {
     struct raft_buffer buf;
-    unsigned status;
+    enum store_outcome outcome;
     assert_int_equal(fsm_encode(cmd, &buf), 0);
-    status = one_apply_buf(o, &buf);
+    outcome = one_apply_buf(o, &buf);
     raft_free(buf.base);
-    return status;
+    return outcome;
 }
 
 static void test_apply_direct(void **state)
@@ -243,9 +243,9 @@ static void test_apply_direct(void **state)
     (void)state;
 
     cmd = make_command(0);
-    assert_int_equal(one_apply(o, cmd), 201);
+    assert_int_equal(one_apply(o, cmd), STORE_CREATED);
     assert_non_null(o->state.results[0].body);
-    assert_int_equal(one_apply(o, cmd), 409); /* the same again: the uuid exists */
+    assert_int_equal(one_apply(o, cmd), STORE_CONFLICT); /* the same again: the uuid exists */
     assert_null(o->state.results[0].body);
     json_decref(cmd);
 
@@ -255,22 +255,22 @@ static void test_apply_direct(void **state)
     memcpy(raw, "{\"op\":1}", 8);
     buf.base = raw;
     buf.len = 16;
-    assert_int_equal(one_apply_buf(o, &buf), 400);
+    assert_int_equal(one_apply_buf(o, &buf), STORE_INVALID);
     assert_non_null(strstr(o->state.results[0].error, "malformed"));
     /* Shorter than a header. */
     buf.len = 4;
     memcpy(raw, "VGC1", 4);
-    assert_int_equal(one_apply_buf(o, &buf), 400);
+    assert_int_equal(one_apply_buf(o, &buf), STORE_INVALID);
     /* A header announcing more than the entry holds. */
     memcpy(raw, "VGC1\x30\0\0\0{}", 10);
     buf.len = 16;
-    assert_int_equal(one_apply_buf(o, &buf), 400);
+    assert_int_equal(one_apply_buf(o, &buf), STORE_INVALID);
     assert_non_null(strstr(o->state.results[0].error, "truncated"));
     memcpy(raw, "VGC1\xff\xff\xff\xff", 8);
-    assert_int_equal(one_apply_buf(o, &buf), 400);
+    assert_int_equal(one_apply_buf(o, &buf), STORE_INVALID);
     /* A well-framed entry that is no command. */
     cmd = json_pack("{s:s}", "op", "no_such_op");
-    assert_int_equal(one_apply(o, cmd), 400);
+    assert_int_equal(one_apply(o, cmd), STORE_INVALID);
     assert_non_null(strstr(o->state.results[0].error, "unknown"));
     json_decref(cmd);
     /* The length in the header is what counts: padding after it is ignored, and bytes
@@ -288,7 +288,7 @@ static void test_apply_direct(void **state)
         if (!json_equal(now, before))
             fail_msg("a refused entry changed the store");
         json_decref(now);
-        assert_int_equal(one_apply_buf(o, &buf), 200);
+        assert_int_equal(one_apply_buf(o, &buf), STORE_OK);
         now = dump(o->store);
         assert_string_equal(json_string_value(json_object_get(json_object_get(now, "meta"),
                                                               "cluster_name")),
@@ -332,7 +332,8 @@ static void test_apply_batch(void **state)
     char *texts[6];
     const char *ctexts[6];
     size_t lens[6];
-    unsigned expect[6] = {201, 201, 409, 400, 201, 404};
+    enum store_outcome expect[6] = {STORE_CREATED, STORE_CREATED, STORE_CONFLICT,
+                                   STORE_INVALID, STORE_CREATED, STORE_NOT_FOUND};
     struct raft_buffer buf;
     void *result = NULL;
     struct fsm_result *out;
@@ -340,7 +341,7 @@ static void test_apply_batch(void **state)
 
     cmds[0] = make_command(0);               /* a monitor */
     cmds[1] = make_command(1);               /* a pool referring to it */
-    dup = json_deep_copy(cmds[0]);            /* the monitor's uuid again: 409 */
+    dup = json_deep_copy(cmds[0]);            /* the monitor's uuid again: a conflict */
     cmds[2] = dup;
     cmds[3] = json_pack("{s:s}", "op", "no_such_op");
     cmds[4] = make_command(7);
@@ -361,8 +362,8 @@ static void test_apply_batch(void **state)
     assert_ptr_equal(out, &o->state.last);
     assert_int_equal(out->n, 6);
     for (int i = 0; i < 6; i++) {
-        assert_int_equal(out->results[i].status, expect[i]);
-        assert_int_equal(out->results[i].body != NULL, expect[i] == 201);
+        assert_int_equal(out->results[i].outcome, expect[i]);
+        assert_int_equal(out->results[i].body != NULL, expect[i] == STORE_CREATED);
     }
     assert_non_null(strstr(out->results[3].error, "unknown"));
     /* the same commands one by one give the same database */
@@ -386,7 +387,7 @@ static void test_apply_batch(void **state)
         json_t *before = dump(o->store), *after;
         for (int i = 0; i <= FSM_BATCH_MAX; i++)
             json_array_append_new(json_object_get(big, "cmds"), make_command(100 + 7 * (unsigned)i));
-        assert_int_equal(one_apply(o, big), 400);
+        assert_int_equal(one_apply(o, big), STORE_INVALID);
         after = dump(o->store);
         assert_true(json_equal(before, after));
         json_decref(before);
@@ -416,7 +417,7 @@ static void test_snapshot_restore_direct(void **state)
     }
     {
         json_t *cmd = make_command(0);
-        assert_int_equal(one_apply(b, cmd), 201); /* b has something of its own */
+        assert_int_equal(one_apply(b, cmd), STORE_CREATED); /* b has something of its own */
         json_decref(cmd);
     }
     assert_int_equal(a->fsm.snapshot(&a->fsm, &bufs, &n), 0);
@@ -442,7 +443,7 @@ static void test_snapshot_restore_direct(void **state)
                                 "after-snapshot", "type", "HEALTH_MONITOR_TCP", "send_interval",
                                 5, "receive_timeout", 4, "successful_checks", 2,
                                 "failed_checks", 2);
-        assert_int_equal(one_apply(a, cmd), 201);
+        assert_int_equal(one_apply(a, cmd), STORE_CREATED);
         json_decref(cmd);
     }
     assert_int_equal(a->fsm.snapshot_async(&a->fsm, &bufs, &n), 0);
@@ -506,7 +507,7 @@ static void test_restore_damaged_direct(void **state)
     int rv, freed;
     (void)state;
 
-    assert_int_equal(one_apply(o, cmd), 201);
+    assert_int_equal(one_apply(o, cmd), STORE_CREATED);
     json_decref(cmd);
     before = dump(o->store);
 
@@ -552,7 +553,7 @@ struct cluster {
 struct pending {
     struct raft_apply req; /* first: the callback gets it back */
     struct cluster *c;
-    unsigned expect;
+    enum store_outcome expect;
 };
 
 static int (*fsm_restore_orig)(struct raft_fsm *, struct raft_buffer *);
@@ -629,7 +630,7 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     if (status == 0) {
         p->c->applied++;
         const struct fsm_result *out = result;
-        if (out->n != 1 || out->results[0].status != p->expect)
+        if (out->n != 1 || out->results[0].outcome != p->expect)
             p->c->mismatched++;
     } else {
         p->c->failed++;
@@ -657,7 +658,7 @@ static void propose(struct cluster *c, unsigned k)
     assert_non_null(p);
     assert_int_equal(store_apply(c->oracle, text, strlen(text), &res), 0);
     p->c = c;
-    p->expect = res.status;
+    p->expect = res.outcome;
     store_result_clear(&res);
     free(text);
     assert_int_equal(fsm_encode(cmd, &buf), 0);

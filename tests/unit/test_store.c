@@ -1,5 +1,6 @@
-/* test_store.c: the config database and its commands (controller/store.c,
- * controller/store_events.c), driven only through store.h. */
+/* test_store.c: the config database and its commands (controller/store.c and the
+ * command modules under it), driven through store.h; the statement cache through
+ * store_db.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +17,7 @@
 #include "common/timeutil.h"
 #include "common/vlog.h"
 #include "controller/store.h"
-#include "controller/store-int.h" /* the statement cache */
+#include "controller/store-int.h" /* the statement cache (store_db.h) */
 
 #define HM1 "10000000-0000-4000-8000-000000000001"
 #define HM2 "10000000-0000-4000-8000-000000000002"
@@ -74,11 +75,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Applies the command (printf format), asserts it is a known command with result status
+/* Applies the command (printf format), asserts it is a known command with outcome
  * EXPECT, keeps its error text in last_error and returns its body (caller owns). */
-static json_t *run(struct store *s, unsigned expect, const char *fmt, ...)
+static json_t *run(struct store *s, enum store_outcome expect, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static json_t *run(struct store *s, unsigned expect, const char *fmt, ...)
+static json_t *run(struct store *s, enum store_outcome expect, const char *fmt, ...)
 {
     struct store_result res;
     char text[8192];
@@ -93,10 +94,10 @@ static json_t *run(struct store *s, unsigned expect, const char *fmt, ...)
     rv = store_apply(s, text, strlen(text), &res);
     if (rv != 0)
         fail_msg("store_apply returned %d (%s) for %s", rv, vigil_strerror(rv), text);
-    if (res.status != expect)
-        fail_msg("status %u (error '%s'), expected %u, for %s", res.status, res.error, expect,
-                 text);
-    if (expect >= 400) {
+    if (res.outcome != expect)
+        fail_msg("outcome %s (error '%s'), expected %s, for %s", store_outcome_name(res.outcome),
+                 res.error, store_outcome_name(expect), text);
+    if (store_outcome_refused(expect)) {
         assert_null(res.body);
         assert_true(res.error[0] != '\0');
     }
@@ -109,21 +110,21 @@ static json_t *run(struct store *s, unsigned expect, const char *fmt, ...)
 
 #define RUN(s, expect, ...) json_decref(run(s, expect, __VA_ARGS__))
 
-static json_t *create(struct store *s, unsigned expect, const char *type, const char *uuid,
+static json_t *create(struct store *s, enum store_outcome expect, const char *type, const char *uuid,
                       const char *body)
 {
     return run(s, expect, "{\"op\": \"object_create\", \"type\": \"%s\", \"uuid\": \"%s\", \"object\": %s}",
                type, uuid, body);
 }
 
-static json_t *update(struct store *s, unsigned expect, const char *type, const char *uuid,
+static json_t *update(struct store *s, enum store_outcome expect, const char *type, const char *uuid,
                       const char *body)
 {
     return run(s, expect, "{\"op\": \"object_update\", \"type\": \"%s\", \"uuid\": \"%s\", \"object\": %s}",
                type, uuid, body);
 }
 
-static void delete(struct store *s, unsigned expect, const char *type, const char *uuid)
+static void delete(struct store *s, enum store_outcome expect, const char *type, const char *uuid)
 {
     RUN(s, expect, "{\"op\": \"object_delete\", \"type\": \"%s\", \"uuid\": \"%s\"}", type, uuid);
 }
@@ -189,7 +190,7 @@ static void assert_same_dump(json_t *before, struct store *s)
 
 static void register_node(struct store *s, int id, const char *name, const char *ip)
 {
-    RUN(s, 200,
+    RUN(s, STORE_OK,
         "{\"op\": \"node_register\", \"node\": {\"id\": %d, \"name\": \"%s\","
         " \"raft_address\": \"%s:7000\", \"api_address\": \"%s:8080\","
         " \"se_address\": \"%s:5098\", \"se_host_key\": \"" KEY "\"}}",
@@ -199,20 +200,20 @@ static void register_node(struct store *s, int id, const char *name, const char 
 static void presence(struct store *s, int joined, int id, const char *boot, int64_t time_ms,
                      const char *role)
 {
-    RUN(s, 200, "{\"op\": \"%s\", \"id\": %d, \"boot\": \"%s\", \"time\": %lld, \"role\": \"%s\"}",
+    RUN(s, STORE_OK, "{\"op\": \"%s\", \"id\": %d, \"boot\": \"%s\", \"time\": %lld, \"role\": \"%s\"}",
         joined ? "node_joined" : "node_left", id, boot, (long long)time_ms, role);
 }
 
 static void leader(struct store *s, int id, const char *boot, int term, int64_t time_ms)
 {
-    RUN(s, 200, "{\"op\": \"leader_elected\", \"leader\": %d, \"boot\": \"%s\", \"term\": %d, \"time\": %lld}",
+    RUN(s, STORE_OK, "{\"op\": \"leader_elected\", \"leader\": %d, \"boot\": \"%s\", \"term\": %d, \"time\": %lld}",
         id, boot, term, (long long)time_ms);
 }
 
 static void record_event(struct store *s, const char *key, const char *event_id, int64_t time_ms,
                          const char *name)
 {
-    RUN(s, 200,
+    RUN(s, STORE_OK,
         "{\"op\": \"event_record\", \"key\": \"%s\", \"event_id\": \"%s\", \"time\": %lld,"
         " \"module\": \"CLUSTERMGR\", \"obj_type\": \"CLUSTER\", \"obj_name\": \"%s\","
         " \"description\": \"d %s\", \"details\": {\"k\": \"%s\"}}",
@@ -227,19 +228,19 @@ static json_t *events(struct store *s, const char *event_id, int64_t *total)
 /* A store with one object of each type, references between them, nodes, events. */
 static void populate(struct store *s)
 {
-    RUN(s, 200, "{\"op\": \"cluster_init\", \"uuid\": \"" MISSING "\", \"name\": \"vigil\"}");
+    RUN(s, STORE_OK, "{\"op\": \"cluster_init\", \"uuid\": \"" MISSING "\", \"name\": \"vigil\"}");
     register_node(s, 1, "node-1", "127.0.0.1");
     register_node(s, 2, "node-2", "127.0.0.2");
-    json_decref(create(s, 201, "healthmonitor", HM1, HM_BODY("hm1")));
-    json_decref(create(s, 201, "healthmonitor", HM2, HM_BODY("hm2")));
-    json_decref(create(s, 201, "pool", P1, POOL_BODY("p1", "\"" HM1 "\"")));
-    json_decref(create(s, 201, "serviceengine", SE1, SE_BODY("se-1")));
-    json_decref(create(s, 201, "virtualservice", VS1, VS_BODY("vs1", P1, "\"" SE1 "\"")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM1, HM_BODY("hm1")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM2, HM_BODY("hm2")));
+    json_decref(create(s, STORE_CREATED, "pool", P1, POOL_BODY("p1", "\"" HM1 "\"")));
+    json_decref(create(s, STORE_CREATED, "serviceengine", SE1, SE_BODY("se-1")));
+    json_decref(create(s, STORE_CREATED, "virtualservice", VS1, VS_BODY("vs1", P1, "\"" SE1 "\"")));
     record_event(s, "k1", "SE_UP", T0, "se-1");
     presence(s, 1, 2, "boot-a", T0, "CLUSTER_FOLLOWER");
     presence(s, 0, 2, "boot-a", T0 + 10, "CLUSTER_FOLLOWER");
     leader(s, 1, "boot-1", 2, T0 + 20);
-    RUN(s, 200, "{\"op\": \"se_runtime\", \"uuid\": \"" SE1 "\", \"connected\": true,"
+    RUN(s, STORE_OK, "{\"op\": \"se_runtime\", \"uuid\": \"" SE1 "\", \"connected\": true,"
                 " \"controller_node\": 1, \"time\": %lld, \"se_state\": \"CONNECTED\"}",
         (long long)T0);
 }
@@ -297,7 +298,7 @@ static void test_create_every_type(void **state)
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *body = create(s, 201, obj_type_name(cases[i].type), cases[i].uuid, cases[i].body);
+        json_t *body = create(s, STORE_CREATED, obj_type_name(cases[i].type), cases[i].uuid, cases[i].body);
         json_t *got;
         int64_t total;
         assert_json_text(body, cases[i].stored);
@@ -322,7 +323,7 @@ static void test_create_every_type(void **state)
 static void test_create_body_uuid_ignored(void **state)
 {
     struct store *s = *state;
-    json_t *b = create(s, 201, "healthmonitor", HM1,
+    json_t *b = create(s, STORE_CREATED, "healthmonitor", HM1,
                        "{\"uuid\": \"" HM2 "\", \"name\": \"m\", \"type\": \"HEALTH_MONITOR_TCP\"}");
     assert_string_equal(json_string_value(json_object_get(b, "uuid")), HM1);
     json_decref(b);
@@ -337,19 +338,19 @@ static void test_unique_names(void **state)
     struct store *s = *state;
     json_t *before;
 
-    json_decref(create(s, 201, "healthmonitor", HM1, HM_BODY("same")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM1, HM_BODY("same")));
     before = dump(s);
-    json_decref(create(s, 409, "healthmonitor", HM2, HM_BODY("same")));
+    json_decref(create(s, STORE_CONFLICT, "healthmonitor", HM2, HM_BODY("same")));
     assert_error_has("name");
     assert_error_has("same");
     assert_same_dump(before, s);
     json_decref(before);
     /* The same name in another type is fine. */
-    json_decref(create(s, 201, "pool", P1, POOL_BODY("same", "")));
-    json_decref(create(s, 201, "serviceengine", SE1, SE_BODY("same")));
-    json_decref(create(s, 201, "virtualservice", VS1, VS_BODY("same", P1, "")));
+    json_decref(create(s, STORE_CREATED, "pool", P1, POOL_BODY("same", "")));
+    json_decref(create(s, STORE_CREATED, "serviceengine", SE1, SE_BODY("same")));
+    json_decref(create(s, STORE_CREATED, "virtualservice", VS1, VS_BODY("same", P1, "")));
     /* Names are compared exactly (case matters). */
-    json_decref(create(s, 201, "healthmonitor", HM2, HM_BODY("Same")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM2, HM_BODY("Same")));
 }
 
 static void test_create_existing_uuid(void **state)
@@ -357,27 +358,27 @@ static void test_create_existing_uuid(void **state)
     struct store *s = *state;
     json_t *before, *got;
 
-    json_decref(create(s, 201, "healthmonitor", HM1, HM_BODY("hm1")));
-    json_decref(create(s, 201, "healthmonitor", HM2, HM_BODY("hm2")));
-    json_decref(create(s, 201, "pool", P1, POOL_BODY("p1", "\"" HM1 "\"")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM1, HM_BODY("hm1")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM2, HM_BODY("hm2")));
+    json_decref(create(s, STORE_CREATED, "pool", P1, POOL_BODY("p1", "\"" HM1 "\"")));
     before = dump(s);
     /* Another name, and references to something else: refused, nothing changed (not even
      * the references of the existing object). */
-    json_decref(create(s, 409, "pool", P1, POOL_BODY("other", "\"" HM2 "\"")));
+    json_decref(create(s, STORE_CONFLICT, "pool", P1, POOL_BODY("other", "\"" HM2 "\"")));
     assert_error_has(P1);
     assert_same_dump(before, s);
     /* Same uuid and same name: refused too. */
-    json_decref(create(s, 409, "pool", P1, POOL_BODY("p1", "")));
+    json_decref(create(s, STORE_CONFLICT, "pool", P1, POOL_BODY("p1", "")));
     assert_same_dump(before, s);
     json_decref(before);
     /* The references of P1 are still exactly HM1. */
-    delete(s, 409, "healthmonitor", HM1);
-    delete(s, 204, "healthmonitor", HM2);
+    delete(s, STORE_CONFLICT, "healthmonitor", HM1);
+    delete(s, STORE_REMOVED, "healthmonitor", HM2);
     got = store_object_get(s, OBJ_POOL, P1);
     assert_string_equal(json_string_value(json_object_get(got, "name")), "p1");
     json_decref(got);
     /* The same uuid in another type is another object. */
-    json_decref(create(s, 201, "serviceengine", P1, SE_BODY("se-same-uuid")));
+    json_decref(create(s, STORE_CREATED, "serviceengine", P1, SE_BODY("se-same-uuid")));
 }
 
 static void test_invalid_body(void **state)
@@ -385,17 +386,17 @@ static void test_invalid_body(void **state)
     struct store *s = *state;
     json_t *before;
 
-    json_decref(create(s, 201, "healthmonitor", HM1, HM_BODY("hm1")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM1, HM_BODY("hm1")));
     before = dump(s);
-    json_decref(create(s, 400, "healthmonitor", HM2, "{\"name\": \"x\", \"type\": \"BOGUS\"}"));
+    json_decref(create(s, STORE_INVALID, "healthmonitor", HM2, "{\"name\": \"x\", \"type\": \"BOGUS\"}"));
     assert_error_has("type");
-    json_decref(create(s, 400, "pool", P1,
+    json_decref(create(s, STORE_INVALID, "pool", P1,
                        "{\"name\": \"p\", \"servers\": [{\"ip\": \"127.0.0.1\", \"port\": 0}]}"));
     assert_error_has("servers[0].port");
-    json_decref(create(s, 400, "pool", P1, "{\"name\": \"p\", \"unknown_field\": 1}"));
+    json_decref(create(s, STORE_INVALID, "pool", P1, "{\"name\": \"p\", \"unknown_field\": 1}"));
     assert_error_has("unknown_field");
-    json_decref(create(s, 400, "pool", P1, "\"not an object\""));
-    json_decref(update(s, 400, "healthmonitor", HM1, "{\"name\": \"\", \"type\": \"HEALTH_MONITOR_TCP\"}"));
+    json_decref(create(s, STORE_INVALID, "pool", P1, "\"not an object\""));
+    json_decref(update(s, STORE_INVALID, "healthmonitor", HM1, "{\"name\": \"\", \"type\": \"HEALTH_MONITOR_TCP\"}"));
     assert_error_has("name");
     assert_same_dump(before, s);
     json_decref(before);
@@ -406,30 +407,30 @@ static void test_missing_references(void **state)
     struct store *s = *state;
     json_t *before;
 
-    json_decref(create(s, 201, "healthmonitor", HM1, HM_BODY("hm1")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM1, HM_BODY("hm1")));
     before = dump(s);
-    json_decref(create(s, 400, "pool", P1, POOL_BODY("p1", "\"" HM1 "\", \"" MISSING "\"")));
+    json_decref(create(s, STORE_INVALID, "pool", P1, POOL_BODY("p1", "\"" HM1 "\", \"" MISSING "\"")));
     assert_error_has("health_monitor_refs");
     assert_error_has(MISSING);
-    json_decref(create(s, 400, "virtualservice", VS1, VS_BODY("vs1", MISSING, "")));
+    json_decref(create(s, STORE_INVALID, "virtualservice", VS1, VS_BODY("vs1", MISSING, "")));
     assert_error_has("pool_ref");
     assert_same_dump(before, s);
     json_decref(before);
 
-    json_decref(create(s, 201, "pool", P1, POOL_BODY("p1", "\"" HM1 "\"")));
-    json_decref(create(s, 400, "virtualservice", VS1, VS_BODY("vs1", P1, "\"" MISSING "\"")));
+    json_decref(create(s, STORE_CREATED, "pool", P1, POOL_BODY("p1", "\"" HM1 "\"")));
+    json_decref(create(s, STORE_INVALID, "virtualservice", VS1, VS_BODY("vs1", P1, "\"" MISSING "\"")));
     assert_error_has("se_refs");
     /* A reference must point at the right type: a pool uuid is no healthmonitor. */
-    json_decref(create(s, 400, "pool", P2, POOL_BODY("p2", "\"" P1 "\"")));
+    json_decref(create(s, STORE_INVALID, "pool", P2, POOL_BODY("p2", "\"" P1 "\"")));
     assert_error_has("health_monitor_refs");
 
     /* An update adding a missing reference is refused and keeps the old references. */
     before = dump(s);
-    json_decref(update(s, 400, "pool", P1, POOL_BODY("p1-renamed", "\"" MISSING "\"")));
+    json_decref(update(s, STORE_INVALID, "pool", P1, POOL_BODY("p1-renamed", "\"" MISSING "\"")));
     assert_error_has("health_monitor_refs");
     assert_same_dump(before, s);
     json_decref(before);
-    delete(s, 409, "healthmonitor", HM1);
+    delete(s, STORE_CONFLICT, "healthmonitor", HM1);
 }
 
 static void test_update(void **state)
@@ -437,13 +438,13 @@ static void test_update(void **state)
     struct store *s = *state;
     json_t *b, *before;
 
-    json_decref(create(s, 201, "healthmonitor", HM1, HM_BODY("hm1")));
-    json_decref(create(s, 201, "healthmonitor", HM2, HM_BODY("hm2")));
-    json_decref(create(s, 201, "pool", P1, POOL_BODY("p1", "\"" HM1 "\"")));
-    json_decref(create(s, 201, "pool", P2, POOL_BODY("p2", "")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM1, HM_BODY("hm1")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM2, HM_BODY("hm2")));
+    json_decref(create(s, STORE_CREATED, "pool", P1, POOL_BODY("p1", "\"" HM1 "\"")));
+    json_decref(create(s, STORE_CREATED, "pool", P2, POOL_BODY("p2", "")));
 
     /* PUT replaces the whole object: fields not given fall back to their defaults. */
-    b = update(s, 200, "pool", P1,
+    b = update(s, STORE_OK, "pool", P1,
                "{\"name\": \"p1\", \"lb_algorithm\": \"LB_ALGORITHM_LEAST_CONNECTIONS\"}");
     assert_json_text(b, "{\"uuid\": \"" P1 "\", \"name\": \"p1\", \"lb_algorithm\": "
                         "\"LB_ALGORITHM_LEAST_CONNECTIONS\", \"servers\": [], \"health_monitor_refs\": []}");
@@ -453,27 +454,27 @@ static void test_update(void **state)
                         "\"LB_ALGORITHM_LEAST_CONNECTIONS\", \"servers\": [], \"health_monitor_refs\": []}");
     json_decref(b);
     /* Its old reference is gone with it: HM1 can be deleted now. */
-    delete(s, 204, "healthmonitor", HM1);
+    delete(s, STORE_REMOVED, "healthmonitor", HM1);
 
-    /* Updating a missing object: 404, nothing created. */
+    /* Updating a missing object: not found, nothing created. */
     before = dump(s);
-    json_decref(update(s, 404, "pool", MISSING, POOL_BODY("ghost", "")));
+    json_decref(update(s, STORE_NOT_FOUND, "pool", MISSING, POOL_BODY("ghost", "")));
     assert_error_has(MISSING);
-    /* Renaming onto a taken name: 409. */
-    json_decref(update(s, 409, "pool", P1, POOL_BODY("p2", "")));
+    /* Renaming onto a taken name: a conflict. */
+    json_decref(update(s, STORE_CONFLICT, "pool", P1, POOL_BODY("p2", "")));
     assert_error_has("p2");
     assert_same_dump(before, s);
     json_decref(before);
 
     /* Keeping its own name is fine; renaming frees the old name. */
-    json_decref(update(s, 200, "pool", P1, POOL_BODY("p1", "\"" HM2 "\"")));
-    json_decref(update(s, 200, "pool", P1, POOL_BODY("p1-new", "\"" HM2 "\"")));
+    json_decref(update(s, STORE_OK, "pool", P1, POOL_BODY("p1", "\"" HM2 "\"")));
+    json_decref(update(s, STORE_OK, "pool", P1, POOL_BODY("p1-new", "\"" HM2 "\"")));
     assert_null(store_object_get_by_name(s, OBJ_POOL, "p1"));
     b = store_object_get_by_name(s, OBJ_POOL, "p1-new");
     assert_string_equal(json_string_value(json_object_get(b, "uuid")), P1);
     json_decref(b);
-    json_decref(create(s, 201, "pool", MISSING, POOL_BODY("p1", "")));
-    delete(s, 409, "healthmonitor", HM2);
+    json_decref(create(s, STORE_CREATED, "pool", MISSING, POOL_BODY("p1", "")));
+    delete(s, STORE_CONFLICT, "healthmonitor", HM2);
 }
 
 static void test_delete(void **state)
@@ -481,36 +482,36 @@ static void test_delete(void **state)
     struct store *s = *state;
     json_t *before;
 
-    json_decref(create(s, 201, "healthmonitor", HM1, HM_BODY("hm1")));
-    json_decref(create(s, 201, "pool", P1, POOL_BODY("p1", "\"" HM1 "\"")));
-    json_decref(create(s, 201, "serviceengine", SE1, SE_BODY("se-1")));
-    json_decref(create(s, 201, "virtualservice", VS1, VS_BODY("vs1", P1, "\"" SE1 "\"")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM1, HM_BODY("hm1")));
+    json_decref(create(s, STORE_CREATED, "pool", P1, POOL_BODY("p1", "\"" HM1 "\"")));
+    json_decref(create(s, STORE_CREATED, "serviceengine", SE1, SE_BODY("se-1")));
+    json_decref(create(s, STORE_CREATED, "virtualservice", VS1, VS_BODY("vs1", P1, "\"" SE1 "\"")));
 
     before = dump(s);
-    delete(s, 404, "pool", MISSING);
+    delete(s, STORE_NOT_FOUND, "pool", MISSING);
     assert_error_has(MISSING);
     /* The right type only: P1 is no healthmonitor. */
-    delete(s, 404, "healthmonitor", P1);
+    delete(s, STORE_NOT_FOUND, "healthmonitor", P1);
     /* Every kind of reference holds its target. */
-    delete(s, 409, "healthmonitor", HM1);
+    delete(s, STORE_CONFLICT, "healthmonitor", HM1);
     assert_error_has("pool 'p1'");
-    delete(s, 409, "pool", P1);
+    delete(s, STORE_CONFLICT, "pool", P1);
     assert_error_has("virtualservice 'vs1'");
-    delete(s, 409, "serviceengine", SE1);
+    delete(s, STORE_CONFLICT, "serviceengine", SE1);
     assert_error_has("virtualservice 'vs1'");
     assert_same_dump(before, s);
     json_decref(before);
 
     /* Deleting the referrer releases its targets, in order. */
-    delete(s, 204, "virtualservice", VS1);
+    delete(s, STORE_REMOVED, "virtualservice", VS1);
     assert_null(store_object_get(s, OBJ_VIRTUALSERVICE, VS1));
-    delete(s, 204, "serviceengine", SE1);
-    delete(s, 204, "pool", P1);
-    delete(s, 204, "healthmonitor", HM1);
-    delete(s, 404, "healthmonitor", HM1);
+    delete(s, STORE_REMOVED, "serviceengine", SE1);
+    delete(s, STORE_REMOVED, "pool", P1);
+    delete(s, STORE_REMOVED, "healthmonitor", HM1);
+    delete(s, STORE_NOT_FOUND, "healthmonitor", HM1);
     assert_null(store_object_get_by_name(s, OBJ_HEALTHMONITOR, "hm1"));
     /* The names are free again. */
-    json_decref(create(s, 201, "healthmonitor", HM2, HM_BODY("hm1")));
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM2, HM_BODY("hm1")));
 }
 
 /* Creation order, paging, totals; an update keeps the place, a new object goes last. */
@@ -526,7 +527,7 @@ static void test_list_paging(void **state)
         snprintf(uuids[i], sizeof uuids[i], "20000000-0000-4000-8000-0000000000%02d", 99 - i);
         snprintf(names[i], sizeof names[i], "pool-%02d", 50 - i);
         snprintf(body, sizeof body, "{\"name\": \"%s\"}", names[i]);
-        json_decref(create(s, 201, "pool", uuids[i], body));
+        json_decref(create(s, STORE_CREATED, "pool", uuids[i], body));
     }
     l = store_object_list(s, OBJ_POOL, 0, 10, &total);
     assert_int_equal(total, 25);
@@ -552,9 +553,9 @@ static void test_list_paging(void **state)
     json_decref(l);
 
     /* Update (with a rename) keeps the place; delete + create puts the new one last. */
-    json_decref(update(s, 200, "pool", uuids[3], "{\"name\": \"renamed\"}"));
-    delete(s, 204, "pool", uuids[0]);
-    json_decref(create(s, 201, "pool", uuids[0], "{\"name\": \"again\"}"));
+    json_decref(update(s, STORE_OK, "pool", uuids[3], "{\"name\": \"renamed\"}"));
+    delete(s, STORE_REMOVED, "pool", uuids[0]);
+    json_decref(create(s, STORE_CREATED, "pool", uuids[0], "{\"name\": \"again\"}"));
     l = store_object_list(s, OBJ_POOL, 0, 100, &total);
     assert_int_equal(total, 25);
     assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "uuid")), uuids[1]);
@@ -596,8 +597,8 @@ static void test_cluster_init_first_wins(void **state)
     struct store *s = *state;
     char *v;
 
-    RUN(s, 200, "{\"op\": \"cluster_init\", \"uuid\": \"" HM1 "\", \"name\": \"first\"}");
-    RUN(s, 200, "{\"op\": \"cluster_init\", \"uuid\": \"" HM2 "\", \"name\": \"second\"}");
+    RUN(s, STORE_OK, "{\"op\": \"cluster_init\", \"uuid\": \"" HM1 "\", \"name\": \"first\"}");
+    RUN(s, STORE_OK, "{\"op\": \"cluster_init\", \"uuid\": \"" HM2 "\", \"name\": \"second\"}");
     v = store_meta_get(s, "cluster_uuid");
     assert_string_equal(v, HM1);
     free(v);
@@ -688,7 +689,7 @@ static void test_events_cap(void **state)
         assert_int_equal(store_apply_entry(s, text, len, res, BATCH, &n), 0);
         assert_int_equal(n, in_batch);
         for (unsigned i = 0; i < n; i++)
-            assert_int_equal(res[i].status, 200);
+            assert_int_equal(res[i].outcome, STORE_OK);
     }
     free(text);
 
@@ -997,7 +998,7 @@ static void se_runtime(struct store *s, const char *uuid, int connected, int nod
     char state_field[64] = "";
     if (se_state != NULL)
         snprintf(state_field, sizeof state_field, ", \"se_state\": \"%s\"", se_state);
-    RUN(s, 200,
+    RUN(s, STORE_OK,
         "{\"op\": \"se_runtime\", \"uuid\": \"%s\", \"connected\": %s, \"controller_node\": %d,"
         " \"time\": %lld%s}",
         uuid, connected ? "true" : "false", node, (long long)time_ms, state_field);
@@ -1008,8 +1009,8 @@ static void test_se_runtime(void **state)
     struct store *s = *state;
     json_t *j;
 
-    json_decref(create(s, 201, "serviceengine", SE1, SE_BODY("se-b")));
-    json_decref(create(s, 201, "serviceengine", SE2, SE_BODY("se-a")));
+    json_decref(create(s, STORE_CREATED, "serviceengine", SE1, SE_BODY("se-b")));
+    json_decref(create(s, STORE_CREATED, "serviceengine", SE2, SE_BODY("se-a")));
 
     assert_null(store_se_runtime(s, SE1));
     se_runtime(s, SE1, 1, 2, T0, "CONNECTED");
@@ -1066,8 +1067,8 @@ static void test_se_connected_other_type_same_uuid(void **state)
     struct store *s = *state;
     json_t *j;
 
-    json_decref(create(s, 201, "serviceengine", SE1, SE_BODY("se-1")));
-    json_decref(create(s, 201, "pool", SE1, POOL_BODY("a-pool", "")));
+    json_decref(create(s, STORE_CREATED, "serviceengine", SE1, SE_BODY("se-1")));
+    json_decref(create(s, STORE_CREATED, "pool", SE1, POOL_BODY("a-pool", "")));
     se_runtime(s, SE1, 1, 2, T0, "CONNECTED");
     j = store_se_connected(s);
     assert_int_equal(json_array_size(j), 1);
@@ -1143,8 +1144,8 @@ static void test_malformed(void **state)
         memset(&res, 0x5a, sizeof res);
         rv = store_apply(s, cmds[i], strlen(cmds[i]), &res);
         if (rv != VIGIL_EINVAL)
-            fail_msg("command %zu gave %d (status %u), expected VIGIL_EINVAL: %s", i, rv,
-                     res.status, cmds[i]);
+            fail_msg("command %zu gave %d (outcome %s), expected VIGIL_EINVAL: %s", i, rv,
+                     store_outcome_name(res.outcome), cmds[i]);
         assert_null(res.body);
         store_result_clear(&res);
         assert_same_dump(before, s);
@@ -1159,7 +1160,7 @@ static void test_malformed(void **state)
     assert_same_dump(before, s);
     json_decref(before);
     /* And the store still works. */
-    json_decref(create(s, 201, "pool", P2, POOL_BODY("p2", "")));
+    json_decref(create(s, STORE_CREATED, "pool", P2, POOL_BODY("p2", "")));
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1191,8 +1192,8 @@ static void test_snapshot_restore(void **state)
         presence(t, 1, 2, "boot-a", T0 + 50, "CLUSTER_FOLLOWER"); /* rejoin */
         leader(t, 1, "boot-1", 2, T0 + 60);                     /* repeated */
         leader(t, 2, "boot-2", 3, T0 + 70);                     /* failover */
-        delete(t, 409, "pool", P1);
-        json_decref(create(t, 201, "pool", P2, POOL_BODY("p2", "\"" HM2 "\"")));
+        delete(t, STORE_CONFLICT, "pool", P1);
+        json_decref(create(t, STORE_CREATED, "pool", P2, POOL_BODY("p2", "\"" HM2 "\"")));
     }
     a = dump(s);
     b = dump(fresh);
@@ -1211,7 +1212,7 @@ static void test_restore_replaces(void **state)
     size_t len;
     json_t *a;
 
-    json_decref(create(other, 201, "healthmonitor", HM1, HM_BODY("only-here")));
+    json_decref(create(other, STORE_CREATED, "healthmonitor", HM1, HM_BODY("only-here")));
     assert_int_equal(store_snapshot(other, &data, &len), 0);
     populate(s);
     assert_int_equal(store_restore(s, data, len), 0);
@@ -1266,7 +1267,7 @@ static void test_restore_damaged(void **state)
         char uuid[37], body[128];
         snprintf(uuid, sizeof uuid, "20000000-0000-4000-8000-%012d", i);
         snprintf(body, sizeof body, "{\"name\": \"pool-%d-with-a-longer-name-to-fill-pages\"}", i);
-        json_decref(create(big, 201, "pool", uuid, body));
+        json_decref(create(big, STORE_CREATED, "pool", uuid, body));
     }
     assert_int_equal(store_snapshot(big, &snap, &len), 0);
     assert_true(len > 8 * 4096);
@@ -1335,7 +1336,7 @@ static void test_restore_damaged(void **state)
     }
 
     /* After all that the store still answers and works, and a good snapshot restores. */
-    json_decref(create(s, 201, "pool", P2, POOL_BODY("p2", "")));
+    json_decref(create(s, STORE_CREATED, "pool", P2, POOL_BODY("p2", "")));
     assert_int_equal(store_restore(s, snap, len), 0);
     json_decref(before);
     before = dump(big);
@@ -1358,7 +1359,7 @@ static void test_snapshot_buffer_reused(void **state)
     populate(s);
     assert_int_equal(store_snapshot(s, &first, &len1), 0);
     at_first = dump(s);
-    json_decref(create(s, 201, "pool", P2, POOL_BODY("after-first", "")));
+    json_decref(create(s, STORE_CREATED, "pool", P2, POOL_BODY("after-first", "")));
     assert_int_equal(store_restore(fresh, first, len1), 0);
     assert_same_dump(at_first, fresh); /* the copy did not see the later write */
     store_snapshot_done(s, first);
@@ -1384,8 +1385,8 @@ static void test_statement_cache_nested(void **state)
     json_t *a, *b;
 
     populate(s);
-    outer = store__stmt(s, sql);
-    inner = store__stmt(s, sql);
+    outer = store_db_statement(&s->db, sql, NULL);
+    inner = store_db_statement(&s->db, sql, NULL);
     assert_non_null(outer);
     assert_non_null(inner);
     assert_ptr_not_equal(outer, inner);
@@ -1394,11 +1395,12 @@ static void test_statement_cache_nested(void **state)
     sqlite3_bind_int(inner, 1, OBJ_POOL);
     assert_int_equal(sqlite3_step(inner), SQLITE_ROW);
     assert_true(sqlite3_column_int(outer, 0) > 0);
-    store__release(s, inner);
-    store__release(s, outer);
-    again = store__stmt(s, sql);
+    store_db_release(&s->db, inner);
+    store_db_release(&s->db, outer);
+    again = store_db_statement(&s->db, sql, STORE_DB_BIND(STORE_DB_INT(OBJ_POOL)));
     assert_ptr_equal(again, outer);
-    store__release(s, again);
+    assert_int_equal(sqlite3_step(again), SQLITE_ROW);
+    store_db_release(&s->db, again);
     for (int i = 0; i < 3; i++) {
         a = store_object_get(s, OBJ_HEALTHMONITOR, HM1);
         b = store_object_get(s, OBJ_HEALTHMONITOR, HM1);
@@ -1418,7 +1420,122 @@ static void test_statement_cache_nested(void **state)
     a = store_object_get(s, OBJ_HEALTHMONITOR, HM1);
     assert_non_null(a);
     json_decref(a);
-    json_decref(create(s, 201, "pool", P2, POOL_BODY("after-restore", "")));
+    json_decref(create(s, STORE_CREATED, "pool", P2, POOL_BODY("after-restore", "")));
+}
+
+/* One valid command of each op, in an order that runs on an empty store, with the outcome
+ * it has there (a refusal shows it reached its handler too: an unknown op is refused as
+ * "unknown command", and store_apply returns VIGIL_EINVAL for it) and whether it moves the
+ * auth generation. */
+static const struct {
+    const char *op;
+    enum store_outcome outcome;
+    int changes_auth;
+    const char *text;
+} every_command[] = {
+    {"cluster_init", STORE_OK, 0,
+     "{\"op\": \"cluster_init\", \"uuid\": \"" MISSING "\", \"name\": \"vigil\"}"},
+    {"node_register", STORE_OK, 0,
+     "{\"op\": \"node_register\", \"node\": {\"id\": 1, \"name\": \"n1\", \"raft_address\":"
+     " \"10.0.0.1:7000\", \"api_address\": \"10.0.0.1:8080\", \"se_address\": \"10.0.0.1:5098\","
+     " \"se_host_key\": \"" KEY "\"}}"},
+    {"tls_cert_renew", STORE_CONFLICT, 0,
+     "{\"op\": \"tls_cert_renew\", \"previous\": \"old\", \"tls_leaf\": \"new\"}"},
+    {"object_create", STORE_CREATED, 0,
+     "{\"op\": \"object_create\", \"type\": \"healthmonitor\", \"uuid\": \"" HM1 "\","
+     " \"object\": " HM_BODY("hm1") "}"},
+    {"object_update", STORE_OK, 0,
+     "{\"op\": \"object_update\", \"type\": \"healthmonitor\", \"uuid\": \"" HM1 "\","
+     " \"object\": " HM_BODY("hm1-renamed") "}"},
+    {"object_delete", STORE_REMOVED, 0,
+     "{\"op\": \"object_delete\", \"type\": \"healthmonitor\", \"uuid\": \"" HM1 "\"}"},
+    {"event_record", STORE_OK, 0,
+     "{\"op\": \"event_record\", \"key\": \"k\", \"event_id\": \"SE_UP\", \"time\": 1,"
+     " \"module\": \"CLUSTERMGR\", \"obj_type\": \"CLUSTER\", \"obj_name\": \"c\","
+     " \"description\": \"d\", \"details\": {}}"},
+    {"node_joined", STORE_OK, 0,
+     "{\"op\": \"node_joined\", \"id\": 1, \"boot\": \"b1\", \"time\": 1, \"role\": \"leader\"}"},
+    {"node_left", STORE_OK, 0,
+     "{\"op\": \"node_left\", \"id\": 1, \"boot\": \"b1\", \"time\": 2, \"role\": \"leader\"}"},
+    {"leader_elected", STORE_OK, 0,
+     "{\"op\": \"leader_elected\", \"leader\": 1, \"boot\": \"b1\", \"term\": 1, \"time\": 1}"},
+    {"se_runtime", STORE_OK, 0,
+     "{\"op\": \"se_runtime\", \"uuid\": \"" SE1 "\", \"connected\": true,"
+     " \"controller_node\": 1, \"time\": 1}"},
+    {"user_put", STORE_CREATED, 1,
+     "{\"op\": \"user_put\", \"name\": \"alice\", \"role\": \"admin\", \"hash\": \"h\","
+     " \"create\": true}"},
+    {"token_create", STORE_CREATED, 1,
+     "{\"op\": \"token_create\", \"id\": \"t1\", \"user\": \"alice\", \"mac\": \"m1\","
+     " \"expires\": 9, \"time\": 1}"},
+    {"token_revoke", STORE_REMOVED, 1, "{\"op\": \"token_revoke\", \"id\": \"t1\"}"},
+    {"session_revoke", STORE_REMOVED, 1,
+     "{\"op\": \"session_revoke\", \"sid\": \"s1\", \"expires\": 9}"},
+    {"user_delete", STORE_NOT_FOUND, 1, "{\"op\": \"user_delete\", \"name\": \"nobody\"}"},
+};
+
+#define EVERY_COMMAND_COUNT (sizeof every_command / sizeof every_command[0])
+
+/* Every op of the store's command table reaches its handler (known, with the outcome it
+ * should have, moving the auth generation when it should); an unknown op is refused. */
+static void test_command_table(void **state)
+{
+    struct store *s = *state;
+    struct store_result res[2];
+    unsigned n;
+    uint64_t generation;
+    static const char unknown[] = "{\"op\": \"no_such_op\"}";
+    static const char batch[] =
+        "{\"op\": \"batch\", \"cmds\": [{\"op\": \"no_such_op\"}, {\"op\": \"session_revoke\","
+        " \"sid\": \"s2\", \"expires\": 9}]}";
+
+    assert_int_equal(store_command_count(), EVERY_COMMAND_COUNT);
+    assert_null(store_command_op(store_command_count()));
+    for (size_t i = 0; i < store_command_count(); i++) {
+        const char *op = store_command_op(i);
+        size_t k = 0;
+        while (k < EVERY_COMMAND_COUNT && strcmp(every_command[k].op, op) != 0)
+            k++;
+        if (k == EVERY_COMMAND_COUNT)
+            fail_msg("op '%s' of the command table has no case in every_command", op);
+    }
+    for (size_t k = 0; k < EVERY_COMMAND_COUNT; k++) {
+        generation = store_auth_generation(s);
+        json_decref(run(s, every_command[k].outcome, "%s", every_command[k].text));
+        assert_int_equal(store_auth_generation(s) != generation, every_command[k].changes_auth);
+    }
+
+    /* Unknown: VIGIL_EINVAL alone; in a batch, refused while the others stand. */
+    generation = store_auth_generation(s);
+    assert_int_equal(store_apply(s, unknown, strlen(unknown), &res[0]), VIGIL_EINVAL);
+    assert_int_equal(store_auth_generation(s), generation);
+    store_result_clear(&res[0]);
+    assert_int_equal(store_apply_entry(s, batch, strlen(batch), res, 2, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(res[0].outcome, STORE_INVALID);
+    assert_string_equal(res[0].error, "unknown command");
+    assert_null(res[0].body);
+    assert_int_equal(res[1].outcome, STORE_REMOVED);
+    assert_true(store_session_revoked(s, "s2"));
+    store_result_clear(&res[0]);
+    store_result_clear(&res[1]);
+}
+
+/* Every outcome has a name; the refusals are the last three. */
+static void test_outcome_names(void **state)
+{
+    (void)state;
+    for (int o = 0; o < STORE_OUTCOME_COUNT; o++) {
+        assert_non_null(store_outcome_name((enum store_outcome)o));
+        assert_string_not_equal(store_outcome_name((enum store_outcome)o), "unknown outcome");
+    }
+    assert_string_equal(store_outcome_name(STORE_OUTCOME_COUNT), "unknown outcome");
+    assert_false(store_outcome_refused(STORE_OK));
+    assert_false(store_outcome_refused(STORE_CREATED));
+    assert_false(store_outcome_refused(STORE_REMOVED));
+    assert_true(store_outcome_refused(STORE_INVALID));
+    assert_true(store_outcome_refused(STORE_NOT_FOUND));
+    assert_true(store_outcome_refused(STORE_CONFLICT));
 }
 
 int main(void)
@@ -1454,6 +1571,8 @@ int main(void)
         T(test_restore_damaged),
         T(test_snapshot_buffer_reused),
         T(test_statement_cache_nested),
+        T(test_command_table),
+        T(test_outcome_names),
     };
     vlog_init("test_store", (enum vlog_level)(VLOG_ERROR + 1)); /* refusals are expected */
     return cmocka_run_group_tests(tests, NULL, NULL);
