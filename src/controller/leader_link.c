@@ -7,8 +7,6 @@
 #include "common/errors.h"
 #include "common/timeutil.h"
 
-#define LEADER_LINK__MAX_HEADERS 4
-
 struct leader_link {
     uv_loop_t *loop;
     struct cluster *cluster;
@@ -29,7 +27,7 @@ struct leader_call {
     struct leader_call *prev, *next;
     char method[16];
     char *target;
-    char *headers[LEADER_LINK__MAX_HEADERS + 1];
+    char *headers[LEADER_LINK_MAX_HEADERS + 1];
     char *body;
     size_t len;
     int read_only;
@@ -171,7 +169,7 @@ static const char *link__send(struct leader_call *call, uint64_t leader)
 {
     struct leader_link *l = call->link;
     char addr[128], url[1200], by[64];
-    const char *headers[LEADER_LINK__MAX_HEADERS + 3];
+    const char *headers[LEADER_LINK_MAX_HEADERS + 3];
     size_t n = 0;
     int64_t left = call->deadline_ms - time_mono_ms();
 
@@ -255,7 +253,7 @@ static bool link__copy(struct leader_call *call, const struct leader_link_reques
     if (call->target == NULL)
         return false;
     for (int i = 0; rq->headers != NULL && rq->headers[i] != NULL; i++) {
-        if (i == LEADER_LINK__MAX_HEADERS || (call->headers[i] = strdup(rq->headers[i])) == NULL)
+        if ((call->headers[i] = strdup(rq->headers[i])) == NULL)
             return false;
     }
     if (rq->body != NULL && rq->len > 0) {
@@ -272,8 +270,14 @@ static bool link__copy(struct leader_call *call, const struct leader_link_reques
 int leader_link_call(struct leader_link *l, const struct leader_link_request *rq,
                      int64_t deadline_ms, leader_link_cb cb, void *data)
 {
-    struct leader_call *call = calloc(1, sizeof *call);
+    struct leader_call *call;
+    int n = 0;
 
+    while (rq->headers != NULL && rq->headers[n] != NULL)
+        n++;
+    if (n > LEADER_LINK_MAX_HEADERS)
+        return VIGIL_EINVAL;
+    call = calloc(1, sizeof *call);
     if (call == NULL)
         return VIGIL_ENOMEM;
     call->link = l;

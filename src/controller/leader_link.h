@@ -45,6 +45,9 @@
 /* Pause between two attempts of a not-applied call. */
 #define LEADER_LINK_RETRY_MS 20
 
+/* Headers a call may add (struct leader_link_request). */
+#define LEADER_LINK_MAX_HEADERS 4
+
 struct leader_link;
 
 enum leader_link_outcome {
@@ -73,7 +76,8 @@ typedef void (*leader_link_cb)(void *data, struct leader_link_result *result);
 struct leader_link_request {
     const char *method;          /* "GET", "POST", ... */
     const char *target;          /* path and query, e.g. "/api/pool?page=2" */
-    const char *const *headers;  /* up to 4 more "Name: value" lines, NULL-terminated; or NULL */
+    const char *const *headers;  /* up to LEADER_LINK_MAX_HEADERS more "Name: value" lines,
+                                  * NULL-terminated; or NULL */
     const char *body;            /* LEN bytes, or NULL */
     size_t len;
     int read_only;               /* nothing to apply: a failure after sending is retried too */
@@ -98,7 +102,8 @@ uint64_t leader_link_self(const struct leader_link *l);
 
 /* Sends RQ to the leader, retrying not-applied attempts every LEADER_LINK_RETRY_MS until
  * DEADLINE_MS (monotonic), then CB(DATA, result) once with one of the four outcomes.
- * Returns 0 (CB will run), or VIGIL_ENOMEM (CB not called). After leader_link_stop every
+ * Returns 0 (CB will run), or VIGIL_EINVAL (more than 4 headers) / VIGIL_ENOMEM (CB not
+ * called). After leader_link_stop every
  * call ends NOT_APPLIED "this node is stopping" at its next attempt. */
 int leader_link_call(struct leader_link *l, const struct leader_link_request *rq,
                      int64_t deadline_ms, leader_link_cb cb, void *data);
