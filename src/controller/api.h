@@ -5,6 +5,7 @@
 
 #include "common/objects.h"
 #include "controller/http_server.h"
+#include "controller/api_outcome.h"
 #include "controller/rest.h"
 #include "controller/store.h"
 
@@ -28,10 +29,6 @@ void api_events_handle(struct rest_context *ctx, struct http_request *req);
 /* Reads ?page= and ?page_size= (defaults 1 and 100, page_size at most 1000). Returns 0,
  * or answers 400 itself and returns VIGIL_EINVAL. */
 int api_paging(struct http_request *req, int64_t *offset, int64_t *limit);
-
-/* The HTTP status that answers a command with OUTCOME: 200, 201, 204 (no body), 400, 404,
- * 409; 500 for a value that is no outcome. The one place outcomes become HTTP. */
-unsigned api_status_of(enum store_outcome outcome);
 
 /* {"count": TOTAL, "results": LIST (stolen)}. */
 json_t *api_collection(json_t *list, int64_t total);

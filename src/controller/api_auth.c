@@ -136,7 +136,7 @@ static void api__logout(struct rest_context *ctx, struct http_request *req)
                             secure ? "sessionid=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict; Secure"
                                    : "sessionid=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
     /* Revoked everywhere through the store, until the session would have expired anyway. */
-    write_path_submit_command(ctx, req,
+    write_path_submit_command(ctx->write_path, req,
                               json_pack("{s:s, s:s, s:I}", "op", "session_revoke", "sid", id->sid,
                                         "expires", (json_int_t)(id->issued_ms + AUTH_SESSION_MAX_MS)));
 }
@@ -151,7 +151,7 @@ static void api__on_hashed(void *data, int status, const char *hash)
                                    "cannot hash the password now");
     } else {
         auth_flush_cache(p->ctx->auth);
-        write_path_submit(p->ctx, p->req,
+        write_path_submit(p->ctx->write_path, p->req,
                           json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", "user_put", "name", p->user,
                                     "role", p->role, "hash", hash, "create", p->create));
     }
@@ -193,7 +193,7 @@ static void api__user_write(struct rest_context *ctx, struct http_request *req, 
     if (password == NULL && have != NULL) {
         /* Role change only: keep the hash. */
         auth_flush_cache(ctx->auth);
-        write_path_submit(ctx, req,
+        write_path_submit(ctx->write_path, req,
                           json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", "user_put", "name", user,
                                     "role", role, "hash",
                                     json_string_value(json_object_get(have, "hash")), "create", 0));
@@ -253,7 +253,7 @@ static void api__users(struct rest_context *ctx, struct http_request *req, const
     }
     if (name != NULL && strcmp(method, "DELETE") == 0) {
         auth_flush_cache(ctx->auth);
-        write_path_submit(ctx, req, json_pack("{s:s, s:s}", "op", "user_delete", "name", name));
+        write_path_submit(ctx->write_path, req, json_pack("{s:s, s:s}", "op", "user_delete", "name", name));
         return;
     }
     http_request_respond_error(req, 405, "%s is not allowed here", method);
@@ -307,8 +307,7 @@ static void api__token_create(struct rest_context *ctx, struct http_request *req
     time_format_rfc3339(now + ttl * 1000, ts);
     /* The token is shown once, in this answer; only its keyed hash is stored. */
     http_request_add_header(req, "Cache-Control", "no-store");
-    write_path_submit_with_answer(
-        ctx, req,
+    write_path_submit_with_answer(ctx->write_path, req,
         json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "op", "token_create", "id", tid, "user",
                   id->user, "mac", mac, "expires", (json_int_t)(now + ttl * 1000), "time",
                   (json_int_t)now, "description", description),
@@ -336,7 +335,7 @@ static void api__tokens(struct rest_context *ctx, struct http_request *req, cons
         json_t *cmd = json_pack("{s:s, s:s}", "op", "token_revoke", "id", tid);
         if (!admin)
             json_object_set_new(cmd, "user", json_string(id->user));
-        write_path_submit(ctx, req, cmd);
+        write_path_submit(ctx->write_path, req, cmd);
         return;
     }
     http_request_respond_error(req, 405, "%s is not allowed here", method);

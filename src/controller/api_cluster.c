@@ -132,7 +132,7 @@ static void api__internal_command(struct rest_context *ctx, struct http_request 
         http_request_respond_error(req, 400, "op: not an internal command");
         return;
     }
-    write_path_submit(ctx, req, cmd);
+    write_path_submit(ctx->write_path, req, cmd);
 }
 
 void api_internal_handle(struct rest_context *ctx, struct http_request *req, const char *sub)

@@ -118,7 +118,7 @@ static void api__read(struct rest_context *ctx, struct http_request *req, enum o
                       const char *uuid);
 
 /* A consistent read that reached the leader after all (see write_path_forward). */
-static void api__read_on_leader(struct rest_context *ctx, struct http_request *req)
+static void api__read_on_leader(void *ctx, struct http_request *req)
 {
     rest_route(ctx, req);
 }
@@ -139,7 +139,7 @@ static void api__read(struct rest_context *ctx, struct http_request *req, enum o
         return;
     }
     if (!cluster_is_leader(ctx->cluster)) {
-        write_path_forward(ctx, req, api__read_on_leader);
+        write_path_forward(ctx->write_path, req, api__read_on_leader, ctx);
         return;
     }
     r = calloc(1, sizeof *r);
@@ -164,7 +164,7 @@ static void api__read(struct rest_context *ctx, struct http_request *req, enum o
 
 static void api__propose(struct rest_context *ctx, struct http_request *req, json_t *cmd)
 {
-    write_path_submit(ctx, req, cmd);
+    write_path_submit(ctx->write_path, req, cmd);
 }
 
 /* Parses and validates the request body as an object of TYPE; answers 400 itself and

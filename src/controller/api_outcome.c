@@ -1,5 +1,5 @@
 /* api_outcome.c: what the REST API answers for each outcome of a store command. */
-#include "controller/api.h"
+#include "controller/api_outcome.h"
 
 static const unsigned api__status_of_outcome[] = {
     [STORE_OK] = 200,

@@ -56,6 +56,11 @@ struct cluster {
                        const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
     int64_t drain_deadline_ms;   /* clean stop: wait for pending proposals until then */
     struct raft_transfer transfer;
+    /* Waits for an applied index (cluster_wait_applied), woken after each apply. */
+    struct cluster__waiter *waiters;
+    uv_idle_t applied_idle;
+    int (*fsm_apply)(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result);
+    int (*fsm_restore)(struct raft_fsm *fsm, struct raft_buffer *buf);
     void (*done)(void *data);
     void *done_data;
 };
@@ -79,6 +84,14 @@ struct cluster__batch {
         cluster_propose_cb cb;
         void *data;
     } items[];
+};
+
+/* One cluster_wait_applied. */
+struct cluster__waiter {
+    struct cluster__waiter *next;
+    uint64_t index;
+    cluster_wait_cb cb;
+    void *data;
 };
 
 struct cluster__barrier {
@@ -112,10 +125,104 @@ static void cluster__check(struct cluster *c)
         c->watch_cb(c->watch_data);
 }
 
+/* --- waiting for an applied index ------------------------------------------------ */
+
+/* Unlinks and returns the first waiter whose index is at most APPLIED, or NULL. */
+static struct cluster__waiter *cluster__take_waiter(struct cluster *c, uint64_t applied)
+{
+    for (struct cluster__waiter **w = &c->waiters; *w != NULL; w = &(*w)->next) {
+        if ((*w)->index <= applied) {
+            struct cluster__waiter *found = *w;
+            *w = found->next;
+            return found;
+        }
+    }
+    return NULL;
+}
+
+/* Runs, one at a time (a callback may cancel or add waits), every wait for an index at
+ * most APPLIED with STATUS. */
+static void cluster__wake_waiters(struct cluster *c, uint64_t applied, int status)
+{
+    struct cluster__waiter *w;
+    while ((w = cluster__take_waiter(c, applied)) != NULL) {
+        w->cb(w->data, status);
+        free(w);
+    }
+}
+
+/* After the apply (raft sets its applied index once apply returns). */
+static void cluster__on_applied_idle(uv_idle_t *h)
+{
+    struct cluster *c = h->data;
+    uv_idle_stop(h);
+    cluster__wake_waiters(c, raft_last_applied(&c->raft), 0);
+}
+
+static struct cluster *cluster__of_fsm(struct raft_fsm *fsm)
+{
+    return (struct cluster *)((char *)fsm - offsetof(struct cluster, fsm));
+}
+
+static int cluster__apply_and_wake(struct raft_fsm *fsm, const struct raft_buffer *buf,
+                                   void **result)
+{
+    struct cluster *c = cluster__of_fsm(fsm);
+    if (c->waiters != NULL)
+        uv_idle_start(&c->applied_idle, cluster__on_applied_idle);
+    return c->fsm_apply(fsm, buf, result);
+}
+
+static int cluster__restore_and_wake(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct cluster *c = cluster__of_fsm(fsm);
+    if (c->waiters != NULL)
+        uv_idle_start(&c->applied_idle, cluster__on_applied_idle);
+    return c->fsm_restore(fsm, buf);
+}
+
+int cluster_wait_applied(struct cluster *c, uint64_t index, cluster_wait_cb cb, void *data)
+{
+    struct cluster__waiter *w;
+
+    if (c->closing)
+        return VIGIL_ESHUTDOWN;
+    if (raft_last_applied(&c->raft) >= index) {
+        cb(data, 0);
+        return 0;
+    }
+    w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return VIGIL_ENOMEM;
+    w->index = index;
+    w->cb = cb;
+    w->data = data;
+    w->next = c->waiters;
+    c->waiters = w;
+    return 0;
+}
+
+void cluster_wait_cancel(struct cluster *c, cluster_wait_cb cb, void *data)
+{
+    struct cluster__waiter **w = &c->waiters;
+    while (*w != NULL) {
+        if ((*w)->cb == cb && (*w)->data == data) {
+            struct cluster__waiter *gone = *w;
+            *w = gone->next;
+            free(gone);
+        } else {
+            w = &(*w)->next;
+        }
+    }
+}
+
 static void cluster__on_watch_timer(uv_timer_t *t)
 {
     struct cluster *c = t->data;
     cluster__check(c);
+    /* A backstop for applied indexes that no apply announced. */
+    if (c->waiters != NULL)
+        cluster__wake_waiters(c, raft_last_applied(&c->raft), 0);
     if (uv_now(c->loop) - c->mark_synced_ms >= CLUSTER__MARK_SYNC_MS) {
         raft_log_mark_sync(&c->log_mark);
         c->mark_synced_ms = uv_now(c->loop);
@@ -151,6 +258,10 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     c->seen_state = -1;
     fsm_init(&c->fsm, &c->fsm_state, store);
     c->fsm_state.raft = &c->raft;
+    c->fsm_apply = c->fsm.apply;
+    c->fsm.apply = cluster__apply_and_wake;
+    c->fsm_restore = c->fsm.restore;
+    c->fsm.restore = cluster__restore_and_wake;
 
     rv = raft_transport_init(&c->transport, loop);
     if (rv != 0) {
@@ -248,6 +359,8 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     c->watch_timer.data = c;
     uv_check_init(loop, &c->batch_check);
     c->batch_check.data = c;
+    uv_idle_init(loop, &c->applied_idle);
+    c->applied_idle.data = c;
     uv_timer_start(&c->watch_timer, cluster__on_watch_timer, 0, CLUSTER__WATCH_MS);
     *out = c;
     return 0;
@@ -604,10 +717,16 @@ static void cluster__on_timer_closed(uv_handle_t *h)
         done(data);
 }
 
-static void cluster__on_check_closed(uv_handle_t *h)
+static void cluster__on_idle_closed(uv_handle_t *h)
 {
     struct cluster *c = h->data;
     uv_close((uv_handle_t *)&c->watch_timer, cluster__on_timer_closed);
+}
+
+static void cluster__on_check_closed(uv_handle_t *h)
+{
+    struct cluster *c = h->data;
+    uv_close((uv_handle_t *)&c->applied_idle, cluster__on_idle_closed);
 }
 
 static void cluster__on_raft_closed(struct raft *r)
@@ -670,6 +789,8 @@ void cluster_close(struct cluster *c, void (*done)(void *data), void *data)
     c->done = done;
     c->done_data = data;
     uv_timer_stop(&c->watch_timer);
+    uv_idle_stop(&c->applied_idle);
+    cluster__wake_waiters(c, UINT64_MAX, VIGIL_ESHUTDOWN);
     if (c->pending > 0 && raft_state(&c->raft) == RAFT_LEADER) {
         c->drain_deadline_ms = (int64_t)uv_now(c->loop) + c->raft.election_timeout;
         uv_timer_start(&c->watch_timer, cluster__on_drain_timer, 2, 2);

@@ -91,6 +91,21 @@ uint64_t cluster_commit_index(struct cluster *c);
  * entry at a time recently (not yet, long ago, or within a snapshot). */
 int cluster_applied_entry_id(struct cluster *c, uint64_t index, uint64_t *entry_id);
 
+/* Called once this node has applied the index waited for (STATUS 0), or with
+ * VIGIL_ESHUTDOWN when the cluster closes first. */
+typedef void (*cluster_wait_cb)(void *data, int status);
+
+/* Calls CB(DATA, 0) once this node has applied INDEX (from the apply path, on the loop's
+ * next iteration after the entry's apply or a snapshot that covers it), or before
+ * returning when INDEX is applied already. Returns 0 (CB runs exactly once, unless
+ * cancelled), or VIGIL_ENOMEM / VIGIL_ESHUTDOWN (closing) at once with CB not called.
+ * Cluster_close calls every waiting CB with VIGIL_ESHUTDOWN. */
+int cluster_wait_applied(struct cluster *c, uint64_t index, cluster_wait_cb cb, void *data);
+
+/* Withdraws every wait made with CB and DATA that has not run: CB is not called for them
+ * (e.g. the waiter's own deadline passed). No-op when none waits. */
+void cluster_wait_cancel(struct cluster *c, cluster_wait_cb cb, void *data);
+
 /* Members of the current configuration (voters), at most MAX, returns how many. */
 unsigned cluster_members(struct cluster *c, struct cluster_member *out, unsigned max);
 

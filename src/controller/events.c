@@ -20,11 +20,9 @@ struct events__item {
 struct events {
     uv_loop_t *loop;
     struct cluster *cluster;
-    struct store *store;
-    struct http_client *client;
+    struct leader_link *link;
     uint64_t self_id;
     char boot[40];
-    unsigned timeout_ms;
     uv_timer_t timer;
     struct events__item *head, *tail;
     size_t pending;
@@ -32,8 +30,6 @@ struct events {
     int in_flight;
     int closing;
     int timer_closed;
-    const char *header;
-    const char *scheme;
 };
 
 static void events__push(struct events *e, json_t *cmd)
@@ -95,26 +91,21 @@ static void events__on_committed(void *data, int status, struct store_result *re
     events__done(data, status == 0 && !store_outcome_refused(res->outcome));
 }
 
-static void events__on_sent(void *data, int err, long status, const char *body, size_t len,
-                              const char *headers)
+/* Kept unless the leader answered 2xx (and then sent again: duplicates are dropped at
+ * apply time); this node leading now proposes it at the next tick. */
+static void events__on_sent(void *data, struct leader_link_result *r)
 {
-    events__done(data, err == 0 && status >= 200 && status < 300);
-}
-
-static int events__leader_url(struct events *e, char *url, size_t len)
-{
-    uint64_t leader = cluster_leader(e->cluster, NULL);
-    char addr[128];
-    if (leader == 0 || !store_node_api_address(e->store, leader, addr, sizeof addr))
-        return 0;
-    snprintf(url, len, "%s://%s/api/internal/command", e->scheme, addr);
-    return 1;
+    events__done(data, r->outcome == LEADER_LINK_DONE && r->status >= 200 && r->status < 300);
 }
 
 /* Sends the oldest observation if none is on its way. */
 static void events__flush(struct events *e)
 {
-    char url[200];
+    char *text;
+    const char *const headers[] = {"Content-Type: application/json", NULL};
+    struct leader_link_request rq = {.method = "POST", .target = "/api/internal/command",
+                                     .headers = headers};
+
     if (e->closing || e->in_flight || e->head == NULL)
         return;
     if (cluster_is_leader(e->cluster)) {
@@ -123,16 +114,16 @@ static void events__flush(struct events *e)
             e->in_flight = 1;
         return;
     }
-    if (events__leader_url(e, url, sizeof url)) {
-        char *text = json_dumps(e->head->cmd, JSON_COMPACT);
-        const char *headers[] = {"Content-Type: application/json",
-                                 e->header != NULL && e->header[0] ? e->header : NULL, NULL};
-        if (text != NULL && http_client_request(e->client, "POST", url, headers, text,
-                                                strlen(text), e->timeout_ms, events__on_sent,
-                                                e) == 0)
-            e->in_flight = 1;
-        free(text);
-    }
+    if (cluster_leader(e->cluster, NULL) == 0)
+        return; /* the next tick looks again */
+    text = json_dumps(e->head->cmd, JSON_COMPACT);
+    if (text == NULL)
+        return;
+    rq.body = text;
+    rq.len = strlen(text);
+    if (leader_link_call(e->link, &rq, leader_link_deadline(e->link), events__on_sent, e) == 0)
+        e->in_flight = 1;
+    free(text);
 }
 
 static void events__on_timer(uv_timer_t *t)
@@ -140,21 +131,17 @@ static void events__on_timer(uv_timer_t *t)
     events__flush(t->data);
 }
 
-struct events *events_start(uv_loop_t *loop, struct cluster *cluster, struct store *store,
-                            struct http_client *client, uint64_t self_id, const char *boot,
-                            unsigned timeout_ms)
+struct events *events_start(uv_loop_t *loop, struct cluster *cluster, struct leader_link *link,
+                            uint64_t self_id, const char *boot)
 {
     struct events *e = calloc(1, sizeof *e);
     if (e == NULL)
         return NULL;
     e->loop = loop;
     e->cluster = cluster;
-    e->store = store;
-    e->client = client;
+    e->link = link;
     e->self_id = self_id;
     snprintf(e->boot, sizeof e->boot, "%s", boot);
-    e->timeout_ms = timeout_ms;
-    e->scheme = "http";
     uv_timer_init(loop, &e->timer);
     e->timer.data = e;
     uv_timer_start(&e->timer, events__on_timer, EVENTS__TICK_MS, EVENTS__TICK_MS);
@@ -196,12 +183,6 @@ void events_leader_elected(struct events *e, uint64_t term)
                               (json_int_t)e->self_id, "boot", e->boot, "term", (json_int_t)term,
                               "time", (json_int_t)time_now_ms()));
     events__flush(e);
-}
-
-void events_set_header(struct events *e, const char *header, const char *scheme)
-{
-    e->header = header;
-    e->scheme = scheme;
 }
 
 void events_record(struct events *e, const char *event_id, const char *module,

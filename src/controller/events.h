@@ -1,8 +1,8 @@
 /* events.h: this node's observations on their way into the replicated event log.
  * The leader is the only writer of the store, so every node queues what it observes
  * (a node left or joined, the leader's status changed, a leader was elected) as commands
- * and sends them, in order, to the leader (itself, or over /api/internal/command), keeping
- * each until it is committed. Observations made without quorum wait for it and are
+ * and sends them, in order, to the leader (itself, or to /api/internal/command over the
+ * leader link, leader_link.h), keeping each until it is committed. Observations made without quorum wait for it and are
  * recorded with their real time. Duplicates from several observers are dropped at apply
  * time (store_events.c). All on the loop thread. */
 #ifndef VIGIL_EVENTS_H
@@ -14,18 +14,16 @@
 #include <uv.h>
 
 #include "controller/cluster.h"
-#include "controller/http_client.h"
+#include "controller/leader_link.h"
 #include "controller/status.h"
-#include "controller/store.h"
 
 struct events;
 
-/* Starts the outbox. CLUSTER, STORE and CLIENT are borrowed and must outlive it. BOOT is
- * this process's incarnation id (copied). Returns an object owned by the caller
- * (events_close), or NULL. */
-struct events *events_start(uv_loop_t *loop, struct cluster *cluster, struct store *store,
-                            struct http_client *client, uint64_t self_id, const char *boot,
-                            unsigned timeout_ms);
+/* Starts the outbox. CLUSTER and LINK are borrowed and must outlive it (LINK until the
+ * call in flight, if any, has ended). BOOT is this process's incarnation id (copied).
+ * Returns an object owned by the caller (events_close), or NULL. */
+struct events *events_start(uv_loop_t *loop, struct cluster *cluster, struct leader_link *link,
+                            uint64_t self_id, const char *boot);
 
 /* Node ID (incarnation BOOT, last seen in ROLE) left, or joined, the working cluster. */
 void events_node_presence(struct events *e, uint64_t id, const char *boot, bool joined,
@@ -37,10 +35,6 @@ void events_status_changed(struct events *e, enum cluster_status from, enum clus
 
 /* This node, as leader, committed the first entry of TERM. */
 void events_leader_elected(struct events *e, uint64_t term);
-
-/* Adds HEADER (borrowed, read at every send, "" for none) to reports sent to the leader,
- * over SCHEME ("http" or "https", static). */
-void events_set_header(struct events *e, const char *header, const char *scheme);
 
 /* Any other event (e.g. the AUTH ones): recorded once, with this observation's time. */
 void events_record(struct events *e, const char *event_id, const char *module,

@@ -27,11 +27,13 @@
 #include "controller/rest.h"
 #include "controller/events.h"
 #include "controller/http_client.h"
+#include "controller/leader_link.h"
 #include "controller/peers.h"
 #include "controller/status_driver.h"
 #include "controller/store.h"
 #include "controller/tls.h"
 #include "controller/vip.h"
+#include "controller/write_path.h"
 
 #define VIGILD_MAX_BODY (1024 * 1024)
 /* Registration retries, learning credentials, saving DIR/nodes.json. */
@@ -53,6 +55,8 @@ struct vigild {
     const char *scheme;          /* "http" (--no-tls) or "https" */
     struct rest_context rest;
     struct http_client *client;
+    struct leader_link *link;    /* every call to the leader (writes, commands, events) */
+    struct write_path *write_path;
     struct peers *peers;
     struct status_driver *driver;
     struct events *events;
@@ -436,7 +440,8 @@ static void vigild__on_cluster_closed(void *data)
     events_close(d->events);
     status_driver_close(d->driver);
     peers_close(d->peers);
-    http_client_close(d->client);
+    http_client_close(d->client); /* ends the leader link's calls in flight */
+    leader_link_close(d->link);
     auth_close(d->auth);
     if (d->api != NULL) {
         http_server_close(d->api, vigild__on_api_closed, d);
@@ -455,6 +460,8 @@ static void vigild__stop(struct vigild *d)
         return;
     d->stopping = 1;
     d->rest.stopping = 1;
+    write_path_stop(d->write_path);
+    leader_link_stop(d->link);
     vlog_info("stopping");
     vigild__save_nodes(d);
     uv_close((uv_handle_t *)&d->housekeeping_timer, vigild__on_handle_closed);
@@ -514,7 +521,6 @@ int main(int argc, char **argv)
     d.rest.node_id = d.opts.id;
     obj_uuid_generate(d.boot);
     d.rest.boot = d.boot;
-    d.rest.client = d.client;
     d.api_fd = http_server_bind(&d.opts.api, err, sizeof err);
     if (d.api_fd < 0)
         vigild__die("--api: %s", err);
@@ -532,8 +538,6 @@ int main(int argc, char **argv)
     if (d.auth == NULL)
         vigild__die("out of memory");
     d.rest.auth = d.auth;
-    d.rest.node_header = d.cred.node_header;
-    d.rest.scheme = d.scheme;
     if (!d.opts.no_tls && !d.cred.operator_tls)
         http_client_set_ca(d.client, (const char *const *)&d.cred.tls_cert);
 
@@ -567,14 +571,18 @@ int main(int argc, char **argv)
                           2 * d.opts.election_timeout_ms, vigild__on_peer_change, &d);
     d.driver = status_driver_start(&d.loop, d.cluster, d.peers, d.store, d.opts.id,
                                    d.opts.se_wait_s);
-    d.events = events_start(&d.loop, d.cluster, d.store, d.client, d.opts.id, d.boot,
-                            2 * d.opts.election_timeout_ms + 1000);
-    if (d.peers == NULL || d.driver == NULL || d.events == NULL)
+    d.link = leader_link_new(&d.loop, d.cluster, d.store, d.client, d.opts.id, d.scheme,
+                             d.cred.node_header, d.opts.election_timeout_ms);
+    d.write_path = d.link != NULL ? write_path_new(&d.loop, d.cluster, d.link, &d.opts,
+                                                   rest_identity)
+                                  : NULL;
+    d.events = d.link != NULL ? events_start(&d.loop, d.cluster, d.link, d.opts.id, d.boot) : NULL;
+    if (d.peers == NULL || d.driver == NULL || d.write_path == NULL || d.events == NULL)
         vigild__die("out of memory");
+    d.rest.write_path = d.write_path;
     status_driver_set_move_cb(d.driver, vigild__on_status_move, &d);
     peers_set_header(d.peers, d.cred.node_header, d.scheme);
     vigild__load_nodes(&d);
-    events_set_header(d.events, d.cred.node_header, d.scheme);
     vigild__start_api(&d);
     vigild__register(&d);
     d.rest.peers = d.peers;
@@ -605,6 +613,7 @@ int main(int argc, char **argv)
               cc.raft_address, d.opts.data_dir);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_loop_close(&d.loop);
+    write_path_free(d.write_path);
     store_close(d.store);
     credentials_close(&d.cred);
     free(d.nodes_written);

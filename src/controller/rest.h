@@ -10,10 +10,10 @@
 #include "controller/http_server.h"
 #include "controller/options.h"
 #include "controller/auth.h"
-#include "controller/http_client.h"
 #include "controller/peers.h"
 #include "controller/status_driver.h"
 #include "controller/store.h"
+#include "controller/write_path.h"
 
 /* What the handlers need, owned by the daemon (main.c); handlers borrow it. */
 struct rest_context {
@@ -25,10 +25,8 @@ struct rest_context {
     const char *boot; /* this process's incarnation id */
     struct status_driver *status; /* this node's view of the cluster status */
     struct peers *peers;
-    struct http_client *client;   /* to other nodes (forwarding) */
     struct auth *auth;
-    const char *node_header;      /* "X-Vigil-Node-Auth: ..." for calls to other nodes, or "" */
-    const char *scheme;           /* "http" or "https": how nodes reach each other's API */
+    struct write_path *write_path; /* how writes reach the log (write_path.h) */
     int stopping;
 };
 

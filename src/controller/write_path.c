@@ -7,30 +7,38 @@
 #include "common/errors.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
-#include "controller/api.h"
+#include "controller/api_outcome.h"
+#include "controller/auth.h"
 
-#define WRITE_PATH__RETRY_MS 20
 /* How long a relayed answer waits for this node to apply the write (then it goes anyway). */
 #define WRITE_PATH__CATCH_UP_MS 1000
-#define WRITE_PATH__DISK_FULL "disk full on the leader: its data dir is under the free-space " \
-                              "reserve; free space there (writes resume by themselves)"
+
+struct write_path {
+    uv_loop_t *loop;
+    struct cluster *cluster;
+    struct leader_link *link;
+    const struct vigild_options *opts;
+    write_path_identity_fn identity;
+    int stopping;
+};
 
 struct write_op {
-    struct rest_context *ctx;
+    struct write_path *wp;
     struct http_request *req;
     json_t *cmd;            /* NULL: forward-only (a read) */
-    void (*local)(struct rest_context *ctx, struct http_request *req); /* for reads */
+    void (*local)(void *data, struct http_request *req); /* for reads */
+    void *local_data;
     json_t *answer;         /* answer to a successful commit instead of the store's */
     int send_command;       /* a follower sends CMD to the leader, not the request */
     int64_t deadline_ms;    /* monotonic: give up retrying not-applied attempts */
     uv_timer_t timer;
     int answered;
     int raft_pending;       /* a proposal whose callback has not run */
-    int forward_pending;    /* a forwarded request whose answer has not come */
+    int forward_pending;    /* a leader link call whose callback has not run */
+    int relay_waiting;      /* a cluster_wait_applied that has not run */
     /* A relayed answer waiting until this node applied its index. */
     uint64_t relay_index;
     uint64_t relay_entry_id;  /* 0: the leader sent none (an older version) */
-    int64_t relay_deadline_ms;
     unsigned relay_status;
     json_t *relay_body;
 };
@@ -48,7 +56,7 @@ static void write__on_closed(uv_handle_t *h)
 
 static void write__maybe_free(struct write_op *op)
 {
-    if (op->answered && !op->raft_pending && !op->forward_pending &&
+    if (op->answered && !op->raft_pending && !op->forward_pending && !op->relay_waiting &&
         !uv_is_closing((uv_handle_t *)&op->timer))
         uv_close((uv_handle_t *)&op->timer, write__on_closed);
 }
@@ -74,28 +82,58 @@ static void write__unknown(struct write_op *op, const char *why)
     write__answer(op, 503, json_pack("{s:s, s:s}", "error", why, "outcome", "unknown"));
 }
 
+/* Answers with the relayed answer; APPLIED: this node has applied its index. */
+static void write__relay(struct write_op *op, bool applied)
+{
+    json_t *body = op->relay_body;
+    uint64_t id = 0;
+
+    op->relay_body = NULL;
+    if (applied && op->relay_entry_id != 0 &&
+        (cluster_applied_entry_id(op->wp->cluster, op->relay_index, &id) != 0 ||
+         id != op->relay_entry_id)) {
+        /* The entry here at that index is not (or cannot be shown to be) this write. */
+        json_decref(body);
+        write__unknown(op, "the leader's answer names an entry this node applied as "
+                           "another write (or cannot check)");
+    } else {
+        write__answer(op, op->relay_status, body);
+    }
+    write__maybe_free(op);
+}
+
+static void write__on_relay_applied(void *data, int status)
+{
+    struct write_op *op = data;
+    op->relay_waiting = 0;
+    write__relay(op, status == 0);
+}
+
+/* The catch-up time is over: the answer goes anyway. */
 static void write__on_relay_timer(uv_timer_t *t)
 {
     struct write_op *op = t->data;
-    bool applied = cluster_applied_index(op->ctx->cluster) >= op->relay_index;
-    if (applied || time_mono_ms() >= op->relay_deadline_ms || op->ctx->stopping) {
-        json_t *body = op->relay_body;
-        uint64_t id = 0;
-        op->relay_body = NULL;
-        if (applied && op->relay_entry_id != 0 &&
-            (cluster_applied_entry_id(op->ctx->cluster, op->relay_index, &id) != 0 ||
-             id != op->relay_entry_id)) {
-            /* The entry here at that index is not (or cannot be shown to be) this write. */
-            json_decref(body);
-            write__unknown(op, "the leader's answer names an entry this node applied as "
-                               "another write (or cannot check)");
-        } else {
-            write__answer(op, op->relay_status, body);
-        }
-        write__maybe_free(op);
-        return;
-    }
-    uv_timer_start(&op->timer, write__on_relay_timer, 2, 0);
+    cluster_wait_cancel(op->wp->cluster, write__on_relay_applied, op);
+    op->relay_waiting = 0;
+    write__relay(op, cluster_applied_index(op->wp->cluster) >= op->relay_index);
+}
+
+/* Relays the leader's successful answer R once this node has applied its index (or after
+ * WRITE_PATH__CATCH_UP_MS). */
+static void write__relay_when_applied(struct write_op *op, const struct leader_link_result *r)
+{
+    char index[32];
+
+    op->relay_index = r->index;
+    op->relay_entry_id = r->entry_id;
+    op->relay_status = (unsigned)r->status;
+    op->relay_body = r->body;
+    snprintf(index, sizeof index, "%llu", (unsigned long long)r->index);
+    http_request_add_header(op->req, LEADER_LINK_INDEX_HEADER, index);
+    uv_timer_start(&op->timer, write__on_relay_timer, WRITE_PATH__CATCH_UP_MS, 0);
+    op->relay_waiting = 1;
+    if (cluster_wait_applied(op->wp->cluster, op->relay_index, write__on_relay_applied, op) != 0)
+        write__on_relay_timer(&op->timer);
 }
 
 static void write__on_timer(uv_timer_t *t)
@@ -110,14 +148,15 @@ static void write__on_timer(uv_timer_t *t)
     write__attempt(op);
 }
 
+/* A refusal on this node (the leader): tried again until the deadline. */
 static void write__retry(struct write_op *op, const char *why)
 {
-    if (time_mono_ms() + WRITE_PATH__RETRY_MS > op->deadline_ms) {
+    if (time_mono_ms() + LEADER_LINK_RETRY_MS > op->deadline_ms) {
         write__not_applied(op, why);
         write__maybe_free(op);
         return;
     }
-    uv_timer_start(&op->timer, write__on_timer, WRITE_PATH__RETRY_MS, 0);
+    uv_timer_start(&op->timer, write__on_timer, LEADER_LINK_RETRY_MS, 0);
 }
 
 static void write__on_committed(void *data, int status, struct store_result *res)
@@ -132,7 +171,7 @@ static void write__on_committed(void *data, int status, struct store_result *res
         write__retry(op, "no leader with quorum");
         return;
     } else if (status == VIGIL_ENOSPC && !op->answered) {
-        write__retry(op, WRITE_PATH__DISK_FULL);
+        write__retry(op, LEADER_LINK_DISK_FULL);
         return;
     } else if (status == VIGIL_ESHUTDOWN) {
         write__not_applied(op, "this node is stopping");
@@ -142,11 +181,11 @@ static void write__on_committed(void *data, int status, struct store_result *res
         write__answer(op, api_status_of(res->outcome), json_pack("{s:s}", "error", res->error));
     } else {
         snprintf(index, sizeof index, "%llu",
-                 (unsigned long long)(res->index - (op->ctx->opts->test_wrong_answer_index &&
+                 (unsigned long long)(res->index - (op->wp->opts->test_wrong_answer_index &&
                                                     res->index > 1)));
-        http_request_add_header(op->req, WRITE_PATH_INDEX_HEADER, index);
+        http_request_add_header(op->req, LEADER_LINK_INDEX_HEADER, index);
         snprintf(index, sizeof index, "%llu", (unsigned long long)res->entry_id);
-        http_request_add_header(op->req, WRITE_PATH_ENTRY_HEADER, index);
+        http_request_add_header(op->req, LEADER_LINK_ENTRY_HEADER, index);
         if (op->answer != NULL) {
             write__answer(op, api_status_of(res->outcome), op->answer);
             op->answer = NULL;
@@ -160,163 +199,127 @@ static void write__on_committed(void *data, int status, struct store_result *res
     write__maybe_free(op);
 }
 
-static void write__on_forwarded(void *data, int err, long status, const char *body, size_t len,
-                              const char *headers)
+static void write__on_leader_answer(void *data, struct leader_link_result *r)
 {
     struct write_op *op = data;
-    json_t *answer;
 
     op->forward_pending = 0;
     if (op->answered) {
         write__maybe_free(op);
         return;
     }
-    if (err == HTTP_CLIENT_ENOTSENT || err == VIGIL_ESHUTDOWN) {
-        write__retry(op, "no leader with quorum is reachable");
+    switch (r->outcome) {
+    case LEADER_LINK_SELF:
+        write__attempt(op); /* this node leads now */
         return;
-    }
-    if (err != 0) {
-        if (op->cmd == NULL)
-            write__retry(op, "the leader did not answer");
-        else
-            write__unknown(op, "the leader did not answer in time");
-        write__maybe_free(op);
-        return;
-    }
-    answer = len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
-    if (status == 503 && answer != NULL &&
-        json_object_get(answer, "outcome") != NULL &&
-        strcmp(json_string_value(json_object_get(answer, "outcome")) ?: "", "not_applied") == 0) {
-        const char *why = json_string_value(json_object_get(answer, "error"));
-        bool disk_full = why != NULL && strncmp(why, "disk full", 9) == 0;
-        json_decref(answer);
-        write__retry(op, disk_full ? WRITE_PATH__DISK_FULL : "no leader with quorum");
-        return;
-    }
-    if (len > 0 && answer == NULL)
-        answer = json_pack("{s:s}", "error", "the leader sent an answer that is not JSON");
-    {
-        char index[32];
-        if (status < 300 && http_client_header(headers, WRITE_PATH_INDEX_HEADER, index, sizeof index)) {
-            op->relay_index = strtoull(index, NULL, 10);
-            op->relay_entry_id = 0;
-            if (http_client_header(headers, WRITE_PATH_ENTRY_HEADER, index, sizeof index))
-                op->relay_entry_id = strtoull(index, NULL, 10);
-            op->relay_status = (unsigned)status;
-            op->relay_body = answer;
-            op->relay_deadline_ms = time_mono_ms() + WRITE_PATH__CATCH_UP_MS;
-            http_request_add_header(op->req, WRITE_PATH_INDEX_HEADER, index);
-            write__on_relay_timer(&op->timer);
+    case LEADER_LINK_NOT_APPLIED:
+        write__not_applied(op, r->why);
+        break;
+    case LEADER_LINK_UNKNOWN:
+        write__unknown(op, r->why);
+        break;
+    case LEADER_LINK_DONE:
+        if (r->index != 0) {
+            write__relay_when_applied(op, r);
+            r->body = NULL; /* now the relay's */
             return;
         }
+        write__answer(op, (unsigned)r->status, json_incref(r->body));
+        break;
     }
-    write__answer(op, (unsigned)status, answer);
     write__maybe_free(op);
 }
 
-static void write__forward(struct write_op *op, uint64_t leader)
+/* "?k=v&..." of the query parameters a forwarded request keeps, into QUERY. */
+static void write__kept_query(struct http_request *req, char *query, size_t len)
 {
-    struct rest_context *ctx = op->ctx;
-    char addr[128], url[1024], by[64], query[256] = "";
-    const char *keys[] = {"consistent", "page", "page_size", NULL};
-    const char *content_type = http_request_header(op->req, "Content-Type");
-    char ct[200];
-    const char *headers[6];
-    char behalf[200];
-    const struct auth_identity *id = rest_identity(op->req);
-    size_t body_len, n = 0;
-    const char *body = http_request_body(op->req, &body_len);
-    int64_t left = op->deadline_ms - time_mono_ms();
-
-    if (!store_node_api_address(ctx->store, leader, addr, sizeof addr)) {
-        write__retry(op, "the leader's API address is not known yet");
-        return;
-    }
+    static const char *const keys[] = {"consistent", "page", "page_size", NULL};
+    query[0] = '\0';
     for (int i = 0; keys[i] != NULL; i++) {
-        const char *v = http_request_query(op->req, keys[i]);
+        const char *v = http_request_query(req, keys[i]);
         size_t used = strlen(query);
         if (v != NULL && strlen(v) < 32)
-            snprintf(query + used, sizeof query - used, "%c%s=%s", used ? '&' : '?', keys[i], v);
+            snprintf(query + used, len - used, "%c%s=%s", used ? '&' : '?', keys[i], v);
     }
-    if (op->send_command)
-        snprintf(url, sizeof url, "%s://%s/api/internal/command", ctx->scheme, addr);
-    else
-        snprintf(url, sizeof url, "%s://%s%s%s", ctx->scheme, addr, http_request_path(op->req),
-                 query);
-    snprintf(by, sizeof by, WRITE_PATH_FORWARDED_HEADER ": %llu", (unsigned long long)ctx->node_id);
-    headers[n++] = by;
-    if (ctx->node_header[0] != '\0')
-        headers[n++] = ctx->node_header;
-    if (id != NULL && !op->send_command) {
-        /* The leader trusts this node's authentication of the client. */
-        snprintf(behalf, sizeof behalf, AUTH_ON_BEHALF_HEADER ": %s:%s", id->user, id->role);
-        headers[n++] = behalf;
-    }
+}
+
+/* Sends the write (or read) to the leader over the leader link. */
+static void write__forward(struct write_op *op)
+{
+    struct write_path *wp = op->wp;
+    char target[1024], query[256], ct[200], behalf[200];
+    const char *headers[3];
+    const struct auth_identity *id = wp->identity(op->req);
+    const char *content_type = http_request_header(op->req, "Content-Type");
+    struct leader_link_request rq = {.method = http_request_method(op->req), .target = target,
+                                     .headers = headers, .read_only = op->cmd == NULL};
+    char *text = NULL;
+    size_t n = 0;
+
     if (op->send_command) {
-        char *text = json_dumps(op->cmd, JSON_COMPACT);
-        int rv;
+        text = json_dumps(op->cmd, JSON_COMPACT);
         if (text == NULL) {
             write__retry(op, "out of memory");
             return;
         }
+        rq.method = "POST";
+        snprintf(target, sizeof target, "/api/internal/command");
         headers[n++] = "Content-Type: application/json";
-        headers[n] = NULL;
-        rv = http_client_request(ctx->client, "POST", url, headers, text, strlen(text),
-                                 (unsigned)(left < 200 ? 200 : left) + 1000, write__on_forwarded, op);
-        free(text);
-        if (rv != 0) {
-            write__retry(op, "cannot reach the leader");
-            return;
+        rq.body = text;
+        rq.len = strlen(text);
+    } else {
+        write__kept_query(op->req, query, sizeof query);
+        snprintf(target, sizeof target, "%s%s", http_request_path(op->req), query);
+        if (id != NULL) {
+            /* The leader trusts this node's authentication of the client. */
+            snprintf(behalf, sizeof behalf, AUTH_ON_BEHALF_HEADER ": %s:%s", id->user, id->role);
+            headers[n++] = behalf;
         }
-        op->forward_pending = 1;
-        return;
-    }
-    if (content_type != NULL && strlen(content_type) < 150) {
-        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
-        headers[n++] = ct;
+        if (content_type != NULL && strlen(content_type) < 150) {
+            snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+            headers[n++] = ct;
+        }
+        rq.body = http_request_body(op->req, &rq.len);
+        if (rq.len == 0)
+            rq.body = NULL;
     }
     headers[n] = NULL;
-    if (left < 200)
-        left = 200;
-    if (http_client_request(ctx->client, http_request_method(op->req), url, headers,
-                            body_len > 0 ? body : NULL, body_len, (unsigned)left + 1000,
-                            write__on_forwarded, op) != 0) {
-        write__retry(op, "cannot reach the leader");
-        return;
-    }
-    op->forward_pending = 1;
+    if (leader_link_call(wp->link, &rq, op->deadline_ms, write__on_leader_answer, op) != 0)
+        write__retry(op, "out of memory");
+    else
+        op->forward_pending = 1;
+    free(text);
 }
 
 static void write__attempt(struct write_op *op)
 {
-    struct rest_context *ctx = op->ctx;
-    uint64_t leader = cluster_leader(ctx->cluster, NULL);
+    struct write_path *wp = op->wp;
 
-    if (ctx->stopping) {
+    if (wp->stopping) {
         write__not_applied(op, "this node is stopping");
         write__maybe_free(op);
         return;
     }
-    if (op->cmd == NULL && cluster_is_leader(ctx->cluster)) {
+    if (op->cmd == NULL && cluster_is_leader(wp->cluster)) {
         op->answered = 1;
-        op->local(ctx, op->req);
+        op->local(op->local_data, op->req);
         write__maybe_free(op);
         return;
     }
-    if (op->cmd != NULL && cluster_is_leader(ctx->cluster)) {
+    if (op->cmd != NULL && cluster_is_leader(wp->cluster)) {
         int rv;
         /* A leader that has not heard from a majority within an election timeout
          * refuses before the log (the write could not commit). */
-        if (!cluster_leader_has_quorum(ctx->cluster)) {
+        if (!cluster_leader_has_quorum(wp->cluster)) {
             write__retry(op, "the leader has not heard from a majority");
             return;
         }
-        rv = cluster_propose(ctx->cluster, op->cmd, write__on_committed, op);
+        rv = cluster_propose(wp->cluster, op->cmd, write__on_committed, op);
         if (rv == 0) {
             int64_t left = op->deadline_ms - time_mono_ms();
             op->raft_pending = 1;
-            if (left < (int64_t)ctx->opts->election_timeout_ms)
-                left = ctx->opts->election_timeout_ms;
+            if (left < (int64_t)wp->opts->election_timeout_ms)
+                left = wp->opts->election_timeout_ms;
             uv_timer_start(&op->timer, write__on_timer, (uint64_t)left, 0);
             return;
         }
@@ -325,29 +328,24 @@ static void write__attempt(struct write_op *op)
             return;
         }
         if (rv == VIGIL_ENOSPC) {
-            write__retry(op, WRITE_PATH__DISK_FULL);
+            write__retry(op, LEADER_LINK_DISK_FULL);
             return;
         }
         write__answer(op, 500, json_pack("{s:s}", "error", vigil_strerror(rv)));
         write__maybe_free(op);
         return;
     }
-    if (leader != 0 && leader != ctx->node_id &&
-        http_request_header(op->req, WRITE_PATH_FORWARDED_HEADER) == NULL) {
-        write__forward(op, leader);
-        return;
-    }
-    if (http_request_header(op->req, WRITE_PATH_FORWARDED_HEADER) != NULL) {
+    if (http_request_header(op->req, LEADER_LINK_FORWARDED_HEADER) != NULL) {
         /* Forwarded to us, but we do not lead (any more): the origin retries. */
         write__not_applied(op, "this node is not the leader");
         write__maybe_free(op);
         return;
     }
-    write__retry(op, "no leader with quorum");
+    write__forward(op);
 }
 
-static void write__start(struct rest_context *ctx, struct http_request *req, json_t *cmd,
-                         void (*local)(struct rest_context *ctx, struct http_request *req),
+static void write__start(struct write_path *wp, struct http_request *req, json_t *cmd,
+                         void (*local)(void *data, struct http_request *req), void *local_data,
                          json_t *answer, int send_command)
 {
     struct write_op *op = calloc(1, sizeof *op);
@@ -357,37 +355,62 @@ static void write__start(struct rest_context *ctx, struct http_request *req, jso
         http_request_respond_error(req, 500, "out of memory");
         return;
     }
-    op->ctx = ctx;
+    op->wp = wp;
     op->req = req;
     op->cmd = cmd;
     op->local = local;
+    op->local_data = local_data;
     op->answer = answer;
     op->send_command = send_command;
-    /* Answer within 2 election timeouts, with a little room for the answer itself. */
-    op->deadline_ms = time_mono_ms() + 2 * (int64_t)ctx->opts->election_timeout_ms - 30;
-    uv_timer_init(ctx->loop, &op->timer);
+    op->deadline_ms = leader_link_deadline(wp->link);
+    uv_timer_init(wp->loop, &op->timer);
     op->timer.data = op;
     write__attempt(op);
 }
 
-void write_path_submit(struct rest_context *ctx, struct http_request *req, json_t *cmd)
+struct write_path *write_path_new(uv_loop_t *loop, struct cluster *cluster,
+                                  struct leader_link *link, const struct vigild_options *opts,
+                                  write_path_identity_fn identity)
 {
-    write__start(ctx, req, cmd, NULL, NULL, 0);
+    struct write_path *wp = calloc(1, sizeof *wp);
+    if (wp == NULL)
+        return NULL;
+    wp->loop = loop;
+    wp->cluster = cluster;
+    wp->link = link;
+    wp->opts = opts;
+    wp->identity = identity;
+    return wp;
 }
 
-void write_path_submit_command(struct rest_context *ctx, struct http_request *req, json_t *cmd)
+void write_path_stop(struct write_path *wp)
 {
-    write__start(ctx, req, cmd, NULL, NULL, 1);
+    wp->stopping = 1;
 }
 
-void write_path_submit_with_answer(struct rest_context *ctx, struct http_request *req,
+void write_path_free(struct write_path *wp)
+{
+    free(wp);
+}
+
+void write_path_submit(struct write_path *wp, struct http_request *req, json_t *cmd)
+{
+    write__start(wp, req, cmd, NULL, NULL, NULL, 0);
+}
+
+void write_path_submit_command(struct write_path *wp, struct http_request *req, json_t *cmd)
+{
+    write__start(wp, req, cmd, NULL, NULL, NULL, 1);
+}
+
+void write_path_submit_with_answer(struct write_path *wp, struct http_request *req,
                                    json_t *cmd, json_t *answer)
 {
-    write__start(ctx, req, cmd, NULL, answer, 0);
+    write__start(wp, req, cmd, NULL, NULL, answer, 0);
 }
 
-void write_path_forward(struct rest_context *ctx, struct http_request *req,
-                        void (*local)(struct rest_context *ctx, struct http_request *req))
+void write_path_forward(struct write_path *wp, struct http_request *req,
+                        void (*local)(void *data, struct http_request *req), void *data)
 {
-    write__start(ctx, req, NULL, local, NULL, 0);
+    write__start(wp, req, NULL, local, data, NULL, 0);
 }

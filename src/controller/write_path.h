@@ -1,6 +1,7 @@
 /* write_path.h: how a write reaches the raft log from any node (contract "Writes may be
  * sent to any node"). On the leader the command is proposed; on a follower the HTTP
- * request is forwarded to the leader's API and its answer relayed. While no leader with
+ * request goes to the leader's API over the leader link (leader_link.h) and its answer is
+ * relayed once this node has applied it (cluster_wait_applied). While no leader with
  * quorum is known the attempt is retried until the deadline (2 election timeouts), then
  * answered 503 "not_applied". A write already in the log when leadership is lost is
  * answered 503 "unknown". Only not-applied refusals are ever retried. A leader whose disk
@@ -11,43 +12,51 @@
 #define VIGIL_WRITE_PATH_H
 
 #include <jansson.h>
+#include <uv.h>
 
+#include "controller/cluster.h"
 #include "controller/http_server.h"
-#include "controller/rest.h"
+#include "controller/leader_link.h"
+#include "controller/options.h"
 
-/* The header a forwarded request carries (the forwarding node's id). A node that is not
- * the leader answers such a request 503 not_applied at once, so requests never loop. */
-#define WRITE_PATH_FORWARDED_HEADER "X-Vigil-Forwarded-By"
+struct write_path;
+struct auth_identity;
 
-/* The header a leader's answer to a write carries: the raft index of the entry. The
- * node that forwarded the write waits until it has applied that index before it relays
- * the answer, so a client reads its own writes on the node it wrote to. */
-#define WRITE_PATH_INDEX_HEADER "X-Vigil-Index"
+/* Who REQ was authenticated as (NULL for none): a follower forwards it to the leader. */
+typedef const struct auth_identity *(*write_path_identity_fn)(const struct http_request *req);
 
-/* With the index, the entry's unique tag (cluster_applied_entry_id). The forwarding node
- * relays a success only when the entry it applied at that index carries this tag: the
- * index alone may name another write there (a leader that lost its log tail). Otherwise
- * the answer is 503 "unknown". */
-#define WRITE_PATH_ENTRY_HEADER "X-Vigil-Entry"
+/* Makes the write path. CLUSTER, LINK and OPTS are borrowed and must outlive it; IDENTITY
+ * tells who a request was authenticated as. Returns an object owned by the caller
+ * (write_path_free), or NULL (out of memory). */
+struct write_path *write_path_new(uv_loop_t *loop, struct cluster *cluster,
+                                  struct leader_link *link, const struct vigild_options *opts,
+                                  write_path_identity_fn identity);
 
-/* Submits command CMD (stolen) for REQ, which is answered exactly once. */
-void write_path_submit(struct rest_context *ctx, struct http_request *req, json_t *cmd);
+/* The node is stopping: every write attempted from now on is answered 503 not_applied. */
+void write_path_stop(struct write_path *wp);
+
+/* Frees WP once no write is pending (after the loop has run down). */
+void write_path_free(struct write_path *wp);
+
+/* Submits command CMD (stolen) for REQ (borrowed until answered), which is answered
+ * exactly once: the store's result, 503 not_applied / unknown, or 500. */
+void write_path_submit(struct write_path *wp, struct http_request *req, json_t *cmd);
 
 /* As write_path_submit, but a successful commit is answered with ANSWER (stolen) instead
  * of the store's result (for answers only the proposing node can make, e.g. a new token
  * shown once). */
-void write_path_submit_with_answer(struct rest_context *ctx, struct http_request *req,
+void write_path_submit_with_answer(struct write_path *wp, struct http_request *req,
                                    json_t *cmd, json_t *answer);
 
 /* As write_path_submit, but a follower sends CMD itself to the leader's
  * /api/internal/command (with this node's credential) rather than forwarding REQ: for
  * commands only this node can make from REQ (e.g. a logout knows the session id). CMD's op
  * must be one the internal command endpoint accepts. */
-void write_path_submit_command(struct rest_context *ctx, struct http_request *req, json_t *cmd);
+void write_path_submit_command(struct write_path *wp, struct http_request *req, json_t *cmd);
 
 /* Forwards REQ as it is to the leader (for a follower's ?consistent=1 read). Should this
- * node become the leader while retrying, LOCAL(ctx, req) answers it instead. */
-void write_path_forward(struct rest_context *ctx, struct http_request *req,
-                        void (*local)(struct rest_context *ctx, struct http_request *req));
+ * node become the leader while retrying, LOCAL(DATA, req) answers it instead. */
+void write_path_forward(struct write_path *wp, struct http_request *req,
+                        void (*local)(void *data, struct http_request *req), void *data);
 
 #endif
