@@ -17,7 +17,7 @@
 
 /* A request parked while a password is hashed or checked. */
 struct api__pending {
-    struct rest_context *ctx;
+    struct api_auth *area;
     struct http_request *req;
     char user[128];
     char role[16];
@@ -67,8 +67,8 @@ static void api__on_login(void *data, unsigned status, const struct auth_identit
         free(p);
         return;
     }
-    auth_session_cookie(p->ctx->auth, id, secure, cookie, sizeof cookie);
-    auth_csrf_token(p->ctx->auth, id, csrf);
+    auth_session_cookie(p->area->auth, id, secure, cookie, sizeof cookie);
+    auth_csrf_token(p->area->auth, id, csrf);
     snprintf(csrf_cookie, sizeof csrf_cookie, "csrftoken=%s; Path=/; SameSite=Strict%s", csrf,
              secure ? "; Secure" : "");
     http_request_add_header(req, "Set-Cookie", cookie);
@@ -78,7 +78,7 @@ static void api__on_login(void *data, unsigned status, const struct auth_identit
     free(p);
 }
 
-static void api__login(struct rest_context *ctx, struct http_request *req)
+static void api__login(struct api_auth *area, struct http_request *req)
 {
     json_t *body = api__body_object(req);
     const char *user, *password;
@@ -100,13 +100,13 @@ static void api__login(struct rest_context *ctx, struct http_request *req)
         http_request_respond_error(req, 500, "out of memory");
         return;
     }
-    p->ctx = ctx;
+    p->area = area;
     p->req = req;
-    auth_login(ctx->auth, user, password, http_request_peer(req), api__on_login, p);
+    auth_login(area->auth, user, password, http_request_peer(req), api__on_login, p);
     json_decref(body);
 }
 
-static void api__session(struct rest_context *ctx, struct http_request *req)
+static void api__session(struct api_auth *area, struct http_request *req)
 {
     const struct auth_identity *id = rest_identity(req);
     json_t *out = json_pack("{s:s, s:s, s:s}", "username", id->user, "role", id->role, "via",
@@ -116,7 +116,7 @@ static void api__session(struct rest_context *ctx, struct http_request *req)
                                                         : "node");
     if (id->via == AUTH_VIA_SESSION) {
         char csrf[65], ts[TIME_RFC3339_LEN];
-        auth_csrf_token(ctx->auth, id, csrf);
+        auth_csrf_token(area->auth, id, csrf);
         json_object_set_new(out, "csrftoken", json_string(csrf));
         time_format_rfc3339(id->issued_ms + AUTH_SESSION_MAX_MS, ts);
         json_object_set_new(out, "expires", json_string(ts));
@@ -124,7 +124,7 @@ static void api__session(struct rest_context *ctx, struct http_request *req)
     http_request_respond(req, 200, out);
 }
 
-static void api__logout(struct rest_context *ctx, struct http_request *req)
+static void api__logout(struct api_auth *area, struct http_request *req)
 {
     const struct auth_identity *id = rest_identity(req);
     int secure = http_request_is_tls(req);
@@ -136,7 +136,7 @@ static void api__logout(struct rest_context *ctx, struct http_request *req)
                             secure ? "sessionid=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict; Secure"
                                    : "sessionid=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
     /* Revoked everywhere through the store, until the session would have expired anyway. */
-    write_path_submit_command(ctx->write_path, req,
+    write_path_submit_command(area->write_path, req,
                               json_pack("{s:s, s:s, s:I}", "op", "session_revoke", "sid", id->sid,
                                         "expires", (json_int_t)(id->issued_ms + AUTH_SESSION_MAX_MS)));
 }
@@ -150,8 +150,8 @@ static void api__on_hashed(void *data, int status, const char *hash)
         http_request_respond_error(p->req, status == VIGIL_ETOOBIG ? 429 : 500,
                                    "cannot hash the password now");
     } else {
-        auth_flush_cache(p->ctx->auth);
-        write_path_submit(p->ctx->write_path, p->req,
+        auth_flush_cache(p->area->auth);
+        write_path_submit(p->area->write_path, p->req,
                           json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", "user_put", "name", p->user,
                                     "role", p->role, "hash", hash, "create", p->create));
     }
@@ -164,7 +164,7 @@ static int api__valid_role(const char *role)
                             strcmp(role, "read-only") == 0);
 }
 
-static void api__user_write(struct rest_context *ctx, struct http_request *req, const char *name)
+static void api__user_write(struct api_auth *area, struct http_request *req, const char *name)
 {
     json_t *body = api__body_object(req), *have = NULL;
     const char *user, *role, *password;
@@ -180,7 +180,7 @@ static void api__user_write(struct rest_context *ctx, struct http_request *req, 
         http_request_respond_error(req, 400, "username: 1-64 letters, digits, '-', '_', '.', '@'");
         goto out;
     }
-    if (!create && (have = store_user_get(ctx->store, user)) == NULL) {
+    if (!create && (have = store_user_get(area->store, user)) == NULL) {
         http_request_respond_error(req, 404, "no user named '%s'", user);
         goto out;
     }
@@ -192,8 +192,8 @@ static void api__user_write(struct rest_context *ctx, struct http_request *req, 
     }
     if (password == NULL && have != NULL) {
         /* Role change only: keep the hash. */
-        auth_flush_cache(ctx->auth);
-        write_path_submit(ctx->write_path, req,
+        auth_flush_cache(area->auth);
+        write_path_submit(area->write_path, req,
                           json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", "user_put", "name", user,
                                     "role", role, "hash",
                                     json_string_value(json_object_get(have, "hash")), "create", 0));
@@ -210,18 +210,18 @@ static void api__user_write(struct rest_context *ctx, struct http_request *req, 
         http_request_respond_error(req, 500, "out of memory");
         goto out;
     }
-    p->ctx = ctx;
+    p->area = area;
     p->req = req;
     p->create = create;
     snprintf(p->user, sizeof p->user, "%s", user);
     snprintf(p->role, sizeof p->role, "%s", role);
-    auth_hash_password(ctx->auth, password, api__on_hashed, p);
+    auth_hash_password(area->auth, password, api__on_hashed, p);
 out:
     json_decref(have);
     json_decref(body);
 }
 
-static void api__users(struct rest_context *ctx, struct http_request *req, const char *name)
+static void api__users(struct api_auth *area, struct http_request *req, const char *name)
 {
     const char *method = http_request_method(req);
     if (strcmp(method, "GET") == 0) {
@@ -230,10 +230,10 @@ static void api__users(struct rest_context *ctx, struct http_request *req, const
             json_t *list;
             if (api_paging(req, &offset, &limit) != 0)
                 return;
-            list = store_users_list(ctx->store, offset, limit, &total);
+            list = store_users_list(area->store, offset, limit, &total);
             http_request_respond(req, 200, api_collection(list, total));
         } else {
-            json_t *u = store_user_get(ctx->store, name);
+            json_t *u = store_user_get(area->store, name);
             if (u == NULL) {
                 http_request_respond_error(req, 404, "no user named '%s'", name);
                 return;
@@ -244,16 +244,16 @@ static void api__users(struct rest_context *ctx, struct http_request *req, const
         return;
     }
     if (name == NULL && strcmp(method, "POST") == 0) {
-        api__user_write(ctx, req, NULL);
+        api__user_write(area, req, NULL);
         return;
     }
     if (name != NULL && strcmp(method, "PUT") == 0) {
-        api__user_write(ctx, req, name);
+        api__user_write(area, req, name);
         return;
     }
     if (name != NULL && strcmp(method, "DELETE") == 0) {
-        auth_flush_cache(ctx->auth);
-        write_path_submit(ctx->write_path, req, json_pack("{s:s, s:s}", "op", "user_delete", "name", name));
+        auth_flush_cache(area->auth);
+        write_path_submit(area->write_path, req, json_pack("{s:s, s:s}", "op", "user_delete", "name", name));
         return;
     }
     http_request_respond_error(req, 405, "%s is not allowed here", method);
@@ -261,7 +261,7 @@ static void api__users(struct rest_context *ctx, struct http_request *req, const
 
 /* --- tokens ----------------------------------------------------------------------------- */
 
-static void api__token_create(struct rest_context *ctx, struct http_request *req)
+static void api__token_create(struct api_auth *area, struct http_request *req)
 {
     const struct auth_identity *id = rest_identity(req);
     size_t len;
@@ -303,11 +303,11 @@ static void api__token_create(struct rest_context *ctx, struct http_request *req
     }
     auth_random_token(token, sizeof token, 32);
     auth_random_token(tid, sizeof tid, 12);
-    auth_token_mac(ctx->auth, token, mac);
+    auth_token_mac(area->auth, token, mac);
     time_format_rfc3339(now + ttl * 1000, ts);
     /* The token is shown once, in this answer; only its keyed hash is stored. */
     http_request_add_header(req, "Cache-Control", "no-store");
-    write_path_submit_with_answer(ctx->write_path, req,
+    write_path_submit_with_answer(area->write_path, req,
         json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "op", "token_create", "id", tid, "user",
                   id->user, "mac", mac, "expires", (json_int_t)(now + ttl * 1000), "time",
                   (json_int_t)now, "description", description),
@@ -316,18 +316,18 @@ static void api__token_create(struct rest_context *ctx, struct http_request *req
     json_decref(body);
 }
 
-static void api__tokens(struct rest_context *ctx, struct http_request *req, const char *tid)
+static void api__tokens(struct api_auth *area, struct http_request *req, const char *tid)
 {
     const struct auth_identity *id = rest_identity(req);
     const char *method = http_request_method(req);
     int admin = strcmp(id->role, "admin") == 0;
 
     if (tid == NULL && strcmp(method, "POST") == 0) {
-        api__token_create(ctx, req);
+        api__token_create(area, req);
         return;
     }
     if (tid == NULL && strcmp(method, "GET") == 0) {
-        json_t *list = store_tokens_list(ctx->store, admin ? NULL : id->user);
+        json_t *list = store_tokens_list(area->store, admin ? NULL : id->user);
         http_request_respond(req, 200, api_collection(list, (int64_t)json_array_size(list)));
         return;
     }
@@ -335,7 +335,7 @@ static void api__tokens(struct rest_context *ctx, struct http_request *req, cons
         json_t *cmd = json_pack("{s:s, s:s}", "op", "token_revoke", "id", tid);
         if (!admin)
             json_object_set_new(cmd, "user", json_string(id->user));
-        write_path_submit(ctx->write_path, req, cmd);
+        write_path_submit(area->write_path, req, cmd);
         return;
     }
     http_request_respond_error(req, 405, "%s is not allowed here", method);
@@ -350,8 +350,9 @@ static const char *api__segment(const char *sub, const char *prefix)
     return sub + n;
 }
 
-int api_auth_handle(struct rest_context *ctx, struct http_request *req, const char *sub)
+static int api__auth_route(void *data, struct http_request *req, const char *sub)
 {
+    struct api_auth *area = data;
     const char *segment;
     const char *method = http_request_method(req);
 
@@ -359,35 +360,40 @@ int api_auth_handle(struct rest_context *ctx, struct http_request *req, const ch
         if (strcmp(method, "POST") != 0)
             http_request_respond_error(req, 405, "use POST /api/login");
         else
-            api__login(ctx, req);
+            api__login(area, req);
         return 1;
     }
     if (strcmp(sub, "logout") == 0) {
         if (strcmp(method, "POST") != 0)
             http_request_respond_error(req, 405, "use POST /api/logout");
         else
-            api__logout(ctx, req);
+            api__logout(area, req);
         return 1;
     }
     if (strcmp(sub, "session") == 0) {
-        api__session(ctx, req);
+        api__session(area, req);
         return 1;
     }
     if (strcmp(sub, "user") == 0 || strcmp(sub, "user/") == 0) {
-        api__users(ctx, req, NULL);
+        api__users(area, req, NULL);
         return 1;
     }
     if ((segment = api__segment(sub, "user/")) != NULL) {
-        api__users(ctx, req, segment);
+        api__users(area, req, segment);
         return 1;
     }
     if (strcmp(sub, "token") == 0 || strcmp(sub, "token/") == 0) {
-        api__tokens(ctx, req, NULL);
+        api__tokens(area, req, NULL);
         return 1;
     }
     if ((segment = api__segment(sub, "token/")) != NULL) {
-        api__tokens(ctx, req, segment);
+        api__tokens(area, req, segment);
         return 1;
     }
     return 0;
+}
+
+int api_auth_register(struct rest *rest, struct api_auth *area)
+{
+    return rest_add_route(rest, "", REST_MATCH_ANY, api__auth_route, area);
 }

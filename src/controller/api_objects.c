@@ -10,7 +10,7 @@
 
 /* A read waiting for a barrier (?consistent=1). */
 struct api__read {
-    struct rest_context *ctx;
+    struct api_objects *area;
     struct http_request *req;
     enum obj_type type;
     char uuid[OBJ_UUID_LEN + 1]; /* "" for the collection */
@@ -58,13 +58,13 @@ static json_t *api__time_or_null(json_t *rt, const char *key)
 }
 
 /* Adds the runtime fields an object type shows besides its config. */
-static void api__decorate(struct rest_context *ctx, enum obj_type type, json_t *obj)
+static void api__decorate(struct api_objects *area, enum obj_type type, json_t *obj)
 {
     json_t *rt;
     int up;
     if (type != OBJ_SERVICEENGINE)
         return;
-    rt = store_se_runtime(ctx->store, json_string_value(json_object_get(obj, "uuid")));
+    rt = store_se_runtime(area->store, json_string_value(json_object_get(obj, "uuid")));
     up = rt != NULL && json_is_true(json_object_get(rt, "connected"));
     json_object_set_new(obj, "oper_status", json_pack("{s:s}", "state", up ? "OPER_UP" : "OPER_DOWN"));
     json_object_set_new(obj, "controller_node",
@@ -78,7 +78,7 @@ static void api__decorate(struct rest_context *ctx, enum obj_type type, json_t *
     json_decref(rt);
 }
 
-static void api__answer_read(struct rest_context *ctx, struct http_request *req,
+static void api__answer_read(struct api_objects *area, struct http_request *req,
                              enum obj_type type, const char *uuid)
 {
     if (uuid == NULL || uuid[0] == '\0') {
@@ -87,18 +87,18 @@ static void api__answer_read(struct rest_context *ctx, struct http_request *req,
         size_t i;
         if (api_paging(req, &offset, &limit) != 0)
             return;
-        list = store_object_list(ctx->store, type, offset, limit, &total);
-        json_array_foreach(list, i, item) api__decorate(ctx, type, item);
+        list = store_object_list(area->store, type, offset, limit, &total);
+        json_array_foreach(list, i, item) api__decorate(area, type, item);
         http_request_respond(req, 200, api_collection(list, total));
         return;
     }
     {
-        json_t *obj = obj_uuid_valid(uuid) ? store_object_get(ctx->store, type, uuid) : NULL;
+        json_t *obj = obj_uuid_valid(uuid) ? store_object_get(area->store, type, uuid) : NULL;
         if (obj == NULL) {
             http_request_respond_error(req, 404, "no %s with uuid %s", obj_type_name(type), uuid);
             return;
         }
-        api__decorate(ctx, type, obj);
+        api__decorate(area, type, obj);
         http_request_respond(req, 200, obj);
     }
 }
@@ -110,20 +110,23 @@ static void api__on_barrier(void *data, int status)
         http_request_respond(r->req, 503,
                              json_pack("{s:s}", "error", "no quorum: a consistent read is not possible"));
     else
-        api__answer_read(r->ctx, r->req, r->type, r->uuid);
+        api__answer_read(r->area, r->req, r->type, r->uuid);
     free(r);
 }
 
-static void api__read(struct rest_context *ctx, struct http_request *req, enum obj_type type,
+static void api__read(struct api_objects *area, struct http_request *req, enum obj_type type,
                       const char *uuid);
 
-/* A consistent read that reached the leader after all (see write_path_forward). */
-static void api__read_on_leader(void *ctx, struct http_request *req)
+static int api__route(void *area, struct http_request *req, const char *sub);
+
+/* A consistent read that reached the leader after all (see write_path_forward): answered
+ * here as if it had come to the leader (the path is /api/<type>[/<uuid>]). */
+static void api__read_on_leader(void *area, struct http_request *req)
 {
-    rest_route(ctx, req);
+    api__route(area, req, http_request_path(req) + strlen("/api/"));
 }
 
-static void api__read(struct rest_context *ctx, struct http_request *req, enum obj_type type,
+static void api__read(struct api_objects *area, struct http_request *req, enum obj_type type,
                       const char *uuid)
 {
     const char *consistent = http_request_query(req, "consistent");
@@ -131,15 +134,15 @@ static void api__read(struct rest_context *ctx, struct http_request *req, enum o
     int rv;
 
     if (consistent == NULL || strcmp(consistent, "0") == 0 || strcmp(consistent, "false") == 0) {
-        api__answer_read(ctx, req, type, uuid);
+        api__answer_read(area, req, type, uuid);
         return;
     }
     if (uuid != NULL && strlen(uuid) > OBJ_UUID_LEN) {
         http_request_respond_error(req, 404, "no %s with uuid %s", obj_type_name(type), uuid);
         return;
     }
-    if (!cluster_is_leader(ctx->cluster)) {
-        write_path_forward(ctx->write_path, req, api__read_on_leader, ctx);
+    if (!cluster_is_leader(area->cluster)) {
+        write_path_forward(area->write_path, req, api__read_on_leader, area);
         return;
     }
     r = calloc(1, sizeof *r);
@@ -147,11 +150,11 @@ static void api__read(struct rest_context *ctx, struct http_request *req, enum o
         http_request_respond_error(req, 500, "out of memory");
         return;
     }
-    r->ctx = ctx;
+    r->area = area;
     r->req = req;
     r->type = type;
     snprintf(r->uuid, sizeof r->uuid, "%s", uuid != NULL ? uuid : "");
-    rv = cluster_barrier(ctx->cluster, api__on_barrier, r);
+    rv = cluster_barrier(area->cluster, api__on_barrier, r);
     if (rv != 0) {
         free(r);
         http_request_respond(req, 503,
@@ -162,9 +165,9 @@ static void api__read(struct rest_context *ctx, struct http_request *req, enum o
     }
 }
 
-static void api__propose(struct rest_context *ctx, struct http_request *req, json_t *cmd)
+static void api__propose(struct api_objects *area, struct http_request *req, json_t *cmd)
 {
-    write_path_submit(ctx->write_path, req, cmd);
+    write_path_submit(area->write_path, req, cmd);
 }
 
 /* Parses and validates the request body as an object of TYPE; answers 400 itself and
@@ -194,7 +197,7 @@ static json_t *api__body(struct http_request *req, enum obj_type type)
     return obj;
 }
 
-void api_objects_handle(struct rest_context *ctx, struct http_request *req, enum obj_type type,
+static void api__handle(struct api_objects *area, struct http_request *req, enum obj_type type,
                         const char *uuid)
 {
     const char *method = http_request_method(req);
@@ -203,7 +206,7 @@ void api_objects_handle(struct rest_context *ctx, struct http_request *req, enum
     json_t *obj;
 
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
-        api__read(ctx, req, type, uuid);
+        api__read(area, req, type, uuid);
         return;
     }
     if (uuid == NULL) {
@@ -214,7 +217,7 @@ void api_objects_handle(struct rest_context *ctx, struct http_request *req, enum
         if ((obj = api__body(req, type)) == NULL)
             return;
         obj_uuid_generate(new_uuid);
-        api__propose(ctx, req,
+        api__propose(area, req,
                      json_pack("{s:s, s:s, s:s, s:o}", "op", "object_create", "type", tname,
                                "uuid", new_uuid, "object", obj));
         return;
@@ -228,13 +231,44 @@ void api_objects_handle(struct rest_context *ctx, struct http_request *req, enum
         return;
     }
     if (strcmp(method, "DELETE") == 0) {
-        api__propose(ctx, req,
+        api__propose(area, req,
                      json_pack("{s:s, s:s, s:s}", "op", "object_delete", "type", tname, "uuid", uuid));
         return;
     }
     if ((obj = api__body(req, type)) == NULL)
         return;
-    api__propose(ctx, req,
+    api__propose(area, req,
                  json_pack("{s:s, s:s, s:s, s:o}", "op", "object_update", "type", tname, "uuid",
                            uuid, "object", obj));
+}
+
+/* SUB is <type>, <type>/ or <type>/<uuid>; 0 when <type> names no object type (the router
+ * answers 404), else answered. */
+static int api__route(void *area, struct http_request *req, const char *sub)
+{
+    const char *slash = strchr(sub, '/');
+    size_t len = slash != NULL ? (size_t)(slash - sub) : strlen(sub);
+    char type_name[32];
+    int type;
+
+    if (len >= sizeof type_name)
+        return 0;
+    memcpy(type_name, sub, len);
+    type_name[len] = '\0';
+    type = obj_type_from_name(type_name);
+    if (type < 0)
+        return 0;
+    if (slash == NULL || slash[1] == '\0') {
+        api__handle(area, req, (enum obj_type)type, NULL);
+        return 1;
+    }
+    if (strchr(slash + 1, '/') != NULL)
+        return 0;
+    api__handle(area, req, (enum obj_type)type, slash + 1);
+    return 1;
+}
+
+int api_objects_register(struct rest *rest, struct api_objects *area)
+{
+    return rest_add_route(rest, "", REST_MATCH_ANY, api__route, area);
 }

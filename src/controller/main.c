@@ -24,6 +24,7 @@
 #include "controller/credentials.h"
 #include "controller/http_server.h"
 #include "controller/options.h"
+#include "controller/api.h"
 #include "controller/rest.h"
 #include "controller/events.h"
 #include "controller/http_client.h"
@@ -53,7 +54,11 @@ struct vigild {
     struct credentials cred;
     struct auth *auth;
     const char *scheme;          /* "http" (--no-tls) or "https" */
-    struct rest_context rest;
+    struct rest *rest;           /* the API's gate and router */
+    struct api_objects api_objects; /* the API's areas: what each one's handlers see */
+    struct api_cluster api_cluster;
+    struct api_auth api_auth;
+    struct api_events api_events;
     struct http_client *client;
     struct leader_link *link;    /* every call to the leader (writes, commands, events) */
     struct write_path *write_path;
@@ -323,6 +328,26 @@ static void vigild__on_auth_event(void *data, const char *event_id, const char *
     json_decref(details);
 }
 
+/* Builds the API: each area gets what its handlers use, the router its routes (auth first,
+ * objects last: see api.h). */
+static void vigild__wire_api(struct vigild *d)
+{
+    d->rest = rest_new(&d->loop, d->auth, d->opts.id);
+    if (d->rest == NULL)
+        vigild__die("out of memory");
+    d->api_auth = (struct api_auth){d->auth, d->store, d->write_path};
+    d->api_cluster = (struct api_cluster){d->store, d->cluster, d->driver, d->peers,
+                                          d->write_path, d->opts.id, d->boot,
+                                          d->opts.cluster_name, d->opts.vip};
+    d->api_events = (struct api_events){d->store};
+    d->api_objects = (struct api_objects){d->store, d->cluster, d->write_path};
+    if (api_auth_register(d->rest, &d->api_auth) != 0 ||
+        api_cluster_register(d->rest, &d->api_cluster) != 0 ||
+        api_events_register(d->rest, &d->api_events) != 0 ||
+        api_objects_register(d->rest, &d->api_objects) != 0)
+        vigild__die("the API's route table is full");
+}
+
 /* Serves the API once it can: at once over plain HTTP, over TLS once the certificate is
  * known (given, from DIR, or replicated from the first leader). */
 static void vigild__start_api(struct vigild *d)
@@ -332,7 +357,7 @@ static void vigild__start_api(struct vigild *d)
         return;
     d->api = http_server_start_fd(&d->loop, d->api_fd, d->opts.no_tls ? NULL : d->cred.tls_serve,
                                   d->opts.no_tls ? NULL : d->cred.tls_key, VIGILD_MAX_BODY,
-                                  rest_handle, &d->rest, err, sizeof err);
+                                  rest_handle, d->rest, err, sizeof err);
     d->api_fd = -1;
     if (d->api == NULL) {
         vlog_error("--api: %s", err);
@@ -459,7 +484,7 @@ static void vigild__stop(struct vigild *d)
     if (d->stopping)
         return;
     d->stopping = 1;
-    d->rest.stopping = 1;
+    rest_set_stopping(d->rest);
     write_path_stop(d->write_path);
     leader_link_stop(d->link);
     vlog_info("stopping");
@@ -515,12 +540,7 @@ int main(int argc, char **argv)
     if (d.client == NULL)
         vigild__die("cannot start the HTTP client");
 
-    d.rest.loop = &d.loop;
-    d.rest.store = d.store;
-    d.rest.opts = &d.opts;
-    d.rest.node_id = d.opts.id;
     obj_uuid_generate(d.boot);
-    d.rest.boot = d.boot;
     d.api_fd = http_server_bind(&d.opts.api, err, sizeof err);
     if (d.api_fd < 0)
         vigild__die("--api: %s", err);
@@ -537,7 +557,6 @@ int main(int argc, char **argv)
     d.auth = auth_new(&d.loop, d.store, d.cred.secret, vigild__on_auth_event, &d);
     if (d.auth == NULL)
         vigild__die("out of memory");
-    d.rest.auth = d.auth;
     if (!d.opts.no_tls && !d.cred.operator_tls)
         http_client_set_ca(d.client, (const char *const *)&d.cred.tls_cert);
 
@@ -564,7 +583,6 @@ int main(int argc, char **argv)
     rv = cluster_start(&d.loop, &cc, d.store, &d.cluster, err, sizeof err);
     if (rv != 0)
         vigild__die("%s", err);
-    d.rest.cluster = d.cluster;
     /* Peers are asked every heartbeat and count as gone after 2 election timeouts. */
     d.peers = peers_start(&d.loop, d.client, d.store, d.cluster, d.opts.id,
                           d.opts.heartbeat_ms < 100 ? d.opts.heartbeat_ms : 100,
@@ -579,14 +597,12 @@ int main(int argc, char **argv)
     d.events = d.link != NULL ? events_start(&d.loop, d.cluster, d.link, d.opts.id, d.boot) : NULL;
     if (d.peers == NULL || d.driver == NULL || d.write_path == NULL || d.events == NULL)
         vigild__die("out of memory");
-    d.rest.write_path = d.write_path;
     status_driver_set_move_cb(d.driver, vigild__on_status_move, &d);
     peers_set_header(d.peers, d.cred.node_header, d.scheme);
     vigild__load_nodes(&d);
+    vigild__wire_api(&d);
     vigild__start_api(&d);
     vigild__register(&d);
-    d.rest.peers = d.peers;
-    d.rest.status = d.driver;
     cluster_set_watch(d.cluster, vigild__on_cluster_change, &d);
     if (d.opts.test_apply_delay_ms > 0)
         cluster_set_apply_delay(d.cluster, d.opts.test_apply_delay_ms);
@@ -614,6 +630,7 @@ int main(int argc, char **argv)
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_loop_close(&d.loop);
     write_path_free(d.write_path);
+    rest_free(d.rest);
     store_close(d.store);
     credentials_close(&d.cred);
     free(d.nodes_written);

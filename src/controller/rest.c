@@ -1,17 +1,70 @@
+/* rest.c: the gate every request passes and the route table (rest.h). */
 #include "controller/rest.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
-#include "controller/api.h"
+
+struct rest__route {
+    const char *name;
+    size_t name_len;
+    enum rest_match match;
+    rest_handler_fn handler;
+    void *area;
+};
+
+struct rest {
+    uv_loop_t *loop;
+    struct auth *auth;  /* borrowed */
+    uint64_t node_id;
+    int stopping;
+    unsigned n_routes;
+    struct rest__route routes[REST_ROUTES_MAX];
+};
 
 /* What the gate learned about a request; lives as long as the request. */
 struct rest_call {
-    struct rest_context *ctx;
+    struct rest *rest;
     struct http_request *req;
     struct auth_identity id;
 };
+
+struct rest *rest_new(uv_loop_t *loop, struct auth *auth, uint64_t node_id)
+{
+    struct rest *rest = calloc(1, sizeof *rest);
+    if (rest == NULL)
+        return NULL;
+    rest->loop = loop;
+    rest->auth = auth;
+    rest->node_id = node_id;
+    return rest;
+}
+
+int rest_add_route(struct rest *rest, const char *name, enum rest_match match,
+                   rest_handler_fn handler, void *area)
+{
+    struct rest__route *r;
+    if (rest->n_routes == REST_ROUTES_MAX)
+        return VIGIL_ETOOBIG;
+    r = &rest->routes[rest->n_routes++];
+    r->name = name;
+    r->name_len = strlen(name);
+    r->match = match;
+    r->handler = handler;
+    r->area = area;
+    return 0;
+}
+
+void rest_set_stopping(struct rest *rest)
+{
+    rest->stopping = 1;
+}
+
+void rest_free(struct rest *rest)
+{
+    free(rest);
+}
 
 const struct auth_identity *rest_identity(const struct http_request *req)
 {
@@ -45,16 +98,16 @@ static void rest__health_answer(uv_idle_t *h)
  * signals), not only that the HTTP server runs. A loop stuck in one phase (issue 18: a
  * timer re-armed with 0 ms from its own callback, which kept running the HTTP server and
  * nothing else) then answers no health check, and the harness's watchdog sees it. */
-static void rest__healthz(struct rest_context *ctx, struct http_request *req)
+static void rest__healthz(struct rest *rest, struct http_request *req)
 {
     struct rest__health_check *check = malloc(sizeof *check);
-    if (check == NULL || uv_idle_init(ctx->loop, &check->idle) != 0) {
+    if (check == NULL || uv_idle_init(rest->loop, &check->idle) != 0) {
         free(check);
         http_request_respond_error(req, 500, "out of memory");
         return;
     }
     check->req = req;
-    check->node_id = ctx->node_id;
+    check->node_id = rest->node_id;
     uv_idle_start(&check->idle, rest__health_answer);
 }
 
@@ -70,6 +123,8 @@ static int rest__is_open(const char *method, const char *path)
         return 1;
     return 0;
 }
+
+static void rest__route(struct rest *rest, struct http_request *req);
 
 static void rest__on_authenticated(void *data, unsigned status, const struct auth_identity *id,
                                    const char *message)
@@ -87,7 +142,7 @@ static void rest__on_authenticated(void *data, unsigned status, const struct aut
     call->id = *id;
     status = auth_authorize(id, http_request_method(req), http_request_path(req), why, sizeof why);
     if (status == 0)
-        status = auth_csrf_check(call->ctx->auth, req, id, why, sizeof why);
+        status = auth_csrf_check(call->rest->auth, req, id, why, sizeof why);
     if (status != 0) {
         http_request_respond_error(req, status, "%s", why);
         return;
@@ -95,27 +150,27 @@ static void rest__on_authenticated(void *data, unsigned status, const struct aut
     if (id->via == AUTH_VIA_SESSION) {
         /* Sliding idle timeout: the cookie carries the last activity. */
         char cookie[700];
-        auth_session_cookie(call->ctx->auth, id, http_request_is_tls(req), cookie, sizeof cookie);
+        auth_session_cookie(call->rest->auth, id, http_request_is_tls(req), cookie, sizeof cookie);
         http_request_add_header(req, "Set-Cookie", cookie);
     }
-    rest_route(call->ctx, req);
+    rest__route(call->rest, req);
 }
 
 /* The one function every request passes before its handler: refuses while stopping,
  * lets the contract's open endpoints through, and authenticates, authorises (role by
  * method and path) and CSRF-checks everything else. */
-static void rest_gate(struct rest_context *ctx, struct http_request *req)
+static void rest__gate(struct rest *rest, struct http_request *req)
 {
     struct rest_call *call;
 
-    if (ctx->stopping) {
+    if (rest->stopping) {
         /* Nothing of it reached the log: a forwarding node may retry elsewhere. */
         http_request_respond(req, 503, json_pack("{s:s, s:s}", "error", "this node is stopping",
                                                  "outcome", "not_applied"));
         return;
     }
     if (rest__is_open(http_request_method(req), http_request_path(req))) {
-        rest_route(ctx, req);
+        rest__route(rest, req);
         return;
     }
     call = http_request_user(req);
@@ -125,32 +180,50 @@ static void rest_gate(struct rest_context *ctx, struct http_request *req)
             http_request_respond_error(req, 500, "out of memory");
             return;
         }
-        call->ctx = ctx;
+        call->rest = rest;
         call->req = req;
         http_request_set_user(req, call, free);
     }
-    auth_authenticate(ctx->auth, req, rest__on_authenticated, call);
+    auth_authenticate(rest->auth, req, rest__on_authenticated, call);
 }
 
 void rest_handle(struct http_request *req, void *data)
 {
-    rest_gate(data, req);
+    rest__gate(data, req);
 }
 
-void rest_route(struct rest_context *ctx, struct http_request *req)
+/* The part of REST (the path after /api/) ROUTE matches, as the handler's SUB; NULL when
+ * it does not match. */
+static const char *rest__match(const struct rest__route *route, const char *rest)
+{
+    switch (route->match) {
+    case REST_MATCH_EXACT:
+        if (strncmp(rest, route->name, route->name_len) != 0)
+            return NULL;
+        rest += route->name_len;
+        return strcmp(rest, "") == 0 || strcmp(rest, "/") == 0 ? "" : NULL;
+    case REST_MATCH_UNDER:
+        if (strncmp(rest, route->name, route->name_len) != 0 || rest[route->name_len] != '/')
+            return NULL;
+        return rest + route->name_len + 1;
+    case REST_MATCH_ANY:
+        return rest;
+    }
+    return NULL;
+}
+
+/* Routes REQ (through the gate) to the first route that matches and takes it. */
+static void rest__route(struct rest *rest, struct http_request *req)
 {
     const char *path = http_request_path(req);
     const char *method = http_request_method(req);
-    char type_name[32];
-    const char *rest;
-    int type;
 
     if (strcmp(path, "/api/healthz") == 0) {
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
             http_request_respond_error(req, 405, "%s is not allowed on %s", method, path);
             return;
         }
-        rest__healthz(ctx, req);
+        rest__healthz(rest, req);
         return;
     }
     if (strcmp(path, "/") == 0) {
@@ -158,54 +231,12 @@ void rest_route(struct rest_context *ctx, struct http_request *req)
         http_request_respond(req, 302, NULL);
         return;
     }
-    if (strncmp(path, "/api/", 5) != 0) {
-        http_request_respond_error(req, 404, "no such resource: %s", path);
-        return;
+    if (strncmp(path, "/api/", 5) == 0) {
+        for (unsigned i = 0; i < rest->n_routes; i++) {
+            const char *sub = rest__match(&rest->routes[i], path + 5);
+            if (sub != NULL && rest->routes[i].handler(rest->routes[i].area, req, sub))
+                return;
+        }
     }
-    path += 5;
-    if (strcmp(path, "login") == 0 || strcmp(path, "logout") == 0 || strcmp(path, "session") == 0 ||
-        strncmp(path, "user", 4) == 0 || strncmp(path, "token", 5) == 0) {
-        if (api_auth_handle(ctx, req, path))
-            return;
-    }
-    if (strcmp(path, "cluster") == 0 || strcmp(path, "cluster/") == 0) {
-        api_cluster_handle(ctx, req, "");
-        return;
-    }
-    if (strcmp(path, "event") == 0 || strcmp(path, "event/") == 0) {
-        api_events_handle(ctx, req);
-        return;
-    }
-    if (strncmp(path, "internal/", 9) == 0) {
-        api_internal_handle(ctx, req, path + 9);
-        return;
-    }
-    if (strncmp(path, "cluster/", 8) == 0) {
-        api_cluster_handle(ctx, req, path + 8);
-        return;
-    }
-    rest = strchr(path, '/');
-    if (rest == NULL)
-        rest = path + strlen(path);
-    if ((size_t)(rest - path) >= sizeof type_name) {
-        http_request_respond_error(req, 404, "no such resource: %s", http_request_path(req));
-        return;
-    }
-    memcpy(type_name, path, (size_t)(rest - path));
-    type_name[rest - path] = '\0';
-    type = obj_type_from_name(type_name);
-    if (type < 0) {
-        http_request_respond_error(req, 404, "no such resource: %s", http_request_path(req));
-        return;
-    }
-    if (*rest == '\0' || strcmp(rest, "/") == 0) {
-        api_objects_handle(ctx, req, (enum obj_type)type, NULL);
-        return;
-    }
-    rest++;
-    if (strchr(rest, '/') != NULL) {
-        http_request_respond_error(req, 404, "no such resource: %s", http_request_path(req));
-        return;
-    }
-    api_objects_handle(ctx, req, (enum obj_type)type, rest);
+    http_request_respond_error(req, 404, "no such resource: %s", path);
 }

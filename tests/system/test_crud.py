@@ -133,6 +133,28 @@ def test_unknown_type_and_path_are_404(node):
     assert_error(*node.api.get("/api/pool/a/b"), (400, 404))
 
 
+@pytest.mark.parametrize("path", ["/api/bogus", "/api/", "/api/internal",
+                                  "/api/clusterx", "/api/cluster/bogus", "/api/eventx",
+                                  "/api/event/1", "/api/userx", "/api/tokenx", "/api/login/",
+                                  "/api/sessionx", "/api/pool/a/b", "/other"])
+def test_the_router_answers_paths_no_area_takes_404_naming_them(node, path):
+    """An admin's GET (past the gate): each area takes only its own paths; the rest fall
+    through to the router's 404."""
+    status, doc = node.api.get(path)
+    assert status == 404, (path, status, doc)
+    assert doc["error"] == f"no such resource: {path}", (path, doc)
+
+
+@pytest.mark.parametrize("path", ["/api/cluster", "/api/cluster/", "/api/cluster/runtime",
+                                  "/api/event", "/api/event/", "/api/pool", "/api/pool/",
+                                  "/api/session", "/api/user", "/api/user/", "/api/token"])
+def test_the_router_gives_each_area_its_paths(node, path):
+    """(/api/internal/... is the nodes' own: an admin meets the gate's 403 there, which
+    test_auth.py checks.)"""
+    status, doc = node.api.get(path)
+    assert status == 200, (path, status, doc)
+
+
 @pytest.mark.parametrize("obj_type", TYPES)
 def test_duplicate_name_is_409(node, objs, obj_type):
     api = node.api
