@@ -21,7 +21,7 @@
 #include "controller/store.h"
 
 #define AUTH_SESSION_IDLE_MS (30LL * 60 * 1000)
-#define AUTH_SESSION_MAX_MS (12LL * 3600 * 1000)
+#define AUTH_SESSION_MAX_MS STORE_SESSION_MAX_MS
 #define AUTH_LOCK_FAILURES 5
 #define AUTH_LOCK_WINDOW_MS (15LL * 60 * 1000)
 #define AUTH_LOCK_MS (15LL * 60 * 1000)

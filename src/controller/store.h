@@ -112,6 +112,11 @@ char *store_meta_get(struct store *store, const char *key);
 /* How many events the store keeps: recording one more deletes the oldest. */
 #define STORE_EVENTS_KEEP 100000
 
+/* The longest a session lives from its issue (auth.h's AUTH_SESSION_MAX_MS): a session
+ * revocation is kept until the session would have expired anyway. Here because the store
+ * prunes revocations and calls nothing of the auth layer above it. */
+#define STORE_SESSION_MAX_MS (12LL * 3600 * 1000)
+
 /* Events, oldest first: EVENT_ID (NULL = all) at or after SINCE_MS, paged. Each is the
  * contract's event object. *TOTAL = how many match. */
 json_t *store_events_list(struct store *store, const char *event_id, int64_t since_ms,

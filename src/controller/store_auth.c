@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "common/errors.h"
-#include "controller/auth.h"
 #include "controller/store_auth.h"
 
 /* A revocation is kept this long past the longest session's life (clocks differ). */
@@ -172,7 +171,7 @@ int store_auth_session_revoke(struct store_db *db, json_t *cmd, struct store_res
      * here only keeps them longer). */
     store_db_run(db, "DELETE FROM revoked_sessions WHERE expires_ms < ?",
                  STORE_DB_BIND(STORE_DB_INT(expires -
-                                            (AUTH_SESSION_MAX_MS + STORE__REVOKED_MARGIN_MS))));
+                                            (STORE_SESSION_MAX_MS + STORE__REVOKED_MARGIN_MS))));
     res->outcome = STORE_REMOVED;
     return 0;
 }

@@ -37,6 +37,10 @@ def test_a_clean_small_tree_passes(tmp_path):
         "common/buf.h": "int buf(void);\n",
         "controller/store/store.h": '#include "common/buf.h"\n',
         "controller/api/rest.c": '#include "controller/store/store.h"\n' + fn("f", 140),
+        # a module in parts: store.c includes its part's header, the part the module's -int.h
+        "controller/store/store.c": '#include "controller/store/store_part.h"\n',
+        "controller/store/store_part.h": '#include "controller/store/store-int.h"\n',
+        "controller/store/store-int.h": '#include "controller/store/store.h"\n',
     })
     rc, out = run(tmp_path)
     assert rc == 0, out
@@ -54,6 +58,10 @@ def test_each_kind_of_breach_is_named(tmp_path):
         # a circle inside one folder
         "se/a.h": '#include "se/b.h"\n',
         "se/b.h": '#include "se/a.h"\n',
+        # not a part (no a-int.h): a circle too
+        "se/c.c": '#include "se/c_x.h"\n',
+        "se/c_x.h": '#include "se/c.h"\n',
+        "se/c.h": "\n",
         # another program's header
         "cli/main.c": '#include "se/a.h"\n',
         # too long
@@ -70,6 +78,7 @@ def test_each_kind_of_breach_is_named(tmp_path):
         "controller/net/http.c: includes controller/store/store.h: controller/store (layer 1) "
         "is not below controller/net (layer 1)",
         "include circle: se/a -> se/b -> se/a",
+        "include circle: se/c -> se/c_x -> se/c",
         "cli/main.c: includes se/a.h of another program (se)",
         "se/long.c: 1001 lines (at most 1000)",
         "se/fn.c:2: function too_long has 153 lines (at most 150)",
