@@ -11,8 +11,8 @@
 #include "common/errors.h"
 #include "common/fileutil.h"
 #include "common/vlog.h"
-#include "controller/auth.h"
-#include "controller/tls.h"
+#include "controller/auth/auth.h"
+#include "controller/auth/tls.h"
 
 #define CREDENTIALS__FILE "cluster-credentials.json"
 

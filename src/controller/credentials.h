@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <jansson.h>
 
-#include "controller/auth_crypto.h"
+#include "controller/auth/auth_crypto.h"
 #include "controller/options.h"
-#include "controller/store.h"
+#include "controller/store/store.h"
 
 struct credentials {
     char secret[AUTH_KEY_HEX_LEN];  /* "" until known */

@@ -18,23 +18,23 @@
 #include "common/objects.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
-#include "controller/auth.h"
-#include "controller/auth_crypto.h"
-#include "controller/cluster.h"
+#include "controller/auth/auth.h"
+#include "controller/auth/auth_crypto.h"
+#include "controller/consensus/cluster.h"
 #include "controller/credentials.h"
-#include "controller/http_server.h"
+#include "controller/net/http_server.h"
 #include "controller/options.h"
-#include "controller/api.h"
-#include "controller/rest.h"
-#include "controller/events.h"
-#include "controller/http_client.h"
-#include "controller/leader_link.h"
-#include "controller/peers.h"
-#include "controller/status_driver.h"
-#include "controller/store.h"
-#include "controller/tls.h"
-#include "controller/vip.h"
-#include "controller/write_path.h"
+#include "controller/api/api.h"
+#include "controller/api/rest.h"
+#include "controller/status/events.h"
+#include "controller/net/http_client.h"
+#include "controller/consensus/leader_link.h"
+#include "controller/consensus/peers.h"
+#include "controller/status/status_driver.h"
+#include "controller/store/store.h"
+#include "controller/auth/tls.h"
+#include "controller/vip/vip.h"
+#include "controller/api/write_path.h"
 
 #define VIGILD_MAX_BODY (1024 * 1024)
 /* Registration retries, learning credentials, saving DIR/nodes.json. */
@@ -591,7 +591,7 @@ int main(int argc, char **argv)
                                    d.opts.se_wait_s);
     d.link = leader_link_new(&d.loop, d.cluster, d.store, d.client, d.opts.id, d.scheme,
                              d.cred.node_header, d.opts.election_timeout_ms);
-    d.write_path = d.link != NULL ? write_path_new(&d.loop, d.cluster, d.link, &d.opts,
+    d.write_path = d.link != NULL ? write_path_new(&d.loop, d.cluster, d.link, d.opts.election_timeout_ms,
                                                    rest_identity)
                                   : NULL;
     d.events = d.link != NULL ? events_start(&d.loop, d.cluster, d.link, d.opts.id, d.boot) : NULL;
@@ -604,6 +604,7 @@ int main(int argc, char **argv)
     vigild__start_api(&d);
     vigild__register(&d);
     cluster_set_watch(d.cluster, vigild__on_cluster_change, &d);
+    write_path_set_wrong_answer_index(d.write_path, d.opts.test_wrong_answer_index);
     if (d.opts.test_apply_delay_ms > 0)
         cluster_set_apply_delay(d.cluster, d.opts.test_apply_delay_ms);
     if (d.opts.vip[0] != '\0') {

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "common/netaddr.h"
-#include "controller/cluster.h"
+#include "controller/consensus/cluster.h"
 
 struct vigild_options {
     char data_dir[512];

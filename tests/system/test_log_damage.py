@@ -5,7 +5,7 @@ a word. vigild checks the segments itself before libraft loads them (src/control
 raft_log_check.c): a bad batch with a valid one after it is refused with one line naming the
 file and the byte; a torn tail (the last batch cut by a crash, zeros after) is accepted.
 DIR/raft/log-end marks the durable end of the log after every append
-(src/controller/raft_log_mark.c): a log that loads shorter than that is refused too.
+(src/controller/consensus/raft_log_mark.c): a log that loads shorter than that is refused too.
 """
 
 import struct

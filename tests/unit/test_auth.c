@@ -15,9 +15,9 @@
 #include <uv.h>
 
 #include "common/errors.h"
-#include "controller/auth.h"
-#include "controller/auth_crypto.h"
-#include "controller/store.h"
+#include "controller/auth/auth.h"
+#include "controller/auth/auth_crypto.h"
+#include "controller/store/store.h"
 
 #define SECRET "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define OTHER_SECRET "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"

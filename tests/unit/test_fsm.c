@@ -17,8 +17,8 @@
 #include "common/objects.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
-#include "controller/fsm.h"
-#include "controller/store.h"
+#include "controller/consensus/fsm.h"
+#include "controller/store/store.h"
 
 #define N_SERVERS 3
 #define STEP_MS 20000 /* simulated time allowed for one wait */

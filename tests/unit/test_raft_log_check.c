@@ -13,7 +13,7 @@
 #include <raft.h>
 
 #include "common/errors.h"
-#include "controller/raft_log_check.h"
+#include "controller/consensus/raft_log_check.h"
 
 #define SEG_SIZE 65536
 

@@ -12,7 +12,7 @@
 #include <raft.h>
 
 #include "common/errors.h"
-#include "controller/raft_log_mark.h"
+#include "controller/consensus/raft_log_mark.h"
 
 /* ---------------------------------------------------------------------------------- */
 /* A fake backend                                                                      */

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "controller/raft_transport.h"
+#include "controller/consensus/raft_transport.h"
 
 struct pair {
     uv_loop_t loop;

@@ -13,7 +13,7 @@
 #include "common/errors.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
-#include "controller/status.h"
+#include "controller/status/status.h"
 
 #define T0 1795845600123LL /* 2026-11-28T06:00:00.123Z */
 

@@ -16,8 +16,8 @@
 #include "common/objects.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
-#include "controller/store.h"
-#include "controller/store-int.h" /* the statement cache (store_db.h) */
+#include "controller/store/store.h"
+#include "controller/store/store-int.h" /* the statement cache (store_db.h) */
 
 #define HM1 "10000000-0000-4000-8000-000000000001"
 #define HM2 "10000000-0000-4000-8000-000000000002"

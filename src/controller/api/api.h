@@ -1,0 +1,69 @@
+/* api.h: the REST handlers, one file per area (api_objects.c, api_cluster.c, api_auth.c,
+ * api_events.c). Each answers a request exactly once, now or later. Loop thread only. */
+#ifndef VIGIL_API_H
+#define VIGIL_API_H
+
+#include "common/objects.h"
+#include "controller/net/http_server.h"
+#include "controller/api/api_outcome.h"
+#include "controller/auth/auth.h"
+#include "controller/consensus/cluster.h"
+#include "controller/consensus/peers.h"
+#include "controller/api/rest.h"
+#include "controller/status/status_driver.h"
+#include "controller/store/store.h"
+#include "controller/api/write_path.h"
+
+/* Each area is an object main builds (its fields borrowed, for the daemon's life) and
+ * registers with the router; its handlers see only that object and the request. */
+
+/* Config objects: /api/<type> and /api/<type>/<uuid> (contract "Config objects"). */
+struct api_objects {
+    struct store *store;
+    struct cluster *cluster;
+    struct write_path *write_path;
+};
+
+/* The cluster: /api/cluster, /api/cluster/runtime, and /api/internal/<...>, the nodes' own
+ * channel (peer reports, commands via the leader). */
+struct api_cluster {
+    struct store *store;
+    struct cluster *cluster;
+    struct status_driver *status;   /* this node's view of the cluster status */
+    struct peers *peers;
+    struct write_path *write_path;
+    uint64_t node_id;
+    const char *boot;               /* this process's incarnation id */
+    const char *cluster_name;       /* --cluster-name, until the store has one */
+    const char *vip;                /* --vip, or "" */
+};
+
+/* Authentication: /api/login, /api/logout, /api/session, /api/user[/NAME], /api/token[/ID]. */
+struct api_auth {
+    struct auth *auth;
+    struct store *store;
+    struct write_path *write_path;
+};
+
+/* Events: GET /api/event. */
+struct api_events {
+    struct store *store;
+};
+
+/* Register each area's routes with REST (the areas borrowed, outliving REST). Order
+ * matters, as routes are tried in order: auth first (it takes only its own paths), objects
+ * last (it takes /api/<type>: anything no other area took). Each returns 0 or
+ * VIGIL_ETOOBIG (the route table is full). */
+int api_auth_register(struct rest *rest, struct api_auth *area);
+int api_cluster_register(struct rest *rest, struct api_cluster *area);
+int api_events_register(struct rest *rest, struct api_events *area);
+int api_objects_register(struct rest *rest, struct api_objects *area);
+
+/* Reads ?page= and ?page_size= (defaults 1 and 100, page_size at most 1000). Returns 0,
+ * or answers 400 itself and returns VIGIL_EINVAL. */
+int api_paging(struct http_request *req, int64_t *offset, int64_t *limit);
+
+/* {"count": TOTAL, "results": LIST (stolen)}. */
+json_t *api_collection(json_t *list, int64_t total);
+
+#endif

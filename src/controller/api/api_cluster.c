@@ -1,0 +1,198 @@
+/* api_cluster.c: GET /api/cluster and GET /api/cluster/runtime. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/timeutil.h"
+#include "controller/api/api.h"
+#include "controller/api/write_path.h"
+
+static json_t *api__cluster(struct api_cluster *area)
+{
+    char *name = store_meta_get(area->store, "cluster_name");
+    char *uuid = store_meta_get(area->store, "cluster_uuid");
+    json_t *out = json_pack("{s:s, s:o, s:o, s:o}", "name",
+                            name != NULL ? name : area->cluster_name, "uuid",
+                            uuid != NULL ? json_string(uuid) : json_null(), "virtual_ip",
+                            area->vip[0] ? json_string(area->vip) : json_null(),
+                            "nodes", store_nodes(area->store));
+    free(name);
+    free(uuid);
+    return out;
+}
+
+/* The contract's cluster "state" for this node's status and membership. */
+static const char *api__cluster_state(const struct status_machine *sm, unsigned members,
+                                      unsigned active)
+{
+    switch (sm->current) {
+    case STATUS_NOT_RESPONSIVE:
+        return sm->history_len <= 1 ? "CLUSTER_STARTING_UP" : "CLUSTER_DOWN";
+    case STATUS_READY:
+        if (members <= 1)
+            return "CLUSTER_UP_NO_HA";
+        return active >= members ? "CLUSTER_UP_HA_ACTIVE" : "CLUSTER_UP_HA_COMPROMISED";
+    default:
+        return "CLUSTER_UP_HA_NOT_READY";
+    }
+}
+
+static json_t *api__runtime(struct api_cluster *area)
+{
+    const struct status_machine *sm = status_driver_status(area->status);
+    struct cluster_member members[CLUSTER_MAX_NODES];
+    unsigned n = cluster_members(area->cluster, members, CLUSTER_MAX_NODES);
+    uint64_t leader = cluster_leader(area->cluster, NULL);
+    json_t *nodes = json_array(), *names = store_nodes(area->store);
+    unsigned active = 0;
+    char since[TIME_RFC3339_LEN];
+
+    for (unsigned i = 0; i < n; i++) {
+        const char *name = NULL;
+        json_t *rec, *node;
+        size_t j;
+        int self = members[i].id == area->node_id;
+        json_array_foreach(names, j, rec)
+        {
+            if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == members[i].id)
+                name = json_string_value(json_object_get(rec, "name"));
+        }
+        node = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)members[i].id, "name",
+                         name != NULL ? name : "", "role",
+                         members[i].id == leader ? "CLUSTER_LEADER" : "CLUSTER_FOLLOWER");
+        if (self) {
+            json_object_set_new(node, "state",
+                                json_string(leader != 0 ? "CLUSTER_ACTIVE" : "CLUSTER_STARTING"));
+            json_object_set_new(node, "applied_index",
+                                json_integer((json_int_t)cluster_applied_index(area->cluster)));
+            active++;
+        } else {
+            const struct peer_state *ps = peers_get(area->peers, members[i].id);
+            int up = ps != NULL && ps->reachable;
+            json_object_set_new(node, "state", json_string(up ? "CLUSTER_ACTIVE" : "CLUSTER_INACTIVE"));
+            json_object_set_new(node, "applied_index",
+                                ps != NULL && ps->ever_reachable
+                                    ? json_integer((json_int_t)ps->applied_index)
+                                    : json_null());
+            if (up)
+                active++;
+        }
+        json_array_append_new(nodes, node);
+    }
+    json_decref(names);
+    time_format_rfc3339(sm->since_ms, since);
+    return json_pack("{s:I, s:o, s:I, s:{s:s, s:s, s:s, s:s}, s:o, s:o}", "node_id",
+                     (json_int_t)area->node_id, "leader_id",
+                     leader ? json_integer((json_int_t)leader) : json_null(), "term",
+                     (json_int_t)cluster_term(area->cluster), "cluster_state", "status",
+                     status_name(sm->current), "state", api__cluster_state(sm, n, active),
+                     "since", since, "reason", sm->reason, "node_states", nodes,
+                     "status_history", status_history_json(sm));
+}
+
+/* This node's report for the liveness channel (GET /api/internal/peer): the runtime view
+ * plus what only peers need. */
+static json_t *api__peer_report(struct api_cluster *area)
+{
+    json_t *report = api__runtime(area);
+    int64_t led = status_driver_led_since_ms(area->status);
+    json_object_set_new(report, "applied_index",
+                        json_integer((json_int_t)cluster_applied_index(area->cluster)));
+    json_object_set_new(report, "commit_index",
+                        json_integer((json_int_t)cluster_commit_index(area->cluster)));
+    json_object_set_new(report, "errors", json_array());
+    json_object_set_new(report, "boot", json_string(area->boot));
+    if (led != 0) {
+        char ts[TIME_RFC3339_LEN];
+        time_format_rfc3339(led, ts);
+        json_object_set_new(report, "led_since", json_string(ts));
+    }
+    return report;
+}
+
+/* Commands nodes send each other through the leader (POST /api/internal/command). */
+static void api__internal_command(struct api_cluster *area, struct http_request *req)
+{
+    size_t len;
+    const char *text = http_request_body(req, &len);
+    json_t *cmd = json_loadb(text, len, 0, NULL);
+    const char *op = json_string_value(json_object_get(cmd, "op"));
+
+    static const char *const allowed[] = {"node_register", "cluster_init", "event_record",
+                                          "node_joined", "node_left", "leader_elected",
+                                          "se_runtime", "session_revoke", NULL};
+    const struct auth_identity *id = rest_identity(req);
+    int ok = 0;
+    for (int i = 0; op != NULL && allowed[i] != NULL; i++)
+        ok |= strcmp(op, allowed[i]) == 0;
+    /* A person (an admin) may only record an SE's runtime here, for tools and tests. */
+    if (ok && id != NULL && strcmp(id->role, "node") != 0 && strcmp(op, "se_runtime") != 0)
+        ok = 0;
+    if (!ok) {
+        json_decref(cmd);
+        http_request_respond_error(req, 400, "op: not an internal command");
+        return;
+    }
+    write_path_submit(area->write_path, req, cmd);
+}
+
+static void api__internal(struct api_cluster *area, struct http_request *req, const char *sub)
+{
+    const char *method = http_request_method(req);
+    if (strcmp(sub, "peer") == 0 && strcmp(method, "GET") == 0) {
+        http_request_respond(req, 200, api__peer_report(area));
+        return;
+    }
+    if (strcmp(sub, "command") == 0 && strcmp(method, "POST") == 0) {
+        api__internal_command(area, req);
+        return;
+    }
+    http_request_respond_error(req, 404, "no such resource: %s", http_request_path(req));
+}
+
+static void api__cluster_handle(struct api_cluster *area, struct http_request *req, const char *sub)
+{
+    if (strcmp(http_request_method(req), "GET") != 0) {
+        http_request_respond_error(req, 405, "%s is not allowed on %s", http_request_method(req),
+                                   http_request_path(req));
+        return;
+    }
+    if (sub[0] == '\0') {
+        char *uuid = store_meta_get(area->store, "cluster_uuid");
+        if (uuid == NULL) {
+            /* A new cluster gets its identity from its first leader's first entries. */
+            http_request_respond_error(req, 503, "the cluster is not initialised yet: no leader has "
+                                                 "committed since bootstrap");
+            return;
+        }
+        free(uuid);
+        http_request_respond(req, 200, api__cluster(area));
+        return;
+    }
+    if (strcmp(sub, "runtime") == 0) {
+        http_request_respond(req, 200, api__runtime(area));
+        return;
+    }
+    http_request_respond_error(req, 404, "no such resource: %s", http_request_path(req));
+}
+
+static int api__on_cluster(void *area, struct http_request *req, const char *sub)
+{
+    api__cluster_handle(area, req, sub);
+    return 1;
+}
+
+static int api__on_internal(void *area, struct http_request *req, const char *sub)
+{
+    api__internal(area, req, sub);
+    return 1;
+}
+
+int api_cluster_register(struct rest *rest, struct api_cluster *area)
+{
+    int rv = rest_add_route(rest, "cluster", REST_MATCH_EXACT, api__on_cluster, area);
+    if (rv == 0)
+        rv = rest_add_route(rest, "internal", REST_MATCH_UNDER, api__on_internal, area);
+    if (rv == 0)
+        rv = rest_add_route(rest, "cluster", REST_MATCH_UNDER, api__on_cluster, area);
+    return rv;
+}

@@ -1,0 +1,225 @@
+#include "controller/status/events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/timeutil.h"
+#include "common/vlog.h"
+
+#define EVENTS__TICK_MS 50
+/* Bound on queued observations; past it the oldest are dropped, loudly. */
+#define EVENTS__MAX_PENDING 10000
+
+struct events__item {
+    json_t *cmd;
+    struct events__item *next;
+};
+
+struct events {
+    uv_loop_t *loop;
+    struct cluster *cluster;
+    struct leader_link *link;
+    uint64_t self_id;
+    char boot[40];
+    uv_timer_t timer;
+    struct events__item *head, *tail;
+    size_t pending;
+    uint64_t seq;       /* numbers this incarnation's status moves */
+    int in_flight;
+    int closing;
+    int timer_closed;
+};
+
+static void events__push(struct events *e, json_t *cmd)
+{
+    struct events__item *it = calloc(1, sizeof *it);
+    if (it == NULL) {
+        vlog_error("events: out of memory, an observation is lost");
+        json_decref(cmd);
+        return;
+    }
+    it->cmd = cmd;
+    if (e->tail != NULL)
+        e->tail->next = it;
+    else
+        e->head = it;
+    e->tail = it;
+    if (++e->pending > EVENTS__MAX_PENDING) {
+        struct events__item *old = e->head;
+        vlog_error("events: more than %d observations wait for quorum; dropping the oldest",
+                   EVENTS__MAX_PENDING);
+        e->head = old->next;
+        json_decref(old->cmd);
+        free(old);
+        e->pending--;
+    }
+}
+
+static void events__pop(struct events *e)
+{
+    struct events__item *it = e->head;
+    if (it == NULL)
+        return;
+    e->head = it->next;
+    if (e->head == NULL)
+        e->tail = NULL;
+    json_decref(it->cmd);
+    free(it);
+    e->pending--;
+}
+
+static void events__flush(struct events *e);
+
+static void events__done(struct events *e, int ok)
+{
+    e->in_flight = 0;
+    if (e->closing) {
+        if (e->timer_closed)
+            free(e);
+        return;
+    }
+    if (ok) {
+        events__pop(e);
+        events__flush(e);
+    }
+}
+
+static void events__on_committed(void *data, int status, struct store_result *res)
+{
+    events__done(data, status == 0 && !store_outcome_refused(res->outcome));
+}
+
+/* Kept unless the leader answered 2xx (and then sent again: duplicates are dropped at
+ * apply time); this node leading now proposes it at the next tick. */
+static void events__on_sent(void *data, struct leader_link_result *r)
+{
+    events__done(data, r->outcome == LEADER_LINK_DONE && r->status >= 200 && r->status < 300);
+}
+
+/* Sends the oldest observation if none is on its way. */
+static void events__flush(struct events *e)
+{
+    char *text;
+    const char *const headers[] = {"Content-Type: application/json", NULL};
+    struct leader_link_request rq = {.method = "POST", .target = "/api/internal/command",
+                                     .headers = headers};
+
+    if (e->closing || e->in_flight || e->head == NULL)
+        return;
+    if (cluster_is_leader(e->cluster)) {
+        if (cluster_leader_has_quorum(e->cluster) &&
+            cluster_propose(e->cluster, e->head->cmd, events__on_committed, e) == 0)
+            e->in_flight = 1;
+        return;
+    }
+    if (cluster_leader(e->cluster, NULL) == 0)
+        return; /* the next tick looks again */
+    text = json_dumps(e->head->cmd, JSON_COMPACT);
+    if (text == NULL)
+        return;
+    rq.body = text;
+    rq.len = strlen(text);
+    if (leader_link_call(e->link, &rq, leader_link_deadline(e->link), events__on_sent, e) == 0)
+        e->in_flight = 1;
+    free(text);
+}
+
+static void events__on_timer(uv_timer_t *t)
+{
+    events__flush(t->data);
+}
+
+struct events *events_start(uv_loop_t *loop, struct cluster *cluster, struct leader_link *link,
+                            uint64_t self_id, const char *boot)
+{
+    struct events *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    e->loop = loop;
+    e->cluster = cluster;
+    e->link = link;
+    e->self_id = self_id;
+    snprintf(e->boot, sizeof e->boot, "%s", boot);
+    uv_timer_init(loop, &e->timer);
+    e->timer.data = e;
+    uv_timer_start(&e->timer, events__on_timer, EVENTS__TICK_MS, EVENTS__TICK_MS);
+    return e;
+}
+
+void events_node_presence(struct events *e, uint64_t id, const char *boot, bool joined,
+                          const char *role)
+{
+    if (boot == NULL || boot[0] == '\0')
+        return; /* an incarnation never heard from cannot be said to leave */
+    events__push(e, json_pack("{s:s, s:I, s:s, s:I, s:s}", "op",
+                              joined ? "node_joined" : "node_left", "id", (json_int_t)id, "boot",
+                              boot, "time", (json_int_t)time_now_ms(), "role", role));
+    events__flush(e);
+}
+
+void events_status_changed(struct events *e, enum cluster_status from, enum cluster_status to,
+                           const char *reason)
+{
+    char key[128], desc[200], name[32];
+    snprintf(key, sizeof key, "status:%llu:%s:%llu", (unsigned long long)e->self_id, e->boot,
+             (unsigned long long)++e->seq);
+    snprintf(desc, sizeof desc, "Cluster status changed from %s to %s", status_name(from),
+             status_name(to));
+    snprintf(name, sizeof name, "node-%llu", (unsigned long long)e->self_id);
+    events__push(e, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}}",
+                              "op", "event_record", "key", key, "event_id",
+                              "CLUSTER_STATUS_CHANGED", "time", (json_int_t)time_now_ms(),
+                              "module", "CLUSTERMGR", "obj_type", "CLUSTER", "obj_name", "cluster",
+                              "description", desc, "details", "from", status_name(from), "to",
+                              status_name(to), "reason", reason));
+    events__flush(e);
+}
+
+void events_leader_elected(struct events *e, uint64_t term)
+{
+    events__push(e, json_pack("{s:s, s:I, s:s, s:I, s:I}", "op", "leader_elected", "leader",
+                              (json_int_t)e->self_id, "boot", e->boot, "term", (json_int_t)term,
+                              "time", (json_int_t)time_now_ms()));
+    events__flush(e);
+}
+
+void events_record(struct events *e, const char *event_id, const char *module,
+                   const char *obj_type, const char *obj_name, const char *description,
+                   json_t *details)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s:%llu:%s:%llu", event_id, (unsigned long long)e->self_id, e->boot,
+             (unsigned long long)++e->seq);
+    events__push(e, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:O}", "op",
+                              "event_record", "key", key, "event_id", event_id, "time",
+                              (json_int_t)time_now_ms(), "module", module, "obj_type", obj_type,
+                              "obj_name", obj_name, "description", description, "details",
+                              details));
+    events__flush(e);
+}
+
+void events_submit(struct events *e, json_t *cmd)
+{
+    events__push(e, cmd);
+    events__flush(e);
+}
+
+static void events__on_closed(uv_handle_t *h)
+{
+    struct events *e = h->data;
+    while (e->head != NULL)
+        events__pop(e);
+    e->timer_closed = 1;
+    if (!e->in_flight)
+        free(e);
+    /* else: freed by the callback that ends the flight (events__done). */
+}
+
+void events_close(struct events *e)
+{
+    e->closing = 1;
+    uv_timer_stop(&e->timer);
+    uv_close((uv_handle_t *)&e->timer, events__on_closed);
+}
