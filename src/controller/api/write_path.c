@@ -317,11 +317,10 @@ static void write__attempt(struct write_op *op)
         }
         rv = cluster_propose(wp->cluster, op->cmd, write__on_committed, op);
         if (rv == 0) {
+            /* In the log now: not committed by the deadline, it is answered unknown then. */
             int64_t left = op->deadline_ms - time_mono_ms();
             op->raft_pending = 1;
-            if (left < (int64_t)wp->election_timeout_ms)
-                left = wp->election_timeout_ms;
-            uv_timer_start(&op->timer, write__on_timer, (uint64_t)left, 0);
+            uv_timer_start(&op->timer, write__on_timer, left > 1 ? (uint64_t)left : 1, 0);
             return;
         }
         if (rv == VIGIL_ENOTLEADER || rv == VIGIL_ENOQUORUM) {
@@ -363,7 +362,8 @@ static void write__start(struct write_path *wp, struct http_request *req, json_t
     op->local_data = local_data;
     op->answer = answer;
     op->send_command = send_command;
-    op->deadline_ms = leader_link_deadline(wp->link);
+    op->deadline_ms =
+        leader_link_deadline(wp->link, http_request_header(req, LEADER_LINK_BUDGET_HEADER));
     uv_timer_init(wp->loop, &op->timer);
     op->timer.data = op;
     write__attempt(op);

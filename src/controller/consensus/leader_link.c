@@ -1,5 +1,6 @@
 #include "controller/consensus/leader_link.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,8 +169,8 @@ static void link__on_answer(void *data, int err, long status, const char *body, 
 static const char *link__send(struct leader_call *call, uint64_t leader)
 {
     struct leader_link *l = call->link;
-    char addr[128], url[1200], by[64];
-    const char *headers[LEADER_LINK_MAX_HEADERS + 3];
+    char addr[128], url[1200], by[64], budget[64];
+    const char *headers[LEADER_LINK_MAX_HEADERS + 4];
     size_t n = 0;
     int64_t left = call->deadline_ms - time_mono_ms();
 
@@ -178,15 +179,19 @@ static const char *link__send(struct leader_call *call, uint64_t leader)
     snprintf(url, sizeof url, "%s://%s%s", l->scheme, addr, call->target);
     snprintf(by, sizeof by, LEADER_LINK_FORWARDED_HEADER ": %llu", (unsigned long long)l->self_id);
     headers[n++] = by;
+    if (left < 1)
+        left = 1;
+    snprintf(budget, sizeof budget, LEADER_LINK_BUDGET_HEADER ": %lld",
+             (long long)(left > LEADER_LINK_RELAY_MS ? left - LEADER_LINK_RELAY_MS : 0));
+    headers[n++] = budget;
     if (l->node_header != NULL && l->node_header[0] != '\0')
         headers[n++] = l->node_header;
     for (int i = 0; call->headers[i] != NULL; i++)
         headers[n++] = call->headers[i];
     headers[n] = NULL;
-    if (left < 200)
-        left = 200;
+    /* No longer than the deadline: the leader was asked to answer within the budget. */
     if (http_client_request(l->client, call->method, url, headers, call->body, call->len,
-                            (unsigned)left + 1000, link__on_answer, call) != 0)
+                            (unsigned)left, link__on_answer, call) != 0)
         return "cannot reach the leader";
     call->in_flight = 1;
     return NULL;
@@ -235,9 +240,19 @@ struct leader_link *leader_link_new(uv_loop_t *loop, struct cluster *cluster, st
     return l;
 }
 
-int64_t leader_link_deadline(const struct leader_link *l)
+int64_t leader_link_deadline(const struct leader_link *l, const char *budget)
 {
-    return time_mono_ms() + 2 * (int64_t)l->election_timeout_ms - 30;
+    int64_t now = time_mono_ms(), deadline = now + 2 * (int64_t)l->election_timeout_ms - 30;
+    char *end;
+    long long ms;
+
+    if (budget == NULL || *budget == '\0')
+        return deadline;
+    errno = 0;
+    ms = strtoll(budget, &end, 10);
+    if (errno != 0 || *end != '\0' || ms < 0)
+        return deadline;
+    return now + ms < deadline ? now + ms : deadline;
 }
 
 uint64_t leader_link_self(const struct leader_link *l)

@@ -38,6 +38,15 @@
  * index alone may name another write there (a leader that lost its log tail). */
 #define LEADER_LINK_ENTRY_HEADER "X-Vigil-Entry"
 
+/* The header every call to the leader carries: the milliseconds the sender still waits
+ * for the answer. The leader answers within it (its retries of a not-applied write end
+ * sooner), so a client's 503 comes within 2 election timeouts of its request to any node
+ * (contract "Config objects"). */
+#define LEADER_LINK_BUDGET_HEADER "X-Vigil-Budget-Ms"
+
+/* What a forwarded call's budget keeps back for the answer's way back and its relay. */
+#define LEADER_LINK_RELAY_MS 100
+
 /* The reason a leader gives (503 not_applied) when its disk is full. */
 #define LEADER_LINK_DISK_FULL "disk full on the leader: its data dir is under the free-space " \
                               "reserve; free space there (writes resume by themselves)"
@@ -94,8 +103,10 @@ struct leader_link *leader_link_new(uv_loop_t *loop, struct cluster *cluster, st
                                     unsigned election_timeout_ms);
 
 /* The deadline (monotonic ms) of an attempt started now: 2 election timeouts, with a
- * little room for the answer itself. */
-int64_t leader_link_deadline(const struct leader_link *l);
+ * little room for the answer itself; sooner when BUDGET (a request's
+ * LEADER_LINK_BUDGET_HEADER value, borrowed, or NULL) gives less time. A budget that is not
+ * a whole number is ignored. */
+int64_t leader_link_deadline(const struct leader_link *l, const char *budget);
 
 /* This node's id (for callers that compare it with the leader's). */
 uint64_t leader_link_self(const struct leader_link *l);

@@ -121,7 +121,7 @@ static void events__flush(struct events *e)
         return;
     rq.body = text;
     rq.len = strlen(text);
-    if (leader_link_call(e->link, &rq, leader_link_deadline(e->link), events__on_sent, e) == 0)
+    if (leader_link_call(e->link, &rq, leader_link_deadline(e->link, NULL), events__on_sent, e) == 0)
         e->in_flight = 1;
     free(text);
 }
