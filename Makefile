@@ -10,7 +10,7 @@ PYTEST := /usr/bin/python3 -m pytest
 DEB_PACKAGES := build-essential meson ninja-build pkg-config \
 	libraft-dev libuv1-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libssh-dev \
 	libcurl4-openssl-dev libsodium-dev libgnutls28-dev libmnl-dev libhttp-parser-dev libcmocka-dev \
-	python3 python3-pytest python3-requests curl iproute2 openssh-client \
+	python3 python3-pytest python3-requests python3-paramiko curl iproute2 openssh-client \
 	etcd-server etcd-client wrk haproxy nginx-light clang libclang-rt-14-dev util-linux gdb
 
 .PHONY: all deps build test-build test test-asan unit system demo demo-stop bench clean
