@@ -6,7 +6,7 @@ alternately, ROUNDS times (old first in odd rounds, new first in even ones, so t
 in the machine's load hits both), and prints per figure the values of every round, the
 paired ratios new/old and their median. The new binaries are build/'s (run `make` first).
 
-    bench/compare.py OLD_REV [--rounds 3] [--duration 5]
+    bench/compare.py OLD_REV [--rounds 3] [--duration 5] [--only controller,cluster,se]
 
 Each benchmark's own client and reference (etcd, HAProxy) run as in `make bench`; only the
 binary under test changes. Prints one line and exits 1 when a benchmark fails."""
@@ -74,19 +74,22 @@ def main():
     ap.add_argument("old_rev")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--only", default="controller,cluster,se",
+                    help="which benchmarks, comma-separated")
     args = ap.parse_args()
+    only = [b for b in ("controller", "cluster", "se") if b in args.only.split(",")]
     new = REPO / "build"
     old_dir = Path(tempfile.mkdtemp(prefix="vigil-compare-")) / "old"
-    values = {f[0]: {"old": [], "new": []} for f in FIGURES}
+    values = {f[0]: {"old": [], "new": []} for f in FIGURES if f[1] in only}
     try:
         old = build_old(args.old_rev, old_dir)
         for r in range(args.rounds):
             order = [("old", old), ("new", new)] if r % 2 == 0 else [("new", new), ("old", old)]
-            for name in ("controller", "cluster", "se"):
+            for name in only:
                 for label, build in order:
                     out = bench(name, build, args.duration)
                     for fig, which, rx, _ in FIGURES:
-                        if which != name:
+                        if which != name or fig not in values:
                             continue
                         m = re.search(rx, out, re.M)
                         if m is None:
@@ -102,6 +105,8 @@ def main():
           f"new/old per round | median | better is |")
     print("|---|---|---|---|---|---|")
     for fig, _, _, higher in FIGURES:
+        if fig not in values:
+            continue
         o, n = values[fig]["old"], values[fig]["new"]
         ratios = [b / a if a else float("nan") for a, b in zip(o, n)]
         print(f"| {fig} | {', '.join(f'{v:g}' for v in o)} | {', '.join(f'{v:g}' for v in n)} | "
