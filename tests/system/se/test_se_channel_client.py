@@ -1,0 +1,284 @@
+"""vigil-se with --controllers against fake controllers (fake_controller.py, paramiko):
+startup checks, host keys, HELLO / WELCOME / CONFIG / CONFIG_ACK, config push under load,
+heartbeats and the SE states, the last good config after a restart, two controllers."""
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import free_port, http_config, se_binary, wait_for
+from fake_controller import CONFIG_ACK, HELLO, FakeController, make_key
+
+HEARTBEAT_MS = 200
+MISS_LIMIT = 3
+
+
+@pytest.fixture
+def se_key(tmp_path):
+    path = tmp_path / "se-key"
+    return path, make_key(path)
+
+
+@pytest.fixture
+def fakes():
+    made = []
+    yield made
+    for f in made:
+        f.stop()
+
+
+class ChannelSE:
+    """A vigil-se process in controller mode."""
+
+    def __init__(self, procs, tmp_path, key_path, known_hosts, controllers, name="se-1"):
+        self.procs = procs
+        self.dir = tmp_path / "se-data"
+        self.admin_port = free_port()
+        self.name = name
+        self.key_path = key_path
+        self.known_hosts = known_hosts
+        self.controllers = controllers
+        self.log_path = tmp_path / "se-log.txt"
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = self.procs.start(
+            [se_binary(), "--name", self.name, "--data-dir", str(self.dir), "--admin",
+             "127.0.0.1:%d" % self.admin_port, "--controllers", ",".join(self.controllers),
+             "--key", str(self.key_path), "--known-hosts", str(self.known_hosts),
+             "--heartbeat-ms", str(HEARTBEAT_MS), "--miss-limit", str(MISS_LIMIT)],
+            stdout=self.log, stderr=self.log)
+        wait_for(lambda: self.status()["state"], 10, "SE admin /status")
+        return self
+
+    def stop(self):
+        self.proc.stop()
+        self.log.close()
+
+    def status(self):
+        with requests.get("http://127.0.0.1:%d/status" % self.admin_port, timeout=2) as r:
+            return r.json()
+
+    def state(self):
+        return self.status()["state"]
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace")
+
+
+def write_known_hosts(tmp_path, *lines):
+    path = tmp_path / "known_hosts"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def config_payload(version, cfg):
+    out = dict(cfg)
+    out["config_version"] = version
+    return out
+
+
+def acks(fake, version):
+    return [a for a in fake.frames(CONFIG_ACK) if a.get("config_version") == version]
+
+
+def one_controller(procs, tmp_path, se_key, fakes, version, cfg):
+    """A fake controller (node 1) that pushes CFG as VERSION, and an SE connecting to it."""
+    key, pub = se_key
+    fake = FakeController(tmp_path, 1, "se-1", pub)
+    fakes.append(fake)
+    fake.config = config_payload(version, cfg)
+    kh = write_known_hosts(tmp_path, fake.known_hosts_line())
+    se = ChannelSE(procs, tmp_path, key, kh, [fake.address]).start()
+    return fake, se
+
+
+class Load:
+    """Keep-alive GETs on PORTS in a thread; every failure is kept."""
+
+    def __init__(self, ports):
+        self.ports = ports
+        self.ok = 0
+        self.failures = []
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self):
+        with requests.Session() as s:
+            while not self.stop_event.is_set():
+                for port in self.ports:
+                    try:
+                        r = s.get("http://127.0.0.1:%d/load" % port, timeout=5)
+                        if r.status_code == 200:
+                            self.ok += 1
+                        else:
+                            self.failures.append(r.status_code)
+                    except requests.RequestException as exc:
+                        self.failures.append(repr(exc))
+
+    def wait_more(self, n=30, timeout=10):
+        mark = self.ok
+        wait_for(lambda: self.ok >= mark + n, timeout, "%d more requests served" % n)
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(10)
+
+
+def run_exit_2(tmp_path, key, known_hosts):
+    r = subprocess.run([se_binary(), "--name", "se-1", "--data-dir", str(tmp_path / "d"),
+                        "--admin", "127.0.0.1:%d" % free_port(), "--controllers",
+                        "127.0.0.1:%d" % free_port(), "--key", str(key), "--known-hosts",
+                        str(known_hosts)], capture_output=True, timeout=10)
+    return r.returncode, r.stderr.decode()
+
+
+def test_bad_key_or_known_hosts_exits_2_with_one_line(tmp_path, se_key):
+    key, _ = se_key
+    kh = write_known_hosts(tmp_path, "[127.0.0.1]:1 ssh-ed25519 AAAA")
+    garbage = tmp_path / "garbage"
+    garbage.write_text("not a key\n")
+    rsa = tmp_path / "rsa-key"
+    make_key(rsa, "rsa")
+    cases = [(tmp_path / "missing", kh, "--key"), (garbage, kh, "--key"), (rsa, kh, "ed25519"),
+             (key, tmp_path / "missing-kh", "--known-hosts"), (key, tmp_path, "--known-hosts")]
+    for k, h, word in cases:
+        rc, err = run_exit_2(tmp_path, k, h)
+        assert rc == 2, (k, h, err)
+        assert len(err.strip().splitlines()) == 1 and word in err, err
+
+
+def test_unknown_or_changed_host_key_is_refused(procs, tmp_path, se_key, fakes):
+    key, pub = se_key
+    fake = FakeController(tmp_path, 1, "se-1", pub)
+    fakes.append(fake)
+    other = FakeController(tmp_path, 2, "se-1", pub)   # its host key under fake's address
+    fakes.append(other)
+    kh = write_known_hosts(tmp_path, "[127.0.0.1]:%d %s %s" % ((fake.port,) + tuple(other.host_pub)))
+    se = ChannelSE(procs, tmp_path, key, kh, [fake.address]).start()
+    wait_for(lambda: "host key refused: it CHANGED" in se.log_text(), 10, "changed key refused")
+    kh.write_text("")
+    wait_for(lambda: "host key refused: unknown" in se.log_text(), 15, "unknown key refused")
+    assert se.state() == "CONNECTING"
+    assert fake.frames(HELLO) == []
+    assert not se.status()["controllers"][0]["connected"]
+
+
+def test_hello_welcome_config_served_and_acked(procs, tmp_path, se_key, fakes):
+    backend_port, vs = free_port(), free_port()
+    procs.backend("http", backend_port, "b1")
+    fake, se = one_controller(procs, tmp_path, se_key, fakes, 7, http_config([backend_port], vs))
+    wait_for(lambda: acks(fake, 7), 10, "CONFIG_ACK of version 7")
+    assert acks(fake, 7)[0]["ok"] is True
+    hello = fake.frames(HELLO)[0]
+    assert hello["name"] == "se-1" and hello["config_version"] == 0
+    assert set(hello) >= {"name", "version", "config_version", "state", "log_seq"}
+    r = requests.get("http://127.0.0.1:%d/x" % vs, timeout=5)
+    assert r.status_code == 200 and r.headers["X-Backend"] == "b1"
+    wait_for(lambda: se.state() == "CONNECTED", 5, "CONNECTED")
+    st = se.status()
+    assert st["config_version"] == 7
+    c = st["controllers"][0]
+    assert c["address"] == fake.address and c["connected"] is True and c["last_heartbeat"]
+    saved = json.loads((se.dir / "controller-config.json").read_text())
+    assert saved["config_version"] == 7
+
+
+def test_config_push_under_load_and_invalid_config_refused(procs, tmp_path, se_key, fakes):
+    b1, vs1, vs2 = free_port(), free_port(), free_port()
+    procs.backend("http", b1, "b1")
+    cfg1 = http_config([b1], vs1)
+    fake, se = one_controller(procs, tmp_path, se_key, fakes, 1, cfg1)
+    wait_for(lambda: acks(fake, 1), 10, "CONFIG_ACK 1")
+    load = Load([vs1])
+    try:
+        load.wait_more()
+        cfg2 = json.loads(json.dumps(cfg1))
+        cfg2["virtualservice"].append({"name": "second", "vip": "127.0.0.1",
+                                       "services": [{"port": vs2}], "application": "http",
+                                       "pool_ref": "pool-a"})
+        fake.push(config_payload(2, cfg2))
+        wait_for(lambda: acks(fake, 2), 10, "CONFIG_ACK 2")
+        assert acks(fake, 2)[0]["ok"] is True
+        assert requests.get("http://127.0.0.1:%d/" % vs2, timeout=5).status_code == 200
+        load.wait_more()
+        bad = json.loads(json.dumps(cfg2))
+        bad["virtualservice"][0]["pool_ref"] = "no-such-pool"
+        fake.push(config_payload(3, bad))
+        wait_for(lambda: acks(fake, 3), 10, "CONFIG_ACK 3")
+        ack = acks(fake, 3)[0]
+        assert ack["ok"] is False and "no-such-pool" in ack["error"]
+        load.wait_more()
+        assert se.status()["config_version"] == 2
+        assert requests.get("http://127.0.0.1:%d/" % vs2, timeout=5).status_code == 200
+    finally:
+        load.stop()
+    assert load.failures == []
+
+
+def test_states_follow_heartbeats_and_traffic_is_served(procs, tmp_path, se_key, fakes):
+    b1, vs = free_port(), free_port()
+    procs.backend("http", b1, "b1")
+    fake, se = one_controller(procs, tmp_path, se_key, fakes, 1, http_config([b1], vs))
+    wait_for(lambda: se.state() == "CONNECTED", 10, "CONNECTED")
+    load = Load([vs])
+    try:
+        load.wait_more()
+        fake.silent = True
+        wait_for(lambda: se.state() == "HEADLESS", 10, "HEADLESS")
+        log = se.log_text()
+        assert "CONNECTED -> CONTROLLER_HEARTBEAT_FAILED" in log
+        assert "CONTROLLER_HEARTBEAT_FAILED -> HEADLESS" in log
+        load.wait_more()
+        fake.silent = False
+        wait_for(lambda: se.state() == "CONNECTED", 15, "CONNECTED again")
+        assert "HEADLESS -> CONNECTED" in se.log_text()
+        load.wait_more()
+    finally:
+        load.stop()
+    assert load.failures == []
+    assert load.ok > 0
+
+
+def test_restarted_se_serves_last_good_config_before_any_controller(procs, tmp_path, se_key,
+                                                                    fakes):
+    b1, vs = free_port(), free_port()
+    procs.backend("http", b1, "b1")
+    fake, se = one_controller(procs, tmp_path, se_key, fakes, 5, http_config([b1], vs))
+    wait_for(lambda: acks(fake, 5), 10, "CONFIG_ACK 5")
+    se.stop()
+    fake.stop()
+    se = ChannelSE(procs, tmp_path, se.key_path, se.known_hosts, [fake.address]).start()
+    wait_for(lambda: requests.get("http://127.0.0.1:%d/" % vs, timeout=2).status_code == 200,
+             5, "the last good config served")
+    st = se.status()
+    assert st["config_version"] == 5 and st["state"] == "CONNECTING"
+
+
+def test_two_controllers_one_going_away_keeps_connected(procs, tmp_path, se_key, fakes):
+    key, pub = se_key
+    a = FakeController(tmp_path, 1, "se-1", pub)
+    b = FakeController(tmp_path, 2, "se-1", pub)
+    fakes.extend([a, b])
+    both = [{"node_id": 1, "address": a.address}, {"node_id": 2, "address": b.address}]
+    a.controllers = b.controllers = both
+    kh = write_known_hosts(tmp_path, a.known_hosts_line(), b.known_hosts_line())
+    se = ChannelSE(procs, tmp_path, key, kh, [a.address]).start()   # learns b from WELCOME
+    wait_for(lambda: len([c for c in se.status()["controllers"] if c["connected"]]) == 2, 10,
+             "sessions to both controllers")
+    wait_for(lambda: se.state() == "CONNECTED", 5, "CONNECTED")
+    a.stop()
+    wait_for(lambda: not [c for c in se.status()["controllers"] if c["address"] == a.address
+                          and c["connected"]], 10, "a's session closed")
+    # three miss limits later it is still CONNECTED and never was anything else
+    end = time.monotonic() + HEARTBEAT_MS * MISS_LIMIT * 3 / 1000.0
+    while time.monotonic() < end:
+        assert se.state() == "CONNECTED"
+        time.sleep(0.05)
+    assert "CONTROLLER_HEARTBEAT_FAILED" not in se.log_text()
