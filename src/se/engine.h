@@ -1,7 +1,7 @@
 /* engine.h: the SE's running state: the current configuration generation, the listeners,
  * the runtime pools and servers (health, connection counts, idle server connections), the
  * log sink, and the one function that applies a configuration (engine_apply_config), used
- * by the standalone config file and SIGHUP today and by the controller channel later.
+ * by the standalone config file, SIGHUP and the configs the controllers push.
  *
  * Lifetimes: the engine is owned by main. Runtime virtual services (se_vs), pools and
  * servers are reference counted; a connection holds the se_vs of its request, which holds
