@@ -2,7 +2,7 @@
 startup checks, host keys, HELLO / WELCOME / CONFIG / CONFIG_ACK, config push under load,
 heartbeats and the SE states, the last good config after a restart, two controllers."""
 import json
-import os
+import socket
 import subprocess
 import threading
 import time
@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from conftest import free_port, http_config, se_binary, wait_for
-from fake_controller import CONFIG_ACK, HELLO, FakeController, make_key
+from fake_controller import CONFIG_ACK, HEARTBEAT, HELLO, FakeController, make_key
 
 HEARTBEAT_MS = 200
 MISS_LIMIT = 3
@@ -282,3 +282,59 @@ def test_two_controllers_one_going_away_keeps_connected(procs, tmp_path, se_key,
         assert se.state() == "CONNECTED"
         time.sleep(0.05)
     assert "CONTROLLER_HEARTBEAT_FAILED" not in se.log_text()
+
+
+def test_node_knowing_no_leader_never_makes_the_se_connected(procs, tmp_path, se_key, fakes):
+    key, pub = se_key
+    fake = FakeController(tmp_path, 1, "se-1", pub)
+    fakes.append(fake)
+    fake.leader_known = False
+    kh = write_known_hosts(tmp_path, fake.known_hosts_line())
+    se = ChannelSE(procs, tmp_path, key, kh, [fake.address]).start()
+    wait_for(lambda: se.status()["controllers"][0]["connected"], 10, "session open")
+    wait_for(lambda: len(fake.frames(HEARTBEAT)) >= 3, 10, "three heartbeats from the SE")
+    assert se.state() == "CONNECTING"
+    fake.leader_known = True   # its next HEARTBEAT says so
+    wait_for(lambda: se.state() == "CONNECTED", 5, "CONNECTED once the node knows a leader")
+
+
+def test_wrong_se_key_is_refused(procs, tmp_path, se_key, fakes):
+    key, _ = se_key
+    other_pub = make_key(tmp_path / "other-key")
+    fake = FakeController(tmp_path, 1, "se-1", other_pub)
+    fakes.append(fake)
+    se = ChannelSE(procs, tmp_path, key, write_known_hosts(tmp_path, fake.known_hosts_line()),
+                   [fake.address]).start()
+    wait_for(lambda: "authentication refused" in se.log_text(), 10, "refusal logged")
+    assert fake.refused_auth > 0 and fake.frames(HELLO) == []
+    assert se.state() == "CONNECTING"
+
+
+def test_stalled_handshake_never_stalls_traffic(procs, tmp_path, se_key, fakes):
+    """A controller address that accepts TCP and never says a word: the data plane and the
+    session to the other controller go on (the loop never blocks in libssh)."""
+    key, pub = se_key
+    stall = socket.socket()
+    stall.bind(("127.0.0.1", 0))
+    stall.listen(8)
+    stall_addr = "127.0.0.1:%d" % stall.getsockname()[1]
+    b1, vs = free_port(), free_port()
+    procs.backend("http", b1, "b1")
+    fake = FakeController(tmp_path, 1, "se-1", pub)
+    fakes.append(fake)
+    fake.config = config_payload(1, http_config([b1], vs))
+    kh = write_known_hosts(tmp_path, fake.known_hosts_line())
+    try:
+        se = ChannelSE(procs, tmp_path, key, kh, [stall_addr, fake.address]).start()
+        wait_for(lambda: se.state() == "CONNECTED", 10, "CONNECTED through the other node")
+        worst = 0.0
+        with requests.Session() as s:
+            for _ in range(200):
+                t0 = time.monotonic()
+                assert s.get("http://127.0.0.1:%d/" % vs, timeout=5).status_code == 200
+                worst = max(worst, time.monotonic() - t0)
+        sessions = {c["address"]: c["session"] for c in se.status()["controllers"]}
+        assert sessions[stall_addr] == "CONNECTING" and sessions[fake.address] == "OPEN"
+        assert worst < 0.5, worst
+    finally:
+        stall.close()
