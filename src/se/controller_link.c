@@ -400,7 +400,10 @@ static void controller_link__timer_closed(uv_handle_t *h)
 
 void controller_link_close(struct controller_link *l)
 {
-    for (size_t i = 0; i < l->n_nodes; i++)
+    for (size_t i = 0; i < l->n_nodes; i++) {
+        controller_link__send(&l->nodes[i], SE_FRAME_BYE,
+                              json_pack("{ss}", "reason", "the SE is stopping"));
         ctl_session_destroy(l->nodes[i].session);
+    }
     uv_close((uv_handle_t *)&l->heartbeat_timer, controller_link__timer_closed);
 }

@@ -64,7 +64,8 @@ int controller_link_start(uv_loop_t *loop, const struct controller_link_params *
  * "node_id" (or null), "leader_known", "session" (its ctl_session state)}. */
 json_t *controller_link_status_json(const struct controller_link *l);
 
-/* Closes every session (an SSH disconnect) and the link's timer, and frees the link once
+/* Sends BYE {"reason"} on every open session and closes it (an SSH disconnect), and the
+ * link's timer, and frees the link once
  * its timer closed (each session frees itself once its handles closed). L must not be
  * used afterwards. */
 void controller_link_close(struct controller_link *l);

@@ -190,7 +190,7 @@ static void ctl_session__fail(struct ctl_session *s, const char *reason)
     delay = ctl_session__next_backoff(s);
     vlog_warn("ctl_session %s: %s; connecting again in %u ms", s->p.address, why, delay);
     uv_timer_start(&s->timer, ctl_session__on_timer, delay, 0);
-    if (was_open && s->p.ops->closed)
+    if (was_open && s->p.ops->closed && !s->destroyed)
         s->p.ops->closed(s, why, s->p.arg);
 }
 
@@ -388,11 +388,18 @@ static void ctl_session__read(struct ctl_session *s)
     }
 }
 
-/* OPEN: writes as much of the outbound buffer as the channel takes. */
+/* OPEN: writes as much of the outbound buffer as the peer's window takes. Never more: on
+ * a full window ssh_channel_write would run libssh's packet loop waiting for an adjust;
+ * the adjust comes readable instead, and the next step writes the rest. */
 static void ctl_session__write(struct ctl_session *s)
 {
     while (s->state == CTL_SESSION_OPEN && s->out.len > 0) {
-        int n = ssh_channel_write(s->channel, s->out.data, (uint32_t)s->out.len);
+        uint32_t window = ssh_channel_window_size(s->channel);
+        uint32_t len = s->out.len < window ? (uint32_t)s->out.len : window;
+        int n;
+        if (len == 0)
+            break;
+        n = ssh_channel_write(s->channel, s->out.data, len);
         if (n == SSH_ERROR) {
             ctl_session__fail_ssh(s, "write");
             return;
@@ -526,6 +533,8 @@ void ctl_session_destroy(struct ctl_session *s)
     if (s->destroyed)
         return;
     s->destroyed = 1;
+    if (s->state == CTL_SESSION_OPEN)
+        ctl_session__write(s); /* what is queued (a BYE) goes out before the disconnect */
     ctl_session__teardown(s);
     uv_close((uv_handle_t *)&s->timer, ctl_session__timer_closed);
     loop_timer_close(&s->flush, ctl_session__flush_closed);

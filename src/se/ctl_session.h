@@ -79,7 +79,8 @@ int ctl_session_send(struct ctl_session *s, enum se_frame_type type, const json_
  * delay. OPS->closed runs first when it was OPEN. A no-op in BACKOFF. */
 void ctl_session_drop(struct ctl_session *s, const char *why);
 
-/* Closes the SSH session and the session's handles; its memory is freed once the last
+/* Writes what is queued as far as the peer's window takes it (a BYE), closes the SSH
+ * session (an SSH disconnect) and the session's handles; its memory is freed once the last
  * handle closed. S must not be used afterwards; OPS are not called any more. */
 void ctl_session_destroy(struct ctl_session *s);
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from conftest import free_port, http_config, se_binary, wait_for
-from fake_controller import CONFIG_ACK, HEARTBEAT, HELLO, FakeController, make_key
+from fake_controller import BYE, CONFIG_ACK, HEARTBEAT, HELLO, FakeController, make_key
 
 HEARTBEAT_MS = 200
 MISS_LIMIT = 3
@@ -188,6 +188,9 @@ def test_hello_welcome_config_served_and_acked(procs, tmp_path, se_key, fakes):
     assert c["address"] == fake.address and c["connected"] is True and c["last_heartbeat"]
     saved = json.loads((se.dir / "controller-config.json").read_text())
     assert saved["config_version"] == 7
+    se.stop()
+    wait_for(lambda: fake.frames(BYE), 5, "BYE from the stopping SE")
+    assert fake.frames(BYE)[0]["reason"]
 
 
 def test_config_push_under_load_and_invalid_config_refused(procs, tmp_path, se_key, fakes):
