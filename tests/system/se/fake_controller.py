@@ -93,6 +93,7 @@ class FakeController:
         self.silent = False
         self.leader_known = True
         self.config = None            # the CONFIG payload sent after WELCOME
+        self.raw_after_hello = None   # bytes sent instead of WELCOME (a broken node)
         self.controllers = [{"node_id": node_id, "address": self.address}]
         self.received = []            # (type, payload) from every session, in order
         self.refused_auth = 0
@@ -198,7 +199,10 @@ class FakeController:
                     conn.hello = payload
                 elif ftype == HEARTBEAT and not self.silent:
                     conn.queue(HEARTBEAT_ACK, {"seq": payload.get("seq")})
-            if not self.silent and conn.hello is not None and not conn.welcomed:
+            if self.raw_after_hello is not None and conn.hello is not None:
+                ch.sendall(self.raw_after_hello)
+                conn.hello = None
+            elif not self.silent and conn.hello is not None and not conn.welcomed:
                 conn.welcomed = True
                 conn.queue(WELCOME, {"node_id": self.node_id, "node_name": "node-%d" % self.node_id,
                                      "cluster_uuid": "fake", "controllers": self.controllers,

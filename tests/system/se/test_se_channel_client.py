@@ -251,6 +251,7 @@ def test_states_follow_heartbeats_and_traffic_is_served(procs, tmp_path, se_key,
 
 def test_restarted_se_serves_last_good_config_before_any_controller(procs, tmp_path, se_key,
                                                                     fakes):
+    _, pub = se_key
     b1, vs = free_port(), free_port()
     procs.backend("http", b1, "b1")
     fake, se = one_controller(procs, tmp_path, se_key, fakes, 5, http_config([b1], vs))
@@ -262,6 +263,16 @@ def test_restarted_se_serves_last_good_config_before_any_controller(procs, tmp_p
              5, "the last good config served")
     st = se.status()
     assert st["config_version"] == 5 and st["state"] == "CONNECTING"
+    # the node comes back: the SE says which config it serves, and nothing is applied again
+    back = FakeController(tmp_path, 1, "se-1", pub, port=fake.port)
+    fakes.append(back)
+    back.config = fake.config
+    wait_for(lambda: back.frames(HELLO), 15, "HELLO to the node that came back")
+    assert back.frames(HELLO)[0]["config_version"] == 5
+    wait_for(lambda: acks(back, 5), 10, "CONFIG_ACK 5")
+    assert acks(back, 5)[0]["ok"] is True
+    wait_for(lambda: se.state() == "CONNECTED", 5, "CONNECTED")
+    assert se.log_text().count("configuration version 5 applied") == 2   # first run, restart
 
 
 def test_two_controllers_one_going_away_keeps_connected(procs, tmp_path, se_key, fakes):
@@ -341,3 +352,23 @@ def test_stalled_handshake_never_stalls_traffic(procs, tmp_path, se_key, fakes):
         assert worst < 0.5, worst
     finally:
         stall.close()
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n", "not a vigil frame"),
+    (b"VF\x01\x03\xff\xff\xff\xff", "over"),
+])
+def test_garbage_or_oversized_frame_closes_that_session(procs, tmp_path, se_key, fakes, raw,
+                                                        reason):
+    key, pub = se_key
+    bad = FakeController(tmp_path, 1, "se-1", pub)
+    good = FakeController(tmp_path, 2, "se-1", pub)
+    fakes.extend([bad, good])
+    bad.raw_after_hello = raw
+    kh = write_known_hosts(tmp_path, bad.known_hosts_line(), good.known_hosts_line())
+    se = ChannelSE(procs, tmp_path, key, kh, [bad.address, good.address]).start()
+    wait_for(lambda: se.state() == "CONNECTED", 10, "CONNECTED through the good node")
+    wait_for(lambda: [ln for ln in se.log_text().splitlines()
+                      if bad.address in ln and reason in ln], 10, "the refusal logged")
+    sessions = {c["address"]: c for c in se.status()["controllers"]}
+    assert sessions[good.address]["connected"] is True
