@@ -8,8 +8,10 @@
  * frames to the owner, then writes the outbound buffer. */
 #include "se/ctl_session.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <libssh/libssh.h>
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +42,20 @@ struct ctl_session_poll {
     int fd;
 };
 
+/* A name lookup in libuv's thread pool (libssh's own would block the loop), for one
+ * attempt; it counts as one of the session's handles until its callback ran. */
+struct ctl_session_resolve {
+    uv_getaddrinfo_t req;
+    struct ctl_session *session;
+    unsigned attempt;
+};
+
 struct ctl_session {
     uv_loop_t *loop;
     struct ctl_session_params p;
-    char host[256];
+    char host[256];           /* as given: the name the host key is looked up under */
+    char connect_ip[256];     /* HOST resolved (HOST itself when numeric); "" while resolving */
+    unsigned attempt;         /* counts connection attempts (a stale lookup is ignored) */
     unsigned port;
     enum ctl_session_state state;
     struct ctl_session_record history[CTL_SESSION_HISTORY_MAX]; /* ring */
@@ -108,7 +120,7 @@ static int ctl_session__move(struct ctl_session *s, enum ctl_session_state to, c
     return 0;
 }
 
-/* One of S's two handles (timer, flush) closed: the last frees S. */
+/* One of S's handles (timer, flush, a pending lookup) closed: the last frees S. */
 static void ctl_session__release(struct ctl_session *s)
 {
     if (--s->handles_open == 0) {
@@ -254,7 +266,7 @@ static int ctl_session__new_ssh(struct ctl_session *s)
         ctl_session__fail(s, "out of memory for an SSH session");
         return -1;
     }
-    if (ssh_options_set(s->ssh, SSH_OPTIONS_HOST, s->host) != 0 ||
+    if (ssh_options_set(s->ssh, SSH_OPTIONS_HOST, s->connect_ip) != 0 ||
         ssh_options_set(s->ssh, SSH_OPTIONS_PORT, &s->port) != 0 ||
         ssh_options_set(s->ssh, SSH_OPTIONS_USER, s->p.user) != 0 ||
         ssh_options_set(s->ssh, SSH_OPTIONS_KNOWNHOSTS, s->p.known_hosts) != 0 ||
@@ -296,11 +308,19 @@ static int ctl_session__handshake_once(struct ctl_session *s)
 
     switch (s->state) {
     case CTL_SESSION_CONNECTING:
+        if (s->ssh == NULL)
+            return 0; /* the name is being looked up */
         rc = ssh_connect(s->ssh);
         if (rc == SSH_AGAIN)
             return 0;
         if (rc != SSH_OK) {
             ctl_session__fail_ssh(s, "connect");
+            return -1;
+        }
+        /* the host key is known under the name given, not the address it resolved to */
+        if (strcmp(s->connect_ip, s->host) != 0 &&
+            ssh_options_set(s->ssh, SSH_OPTIONS_HOST, s->host) != 0) {
+            ctl_session__fail_ssh(s, "host name");
             return -1;
         }
         if (ctl_session__check_host_key(s) != 0)
@@ -440,14 +460,68 @@ static void ctl_session__on_poll(uv_poll_t *h, int status, int events)
     ctl_session__step(s);
 }
 
-static void ctl_session__start_attempt(struct ctl_session *s)
+/* Makes the libssh session for CONNECT_IP and takes the first step. */
+static void ctl_session__connect(struct ctl_session *s)
 {
-    ctl_session__move(s, CTL_SESSION_CONNECTING, "connecting");
-    s->handshake_start_ms = time_mono_ms();
     if (ctl_session__new_ssh(s) != 0)
         return;
-    uv_timer_start(&s->timer, ctl_session__on_timer, CTL_SESSION_NUDGE_MS, CTL_SESSION_NUDGE_MS);
     ctl_session__step(s);
+}
+
+static void ctl_session__on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct ctl_session_resolve *r = (struct ctl_session_resolve *)req;
+    struct ctl_session *s = r->session;
+    bool current = !s->destroyed && r->attempt == s->attempt &&
+                   s->state == CTL_SESSION_CONNECTING && s->ssh == NULL;
+    char why[320];
+
+    if (current && (status != 0 || res == NULL)) {
+        snprintf(why, sizeof why, "cannot resolve %s: %s", s->host,
+                 status ? uv_strerror(status) : "no address");
+        ctl_session__fail(s, why);
+    } else if (current) {
+        uv_ip4_name((const struct sockaddr_in *)res->ai_addr, s->connect_ip,
+                    sizeof s->connect_ip);
+        ctl_session__connect(s);
+    }
+    uv_freeaddrinfo(res);
+    free(r);
+    ctl_session__release(s);
+}
+
+static void ctl_session__start_attempt(struct ctl_session *s)
+{
+    struct in6_addr numeric;
+    struct ctl_session_resolve *r;
+    struct addrinfo hints;
+
+    ctl_session__move(s, CTL_SESSION_CONNECTING, "connecting");
+    s->attempt++;
+    s->handshake_start_ms = time_mono_ms();
+    uv_timer_start(&s->timer, ctl_session__on_timer, CTL_SESSION_NUDGE_MS, CTL_SESSION_NUDGE_MS);
+    if (inet_pton(AF_INET, s->host, &numeric) == 1 || inet_pton(AF_INET6, s->host, &numeric) == 1) {
+        snprintf(s->connect_ip, sizeof s->connect_ip, "%s", s->host);
+        ctl_session__connect(s);
+        return;
+    }
+    s->connect_ip[0] = '\0';
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        ctl_session__fail(s, "out of memory for a name lookup");
+        return;
+    }
+    r->session = s;
+    r->attempt = s->attempt;
+    if (uv_getaddrinfo(s->loop, &r->req, ctl_session__on_resolved, s->host, NULL, &hints) != 0) {
+        free(r);
+        ctl_session__fail(s, "cannot start a name lookup");
+        return;
+    }
+    s->handles_open++;
 }
 
 /* BACKOFF: the delay passed. Handshake: the nudge, and the deadline. */

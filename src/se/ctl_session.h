@@ -4,8 +4,10 @@
  *
  * A session's own state machine (ctl_session__move is its one setter, with a table of legal
  * moves and a history):
- *   BACKOFF    -> CONNECTING  the backoff delay passed (or the session was just made)
+ *   BACKOFF    -> CONNECTING  the backoff delay passed (or the session was just made); a
+ *                             host name is first looked up in libuv's thread pool
  *   CONNECTING -> AUTH        TCP, key exchange done, host key found in --known-hosts
+ *                             under the host as given ("[name]:port" for a name)
  *   AUTH       -> CHANNEL     public-key authentication (user = the SE's name) accepted
  *   CHANNEL    -> OPEN        channel open and subsystem SE_FRAME_SUBSYSTEM accepted
  *   CONNECTING, AUTH, CHANNEL, OPEN -> BACKOFF   a failure, a refusal, the peer closed,

@@ -372,3 +372,21 @@ def test_garbage_or_oversized_frame_closes_that_session(procs, tmp_path, se_key,
                       if bad.address in ln and reason in ln], 10, "the refusal logged")
     sessions = {c["address"]: c for c in se.status()["controllers"]}
     assert sessions[good.address]["connected"] is True
+
+
+def test_controller_given_by_name_is_resolved_off_the_loop(procs, tmp_path, se_key, fakes):
+    """localhost:PORT: looked up in libuv's thread pool; the host key is checked under the
+    name given ([localhost]:PORT in --known-hosts)."""
+    key, pub = se_key
+    fake = FakeController(tmp_path, 1, "se-1", pub)
+    fakes.append(fake)
+    line = fake.known_hosts_line().replace("[127.0.0.1]", "[localhost]")
+    se = ChannelSE(procs, tmp_path, key, write_known_hosts(tmp_path, line),
+                   ["localhost:%d" % fake.port]).start()
+    wait_for(lambda: se.state() == "CONNECTED", 10, "CONNECTED to localhost")
+    se.stop()
+    # the same key listed under the address only: unknown under the name
+    se = ChannelSE(procs, tmp_path, key, write_known_hosts(tmp_path, fake.known_hosts_line()),
+                   ["localhost:%d" % fake.port]).start()
+    wait_for(lambda: "host key refused: unknown" in se.log_text(), 10, "unknown under the name")
+    assert se.state() == "CONNECTING"
