@@ -16,7 +16,7 @@
 #include "se/ctl_session.h"
 
 #define CONTROLLER_LINK_VERSION "0.1"
-/* A node never heard from, or knowing no leader: as if it missed every heartbeat. */
+/* A node never heard from while it knew a leader: as if it missed every heartbeat. */
 #define CONTROLLER_LINK_NEVER UINT32_MAX
 
 /* One controller node and the session to it. */
@@ -28,6 +28,9 @@ struct ctl_node {
     bool leader_known;          /* what its last WELCOME or HEARTBEAT said */
     bool heard;                 /* a frame came from it since the SE started */
     int64_t last_frame_mono_ms; /* when the last frame came from it */
+    bool good;                  /* a frame came from it while it knew a leader */
+    int64_t last_good_mono_ms;  /* when the last such frame came: misses count from here, so
+                                 * a node that lost its leader fails like a silent one */
     int64_t opened_mono_ms;     /* when its session last opened */
     int64_t last_frame_wall_ms;
 };
@@ -80,16 +83,18 @@ static int64_t controller_link__missed(const struct controller_link *l, int64_t 
     return elapsed_ms <= interval + interval / 2 ? 0 : (elapsed_ms - interval / 2) / interval;
 }
 
-/* Heartbeats N missed; a closed session counts at least one, a node never heard or
- * knowing no leader CONTROLLER_LINK_NEVER. */
+/* Heartbeats N missed since its last frame while it knew a leader; a closed session counts
+ * at least one, a node never heard so CONTROLLER_LINK_NEVER. */
 static uint32_t controller_link__misses(const struct controller_link *l, const struct ctl_node *n,
                                         int64_t now_mono_ms)
 {
     int64_t m;
 
-    if (!n->heard || !n->leader_known)
+    if (!n->good)
         return CONTROLLER_LINK_NEVER;
-    m = controller_link__missed(l, now_mono_ms - n->last_frame_mono_ms);
+    m = controller_link__missed(l, now_mono_ms - n->last_good_mono_ms);
+    if (m == 0 && !n->leader_known)
+        m = 1; /* it said it lost its leader: a miss at once */
     if (m == 0 && (n->session == NULL || ctl_session_state(n->session) != CTL_SESSION_OPEN))
         m = 1;
     return m > (int64_t)(CONTROLLER_LINK_NEVER - 1) ? CONTROLLER_LINK_NEVER - 1 : (uint32_t)m;
@@ -270,6 +275,10 @@ static void controller_link__on_frame(struct ctl_session *s, struct se_frame *f,
         vlog_warn("controller_link %s: unexpected %s frame ignored", n->address,
                   se_frame_type_name(f->type));
         break;
+    }
+    if (n->leader_known) {
+        n->good = true;
+        n->last_good_mono_ms = n->last_frame_mono_ms;
     }
     controller_link__evaluate(n->link);
 }

@@ -9,7 +9,9 @@
  *   CONTROLLER_HEARTBEAT_FAILED  every such node missed at least one interval (a node whose
  *                                session is closed counts as having missed one);
  *   HEADLESS                     every one missed --miss-limit intervals.
- * A node knowing no leader never makes the SE CONNECTED. A session whose node missed
+ * Misses count from the last frame of a node while it knew a leader: a node that says it
+ * lost its leader counts one miss at once and fails on like a silent one. A node knowing no
+ * leader never makes the SE CONNECTED. A session whose node missed
  * --miss-limit intervals is dropped and connected again (a silently dead peer is noticed
  * only so). Traffic is served in every state: the link never touches the engine itself; a
  * pushed config goes to the owner's apply function. Loop thread only. */

@@ -69,6 +69,7 @@ struct ctl_session {
     struct loop_timer flush;  /* "soon": writes the outbound buffer */
     int64_t handshake_start_ms;
     uint32_t backoff_ms;
+    uint32_t jitter_state;    /* xorshift32, seeded per process and session */
     struct buf out;
     struct se_frame_decoder in;
     int handles_open;
@@ -176,11 +177,20 @@ static void ctl_session__teardown(struct ctl_session *s)
 
 static void ctl_session__on_timer(uv_timer_t *t);
 
-/* The jittered backoff delay: the current base +-20 %, then the base doubles up to the cap. */
+/* The jittered backoff delay: the current base +-20 %, then the base doubles up to the cap.
+ * The jitter is drawn per session from a seed of the process id, the time and the session,
+ * so that SEs started together do not reconnect in step (a controller's return would meet
+ * every SE at the same instant). */
 static uint32_t ctl_session__next_backoff(struct ctl_session *s)
 {
-    uint32_t base = s->backoff_ms, jitter = base / 5;
-    uint32_t delay = base - jitter + (jitter ? (uint32_t)(random() % (2 * jitter + 1)) : 0);
+    uint32_t base = s->backoff_ms, jitter = base / 5, x = s->jitter_state;
+    uint32_t delay;
+
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    s->jitter_state = x;
+    delay = base - jitter + (jitter ? x % (2 * jitter + 1) : 0);
 
     s->backoff_ms = base * 2 > CTL_SESSION_BACKOFF_MAX_MS ? CTL_SESSION_BACKOFF_MAX_MS : base * 2;
     return delay;
@@ -570,6 +580,10 @@ int ctl_session_create(uv_loop_t *loop, const struct ctl_session_params *p,
     s->port = (unsigned)port;
     s->state = CTL_SESSION_BACKOFF;
     s->backoff_ms = CTL_SESSION_BACKOFF_MIN_MS;
+    s->jitter_state = ((uint32_t)getpid() * 2654435761u) ^ (uint32_t)time_mono_ms() ^
+                      (uint32_t)(uintptr_t)s;
+    if (s->jitter_state == 0)
+        s->jitter_state = 1;
     se_frame_decoder_init(&s->in, 0);
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;

@@ -390,3 +390,20 @@ def test_controller_given_by_name_is_resolved_off_the_loop(procs, tmp_path, se_k
                    ["localhost:%d" % fake.port]).start()
     wait_for(lambda: "host key refused: unknown" in se.log_text(), 10, "unknown under the name")
     assert se.state() == "CONNECTING"
+
+
+def test_node_losing_its_leader_fails_like_a_silent_one(procs, tmp_path, se_key, fakes):
+    """A node that still answers but says it knows no leader: CONTROLLER_HEARTBEAT_FAILED at
+    once, HEADLESS after --miss-limit intervals, CONNECTED once it knows one again."""
+    b1, vs = free_port(), free_port()
+    procs.backend("http", b1, "b1")
+    fake, se = one_controller(procs, tmp_path, se_key, fakes, 1, http_config([b1], vs))
+    wait_for(lambda: se.state() == "CONNECTED", 10, "CONNECTED")
+    fake.leader_known = False
+    t0 = time.monotonic()
+    wait_for(lambda: se.state() == "CONTROLLER_HEARTBEAT_FAILED", 5, "HEARTBEAT_FAILED")
+    wait_for(lambda: se.state() == "HEADLESS", 10, "HEADLESS")
+    assert time.monotonic() - t0 >= (MISS_LIMIT - 1) * HEARTBEAT_MS / 1000.0
+    assert requests.get("http://127.0.0.1:%d/" % vs, timeout=5).status_code == 200
+    fake.leader_known = True
+    wait_for(lambda: se.state() == "CONNECTED", 5, "CONNECTED again")
