@@ -388,16 +388,22 @@ json_t *controller_link_status_json(const struct controller_link *l)
 
     for (size_t i = 0; i < l->n_nodes; i++) {
         const struct ctl_node *n = &l->nodes[i];
-        char when[TIME_RFC3339_LEN];
+        char when[TIME_RFC3339_LEN], failed_at[TIME_RFC3339_LEN];
         enum ctl_session_state st = ctl_session_state(n->session);
+        int64_t failed_ms = 0;
+        const char *failure = ctl_session_last_failure(n->session, &failed_ms);
         if (n->heard)
             time_format_rfc3339(n->last_frame_wall_ms, when);
+        if (failure)
+            time_format_rfc3339(failed_ms, failed_at);
         json_array_append_new(
-            list, json_pack("{sssbsososbss}", "address", n->address, "connected",
+            list, json_pack("{sssbsososbsssoso}", "address", n->address, "connected",
                             st == CTL_SESSION_OPEN, "last_heartbeat",
                             n->heard ? json_string(when) : json_null(), "node_id",
                             n->node_id >= 0 ? json_integer(n->node_id) : json_null(),
-                            "leader_known", n->leader_known, "session", ctl_session_state_name(st)));
+                            "leader_known", n->leader_known, "session", ctl_session_state_name(st),
+                            "last_failure", failure ? json_string(failure) : json_null(),
+                            "last_failure_time", failure ? json_string(failed_at) : json_null()));
     }
     return list;
 }

@@ -63,7 +63,8 @@ int controller_link_start(uv_loop_t *loop, const struct controller_link_params *
 
 /* The /status "controllers" list (a new array, the caller's): one object per node,
  * {"address", "connected", "last_heartbeat" (RFC 3339 of the last frame from it, or null),
- * "node_id" (or null), "leader_known", "session" (its ctl_session state)}. */
+ * "node_id" (or null), "leader_known", "session" (its ctl_session state), "last_failure" and
+ * "last_failure_time" (why and when its session last failed or was refused, or null)}. */
 json_t *controller_link_status_json(const struct controller_link *l);
 
 /* Sends BYE {"reason"} on every open session and closes it (an SSH disconnect), and the

@@ -637,3 +637,16 @@ const char *ctl_session_address(const struct ctl_session *s)
 {
     return s->p.address;
 }
+
+const char *ctl_session_last_failure(const struct ctl_session *s, int64_t *when_ms)
+{
+    for (unsigned i = 0; i < s->history_len; i++) {
+        unsigned k = (s->history_next + CTL_SESSION_HISTORY_MAX - 1 - i) % CTL_SESSION_HISTORY_MAX;
+        if (s->history[k].state == CTL_SESSION_BACKOFF && s->history[k].reason[0] != '\0') {
+            if (when_ms)
+                *when_ms = s->history[k].time_ms;
+            return s->history[k].reason;
+        }
+    }
+    return NULL;
+}

@@ -90,4 +90,10 @@ void ctl_session_destroy(struct ctl_session *s);
 enum ctl_session_state ctl_session_state(const struct ctl_session *s);
 const char *ctl_session_address(const struct ctl_session *s);
 
+/* The reason of the session's latest move to BACKOFF (a failure, a refusal, a drop; borrowed,
+ * valid until the session's next move) and its wall-clock time in *WHEN_MS (may be NULL),
+ * from its history; NULL when it has not failed since it was made (or not in the history's
+ * last CTL_SESSION_HISTORY_MAX moves). */
+const char *ctl_session_last_failure(const struct ctl_session *s, int64_t *when_ms);
+
 #endif

@@ -167,7 +167,9 @@ def test_unknown_or_changed_host_key_is_refused(procs, tmp_path, se_key, fakes):
     wait_for(lambda: "host key refused: unknown" in se.log_text(), 15, "unknown key refused")
     assert se.state() == "CONNECTING"
     assert fake.frames(HELLO) == []
-    assert not se.status()["controllers"][0]["connected"]
+    c = se.status()["controllers"][0]
+    assert not c["connected"] and "host key refused" in c["last_failure"]
+    assert c["last_failure_time"]
 
 
 def test_hello_welcome_config_served_and_acked(procs, tmp_path, se_key, fakes):
