@@ -15,7 +15,10 @@
 #include "common/vlog.h"
 #include "se/ctl_session.h"
 
-#define CONTROLLER_LINK_VERSION "0.1"
+/* HELLO's "version": the program's (meson's project version). */
+#ifndef VIGIL_SE_VERSION
+#define VIGIL_SE_VERSION "unknown"
+#endif
 /* A node never heard from while it knew a leader: as if it missed every heartbeat. */
 #define CONTROLLER_LINK_NEVER UINT32_MAX
 
@@ -171,7 +174,7 @@ static void controller_link__on_opened(struct ctl_session *s, void *arg)
     n->opened_mono_ms = time_mono_ms();
     controller_link__send(
         n, SE_FRAME_HELLO,
-        json_pack("{sssssIsssI}", "name", l->p.name, "version", CONTROLLER_LINK_VERSION,
+        json_pack("{sssssIsssI}", "name", l->p.name, "version", VIGIL_SE_VERSION,
                   "config_version", (json_int_t)l->p.config_version(l->p.arg), "state",
                   se_state_name(se_state_current(l->p.state)), "log_seq", (json_int_t)0));
 }

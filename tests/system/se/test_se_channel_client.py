@@ -180,6 +180,7 @@ def test_hello_welcome_config_served_and_acked(procs, tmp_path, se_key, fakes):
     assert acks(fake, 7)[0]["ok"] is True
     hello = fake.frames(HELLO)[0]
     assert hello["name"] == "se-1" and hello["config_version"] == 0
+    assert hello["state"] == "CONNECTING" and hello["version"][0].isdigit()
     assert set(hello) >= {"name", "version", "config_version", "state", "log_seq"}
     r = requests.get("http://127.0.0.1:%d/x" % vs, timeout=5)
     assert r.status_code == 200 and r.headers["X-Backend"] == "b1"
