@@ -463,6 +463,11 @@ static void ctl_session__on_poll(uv_poll_t *h, int status, int events)
 {
     struct ctl_session *s = h->data;
     (void)events;
+    if (status == UV_EBADF) {
+        /* libuv's word for POLLERR on the socket: a reset or refused connection */
+        ctl_session__fail(s, "the connection was reset or refused (socket error)");
+        return;
+    }
     if (status < 0) {
         ctl_session__fail(s, uv_strerror(status));
         return;
