@@ -151,7 +151,7 @@ static int admin__on_complete(http_parser *p)
                        "{\"error\": \"only GET\"}\n", 21);
     } else if (strcmp(c->url, "/status") == 0) {
         json_t *doc = engine_status_json(a->engine, a->src.state(a->src.arg),
-                                         a->src.controllers, a->src.n_controllers);
+                                         a->src.controllers(a->src.arg));
         char *text = json_dumps(doc, JSON_COMPACT);
         json_decref(doc);
         if (text == NULL) {

@@ -3,6 +3,7 @@
 #ifndef VIGIL_SE_ADMIN_H
 #define VIGIL_SE_ADMIN_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "common/netaddr.h"
@@ -15,8 +16,7 @@ struct admin_source {
     struct se_engine *engine;
     const char *(*state)(void *arg);  /* the SE state word, e.g. "STANDALONE" */
     void *arg;
-    const char (*controllers)[72];
-    size_t n_controllers;
+    json_t *(*controllers)(void *arg); /* the /status "controllers" array (a new one) */
 };
 
 /* Listens on ADDR. Returns 0 and the server in *OUT (owned by the caller, closed with

@@ -441,7 +441,9 @@ int engine_apply_config(struct se_engine *e, struct se_config *gen, int *failed_
     free(vss);
     se_config_unref(e->config);
     e->config = gen;
-    gen->version = ++e->config_version;
+    if (gen->version == 0)
+        gen->version = e->config_version + 1;
+    e->config_version = gen->version;
     if (failed_listeners)
         *failed_listeners = failed;
     vlog_info("engine: configuration version %llu applied (%zu virtual services, %zu pools, "
@@ -583,16 +585,13 @@ void engine_abort(struct se_engine *e)
 
 /* ---- status --------------------------------------------------------------------------- */
 
-json_t *engine_status_json(struct se_engine *e, const char *state, const char (*controllers)[72],
-                           size_t n_controllers)
+json_t *engine_status_json(struct se_engine *e, const char *state, json_t *controllers)
 {
-    json_t *root = json_object(), *list = json_array(), *vs = json_array(), *pools = json_array();
+    json_t *root = json_object(), *list = controllers ? controllers : json_array();
+    json_t *vs = json_array(), *pools = json_array();
     struct log_sink_stats ls;
     const struct se_config *gen = e->config;
 
-    for (size_t i = 0; i < n_controllers; i++)
-        json_array_append_new(list, json_pack("{sssbsn}", "address", controllers[i],
-                                              "connected", 0, "last_heartbeat"));
     log_sink_stats(e->sink, &ls);
     json_object_set_new(root, "name", json_string(e->se_name));
     json_object_set_new(root, "state", json_string(state));

@@ -1,7 +1,7 @@
 /* engine.h: the SE's running state: the current configuration generation, the listeners,
  * the runtime pools and servers (health, connection counts, idle server connections), the
  * log sink, and the one function that applies a configuration (engine_apply_config), used
- * by the standalone config file and SIGHUP today and by the controller channel later.
+ * by the standalone config file, SIGHUP and the configs the controllers push.
  *
  * Lifetimes: the engine is owned by main. Runtime virtual services (se_vs), pools and
  * servers are reference counted; a connection holds the se_vs of its request, which holds
@@ -27,7 +27,8 @@ int engine_limits_default(struct se_limits *out, char *err, size_t errlen);
 void engine_init(struct se_engine *e, uv_loop_t *loop, const char *name, struct log_sink *sink,
                  struct log_seq *seq, const struct se_limits *limits, listener_accept_fn *accept);
 
-/* Applies generation GEN (takes over the caller's reference): opens listeners for new
+/* Applies generation GEN (takes over the caller's reference) as config_version GEN->version
+ * (a controller's), or, when that is 0, the one after the current (standalone): opens listeners for new
  * services, closes removed ones, points kept ones at their new se_vs, builds the runtime
  * pools (keeping the state of servers that stay) and restarts changed health monitors.
  * Connections in flight keep the generation they started with. Listeners that cannot be
@@ -60,9 +61,9 @@ void engine_count_socket(struct se_engine *e, int delta);
 /* Pauses accepting on every listener (descriptors ran low); a timer resumes it. */
 void engine_pause_accepting(struct se_engine *e);
 
-/* The GET /status document (caller owns). CONTROLLERS: addresses from the command line. */
-json_t *engine_status_json(struct se_engine *e, const char *state, const char (*controllers)[72],
-                           size_t n_controllers);
+/* The GET /status document (caller owns), with STATE (borrowed) and CONTROLLERS (stolen:
+ * the "controllers" array; NULL: an empty one). */
+json_t *engine_status_json(struct se_engine *e, const char *state, json_t *controllers);
 
 /* Stops accepting and probing, and closes pooled idle server connections (at shutdown);
  * connections in flight go on. */

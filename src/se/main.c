@@ -1,5 +1,7 @@
 /* main.c: vigil-se, the Service Engine. Standalone (--config-file) it serves the file's
- * virtual services; SIGHUP re-reads the file, SIGTERM / SIGINT stop cleanly. */
+ * virtual services; SIGHUP re-reads the file. With --controllers it serves the last good
+ * pushed config in DIR at once, and the controller link applies what the controllers push
+ * through the same path. SIGTERM / SIGINT stop cleanly. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,9 +14,11 @@
 #include <uv.h>
 
 #include "common/errors.h"
+#include "common/fileutil.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
 #include "se/admin.h"
+#include "se/controller_link.h"
 #include "se/engine.h"
 #include "se/http_msg.h"
 #include "se/http_proxy.h"
@@ -30,6 +34,9 @@
 #define SE_DRAIN_MS 5000
 /* After the drain: the loop ends once the last handles closed, or after this. */
 #define SE_EXIT_GRACE_MS 1000
+/* In DIR: the last good config a controller pushed (the CONFIG payload, with its
+ * config_version), served at start before any controller answers. */
+#define SE_PUSHED_CONFIG_NAME "controller-config.json"
 
 struct se_main {
     struct se_options opts;
@@ -42,8 +49,106 @@ struct se_main {
     uv_timer_t drain_timer;
     bool stopping;
     struct se_state_machine state;
+    struct controller_link *link; /* NULL standalone */
     char last_config_path[4096];
 };
+
+/* The /status "controllers" list: the link's, or the flag's addresses before it runs. */
+static json_t *se__controllers(void *arg)
+{
+    struct se_main *m = arg;
+    json_t *list;
+
+    if (m->link)
+        return controller_link_status_json(m->link);
+    list = json_array();
+    for (size_t i = 0; i < m->opts.n_controllers; i++)
+        json_array_append_new(list, json_pack("{sssbsn}", "address", m->opts.controllers[i],
+                                              "connected", 0, "last_heartbeat"));
+    return list;
+}
+
+static uint64_t se__config_version(void *arg)
+{
+    struct se_main *m = arg;
+    return m->engine.config ? m->engine.config_version : 0;
+}
+
+/* Builds and applies CONFIG (borrowed: the CONFIG payload shape) as config_version VERSION.
+ * Returns 0, VIGIL_EINVAL (refused: the reason in ERR, nothing changed) or VIGIL_ENOMEM. */
+static int se__apply_objects(struct se_main *m, const json_t *config, uint64_t version, char *err,
+                             size_t errlen)
+{
+    json_t *objects = json_deep_copy(config);
+    struct se_config *gen;
+    int failed = 0;
+
+    if (objects == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return VIGIL_ENOMEM;
+    }
+    json_object_del(objects, "config_version");
+    gen = se_config_from_json(objects, err, errlen);
+    json_decref(objects);
+    if (gen == NULL)
+        return VIGIL_EINVAL;
+    gen->version = version;
+    if (engine_apply_config(&m->engine, gen, &failed) != 0) {
+        snprintf(err, errlen, "out of memory applying it");
+        return VIGIL_ENOMEM;
+    }
+    if (failed)
+        vlog_warn("se: config_version %llu: %d listener(s) could not open (see above)",
+                  (unsigned long long)version, failed);
+    return 0;
+}
+
+/* The link's apply function: applies a pushed config, then keeps it in DIR (atomically:
+ * temp file, fsync, rename) as the last good one. */
+static int se__apply_pushed(void *arg, const json_t *config, uint64_t version, char *err,
+                            size_t errlen)
+{
+    struct se_main *m = arg;
+    char *text;
+    int rc = se__apply_objects(m, config, version, err, errlen);
+
+    if (rc != 0)
+        return rc;
+    text = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
+    rc = text ? file_write_atomic(m->opts.data_dir, SE_PUSHED_CONFIG_NAME, text) : VIGIL_ENOMEM;
+    if (rc != 0)
+        vlog_warn("se: config_version %llu is served but cannot be kept in %s/%s: %s",
+                  (unsigned long long)version, m->opts.data_dir, SE_PUSHED_CONFIG_NAME,
+                  vigil_strerror(rc));
+    free(text);
+    return 0;
+}
+
+/* At start with --controllers: serves the last good pushed config in DIR, if any. */
+static void se__load_last_pushed(struct se_main *m)
+{
+    char path[4200], err[1024];
+    json_error_t jerr;
+    json_t *config, *v;
+
+    snprintf(path, sizeof path, "%s/%s", m->opts.data_dir, SE_PUSHED_CONFIG_NAME);
+    if (access(path, F_OK) != 0)
+        return;
+    config = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    v = json_object_get(config, "config_version");
+    if (config == NULL || !json_is_integer(v) || json_integer_value(v) <= 0) {
+        vlog_error("se: %s: not a saved config (%s); waiting for a controller", path,
+                   config ? "no config_version" : jerr.text);
+        json_decref(config);
+        return;
+    }
+    if (se__apply_objects(m, config, (uint64_t)json_integer_value(v), err, sizeof err) != 0)
+        vlog_error("se: %s refused: %s; waiting for a controller", path, vlog_one_line(err));
+    else
+        vlog_info("se: serving the last good config_version %lld (%s) until a controller answers",
+                  (long long)json_integer_value(v), path);
+    json_decref(config);
+}
 
 static const char *se__state(void *arg)
 {
@@ -161,6 +266,9 @@ static void se__on_stop(uv_signal_t *h, int signum)
     vlog_info("se: signal %d: stopping; no new connections, %llu in flight get up to %d ms",
               signum, (unsigned long long)m->engine.n_conns, SE_DRAIN_MS);
     engine_stop(&m->engine);
+    if (m->link)
+        controller_link_close(m->link);
+    m->link = NULL;
     if (m->admin)
         admin_close(m->admin);
     m->admin = NULL;
@@ -219,6 +327,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-se: %s\n", vlog_one_line(err));
         return 2;
     }
+    if (m.opts.config_file == NULL &&
+        controller_link_check_files(m.opts.key, m.opts.known_hosts, err, sizeof err) != 0) {
+        fprintf(stderr, "vigil-se: %s\n", vlog_one_line(err));
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (se__mkdirs(m.opts.data_dir) != 0) {
         fprintf(stderr, "vigil-se: --data-dir %s: cannot create or write it: %s\n",
@@ -246,8 +359,7 @@ int main(int argc, char **argv)
     src.engine = &m.engine;
     src.state = se__state;
     src.arg = &m;
-    src.controllers = (const char (*)[72])m.opts.controllers;
-    src.n_controllers = m.opts.n_controllers;
+    src.controllers = se__controllers;
     rc = admin_start(&m.engine, &m.opts.admin, &src, &m.admin);
     if (rc != 0) {
         fprintf(stderr, "vigil-se: --admin %s:%u: %s\n", m.opts.admin.host, m.opts.admin.port,
@@ -262,10 +374,18 @@ int main(int argc, char **argv)
             fprintf(stderr, "vigil-se: some virtual services cannot listen (see the log)\n");
             return 2;
         }
-    } else if (access(m.last_config_path, R_OK) == 0) {
-        vlog_info("se: serving the last good configuration %s until a controller answers",
-                  m.last_config_path);
-        se__load(&m, m.last_config_path);
+    } else {
+        struct controller_link_params lp = {
+            .name = m.opts.name, .key_path = m.opts.key, .known_hosts = m.opts.known_hosts,
+            .controllers = (const char (*)[72])m.opts.controllers,
+            .n_controllers = m.opts.n_controllers, .heartbeat_ms = m.opts.heartbeat_ms,
+            .miss_limit = m.opts.miss_limit, .state = &m.state,
+            .apply_config = se__apply_pushed, .config_version = se__config_version, .arg = &m};
+        se__load_last_pushed(&m);
+        if (controller_link_start(m.loop, &lp, &m.link) != 0) {
+            fprintf(stderr, "vigil-se: --controllers: cannot start the controller sessions\n");
+            return 2;
+        }
     }
     uv_signal_init(m.loop, &m.sighup);
     uv_signal_init(m.loop, &m.sigterm);

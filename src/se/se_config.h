@@ -66,7 +66,7 @@ struct se_vs_config {
 
 struct se_config {
     int refs;
-    uint64_t version;       /* set by the engine when applied */
+    uint64_t version;       /* the controller's config_version; 0: numbered by the engine */
     json_t *source;         /* the normalised objects, as the file shape */
     size_t n_monitors, n_pools, n_vs;
     struct se_monitor_config *monitors;
