@@ -518,6 +518,11 @@ int main(int argc, char **argv)
             return 0;
         }
     }
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--version") == 0) { /* contract: one line, exit 0 */
+            printf("vigild %s\n", VIGIL_VERSION);
+            return 0;
+        }
     if (options_parse(&d.opts, argc, argv, err, sizeof err) != 0)
         vigild__die("%s", err);
     vlog_init("vigild", d.opts.verbose ? VLOG_DEBUG : VLOG_INFO);

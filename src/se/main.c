@@ -319,6 +319,11 @@ int main(int argc, char **argv)
     int rc;
 
     vlog_init("vigil-se", getenv("VIGIL_SE_DEBUG") ? VLOG_DEBUG : VLOG_INFO);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--version") == 0) { /* contract: one line, exit 0 */
+            printf("vigil-se %s\n", VIGIL_SE_VERSION);
+            return 0;
+        }
     if (se_options_parse(argc, argv, &m.opts, err, sizeof err) != 0) {
         fprintf(stderr, "vigil-se: %s\n", vlog_one_line(err));
         return 2;

@@ -263,3 +263,22 @@ def test_default_build_refuses_test_knobs(cluster_factory, tmp_path, knob):
     line = assert_exit2_one_line(rc, out, err, knob[0])
     assert f"unknown flag {knob[0]}" in line, line
     assert not data.exists(), "a refused start made its data dir"
+
+
+@pytest.mark.parametrize("program", ["vigild", "vigil-se", "vigil"])
+def test_version_prints_name_and_version_on_one_line_and_exits_0(program, tmp_path):
+    """Contract: "--version prints the program's name and version on one line and exits 0
+    (all three programs)"; the daemons then touch no data dir."""
+    import subprocess
+    build = harness.VIGILD_DEFAULT.parents[2]          # build/src/controller/vigild -> build
+    path = {"vigild": build / "src" / "controller" / "vigild",
+            "vigil-se": build / "src" / "se" / "vigil-se",
+            "vigil": build / "src" / "cli" / "vigil"}[program]
+    if not path.exists():
+        pytest.skip(f"{path} is not built (`make` builds it)")
+    extra = [] if program == "vigil" else ["--data-dir", str(tmp_path / "nowhere")]
+    p = subprocess.run([str(path)] + extra + ["--version"], capture_output=True, text=True,
+                       timeout=10)
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    assert re.fullmatch(rf"{re.escape(program)} \d+\.\d+\.\d+\n", p.stdout), p.stdout
+    assert not (tmp_path / "nowhere").exists()
