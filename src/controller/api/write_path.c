@@ -166,12 +166,18 @@ static void write__on_committed(void *data, int status, struct store_result *res
     char index[32];
 
     op->raft_pending = 0;
-    if ((status == VIGIL_ENOTLEADER || status == VIGIL_ENOQUORUM) && !op->answered) {
+    if (op->answered) {
+        /* Answered "unknown" at the deadline: the request is answered and may be gone (MHD
+         * frees it with its connection); the outcome stays the store's. */
+        write__maybe_free(op);
+        return;
+    }
+    if (status == VIGIL_ENOTLEADER || status == VIGIL_ENOQUORUM) {
         /* Lost leadership between the proposal and the end of the loop iteration, when
          * queued proposals go to raft: never in the log. */
         write__retry(op, "no leader with quorum");
         return;
-    } else if (status == VIGIL_ENOSPC && !op->answered) {
+    } else if (status == VIGIL_ENOSPC) {
         write__retry(op, LEADER_LINK_DISK_FULL);
         return;
     } else if (status == VIGIL_ESHUTDOWN) {
