@@ -343,3 +343,63 @@ def test_refusals_close_only_their_own_session(node, keys):
     finally:
         good.close()
         staller.close()
+
+
+def test_silent_session_is_closed(node, keys):
+    key_path, public_key = keys("se-a")
+    create(node.api, "serviceengine", serviceengine_body("se-a", public_key))
+    fake = FakeSE(node.se_listen, "se-a", key_path)
+    try:
+        fake.hello("se-a")
+        welcome = fake.expect(WELCOME)
+        started = time.monotonic()
+        # reads (and answers nothing): closed after 3 heartbeat intervals of silence
+        frames = fake.wait_closed(timeout=welcome["heartbeat_ms"] / 1000 * 3 + 3)
+        assert time.monotonic() - started >= welcome["heartbeat_ms"] / 1000 * 3 - 0.5
+        byes = [p for t, p in frames if t == BYE]
+        assert byes and "silent for" in byes[0]["reason"], frames
+    finally:
+        fake.close()
+    assert log_lines(node, "SE se-a: closed: silent for")
+
+
+def test_config_waits_for_a_leader_with_quorum(cluster_factory, keys):
+    cluster = cluster_factory(3)
+    leader = cluster.leader()
+    key_path, public_key = keys("se-a")
+    create(leader.api, "serviceengine", serviceengine_body("se-a", public_key))
+    hm = create(leader.api, "healthmonitor", healthmonitor_body("hm1"))
+    pool = create(leader.api, "pool", pool_body("pool1", [hm["uuid"]]))
+    create(leader.api, "virtualservice", virtualservice_body("vs-all", pool["uuid"]))
+    kept = leader
+    for n in cluster.nodes:
+        if n is not kept:
+            assert n.term() == 0
+
+    sessions = []
+
+    def welcome_without_leader():
+        fake = FakeSE(kept.se_listen, "se-a", key_path)
+        sessions.append(fake)
+        fake.hello("se-a")
+        welcome = fake.expect(WELCOME)
+        if welcome["leader_known"]:
+            fake.close()
+            return None
+        return fake
+
+    try:
+        fake = wait_until(welcome_without_leader, 20, "a node that knows no leader with quorum")
+        fake.keep_alive()
+        # no CONFIG while there is no leader with quorum
+        with pytest.raises(TimeoutError):
+            fake.expect(CONFIG, timeout=1.5)
+        # quorum back: the node tells the SE and pushes the config it held back
+        cluster.node(next(n.id for n in cluster.nodes if n is not kept)).start()
+        config = fake.expect(CONFIG, timeout=20)
+        assert names(config["virtualservice"]) == ["vs-all"]
+        beats = [p for t, p in fake.frames if t == HEARTBEAT]
+        assert beats and beats[-1]["leader_known"] is True, fake.frames
+    finally:
+        for s in sessions:
+            s.close()

@@ -674,9 +674,11 @@ static void ssh_server__session_new(struct ssh_server *server, int fd)
     ssh_server__peer_name(fd, s->peer, sizeof s->peer);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (ssh_bind_accept_fd(server->bind, s->ssh, fd) != SSH_OK) {
+        int owned = ssh_get_fd(s->ssh) == fd; /* then ssh_free closes it */
         vlog_warn("se channel %s: cannot start a session: %s", s->peer, ssh_get_error(server->bind));
         ssh_free(s->ssh);
-        close(fd);
+        if (!owned)
+            close(fd);
         free(s);
         return;
     }
