@@ -403,3 +403,42 @@ def test_config_waits_for_a_leader_with_quorum(cluster_factory, keys):
     finally:
         for s in sessions:
             s.close()
+
+
+def test_session_ends_when_its_serviceengine_changes_key_or_goes(node, keys):
+    key_path, public_key = keys("se-a")
+    _, new_key = keys("se-a-new")
+    se = create(node.api, "serviceengine", serviceengine_body("se-a", public_key))
+
+    def connected():
+        fake = FakeSE(node.se_listen, "se-a", key_path)
+        fake.hello("se-a")
+        fake.expect(WELCOME)
+        fake.expect(CONFIG)
+        fake.keep_alive()
+        return fake
+
+    fake = connected()
+    try:
+        # another key: the session with the old one ends, the old key is refused from now on
+        status, doc = node.api.put(f"/api/serviceengine/{se['uuid']}",
+                                   serviceengine_body("se-a", new_key))
+        assert status == 200, doc
+        byes = [p for t, p in fake.wait_closed(timeout=5) if t == BYE]
+        assert byes and "another public_key" in byes[0]["reason"], fake.frames
+    finally:
+        fake.close()
+    with pytest.raises(paramiko.AuthenticationException):
+        FakeSE(node.se_listen, "se-a", key_path)
+
+    status, doc = node.api.put(f"/api/serviceengine/{se['uuid']}",
+                               serviceengine_body("se-a", public_key))
+    assert status == 200, doc
+    fake = connected()
+    try:
+        status, _ = node.api.delete(f"/api/serviceengine/{se['uuid']}")
+        assert status == 204
+        byes = [p for t, p in fake.wait_closed(timeout=5) if t == BYE]
+        assert byes and "deleted" in byes[0]["reason"], fake.frames
+    finally:
+        fake.close()

@@ -19,6 +19,7 @@ struct se_session {
     struct se_session *prev, *next;
     char name[OBJ_NAME_MAX + 1];
     char uuid[OBJ_UUID_LEN + 1];
+    char *public_key;         /* its serviceengine object's, when the session opened */
     int welcomed;             /* HELLO answered */
     int pushed;               /* a CONFIG went out ... */
     uint64_t pushed_version;  /* ... at this config_version */
@@ -191,11 +192,44 @@ static void se_sessions__push(struct se_sessions *p, struct se_session *s)
     se_sessions__send(s, SE_FRAME_CONFIG, se_sessions__config(p->store, s->uuid, version));
 }
 
+/* Why S may not go on (its serviceengine object was deleted, renamed, or given another
+ * key) into WHY, or 0 when it may. */
+static int se_sessions__revoked(struct se_sessions *p, const struct se_session *s, char *why,
+                                size_t len)
+{
+    json_t *se = store_object_get(p->store, OBJ_SERVICEENGINE, s->uuid);
+    const char *name = json_string_value(json_object_get(se, "name"));
+    const char *key = json_string_value(json_object_get(se, "public_key"));
+    int revoked = 1;
+
+    if (se == NULL)
+        snprintf(why, len, "its serviceengine object was deleted");
+    else if (name == NULL || strcmp(name, s->name) != 0)
+        snprintf(why, len, "its serviceengine object was renamed");
+    else if (key == NULL || strcmp(key, s->public_key) != 0)
+        snprintf(why, len, "its serviceengine object has another public_key now");
+    else
+        revoked = 0;
+    json_decref(se);
+    return revoked;
+}
+
+/* After a config change: sessions whose SE lost its object or key end, the others get
+ * the new config. */
 static void se_sessions__on_push(struct loop_timer *t)
 {
     struct se_sessions *p = t->data;
-    for (struct se_session *s = p->list; s != NULL; s = s->next)
-        se_sessions__push(p, s);
+    struct se_session *s = p->list;
+
+    while (s != NULL) {
+        struct se_session *next = s->next;
+        char why[120];
+        if (se_sessions__revoked(p, s, why, sizeof why))
+            ssh_server_session_close(s->link, why); /* frees S */
+        else
+            se_sessions__push(p, s);
+        s = next;
+    }
 }
 
 /* The store's config watch: runs inside the apply path, so only schedules the push. */
@@ -312,9 +346,16 @@ static void *se_sessions__on_open(void *data, struct ssh_server_session *link, c
     struct se_sessions *p = data;
     json_t *se = store_object_get_by_name(p->store, OBJ_SERVICEENGINE, se_name);
     const char *uuid = json_string_value(json_object_get(se, "uuid"));
+    const char *key = json_string_value(json_object_get(se, "public_key"));
     struct se_session *s;
 
-    if (uuid == NULL || (s = calloc(1, sizeof *s)) == NULL) {
+    if (uuid == NULL || key == NULL || (s = calloc(1, sizeof *s)) == NULL) {
+        json_decref(se);
+        return NULL;
+    }
+    s->public_key = strdup(key);
+    if (s->public_key == NULL) {
+        free(s);
         json_decref(se);
         return NULL;
     }
@@ -344,6 +385,7 @@ static void se_sessions__on_close(void *data, void *owner_state, const char *rea
     if (s->next != NULL)
         s->next->prev = s->prev;
     p->count--;
+    free(s->public_key);
     free(s);
 }
 

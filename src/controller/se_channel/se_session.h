@@ -7,7 +7,8 @@
  * with the pools and health monitors they reference) at the store's config_version. A
  * new CONFIG follows every change of the config_version, pushed from the store's apply
  * path, and only while the node knows a leader with quorum (a follower serves from its
- * replica). CONFIG_ACK is logged. HEARTBEAT is answered with HEARTBEAT_ACK; the node sends
+ * replica). After a change, a session whose serviceengine object was deleted, renamed or
+ * given another public_key is closed. CONFIG_ACK is logged. HEARTBEAT is answered with HEARTBEAT_ACK; the node sends
  * its own HEARTBEAT every heartbeat interval (and at once when it learns or loses its
  * leader), and closes a session silent for longer than miss_limit intervals.
  *

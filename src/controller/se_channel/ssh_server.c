@@ -575,6 +575,10 @@ static void ssh_server__service(struct ssh_server_session *s)
         ssh_server__flush(s);
     if (ssh_server__end_if_over(s))
         return;
+    /* Writing may have read more into libssh's channel buffer, with no socket event to
+     * come for it. */
+    if (!more && ssh_channel_poll(s->channel, 0) > 0)
+        more = 1;
     if (more)
         ssh_server__add_work(s);
     ssh_server__update_poll(s);
