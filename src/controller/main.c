@@ -444,7 +444,9 @@ static void vigild__start_se_channel(struct vigild *d)
 {
     struct se_sessions_config pc = {d->opts.id, d->opts.name, VIGILD_SE_HEARTBEAT_MS,
                                     VIGILD_SE_MISS_LIMIT};
-    struct ssh_server_config sc = {d->host_key_path, VIGILD_SE_MAX_SESSIONS,
+    struct ssh_server_config sc = {d->host_key_path,
+                                   d->opts.test_se_max_sessions > 0 ? d->opts.test_se_max_sessions
+                                                                    : VIGILD_SE_MAX_SESSIONS,
                                    VIGILD_SE_HANDSHAKE_MS, VIGILD_SE_MAX_INBOUND,
                                    VIGILD_SE_MAX_OUTBOUND};
     struct ssh_server_callbacks cb;

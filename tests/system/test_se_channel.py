@@ -442,3 +442,40 @@ def test_session_ends_when_its_serviceengine_changes_key_or_goes(node, keys):
         assert byes and "deleted" in byes[0]["reason"], fake.frames
     finally:
         fake.close()
+
+
+def test_sessions_are_bounded(cluster_factory, keys):
+    node = cluster_factory(1, extra_flags=["--test-se-max-sessions", "2"]).nodes[0]
+    key_path, public_key = keys("se-a")
+    create(node.api, "serviceengine", serviceengine_body("se-a", public_key))
+    host, port = node.se_listen.rsplit(":", 1)
+
+    def banner_or_close():
+        """What a new connection gets first: the SSH banner, or b"" (closed at once)."""
+        s = socket.create_connection((host, int(port)), timeout=5)
+        try:
+            return s.recv(64)
+        except ConnectionResetError:
+            return b""
+        finally:
+            s.close()
+
+    good = FakeSE(node.se_listen, "se-a", key_path)
+    staller = socket.create_connection((host, int(port)), timeout=5)
+    try:
+        good.hello("se-a")
+        good.expect(WELCOME)
+        good.keep_alive()
+        assert staller.recv(64).startswith(b"SSH-2.0-")
+        assert banner_or_close() == b""   # the third is closed at accept
+        wait_until(lambda: log_lines(node, "2 sessions open, the most allowed"), 5,
+                   "the bound's log line")
+        staller.close()
+        # a place is free again once the staller's session ended
+        wait_until(lambda: banner_or_close().startswith(b"SSH-2.0-"), 5,
+                   "a new connection to be served")
+        good.send(HEARTBEAT, {"seq": 3, "state": "CONNECTED", "config_version": 0})
+        assert good.expect(HEARTBEAT_ACK, skip=(HEARTBEAT, CONFIG)) == {"seq": 3}
+    finally:
+        good.close()
+        staller.close()
