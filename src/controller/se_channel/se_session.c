@@ -389,6 +389,19 @@ static void se_sessions__on_close(void *data, void *owner_state, const char *rea
     free(s);
 }
 
+/* Takes in whether this node knows a leader with quorum now; when it learnt one, a config
+ * held back goes out on the next loop iteration. Returns 1 when it changed. */
+static int se_sessions__update_leader_known(struct se_sessions *p)
+{
+    int known = se_sessions__leader_known(p);
+    if (known == p->leader_known)
+        return 0;
+    p->leader_known = known;
+    if (known)
+        loop_timer_start(&p->push, 0);
+    return 1;
+}
+
 /* Every interval: a HEARTBEAT to each SE that said HELLO; a silent session is closed. */
 static void se_sessions__on_heartbeat(uv_timer_t *t)
 {
@@ -396,7 +409,7 @@ static void se_sessions__on_heartbeat(uv_timer_t *t)
     int64_t now = time_mono_ms(), limit = (int64_t)p->miss_limit * p->heartbeat_ms;
     struct se_session *s = p->list;
 
-    p->leader_known = se_sessions__leader_known(p);
+    se_sessions__update_leader_known(p);
     while (s != NULL) {
         struct se_session *next = s->next;
         if (now - s->last_heard_ms > limit) {
@@ -413,15 +426,11 @@ static void se_sessions__on_heartbeat(uv_timer_t *t)
 
 void se_sessions_poke(struct se_sessions *sessions)
 {
-    int known = se_sessions__leader_known(sessions);
-    if (known == sessions->leader_known)
+    if (!se_sessions__update_leader_known(sessions))
         return;
-    sessions->leader_known = known;
     for (struct se_session *s = sessions->list; s != NULL; s = s->next)
         if (s->welcomed)
             se_sessions__heartbeat(sessions, s);
-    if (known)
-        loop_timer_start(&sessions->push, 0);
 }
 
 unsigned se_sessions_count(const struct se_sessions *sessions)
