@@ -81,7 +81,8 @@ struct ssh_server {
     uv_timer_t tick;
     struct ssh_server_session *sessions;
     unsigned count;
-    struct ssh_server_session *work;
+    struct ssh_server_session *work;      /* sessions with work for the next pass */
+    struct ssh_server_session *servicing; /* what is left of this pass's list */
     int64_t refused_logged_ms;   /* the last "too many sessions" line */
     int closing;
     unsigned handles_open;       /* the server's own handles not yet closed */
@@ -184,6 +185,16 @@ static void ssh_server__end(struct ssh_server_session *s, enum vlog_level level,
             ssh_channel_close(s->channel);
     }
     ssh_server__set_state(s, SSH_SESSION_CLOSING, reason);
+    if (s->in_work) { /* out of the work lists before it is freed */
+        struct ssh_server_session **link = &server->work;
+        while (*link != NULL && *link != s)
+            link = &(*link)->work_next;
+        if (*link == NULL)
+            for (link = &server->servicing; *link != s;)
+                link = &(*link)->work_next;
+        *link = s->work_next;
+        s->in_work = 0;
+    }
     s->owner = NULL;
     if (owner != NULL && server->cb.on_close != NULL)
         server->cb.on_close(server->cb.data, owner, reason);
@@ -592,15 +603,16 @@ static void ssh_server__on_idle(uv_idle_t *h)
 static void ssh_server__on_prepare(uv_prepare_t *h)
 {
     struct ssh_server *server = h->data;
-    struct ssh_server_session *work = server->work;
+    struct ssh_server_session *s;
 
+    /* This pass serves the sessions listed before it; work found meanwhile waits for the
+     * next pass (the idle handle keeps the loop from blocking until then). */
+    server->servicing = server->work;
     server->work = NULL;
-    while (work != NULL) {
-        struct ssh_server_session *s = work;
-        work = s->work_next;
+    while ((s = server->servicing) != NULL) {
+        server->servicing = s->work_next;
         s->in_work = 0;
-        if (s->state != SSH_SESSION_CLOSING)
-            ssh_server__service(s);
+        ssh_server__service(s);
     }
     if (server->work != NULL)
         uv_idle_start(&server->idle, ssh_server__on_idle);
