@@ -38,6 +38,10 @@ struct se_sessions {
     struct se_session *list;
     unsigned count;
     int leader_known;         /* as last told to the SEs */
+    /* The config objects of every type (not SEs) as read for the configs of the current
+     * config_version; read again after the store's config watch. */
+    json_t *objects[OBJ__COUNT];
+    int objects_valid;
     uv_timer_t heartbeat;
     struct loop_timer push;   /* a config push on the next loop iteration */
     int handles_open;
@@ -125,12 +129,10 @@ static int se_sessions__applies(const json_t *vs, const char *uuid)
     return 0;
 }
 
-/* The objects of TYPE (in creation order) whose uuid is a key of WANTED (borrowed). */
-static json_t *se_sessions__objects_in(struct store *store, enum obj_type type,
-                                       const json_t *wanted)
+/* The objects of ALL (borrowed, in creation order) whose uuid is a key of WANTED
+ * (borrowed). */
+static json_t *se_sessions__objects_in(const json_t *all, const json_t *wanted)
 {
-    int64_t total = 0;
-    json_t *all = store_object_list(store, type, 0, -1, &total);
     json_t *out = json_array();
     size_t i;
     json_t *obj;
@@ -140,15 +142,30 @@ static json_t *se_sessions__objects_in(struct store *store, enum obj_type type,
         if (uuid != NULL && json_object_get(wanted, uuid) != NULL)
             json_array_append(out, obj);
     }
-    json_decref(all);
     return out;
 }
 
-/* SE UUID's whole config at VERSION, the --config-file shape plus "config_version". */
-static json_t *se_sessions__config(struct store *store, const char *uuid, uint64_t version)
+/* Every object of TYPE at the current config_version, read from the store once per
+ * version and shared by the configs built from it (borrowed). */
+static const json_t *se_sessions__all(struct se_sessions *p, enum obj_type type)
 {
     int64_t total = 0;
-    json_t *all_vs = store_object_list(store, OBJ_VIRTUALSERVICE, 0, -1, &total);
+    if (!p->objects_valid) {
+        for (int t = 0; t < OBJ__COUNT; t++) {
+            json_decref(p->objects[t]);
+            p->objects[t] = t == OBJ_SERVICEENGINE
+                                ? NULL
+                                : store_object_list(p->store, (enum obj_type)t, 0, -1, &total);
+        }
+        p->objects_valid = 1;
+    }
+    return p->objects[type];
+}
+
+/* SE UUID's whole config at VERSION, the --config-file shape plus "config_version". */
+static json_t *se_sessions__config(struct se_sessions *p, const char *uuid, uint64_t version)
+{
+    const json_t *all_vs = se_sessions__all(p, OBJ_VIRTUALSERVICE);
     json_t *vs_list = json_array(), *pool_ids = json_object(), *monitor_ids = json_object();
     json_t *pools, *monitors, *obj, *ref;
     size_t i, j;
@@ -161,15 +178,14 @@ static json_t *se_sessions__config(struct store *store, const char *uuid, uint64
         if (pool != NULL)
             json_object_set_new(pool_ids, pool, json_true());
     }
-    pools = se_sessions__objects_in(store, OBJ_POOL, pool_ids);
+    pools = se_sessions__objects_in(se_sessions__all(p, OBJ_POOL), pool_ids);
     json_array_foreach(pools, i, obj) {
         json_array_foreach(json_object_get(obj, "health_monitor_refs"), j, ref) {
             if (json_is_string(ref))
                 json_object_set_new(monitor_ids, json_string_value(ref), json_true());
         }
     }
-    monitors = se_sessions__objects_in(store, OBJ_HEALTHMONITOR, monitor_ids);
-    json_decref(all_vs);
+    monitors = se_sessions__objects_in(se_sessions__all(p, OBJ_HEALTHMONITOR), monitor_ids);
     json_decref(pool_ids);
     json_decref(monitor_ids);
     return json_pack("{s:I, s:o, s:o, s:o}", "config_version", (json_int_t)version,
@@ -189,7 +205,7 @@ static void se_sessions__push(struct se_sessions *p, struct se_session *s)
     s->pushed = 1;
     s->pushed_version = version;
     vlog_debug("se channel SE '%s': CONFIG at config_version %" PRIu64, s->name, version);
-    se_sessions__send(s, SE_FRAME_CONFIG, se_sessions__config(p->store, s->uuid, version));
+    se_sessions__send(s, SE_FRAME_CONFIG, se_sessions__config(p, s->uuid, version));
 }
 
 /* Why S may not go on (its serviceengine object was deleted, renamed, or given another
@@ -236,6 +252,7 @@ static void se_sessions__on_push(struct loop_timer *t)
 static void se_sessions__on_config_change(void *data)
 {
     struct se_sessions *p = data;
+    p->objects_valid = 0;
     loop_timer_start(&p->push, 0);
 }
 
@@ -476,8 +493,11 @@ struct se_sessions *se_sessions_new(uv_loop_t *loop, struct store *store,
 
 static void se_sessions__maybe_free(struct se_sessions *p)
 {
-    if (--p->handles_open == 0)
-        free(p);
+    if (--p->handles_open > 0)
+        return;
+    for (int t = 0; t < OBJ__COUNT; t++)
+        json_decref(p->objects[t]);
+    free(p);
 }
 
 static void se_sessions__on_push_closed(struct loop_timer *t)
