@@ -24,6 +24,7 @@ LAYERS = {
     'controller/auth': 2,
     'controller/status': 3,
     'controller/vip': 3,
+    'controller/se_channel': 3,
     'controller/api': 4,
     'controller': 5,  # the daemon: main, options, credentials
     'se': 1,

@@ -35,22 +35,35 @@
 #include "controller/auth/tls.h"
 #include "controller/vip/vip.h"
 #include "controller/api/write_path.h"
+#include "controller/se_channel/se_session.h"
+#include "controller/se_channel/ssh_server.h"
 
 #define VIGILD_MAX_BODY (1024 * 1024)
 /* Registration retries, learning credentials, saving DIR/nodes.json. */
 #define VIGILD_HOUSEKEEPING_MS 50
+/* The SE channel: sessions at once, the handshake's deadline, the node's heartbeat and how
+ * many a silent SE may miss, the largest frame an SE may send, what may wait for one. */
+#define VIGILD_SE_MAX_SESSIONS 4096
+#define VIGILD_SE_HANDSHAKE_MS 10000
+#define VIGILD_SE_HEARTBEAT_MS 1000
+#define VIGILD_SE_MISS_LIMIT 3
+#define VIGILD_SE_MAX_INBOUND (1024 * 1024)
+#define VIGILD_SE_MAX_OUTBOUND (2 * SE_FRAME_MAX_PAYLOAD + 65536)
 
 struct vigild {
     uv_loop_t loop;
     struct vigild_options opts;
     char raft_dir[600];
     char host_key_pub[256];
+    char host_key_path[700];
     int lock_fd;
     struct store *store;
     struct cluster *cluster;
     struct http_server *api;
     int api_fd;                  /* the API's bound socket until the server runs */
-    uv_tcp_t se_listener;        /* --se-listen, bound at start (the SE channel serves it) */
+    int se_fd;                   /* --se-listen, bound at start until the SE channel serves it */
+    struct ssh_server *se_server; /* the SE channel's transport */
+    struct se_sessions *se_sessions; /* the SE channel's protocol */
     struct credentials cred;
     struct auth *auth;
     const char *scheme;          /* "http" (--no-tls) or "https" */
@@ -176,11 +189,11 @@ static bool vigild__identity(struct vigild *d)
 /* Loads (or makes, on the first start) the node's SSH host key; keeps its public half. */
 static void vigild__host_key(struct vigild *d)
 {
-    char path[700];
+    char *path = d->host_key_path;
     ssh_key key = NULL;
     char *b64 = NULL;
 
-    snprintf(path, sizeof path, "%s/ssh_host_ed25519_key", d->opts.data_dir);
+    snprintf(path, sizeof d->host_key_path, "%s/ssh_host_ed25519_key", d->opts.data_dir);
     if (access(path, F_OK) != 0) {
         if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK ||
             ssh_pki_export_privkey_file(key, NULL, NULL, NULL, path) != SSH_OK)
@@ -383,6 +396,8 @@ static void vigild__on_cluster_change(void *data)
         status_driver_poke(d->driver);
     if (d->vip != NULL)
         vip_update(d->vip);
+    if (d->se_sessions != NULL)
+        se_sessions_poke(d->se_sessions);
 }
 
 static void vigild__on_peer_change(void *data, uint64_t id, bool reachable, const char *prev_boot)
@@ -421,27 +436,38 @@ static void vigild__on_status_move(void *data, enum cluster_status from, enum cl
     }
 }
 
-/* --- the SE channel's port -------------------------------------------------------------- */
+/* --- the SE channel ---------------------------------------------------------------- */
 
-/* Until the SE channel server exists, a connection on --se-listen is accepted and closed at
- * once, so an SE sees a clean refusal instead of a hang. */
-static void vigild__on_se_closed(uv_handle_t *h)
+/* Serves --se-listen (bound at start) with the SE channel: the protocol gets the store
+ * and the cluster, the transport the host key, the store (keys) and the protocol. */
+static void vigild__start_se_channel(struct vigild *d)
 {
-    free(h);
+    struct se_sessions_config pc = {d->opts.id, d->opts.name, VIGILD_SE_HEARTBEAT_MS,
+                                    VIGILD_SE_MISS_LIMIT};
+    struct ssh_server_config sc = {d->host_key_path,
+                                   d->opts.test_se_max_sessions > 0 ? d->opts.test_se_max_sessions
+                                                                    : VIGILD_SE_MAX_SESSIONS,
+                                   VIGILD_SE_HANDSHAKE_MS, VIGILD_SE_MAX_INBOUND,
+                                   VIGILD_SE_MAX_OUTBOUND};
+    struct ssh_server_callbacks cb;
+    char err[256];
+
+    d->se_sessions = se_sessions_new(&d->loop, d->store, d->cluster, &pc);
+    if (d->se_sessions == NULL)
+        vigild__die("out of memory");
+    cb = se_sessions_callbacks(d->se_sessions);
+    if (ssh_server_start(&d->loop, d->se_fd, &sc, d->store, &cb, &d->se_server, err,
+                         sizeof err) != 0)
+        vigild__die("--se-listen: %s", err);
+    d->se_fd = -1;
 }
 
-static void vigild__on_se_connection(uv_stream_t *server, int status)
+static void vigild__on_se_server_closed(void *data)
 {
-    uv_tcp_t *client;
-    if (status < 0)
-        return;
-    client = malloc(sizeof *client);
-    if (client == NULL)
-        return;
-    uv_tcp_init(server->loop, client);
-    if (uv_accept(server, (uv_stream_t *)client) == 0)
-        vlog_debug("se-listen: no SE channel yet; closing a connection");
-    uv_close((uv_handle_t *)client, vigild__on_se_closed);
+    struct vigild *d = data;
+    d->se_server = NULL;
+    se_sessions_close(d->se_sessions);
+    d->se_sessions = NULL;
 }
 
 /* --- stop ------------------------------------------------------------------------------ */
@@ -453,7 +479,6 @@ static void vigild__on_handle_closed(uv_handle_t *h)
 static void vigild__on_api_closed(void *data)
 {
     struct vigild *d = data;
-    uv_close((uv_handle_t *)&d->se_listener, vigild__on_handle_closed);
     uv_close((uv_handle_t *)&d->sigterm, vigild__on_handle_closed);
     uv_close((uv_handle_t *)&d->sigint, vigild__on_handle_closed);
 }
@@ -490,6 +515,9 @@ static void vigild__stop(struct vigild *d)
     vlog_info("stopping");
     vigild__save_nodes(d);
     uv_close((uv_handle_t *)&d->housekeeping_timer, vigild__on_handle_closed);
+    if (d->se_server != NULL) /* BYE to every SE while this node still answers */
+        ssh_server_close(d->se_server, "the controller node is stopping",
+                         vigild__on_se_server_closed, d);
     if (d->vip != NULL) {
         vip_close(d->vip); /* before the hand-over: never two holders */
         d->vip = NULL;
@@ -549,16 +577,9 @@ int main(int argc, char **argv)
     d.api_fd = http_server_bind(&d.opts.api, err, sizeof err);
     if (d.api_fd < 0)
         vigild__die("--api: %s", err);
-    {
-        int fd = http_server_listen(&d.opts.se_listen, err, sizeof err);
-        if (fd < 0)
-            vigild__die("--se-listen: %s", err);
-        uv_tcp_init(&d.loop, &d.se_listener);
-        if (uv_tcp_open(&d.se_listener, fd) != 0 ||
-            uv_listen((uv_stream_t *)&d.se_listener, 128, vigild__on_se_connection) != 0)
-            vigild__die("--se-listen: cannot listen on %s:%u", d.opts.se_listen.host,
-                        d.opts.se_listen.port);
-    }
+    d.se_fd = http_server_listen(&d.opts.se_listen, err, sizeof err);
+    if (d.se_fd < 0)
+        vigild__die("--se-listen: %s", err);
     d.auth = auth_new(&d.loop, d.store, d.cred.secret, vigild__on_auth_event, &d);
     if (d.auth == NULL)
         vigild__die("out of memory");
@@ -608,6 +629,7 @@ int main(int argc, char **argv)
     vigild__wire_api(&d);
     vigild__start_api(&d);
     vigild__register(&d);
+    vigild__start_se_channel(&d);
     cluster_set_watch(d.cluster, vigild__on_cluster_change, &d);
     write_path_set_wrong_answer_index(d.write_path, d.opts.test_wrong_answer_index);
     if (d.opts.test_apply_delay_ms > 0)

@@ -211,6 +211,7 @@ static int set_no_tls(struct vigild_options *o, const char *v, char *e, size_t n
 /* Test-only knobs: compiled in only with meson's -Dtest_knobs=true (docs/hacking.md), so an
  * installed vigild refuses them as unknown flags. */
 OPTIONS__UINT_SETTER(set_apply_delay, "test-apply-delay-ms", test_apply_delay_ms, 0, 60000)
+OPTIONS__UINT_SETTER(set_se_max_sessions, "test-se-max-sessions", test_se_max_sessions, 1, 4096)
 
 static int set_fast_hash(struct vigild_options *o, const char *v, char *e, size_t n)
 {
@@ -253,6 +254,7 @@ static const struct options__entry options__table[] = {
     {"test-apply-delay-ms", set_apply_delay, 1},
     {"test-fast-password-hash", set_fast_hash, 0},
     {"test-wrong-answer-index", set_wrong_index, 0},
+    {"test-se-max-sessions", set_se_max_sessions, 1},
 #endif
     {"verbose", set_verbose, 0},
 };

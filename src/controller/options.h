@@ -39,6 +39,8 @@ struct vigild_options {
     /* The leader answers writes with the index before the entry's own (tests only: a
      * forwarding node must then not relay 201, the entry there is another write). */
     int test_wrong_answer_index;
+    /* The SE channel's session bound, lower than its 4,096 (tests only; 0: the default). */
+    unsigned test_se_max_sessions;
     int verbose;
 };
 

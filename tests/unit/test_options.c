@@ -176,6 +176,7 @@ static void test_test_knobs(void **state)
 {
     static const char *const ini_lines[] = {"test-apply-delay-ms = 5\n",
                                             "test-fast-password-hash = true\n",
+                                            "test-se-max-sessions = 2\n",
                                             "test-wrong-answer-index = true\n"};
     char path[64];
     (void)state;
@@ -183,8 +184,9 @@ static void test_test_knobs(void **state)
     {
         struct vigild_options o;
         GOOD(&o, "--data-dir", "d", "--test-apply-delay-ms", "5", "--test-fast-password-hash",
-             "--test-wrong-answer-index");
+             "--test-wrong-answer-index", "--test-se-max-sessions", "3");
         assert_int_equal(o.test_apply_delay_ms, 5);
+        assert_int_equal(o.test_se_max_sessions, 3);
         assert_true(o.test_fast_password_hash);
         assert_true(o.test_wrong_answer_index);
         for (size_t i = 0; i < sizeof ini_lines / sizeof ini_lines[0]; i++) {
@@ -199,6 +201,7 @@ static void test_test_knobs(void **state)
     BAD("unknown flag --test-wrong-answer-index", "--data-dir", "d", "--test-wrong-answer-index");
     BAD("unknown flag --test-apply-delay-ms", "--data-dir", "d", "--test-apply-delay-ms", "5");
     BAD("unknown flag --test-apply-delay-ms", "--data-dir", "d", "--test-apply-delay-ms=5");
+    BAD("unknown flag --test-se-max-sessions", "--data-dir", "d", "--test-se-max-sessions", "2");
     for (size_t i = 0; i < sizeof ini_lines / sizeof ini_lines[0]; i++) {
         write_ini(path, sizeof path, ini_lines[i]);
         BAD("unknown setting 'test-", "--data-dir", "d", "--config", path);

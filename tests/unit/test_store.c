@@ -514,6 +514,52 @@ static void test_delete(void **state)
     json_decref(create(s, STORE_CREATED, "healthmonitor", HM2, HM_BODY("hm1")));
 }
 
+static int config_watch_calls;
+
+static void on_config_change(void *data)
+{
+    (void)data;
+    config_watch_calls++;
+}
+
+/* config_version counts the applied object writes (refusals and other commands do not
+ * count), survives a snapshot and restore, and the config watch hears of every entry that
+ * ran an object command, after it ran. */
+static void test_config_version(void **state)
+{
+    struct store *s = *state, *copy = open_store();
+    void *data;
+    size_t len;
+
+    store_set_config_watch(s, on_config_change, NULL);
+    config_watch_calls = 0;
+    assert_int_equal(store_config_version(s), 0);
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM1, HM_BODY("hm1")));
+    assert_int_equal(store_config_version(s), 1);
+    assert_int_equal(config_watch_calls, 1);
+    json_decref(create(s, STORE_CONFLICT, "healthmonitor", HM2, HM_BODY("hm1")));
+    assert_int_equal(store_config_version(s), 1);
+    json_decref(create(s, STORE_CREATED, "pool", P1, POOL_BODY("p1", "\"" HM1 "\"")));
+    json_decref(update(s, STORE_OK, "pool", P1, POOL_BODY("p1", "")));
+    delete(s, STORE_REMOVED, "healthmonitor", HM1);
+    assert_int_equal(store_config_version(s), 4);
+    register_node(s, 1, "n1", "127.0.0.1");
+    assert_int_equal(store_config_version(s), 4);
+    assert_int_equal(config_watch_calls, 5); /* the refused one too; not node_register */
+
+    assert_int_equal(store_snapshot(s, &data, &len), 0);
+    store_set_config_watch(copy, on_config_change, NULL);
+    assert_int_equal(store_restore(copy, data, len), 0);
+    assert_int_equal(store_config_version(copy), 4);
+    assert_int_equal(config_watch_calls, 6);
+    store_snapshot_done(s, data);
+    store_set_config_watch(s, NULL, NULL);
+    json_decref(create(s, STORE_CREATED, "healthmonitor", HM2, HM_BODY("hm2")));
+    assert_int_equal(config_watch_calls, 6);
+    assert_int_equal(store_config_version(s), 5);
+    store_close(copy);
+}
+
 /* Creation order, paging, totals; an update keeps the place, a new object goes last. */
 static void test_list_paging(void **state)
 {
@@ -1551,6 +1597,7 @@ int main(void)
         T(test_missing_references),
         T(test_update),
         T(test_delete),
+        T(test_config_version),
         T(test_list_paging),
         T(test_node_register),
         T(test_cluster_init_first_wins),

@@ -16,6 +16,11 @@ struct store {
     void *lent, *spare;
     size_t lent_size, spare_size;
     uint64_t auth_generation; /* see store_auth_generation */
+    /* store_set_config_watch's callback, and whether a command that may change config
+     * objects ran since it was last called. */
+    void (*config_watch)(void *data);
+    void *config_watch_data;
+    int config_touched;
 };
 
 /* Runs one command CMD (borrowed) on DB, inside the transaction or savepoint store.c

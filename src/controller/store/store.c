@@ -78,34 +78,52 @@ uint64_t store_auth_generation(const struct store *store)
     return store->auth_generation;
 }
 
+void store_set_config_watch(struct store *store, void (*cb)(void *data), void *data)
+{
+    store->config_watch = cb;
+    store->config_watch_data = data;
+}
+
+/* Tells the config watch, once per entry, that config objects may have changed. */
+static void store__config_notify(struct store *store)
+{
+    if (!store->config_touched)
+        return;
+    store->config_touched = 0;
+    if (store->config_watch != NULL)
+        store->config_watch(store->config_watch_data);
+}
+
 /* --- commands --------------------------------------------------------------------- */
 
-/* One command the store knows: its "op", the handler that runs it, and whether it may
- * change users or tokens (then store_auth_generation moves). */
+/* One command the store knows: its "op", the handler that runs it, and what it may
+ * change: users or tokens (then store_auth_generation moves), config objects (then the
+ * config watch is called after the entry). */
 struct store__command {
     const char *op;
     store_command_fn *run;
     int changes_auth;
+    int changes_config;
 };
 
 /* Every command of this version (docs/architecture.md "Commands"). */
 static const struct store__command store__commands[] = {
-    {"object_create", store_objects_create, 0},
-    {"object_update", store_objects_update, 0},
-    {"object_delete", store_objects_delete, 0},
-    {"node_register", store_objects_node_register, 0},
-    {"cluster_init", store_objects_cluster_init, 0},
-    {"tls_cert_renew", store_objects_tls_cert_renew, 0},
-    {"event_record", store_events_record, 0},
-    {"node_joined", store_events_node_joined, 0},
-    {"node_left", store_events_node_left, 0},
-    {"leader_elected", store_events_leader_elected, 0},
-    {"se_runtime", store_events_se_runtime, 0},
-    {"user_put", store_auth_user_put, 1},
-    {"user_delete", store_auth_user_delete, 1},
-    {"token_create", store_auth_token_create, 1},
-    {"token_revoke", store_auth_token_revoke, 1},
-    {"session_revoke", store_auth_session_revoke, 1},
+    {"object_create", store_objects_create, 0, 1},
+    {"object_update", store_objects_update, 0, 1},
+    {"object_delete", store_objects_delete, 0, 1},
+    {"node_register", store_objects_node_register, 0, 0},
+    {"cluster_init", store_objects_cluster_init, 0, 0},
+    {"tls_cert_renew", store_objects_tls_cert_renew, 0, 0},
+    {"event_record", store_events_record, 0, 0},
+    {"node_joined", store_events_node_joined, 0, 0},
+    {"node_left", store_events_node_left, 0, 0},
+    {"leader_elected", store_events_leader_elected, 0, 0},
+    {"se_runtime", store_events_se_runtime, 0, 0},
+    {"user_put", store_auth_user_put, 1, 0},
+    {"user_delete", store_auth_user_delete, 1, 0},
+    {"token_create", store_auth_token_create, 1, 0},
+    {"token_revoke", store_auth_token_revoke, 1, 0},
+    {"session_revoke", store_auth_session_revoke, 1, 0},
 };
 
 #define STORE__COMMAND_COUNT (sizeof store__commands / sizeof store__commands[0])
@@ -146,6 +164,8 @@ static int store__run_command(struct store *store, json_t *root, struct store_re
          * move only costs the caches a lookup. */
         if (command->changes_auth)
             store->auth_generation++;
+        if (command->changes_config)
+            store->config_touched = 1;
         err = command->run(&store->db, root, res);
     }
     if (err == VIGIL_EINVAL)
@@ -219,7 +239,9 @@ static json_t *store__parse_command(const char *cmd, size_t len)
 
 int store_apply(struct store *store, const char *cmd, size_t len, struct store_result *res)
 {
-    return store__apply_one(store, store__parse_command(cmd, len), res);
+    int err = store__apply_one(store, store__parse_command(cmd, len), res);
+    store__config_notify(store);
+    return err;
 }
 
 int store_apply_entry(struct store *store, const char *cmd, size_t len,
@@ -235,7 +257,9 @@ int store_apply_entry(struct store *store, const char *cmd, size_t len,
     if (root == NULL || strcmp(json_string_value(json_object_get(root, "op")), "batch") != 0) {
         /* One command (or none: refused as store_apply refuses it), parsed once. */
         *n = 1;
-        return store__apply_one(store, root, res);
+        err = store__apply_one(store, root, res);
+        store__config_notify(store);
+        return err;
     }
     cmds = json_object_get(root, "cmds");
     if (!json_is_array(cmds) || json_array_size(cmds) == 0 || json_array_size(cmds) > cap) {
@@ -259,6 +283,7 @@ int store_apply_entry(struct store *store, const char *cmd, size_t len,
     else
         store_db_rollback(&store->db);
     json_decref(root);
+    store__config_notify(store);
     return err;
 }
 
@@ -342,5 +367,7 @@ int store_restore(struct store *store, const void *data, size_t len)
     store_db_close(&store->db);
     store->db = probe;
     store->auth_generation++;
+    store->config_touched = 1;
+    store__config_notify(store);
     return 0;
 }

@@ -106,6 +106,19 @@ json_t *store_nodes(struct store *store);
 /* Node ID's API address ("HOST:PORT") into OUT; 1 if the store has its record, else 0. */
 int store_node_api_address(struct store *store, uint64_t id, char *out, size_t len);
 
+/* The config's version: how many changes of config objects (object_create, _update,
+ * _delete that were applied, not refused) the replicated state holds, counted in meta
+ * "config_version" inside each command's transaction. The same on every replica at the
+ * same applied index; it only grows (0: no object was ever written). */
+uint64_t store_config_version(struct store *store);
+
+/* Sets the one config watch: CB(DATA) is called (on the loop thread, from store_apply,
+ * store_apply_entry or store_restore, after the entry's transaction ended) after every
+ * entry that ran a command that may change config objects, and after a restore; refused
+ * commands may call it too (compare store_config_version). CB must not call store_apply.
+ * CB NULL removes it. */
+void store_set_config_watch(struct store *store, void (*cb)(void *data), void *data);
+
 /* A cluster-wide setting ("cluster_uuid", "cluster_name"); malloc'd copy or NULL. */
 char *store_meta_get(struct store *store, const char *key);
 

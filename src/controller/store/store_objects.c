@@ -292,6 +292,23 @@ static int store_objects__name_taken(struct store_db *db, enum obj_type type, co
     return taken;
 }
 
+/* Counts one more change of the config objects: meta "config_version" (store.h), in the
+ * command's transaction, so every replica counts the same. */
+static int store_objects__config_changed(struct store_db *db)
+{
+    return store_db_write(db, "INSERT INTO meta(key, value) VALUES('config_version', '1') "
+                              "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+                          NULL);
+}
+
+uint64_t store_config_version(struct store *store)
+{
+    int64_t v = store_db_int64(&store->db,
+                               "SELECT CAST(value AS INTEGER) FROM meta WHERE key='config_version'",
+                               NULL, 0);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
 /* Stores OBJ (borrowed) as (TYPE, UUID), a new row when CREATE. */
 static int store_objects__write(struct store_db *db, int create, enum obj_type type,
                                 const char *uuid, json_t *obj, struct store_result *res)
@@ -329,7 +346,7 @@ static int store_objects__write(struct store_db *db, int create, enum obj_type t
         store__refuse(res, STORE_CONFLICT, "uuid: %s exists", uuid);
         return 0;
     }
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE || store_objects__config_changed(db) != 0)
         return VIGIL_EIO;
     res->outcome = create ? STORE_CREATED : STORE_OK;
     /* OBJ is the validated copy made for this command (no longer needed once stored):
@@ -408,7 +425,8 @@ int store_objects_delete(struct store_db *db, json_t *cmd, struct store_result *
     if (store_db_write(db, "DELETE FROM objects WHERE type=? AND uuid=?",
                        STORE_DB_BIND(STORE_DB_INT(type), STORE_DB_TEXT(uuid))) != 0 ||
         store_db_write(db, "DELETE FROM refs WHERE src_type=? AND src_uuid=?",
-                       STORE_DB_BIND(STORE_DB_INT(type), STORE_DB_TEXT(uuid))) != 0)
+                       STORE_DB_BIND(STORE_DB_INT(type), STORE_DB_TEXT(uuid))) != 0 ||
+        store_objects__config_changed(db) != 0)
         return VIGIL_EIO;
     res->outcome = STORE_REMOVED;
     return 0;

@@ -1,0 +1,518 @@
+/* se_session.c: the SE channel's protocol, controller side (see se_session.h and
+ * docs/architecture.md, "The SE channel"). */
+#include "controller/se_channel/se_session.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/loop_timer.h"
+#include "common/objects.h"
+#include "common/timeutil.h"
+#include "common/vlog.h"
+
+struct se_session {
+    struct se_sessions *owner;
+    struct ssh_server_session *link;
+    struct se_session *prev, *next;
+    char name[OBJ_NAME_MAX + 1];
+    char uuid[OBJ_UUID_LEN + 1];
+    char *public_key;         /* its serviceengine object's, when the session opened */
+    int welcomed;             /* HELLO answered */
+    int pushed;               /* a CONFIG went out ... */
+    uint64_t pushed_version;  /* ... at this config_version */
+    uint64_t heartbeat_seq;   /* the last HEARTBEAT this node sent */
+    int64_t last_heard_ms;    /* the last frame from the SE (monotonic) */
+};
+
+struct se_sessions {
+    uv_loop_t *loop;
+    struct store *store;
+    struct cluster *cluster;
+    uint64_t node_id;
+    char node_name[128];
+    unsigned heartbeat_ms;
+    unsigned miss_limit;
+    struct se_session *list;
+    unsigned count;
+    int leader_known;         /* as last told to the SEs */
+    /* The config objects of every type (not SEs) as read for the configs of the current
+     * config_version; read again after the store's config watch. */
+    json_t *objects[OBJ__COUNT];
+    int objects_valid;
+    uv_timer_t heartbeat;
+    struct loop_timer push;   /* a config push on the next loop iteration */
+    int handles_open;
+};
+
+/* True if this node knows a leader with quorum: it leads and heard from a majority within
+ * an election timeout, or it follows a leader it heard from (raft forgets the leader when
+ * a follower's election timer runs out). */
+static int se_sessions__leader_known(struct se_sessions *p)
+{
+    if (cluster_is_leader(p->cluster))
+        return cluster_leader_has_quorum(p->cluster);
+    return cluster_leader(p->cluster, NULL) != 0;
+}
+
+static void se_sessions__send(struct se_session *s, enum se_frame_type type, json_t *payload)
+{
+    int rc;
+    if (payload == NULL)
+        return;
+    rc = ssh_server_session_send(s->link, type, payload);
+    if (rc != 0 && rc != VIGIL_ESHUTDOWN && rc != VIGIL_ETOOBIG)
+        vlog_error("se channel SE '%s': cannot send %s: %s", s->name, se_frame_type_name(type),
+                   vigil_strerror(rc));
+    json_decref(payload);
+}
+
+/* --- WELCOME ------------------------------------------------------------------------- */
+
+/* The node that stores SE UUID's logs: FNV-1a (64 bits) of the uuid's text, modulo the
+ * number of node records, picks one in order of node id. The same on every node that has
+ * the same records; changes only when the records do. 0 when there are none. */
+static uint64_t se_sessions__log_node(const json_t *nodes, const char *uuid)
+{
+    uint64_t hash = 14695981039346656037ULL;
+    size_t n = json_array_size(nodes);
+    if (n == 0)
+        return 0;
+    for (const unsigned char *c = (const unsigned char *)uuid; *c; c++) {
+        hash ^= *c;
+        hash *= 1099511628211ULL;
+    }
+    return (uint64_t)json_integer_value(json_object_get(json_array_get(nodes, hash % n), "id"));
+}
+
+static json_t *se_sessions__welcome(struct se_sessions *p, const struct se_session *s)
+{
+    json_t *nodes = store_nodes(p->store); /* ordered by id */
+    json_t *controllers = json_array();
+    char *cluster_uuid = store_meta_get(p->store, "cluster_uuid");
+    uint64_t log_node = se_sessions__log_node(nodes, s->uuid);
+    size_t i;
+    json_t *node, *welcome;
+
+    json_array_foreach(nodes, i, node) {
+        json_array_append_new(controllers,
+                              json_pack("{s:O, s:O}", "node_id", json_object_get(node, "id"),
+                                        "address", json_object_get(node, "se_address")));
+    }
+    welcome = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:b}", "node_id",
+                        (json_int_t)p->node_id, "node_name", p->node_name, "cluster_uuid",
+                        cluster_uuid != NULL ? cluster_uuid : "", "controllers", controllers,
+                        "log_node", (json_int_t)(log_node != 0 ? log_node : p->node_id),
+                        "heartbeat_ms", (json_int_t)p->heartbeat_ms, "leader_known",
+                        se_sessions__leader_known(p));
+    free(cluster_uuid);
+    json_decref(nodes);
+    return welcome;
+}
+
+/* --- CONFIG ---------------------------------------------------------------------------- */
+
+/* True if virtual service VS applies to SE UUID: its se_refs name it, or are empty. */
+static int se_sessions__applies(const json_t *vs, const char *uuid)
+{
+    const json_t *refs = json_object_get(vs, "se_refs");
+    size_t i;
+    json_t *ref;
+    if (json_array_size(refs) == 0)
+        return 1;
+    json_array_foreach(refs, i, ref) {
+        if (json_is_string(ref) && strcmp(json_string_value(ref), uuid) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The objects of ALL (borrowed, in creation order) whose uuid is a key of WANTED
+ * (borrowed). */
+static json_t *se_sessions__objects_in(const json_t *all, const json_t *wanted)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *obj;
+
+    json_array_foreach(all, i, obj) {
+        const char *uuid = json_string_value(json_object_get(obj, "uuid"));
+        if (uuid != NULL && json_object_get(wanted, uuid) != NULL)
+            json_array_append(out, obj);
+    }
+    return out;
+}
+
+/* Every object of TYPE at the current config_version, read from the store once per
+ * version and shared by the configs built from it (borrowed). */
+static const json_t *se_sessions__all(struct se_sessions *p, enum obj_type type)
+{
+    int64_t total = 0;
+    if (!p->objects_valid) {
+        for (int t = 0; t < OBJ__COUNT; t++) {
+            json_decref(p->objects[t]);
+            p->objects[t] = t == OBJ_SERVICEENGINE
+                                ? NULL
+                                : store_object_list(p->store, (enum obj_type)t, 0, -1, &total);
+        }
+        p->objects_valid = 1;
+    }
+    return p->objects[type];
+}
+
+/* SE UUID's whole config at VERSION, the --config-file shape plus "config_version". */
+static json_t *se_sessions__config(struct se_sessions *p, const char *uuid, uint64_t version)
+{
+    const json_t *all_vs = se_sessions__all(p, OBJ_VIRTUALSERVICE);
+    json_t *vs_list = json_array(), *pool_ids = json_object(), *monitor_ids = json_object();
+    json_t *pools, *monitors, *obj, *ref;
+    size_t i, j;
+
+    json_array_foreach(all_vs, i, obj) {
+        const char *pool = json_string_value(json_object_get(obj, "pool_ref"));
+        if (!se_sessions__applies(obj, uuid))
+            continue;
+        json_array_append(vs_list, obj);
+        if (pool != NULL)
+            json_object_set_new(pool_ids, pool, json_true());
+    }
+    pools = se_sessions__objects_in(se_sessions__all(p, OBJ_POOL), pool_ids);
+    json_array_foreach(pools, i, obj) {
+        json_array_foreach(json_object_get(obj, "health_monitor_refs"), j, ref) {
+            if (json_is_string(ref))
+                json_object_set_new(monitor_ids, json_string_value(ref), json_true());
+        }
+    }
+    monitors = se_sessions__objects_in(se_sessions__all(p, OBJ_HEALTHMONITOR), monitor_ids);
+    json_decref(pool_ids);
+    json_decref(monitor_ids);
+    return json_pack("{s:I, s:o, s:o, s:o}", "config_version", (json_int_t)version,
+                     "healthmonitor", monitors, "pool", pools, "virtualservice", vs_list);
+}
+
+/* Sends S its config when it said HELLO, the node knows a leader with quorum, and S has
+ * not had this config_version yet. */
+static void se_sessions__push(struct se_sessions *p, struct se_session *s)
+{
+    uint64_t version;
+    if (!s->welcomed || !se_sessions__leader_known(p))
+        return;
+    version = store_config_version(p->store);
+    if (s->pushed && s->pushed_version == version)
+        return;
+    s->pushed = 1;
+    s->pushed_version = version;
+    vlog_debug("se channel SE '%s': CONFIG at config_version %" PRIu64, s->name, version);
+    se_sessions__send(s, SE_FRAME_CONFIG, se_sessions__config(p, s->uuid, version));
+}
+
+/* Why S may not go on (its serviceengine object was deleted, renamed, or given another
+ * key) into WHY, or 0 when it may. */
+static int se_sessions__revoked(struct se_sessions *p, const struct se_session *s, char *why,
+                                size_t len)
+{
+    json_t *se = store_object_get(p->store, OBJ_SERVICEENGINE, s->uuid);
+    const char *name = json_string_value(json_object_get(se, "name"));
+    const char *key = json_string_value(json_object_get(se, "public_key"));
+    int revoked = 1;
+
+    if (se == NULL)
+        snprintf(why, len, "its serviceengine object was deleted");
+    else if (name == NULL || strcmp(name, s->name) != 0)
+        snprintf(why, len, "its serviceengine object was renamed");
+    else if (key == NULL || strcmp(key, s->public_key) != 0)
+        snprintf(why, len, "its serviceengine object has another public_key now");
+    else
+        revoked = 0;
+    json_decref(se);
+    return revoked;
+}
+
+/* After a config change: sessions whose SE lost its object or key end, the others get
+ * the new config. */
+static void se_sessions__on_push(struct loop_timer *t)
+{
+    struct se_sessions *p = t->data;
+    struct se_session *s = p->list;
+
+    while (s != NULL) {
+        struct se_session *next = s->next;
+        char why[120];
+        if (se_sessions__revoked(p, s, why, sizeof why))
+            ssh_server_session_close(s->link, why); /* frees S */
+        else
+            se_sessions__push(p, s);
+        s = next;
+    }
+}
+
+/* The store's config watch: runs inside the apply path, so only schedules the push. */
+static void se_sessions__on_config_change(void *data)
+{
+    struct se_sessions *p = data;
+    p->objects_valid = 0;
+    loop_timer_start(&p->push, 0);
+}
+
+/* --- frames ---------------------------------------------------------------------------- */
+
+static void se_sessions__heartbeat(struct se_sessions *p, struct se_session *s)
+{
+    se_sessions__send(s, SE_FRAME_HEARTBEAT,
+                      json_pack("{s:I, s:b}", "seq", (json_int_t)++s->heartbeat_seq,
+                                "leader_known", p->leader_known));
+}
+
+/* HELLO: checks it names the authenticated SE, answers WELCOME and CONFIG. Returns 0, or
+ * VIGIL_EINVAL with a reason in WHY (close the session). */
+static int se_sessions__on_hello(struct se_sessions *p, struct se_session *s, json_t *hello,
+                                 char *why, size_t len)
+{
+    const char *name = NULL, *state = "?", *version = "?";
+    json_int_t config_version = 0;
+
+    if (s->welcomed) {
+        snprintf(why, len, "a second HELLO");
+        return VIGIL_EINVAL;
+    }
+    if (json_unpack(hello, "{s:s, s?s, s?I, s?s}", "name", &name, "version", &version,
+                    "config_version", &config_version, "state", &state) != 0) {
+        snprintf(why, len, "HELLO needs \"name\" (a string), and \"config_version\" a number");
+        return VIGIL_EINVAL;
+    }
+    if (strcmp(name, s->name) != 0) {
+        snprintf(why, len, "HELLO names SE '%.100s', the session authenticated SE '%.100s'",
+                 name, s->name);
+        return VIGIL_EINVAL;
+    }
+    vlog_info("se channel SE '%s': HELLO (version %s, state %s, config_version %lld)", s->name,
+              version, state, (long long)config_version);
+    se_sessions__send(s, SE_FRAME_WELCOME, se_sessions__welcome(p, s));
+    s->welcomed = 1;
+    se_sessions__push(p, s);
+    return 0;
+}
+
+static void se_sessions__on_config_ack(struct se_session *s, json_t *ack)
+{
+    json_int_t version = -1;
+    int ok = 0;
+    const char *error = "";
+
+    if (json_unpack(ack, "{s:I, s:b, s?s}", "config_version", &version, "ok", &ok, "error",
+                    &error) != 0) {
+        vlog_warn("se channel SE '%s': a CONFIG_ACK without \"config_version\" and \"ok\": ignored",
+                  s->name);
+        return;
+    }
+    if (ok)
+        vlog_info("se channel SE '%s': applied config_version %lld", s->name, (long long)version);
+    else
+        vlog_warn("se channel SE '%s': refused config_version %lld: %s", s->name,
+                  (long long)version, error);
+}
+
+static void se_sessions__on_frame(void *data, void *owner_state, const struct se_frame *frame)
+{
+    struct se_sessions *p = data;
+    struct se_session *s = owner_state;
+    char why[300] = "";
+
+    s->last_heard_ms = time_mono_ms();
+    if (frame->type != SE_FRAME_HELLO && frame->type != SE_FRAME_BYE && !s->welcomed) {
+        snprintf(why, sizeof why, "%s before HELLO", se_frame_type_name(frame->type));
+    } else {
+        switch (frame->type) {
+        case SE_FRAME_HELLO:
+            se_sessions__on_hello(p, s, frame->payload, why, sizeof why);
+            break;
+        case SE_FRAME_CONFIG_ACK:
+            se_sessions__on_config_ack(s, frame->payload);
+            break;
+        case SE_FRAME_HEARTBEAT: {
+            json_t *seq = json_object_get(frame->payload, "seq");
+            se_sessions__send(s, SE_FRAME_HEARTBEAT_ACK,
+                              json_pack("{s:O}", "seq", seq != NULL ? seq : json_null()));
+            break;
+        }
+        case SE_FRAME_HEARTBEAT_ACK:
+            break; /* liveness only: last_heard_ms */
+        case SE_FRAME_LOGS:
+            break; /* the log store comes later; records stay spooled on the SE */
+        case SE_FRAME_BYE: {
+            const char *reason = json_string_value(json_object_get(frame->payload, "reason"));
+            snprintf(why, sizeof why, "the SE said BYE: %.200s", reason != NULL ? reason : "");
+            ssh_server_session_close(s->link, why); /* frees S */
+            return;
+        }
+        default:
+            snprintf(why, sizeof why, "a %s frame is not sent by an SE",
+                     se_frame_type_name(frame->type));
+        }
+    }
+    if (why[0] != '\0')
+        ssh_server_session_close(s->link, why); /* frees S */
+}
+
+/* --- sessions ------------------------------------------------------------------------- */
+
+static void *se_sessions__on_open(void *data, struct ssh_server_session *link, const char *se_name)
+{
+    struct se_sessions *p = data;
+    json_t *se = store_object_get_by_name(p->store, OBJ_SERVICEENGINE, se_name);
+    const char *uuid = json_string_value(json_object_get(se, "uuid"));
+    const char *key = json_string_value(json_object_get(se, "public_key"));
+    struct se_session *s;
+
+    if (uuid == NULL || key == NULL || (s = calloc(1, sizeof *s)) == NULL) {
+        json_decref(se);
+        return NULL;
+    }
+    s->public_key = strdup(key);
+    if (s->public_key == NULL) {
+        free(s);
+        json_decref(se);
+        return NULL;
+    }
+    s->owner = p;
+    s->link = link;
+    snprintf(s->name, sizeof s->name, "%s", se_name);
+    snprintf(s->uuid, sizeof s->uuid, "%s", uuid);
+    s->last_heard_ms = time_mono_ms();
+    json_decref(se);
+    s->next = p->list;
+    if (p->list != NULL)
+        p->list->prev = s;
+    p->list = s;
+    p->count++;
+    return s;
+}
+
+static void se_sessions__on_close(void *data, void *owner_state, const char *reason)
+{
+    struct se_sessions *p = data;
+    struct se_session *s = owner_state;
+    (void)reason; /* ssh_server logged it */
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        p->list = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    p->count--;
+    free(s->public_key);
+    free(s);
+}
+
+/* Takes in whether this node knows a leader with quorum now; when it learnt one, a config
+ * held back goes out on the next loop iteration. Returns 1 when it changed. */
+static int se_sessions__update_leader_known(struct se_sessions *p)
+{
+    int known = se_sessions__leader_known(p);
+    if (known == p->leader_known)
+        return 0;
+    p->leader_known = known;
+    if (known)
+        loop_timer_start(&p->push, 0);
+    return 1;
+}
+
+/* Every interval: a HEARTBEAT to each SE that said HELLO; a silent session is closed. */
+static void se_sessions__on_heartbeat(uv_timer_t *t)
+{
+    struct se_sessions *p = t->data;
+    int64_t now = time_mono_ms(), limit = (int64_t)p->miss_limit * p->heartbeat_ms;
+    struct se_session *s = p->list;
+
+    se_sessions__update_leader_known(p);
+    while (s != NULL) {
+        struct se_session *next = s->next;
+        if (now - s->last_heard_ms > limit) {
+            char why[120];
+            snprintf(why, sizeof why, "silent for %lld ms (%u heartbeats missed)",
+                     (long long)(now - s->last_heard_ms), p->miss_limit);
+            ssh_server_session_close(s->link, why); /* frees S */
+        } else if (s->welcomed) {
+            se_sessions__heartbeat(p, s);
+        }
+        s = next;
+    }
+}
+
+void se_sessions_poke(struct se_sessions *sessions)
+{
+    if (!se_sessions__update_leader_known(sessions))
+        return;
+    for (struct se_session *s = sessions->list; s != NULL; s = s->next)
+        if (s->welcomed)
+            se_sessions__heartbeat(sessions, s);
+}
+
+unsigned se_sessions_count(const struct se_sessions *sessions)
+{
+    unsigned n = 0;
+    for (const struct se_session *s = sessions->list; s != NULL; s = s->next)
+        n += s->welcomed;
+    return n;
+}
+
+struct ssh_server_callbacks se_sessions_callbacks(struct se_sessions *sessions)
+{
+    return (struct ssh_server_callbacks){se_sessions__on_open, se_sessions__on_frame,
+                                         se_sessions__on_close, sessions};
+}
+
+struct se_sessions *se_sessions_new(uv_loop_t *loop, struct store *store,
+                                    struct cluster *cluster,
+                                    const struct se_sessions_config *cfg)
+{
+    struct se_sessions *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->loop = loop;
+    p->store = store;
+    p->cluster = cluster;
+    p->node_id = cfg->node_id;
+    snprintf(p->node_name, sizeof p->node_name, "%s", cfg->node_name);
+    p->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
+    p->miss_limit = cfg->miss_limit > 0 ? cfg->miss_limit : 3;
+    if (loop_timer_init(loop, &p->push, se_sessions__on_push) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->push.data = p;
+    uv_timer_init(loop, &p->heartbeat);
+    p->heartbeat.data = p;
+    uv_timer_start(&p->heartbeat, se_sessions__on_heartbeat, p->heartbeat_ms, p->heartbeat_ms);
+    p->handles_open = 2;
+    store_set_config_watch(store, se_sessions__on_config_change, p);
+    return p;
+}
+
+static void se_sessions__maybe_free(struct se_sessions *p)
+{
+    if (--p->handles_open > 0)
+        return;
+    for (int t = 0; t < OBJ__COUNT; t++)
+        json_decref(p->objects[t]);
+    free(p);
+}
+
+static void se_sessions__on_push_closed(struct loop_timer *t)
+{
+    se_sessions__maybe_free(t->data);
+}
+
+static void se_sessions__on_heartbeat_closed(uv_handle_t *h)
+{
+    se_sessions__maybe_free(h->data);
+}
+
+void se_sessions_close(struct se_sessions *sessions)
+{
+    store_set_config_watch(sessions->store, NULL, NULL);
+    loop_timer_close(&sessions->push, se_sessions__on_push_closed);
+    uv_close((uv_handle_t *)&sessions->heartbeat, se_sessions__on_heartbeat_closed);
+}

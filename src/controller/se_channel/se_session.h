@@ -1,0 +1,56 @@
+/* se_session.h: the SE channel's protocol on the controller's side, one session per SE
+ * connection that ssh_server.c opened (docs/architecture.md, "The SE channel").
+ *
+ * On HELLO the node answers WELCOME (itself, the cluster, the controllers' SE addresses,
+ * the SE's log node, the heartbeat interval, whether it knows a leader with quorum) and
+ * CONFIG: the SE's config (the virtual services whose se_refs name the SE or are empty,
+ * with the pools and health monitors they reference) at the store's config_version. A
+ * new CONFIG follows every change of the config_version, pushed from the store's apply
+ * path, and only while the node knows a leader with quorum (a follower serves from its
+ * replica). After a change, a session whose serviceengine object was deleted, renamed or
+ * given another public_key is closed. CONFIG_ACK is logged. HEARTBEAT is answered with HEARTBEAT_ACK; the node sends
+ * its own HEARTBEAT every heartbeat interval (and at once when it learns or loses its
+ * leader), and closes a session silent for longer than miss_limit intervals.
+ *
+ * Everything runs on the loop thread. */
+#ifndef VIGIL_SE_CHANNEL_SE_SESSION_H
+#define VIGIL_SE_CHANNEL_SE_SESSION_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "controller/consensus/cluster.h"
+#include "controller/se_channel/ssh_server.h"
+#include "controller/store/store.h"
+
+struct se_sessions;
+
+struct se_sessions_config {
+    uint64_t node_id;
+    const char *node_name;  /* copied */
+    unsigned heartbeat_ms;  /* the node's HEARTBEAT interval, told to SEs in WELCOME */
+    unsigned miss_limit;    /* intervals of silence after which a session is closed */
+};
+
+/* The protocol for every SE session of this node. STORE and CLUSTER are borrowed and
+ * outlive it; it sets the store's config watch (store_set_config_watch). Returns the
+ * protocol (owned by the caller, released by se_sessions_close) or NULL (out of memory). */
+struct se_sessions *se_sessions_new(uv_loop_t *loop, struct store *store,
+                                    struct cluster *cluster,
+                                    const struct se_sessions_config *cfg);
+
+/* The callbacks ssh_server_start takes, serving SESSIONS (borrowed). */
+struct ssh_server_callbacks se_sessions_callbacks(struct se_sessions *sessions);
+
+/* The cluster's role, leader or term changed: tells the SEs at once when this node learnt
+ * or lost a leader with quorum, and pushes a config that waited for one. */
+void se_sessions_poke(struct se_sessions *sessions);
+
+/* How many sessions have said HELLO. */
+unsigned se_sessions_count(const struct se_sessions *sessions);
+
+/* Removes the store's config watch, closes the timers and frees SESSIONS once they are
+ * closed. Call it after the ssh_server serving it closed (every session is gone). */
+void se_sessions_close(struct se_sessions *sessions);
+
+#endif
