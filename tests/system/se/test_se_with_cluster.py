@@ -1,0 +1,163 @@
+"""A real vigil-se driven by a real three-node vigild cluster, as users run it: TLS on, the
+defaults, the SE registered through the API with its own key, `vigil cluster known-hosts`
+as its --known-hosts file as is. Client traffic goes through the SE the whole time and every
+failed request is counted (issue 12; the seed: the SE keeps serving whatever the
+controllers do, goes headless with no controller and reconnects when they are back).
+
+Every wait has a deadline; every process is stopped by its PID (the harness and `procs`).
+"""
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from cluster_helpers import three_nodes
+from conftest import free_port, wait_for
+from fake_controller import make_key
+from test_se_channel_client import ChannelSE
+
+REPO = Path(__file__).resolve().parents[3]
+VIGIL = REPO / "build" / "src" / "cli" / "vigil"
+
+
+def known_hosts_from_cli(node, path):
+    """`vigil cluster known-hosts` against NODE, written to PATH as it printed it."""
+    status, doc = node.api.post("/api/token", {"description": "known-hosts"})
+    assert status == 201, (status, doc)
+    argv = [str(VIGIL), "--controller", node.api.base, "cluster", "known-hosts"]
+    if node.tls:
+        argv[3:3] = ["--cacert", str(node.ca_file())]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=20,
+                       env={**os.environ, "VIGIL_TOKEN": doc["token"]})
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    path.write_text(p.stdout)
+    return path
+
+
+class Traffic:
+    """Bounded client traffic through the SE's virtual service from a thread: one GET every
+    10 ms until stopped (at most 6000), each failure kept with its error."""
+
+    def __init__(self, port):
+        self.url = "http://127.0.0.1:%d/" % port
+        self.ok = 0
+        self.failed = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        session = requests.Session()
+        for _ in range(6000):
+            if self._stop.is_set():
+                return
+            try:
+                r = session.get(self.url, timeout=2)
+                if r.status_code == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append(r.status_code)
+            except requests.RequestException as exc:
+                self.failed.append(repr(exc))
+            time.sleep(0.01)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def connected_count(se):
+    return len([c for c in se.status()["controllers"] if c["connected"]])
+
+
+def reboot_down(node, how):
+    """The first half of a reboot: a crash (kill -9) or a clean stop (SIGTERM)."""
+    if how == "kill9":
+        node.kill9()
+    else:
+        node.term()
+
+
+@pytest.mark.parametrize("how", ["kill9", "stop"])
+def test_se_connects_serves_and_rides_out_the_seed_reboots(cluster_factory, procs, tmp_path,
+                                                           how):
+    cluster = three_nodes(cluster_factory)
+    leader = cluster.leader()
+    key = tmp_path / "se-key"
+    pub = make_key(key)
+    status, se_obj = leader.api.post("/api/serviceengine", {"name": "se-1", "public_key": pub})
+    assert status == 201, (status, se_obj)
+    backend_port, vs_port = free_port(), free_port()
+    procs.backend("http", backend_port, "b1")
+    status, pool = leader.api.post("/api/pool", {
+        "name": "p1", "lb_algorithm": "LB_ALGORITHM_ROUND_ROBIN",
+        "servers": [{"ip": "127.0.0.1", "port": backend_port, "enabled": True}]})
+    assert status == 201, (status, pool)
+    status, vs = leader.api.post("/api/virtualservice", {
+        "name": "web", "enabled": True, "vip": "127.0.0.1", "services": [{"port": vs_port}],
+        "application": "http", "pool_ref": pool["uuid"]})
+    assert status == 201, (status, vs)
+
+    kh = known_hosts_from_cli(leader, tmp_path / "known_hosts")
+    follower = next(n for n in cluster.nodes if n is not leader)
+    # given one node: it learns the others from WELCOME
+    se = ChannelSE(procs, tmp_path, key, kh, [follower.se_listen]).start()
+    wait_for(lambda: se.state() == "CONNECTED", 20, "the SE CONNECTED")
+    wait_for(lambda: connected_count(se) == 3, 20, "sessions to all three nodes")
+    wait_for(lambda: requests.get("http://127.0.0.1:%d/" % vs_port, timeout=2).status_code
+             == 200, 20, "the virtual service pushed by the cluster served")
+    version = se.status()["config_version"]
+    assert version > 0
+
+    traffic = Traffic(vs_port).start()
+    try:
+        # a config change through the API reaches the SE
+        status, doc = leader.api.post("/api/healthmonitor", {
+            "name": "hm", "type": "HEALTH_MONITOR_TCP", "send_interval": 1,
+            "receive_timeout": 0.5, "successful_checks": 1, "failed_checks": 2})
+        assert status == 201, (status, doc)
+        status, doc = leader.api.put("/api/pool/" + pool["uuid"], {
+            "name": "p1", "lb_algorithm": "LB_ALGORITHM_ROUND_ROBIN",
+            "servers": [{"ip": "127.0.0.1", "port": backend_port, "enabled": True}],
+            "health_monitor_refs": [doc["uuid"]]})
+        assert status == 200, (status, doc)
+        wait_for(lambda: se.status()["config_version"] > version, 10, "the new config version")
+
+        # a follower reboots: the SE stays CONNECTED
+        reboot_down(follower, how)
+        wait_for(lambda: connected_count(se) == 2, 20, "the follower's session gone")
+        assert se.state() == "CONNECTED"
+        follower.start()
+        wait_for(lambda: connected_count(se) == 3, 20, "the follower's session back")
+
+        # the leader reboots: the SE keeps its other sessions, stays CONNECTED
+        reboot_down(leader, how)
+        wait_for(lambda: cluster.leader() is not None and cluster.leader() is not leader, 20,
+                 "a new leader")
+        assert se.state() == "CONNECTED"
+        leader.start()
+        wait_for(lambda: connected_count(se) == 3, 20, "the rebooted node's session back")
+
+        # every controller down: HEADLESS, traffic still served
+        for node in cluster.nodes:
+            reboot_down(node, how)
+        wait_for(lambda: se.state() == "HEADLESS", 30, "HEADLESS with no controller")
+        served_headless = traffic.ok
+        wait_for(lambda: traffic.ok > served_headless + 50, 20, "traffic served while headless")
+
+        # all three back: CONNECTED again
+        for node in cluster.nodes:
+            node.start(wait=False)
+        wait_for(lambda: se.state() == "CONNECTED", 60, "CONNECTED once the cluster is back")
+    finally:
+        traffic.stop()
+    print(f"requests served {traffic.ok}, failed {len(traffic.failed)}")
+    assert traffic.failed == [], traffic.failed[:5]
+    assert traffic.ok > 100
