@@ -283,7 +283,8 @@ int raft_log_check_dir(const char *dir, char *err, size_t errlen)
 
     if (rv != 0)
         return rv;
-    qsort(files, n, sizeof *files, raft_log_check__order);
+    if (n > 0) /* qsort(NULL, 0, ...) is undefined (UBSan) */
+        qsort(files, n, sizeof *files, raft_log_check__order);
     for (size_t i = 0; i < n && rv == 0; i++) {
         struct raft_log_check_result res;
         unsigned char *data;
