@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # make demo: a 3-node controller cluster, two demo backends and a Service Engine, all on
 # 127.0.0.x of this machine, over HTTPS with the cluster's own certificate (the defaults).
+# The SE is registered through the API with its own ed25519 key and gets its config from
+# the controllers over SSH (`vigil cluster known-hosts` is its --known-hosts file).
 # Every process is started and stopped by its PID (files in the run directory).
 #
 #   scripts/demo.sh start              start everything (a running demo is stopped first)
 #   scripts/demo.sh stop               stop everything
-#   scripts/demo.sh status             the cluster's status, as node 1 sees it
+#   scripts/demo.sh status             the cluster (as node 1 sees it), the SEs, the SE's state
 #   scripts/demo.sh kill N             crash controller N (kill -9)
 #   scripts/demo.sh stop-node N        stop controller N (SIGTERM)
 #   scripts/demo.sh restart N          start controller N again (kill -9 first if it runs)
 #   scripts/demo.sh kill-all           crash all three controllers
 #   scripts/demo.sh restart-all        start all three controllers again
+#   scripts/demo.sh kill-se            crash the Service Engine (kill -9)
+#   scripts/demo.sh restart-se         start the Service Engine again
 #
 # VIGIL_DEMO_DIR chooses the run directory (default: demo-run in the repository).
 set -euo pipefail
@@ -19,10 +23,13 @@ run="${VIGIL_DEMO_DIR:-$top/demo-run}"
 bin="$top/build/src"
 py=/usr/bin/python3
 cluster="1@127.0.0.11:7000,2@127.0.0.12:7000,3@127.0.0.13:7000"
+se_controllers="127.0.0.11:5098,127.0.0.12:5098,127.0.0.13:5098"
+se_admin=127.0.0.30:9100
+vs_url=http://127.0.0.30:8000/
 curl_opts=(-fsS --connect-timeout 2 -m 10)
 
 usage() {
-  { echo "usage:"; sed -n '6,15p' "$0" | sed 's/^# \{0,1\}//'; } >&2
+  { echo "usage:"; sed -n '8,19p' "$0" | sed 's/^# \{0,1\}//'; } >&2
   exit 2
 }
 
@@ -68,7 +75,24 @@ fail() {
   exit 1
 }
 
-node_running() { [ -f "$run/node$1.pid" ] && pid_alive "$(cat "$run/node$1.pid")"; }
+# True while the process whose PID is in FILE runs.
+pidfile_running() { [ -f "$1" ] && pid_alive "$(cat "$1")"; }
+
+# Crashes the process whose PID is in FILE (kill -9), removes FILE; WHAT names it.
+kill_pidfile() { # FILE WHAT
+  if pidfile_running "$1"; then
+    local pid
+    pid=$(cat "$1")
+    kill -9 "$pid"
+    wait_gone "$pid" || exit 1
+    rm -f "$1"
+    echo "$2 killed (kill -9)"
+  else
+    echo "$2 is not running"
+  fi
+}
+
+node_running() { pidfile_running "$run/node$1.pid"; }
 
 start_node() { # N
   local i=$1
@@ -79,13 +103,19 @@ start_node() { # N
   echo $! >"$run/node$i.pid"
 }
 
-wait_for() { # URL, what
-  for _ in $(seq 100); do
-    curl "${curl_opts[@]}" -o /dev/null "$1" 2>/dev/null && return 0
+# Runs COMMAND... every 0.1 s until it succeeds (0) or SECONDS have passed (1).
+wait_cmd() { # SECONDS COMMAND...
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
     sleep 0.1
   done
-  return 1
 }
+
+url_answers() { curl "${curl_opts[@]}" -o /dev/null "$1" 2>/dev/null; }
+
+wait_for() { wait_cmd "${2:-10}" url_answers "$1"; } # URL [SECONDS]
 
 # Prints field FIELD of the JSON document on stdin, or fails with one line (no traceback).
 json_field() {
@@ -98,12 +128,30 @@ except Exception as e:
 
 vigil() { "$bin/cli/vigil" --cacert "$run/cluster-ca.pem" "$@"; }
 
-wait_ready() { # seconds
-  for _ in $(seq $(($1 * 5))); do
-    vigil cluster status 2>/dev/null | grep -q "Status: *Ready" && return 0
-    sleep 0.2
-  done
-  return 1
+cluster_ready() { vigil cluster status 2>/dev/null | grep -q "Status: *Ready"; }
+
+wait_ready() { wait_cmd "$1" cluster_ready; } # SECONDS
+
+# The SE's state from its own /status ("" when it does not answer).
+se_state() { curl -fsS --connect-timeout 2 -m 5 "http://$se_admin/status" 2>/dev/null | json_field state 2>/dev/null || true; }
+
+se_in_state() { [ "$(se_state)" = "$1" ]; } # STATE
+
+se_running() { pidfile_running "$run/se.pid"; }
+
+# Starts the SE with its key and known_hosts; its config comes from the controllers.
+start_se() {
+  "$bin/se/vigil-se" --name demo-se --data-dir "$run/se" --admin "$se_admin" \
+    --controllers "$se_controllers" --key "$run/se-key" --known-hosts "$run/known_hosts" \
+    >>"$run/se.log" 2>&1 &
+  echo $! >"$run/se.pid"
+}
+
+# known_hosts from the CLI, once it lists all three nodes' host keys.
+known_hosts_complete() {
+  vigil cluster known-hosts >"$run/known_hosts.new" 2>/dev/null &&
+    [ "$(grep -c '^\[127\.0\.0\.1[123]\]:5098 ssh-ed25519 ' "$run/known_hosts.new")" = 3 ] &&
+    mv "$run/known_hosts.new" "$run/known_hosts"
 }
 
 start() {
@@ -160,29 +208,19 @@ JSON
 JSON
   vigil virtualservice create --file "$run/vs.json" >/dev/null || fail "creating the virtual service failed"
 
-  # The SE runs from a config file exported from the controllers' objects (the SSH
-  # channel between SEs and controllers arrives in its own issue).
-  "$py" - "$run" "$token" <<'PY' || fail "exporting the SE's config failed"
-import json, ssl, sys, urllib.request
-run, token = sys.argv[1], sys.argv[2]
-try:
-    ctx = ssl.create_default_context(cafile=f"{run}/cluster-ca.pem")
-    def get(t):
-        req = urllib.request.Request(f"https://127.0.0.11:8080/api/{t}?page_size=1000",
-                                     headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
-            return json.load(r)["results"]
-    doc = {t: get(t) for t in ("healthmonitor", "pool", "virtualservice")}
-    json.dump(doc, open(f"{run}/se-config.json", "w"), indent=1)
-except Exception as e:
-    sys.exit(f"demo: {e}")
-PY
-  "$bin/se/vigil-se" --name demo-se --data-dir "$run/se" --admin 127.0.0.30:9100 \
-    --config-file "$run/se-config.json" >"$run/se.log" 2>&1 &
-  echo $! >"$run/se.pid"
+  # The Service Engine: its own key, registered through the API; the controllers' host keys
+  # from the CLI; its config pushed by the controllers over SSH.
+  ssh-keygen -q -t ed25519 -N '' -C demo-se -f "$run/se-key" </dev/null >/dev/null 2>&1 ||
+    fail "ssh-keygen could not make the SE's key"
+  "$py" -c 'import json,sys; print(json.dumps({"name": "demo-se", "public_key": sys.argv[1]}))' \
+    "$(cat "$run/se-key.pub")" >"$run/se.json" || fail "writing the SE's object failed"
+  vigil serviceengine create --file "$run/se.json" >/dev/null || fail "registering the Service Engine failed"
+  wait_cmd 10 known_hosts_complete || fail "vigil cluster known-hosts did not list all three controllers"
+  start_se
+  wait_for "http://$se_admin/status" || fail "the Service Engine did not answer on http://$se_admin/status"
+  wait_cmd 30 se_in_state CONNECTED || fail "the Service Engine is not CONNECTED after 30 s (it says '$(se_state)')"
+  wait_for "$vs_url" 30 || fail "no traffic through the virtual service $vs_url after 30 s"
   unset CURL_CA_BUNDLE
-  wait_for "http://127.0.0.30:9100/status" || fail "the Service Engine did not answer"
-  wait_for "http://127.0.0.30:8000/" || fail "the virtual service did not answer"
 
   cat <<TXT
 
@@ -192,8 +230,10 @@ Vigil demo is running (logs and data in $run).
                          https://127.0.0.12:8080/api/cluster  https://127.0.0.13:8080/api/event
   Log in as:             admin / $password   (also in $run/admin-password)
   Cluster certificate:   $run/cluster-ca.pem (SHA-256 fingerprint in $run/node1.log)
-  Virtual service:       curl http://127.0.0.30:8000/      (round robin over two backends)
-  SE status / metrics:   http://127.0.0.30:9100/status     http://127.0.0.30:9100/metrics
+  Send traffic:          curl $vs_url      (round robin over two backends)
+  Service Engine:        demo-se, state $(se_state), config from the controllers over SSH
+  Watch the SE's state:  curl -s http://$se_admin/status      (also /metrics)
+                         build/src/cli/vigil --cacert $run/cluster-ca.pem serviceengine list
 
 Try:
   export VIGIL_CONTROLLER=https://127.0.0.11:8080 VIGIL_TOKEN=\$(cat $run/token)
@@ -201,16 +241,47 @@ Try:
   build/src/cli/vigil --cacert $run/cluster-ca.pem events
   curl --cacert $run/cluster-ca.pem -u admin:$password https://127.0.0.12:8080/api/pool
 
-Reboot controllers and watch the status and the events (CONTROLLER_NODE_JOINED):
+Reboot controllers while traffic flows (e.g. while true; do curl -s $vs_url; sleep 0.2; done)
+and watch the status, the events and the SE's state:
   scripts/demo.sh kill 2          # crash controller 2 (kill -9); stop-node 2 stops it cleanly
-  scripts/demo.sh restart 2       # start it again: it rejoins
-  scripts/demo.sh kill-all        # crash all three
-  scripts/demo.sh restart-all     # start all three again: a leader is elected, Ready again
-  scripts/demo.sh status
+  scripts/demo.sh restart 2       # start it again: it rejoins; the SE stays CONNECTED
+  scripts/demo.sh kill-all        # crash all three: the SE goes HEADLESS and keeps serving
+  scripts/demo.sh restart-all     # start all three again: Ready again, the SE CONNECTED
+  scripts/demo.sh kill-se         # crash the SE; restart-se starts it again
+  scripts/demo.sh status          # the cluster's status, the SEs and the SE's own state
   make demo-stop                  # stop everything
 
 TXT
   vigil cluster status
+}
+
+# `status`: the cluster as node 1 sees it, the SEs as the API lists them, the SE's own view.
+show_status() {
+  local rc=0 state
+  vigil cluster status || rc=1
+  echo
+  vigil serviceengine list || rc=1
+  echo
+  if se_running; then
+    state=$(se_state)
+    echo "Service Engine demo-se (pid $(cat "$run/se.pid")): state ${state:-(no answer on http://$se_admin/status)}"
+  else
+    echo "Service Engine demo-se: not running"
+  fi
+  return "$rc"
+}
+
+kill_se() { kill_pidfile "$run/se.pid" "Service Engine"; }
+
+restart_se() {
+  se_running && kill_se
+  start_se
+  if wait_for "http://$se_admin/status"; then
+    echo "Service Engine started (pid $(cat "$run/se.pid")), state $(se_state)"
+  else
+    say "the Service Engine did not answer http://$se_admin/status within 10 s (log: $run/se.log)"
+    exit 1
+  fi
 }
 
 need_run() {
@@ -226,18 +297,7 @@ node_arg() {
   esac
 }
 
-kill_node() { # N
-  if node_running "$1"; then
-    local pid
-    pid=$(cat "$run/node$1.pid")
-    kill -9 "$pid"
-    wait_gone "$pid" || exit 1
-    rm -f "$run/node$1.pid"
-    echo "controller $1 killed (kill -9)"
-  else
-    echo "controller $1 is not running"
-  fi
-}
+kill_node() { kill_pidfile "$run/node$1.pid" "controller $1"; } # N
 
 restart_node() { # N
   node_running "$1" && kill_node "$1"
@@ -254,7 +314,7 @@ export CURL_CA_BUNDLE="$run/cluster-ca.pem"
 case "${1:-}" in
   start) start ;;
   stop) stop; echo "demo stopped" ;;
-  status) need_run; vigil cluster status ;;
+  status) need_run; show_status ;;
   kill) need_run; node_arg "${2:-}"; kill_node "$2" ;;
   stop-node) need_run; node_arg "${2:-}"; stop_pidfile "$run/node$2.pid"; echo "controller $2 stopped" ;;
   restart) need_run; node_arg "${2:-}"; restart_node "$2" ;;
@@ -267,5 +327,7 @@ case "${1:-}" in
     done
     if wait_ready 30; then echo "all three controllers started; the cluster is Ready"; else
       say "the cluster is not Ready after 30 s"; exit 1; fi ;;
+  kill-se) need_run; kill_se ;;
+  restart-se) need_run; restart_se ;;
   *) usage ;;
 esac

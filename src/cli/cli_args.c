@@ -32,6 +32,8 @@ static const char cli_args__help[] =
     "  vigil [OPTIONS] TYPE create --file F  (F holds the object's JSON; - reads stdin)\n"
     "  vigil [OPTIONS] TYPE delete NAME\n"
     "  TYPE is pool, healthmonitor, virtualservice or serviceengine.\n"
+    "  vigil [OPTIONS] serviceengine list    also each SE's state, controller node,\n"
+    "                        heartbeat age and config version (\"-\": not reported)\n"
     "  vigil [OPTIONS] login [--username U]  asks for U's password (default user: "
     CLI_DEFAULT_USERNAME ";\n"
     "                        read from stdin when it is not a terminal), gets an API token\n"

@@ -7,6 +7,7 @@
 
 #include "cli/table.h"
 #include "common/errors.h"
+#include "common/timeutil.h"
 
 #define OBJECT_COMMANDS__CELL 512
 #define OBJECT_COMMANDS__MAX_COLUMNS 8
@@ -16,6 +17,7 @@ enum object_commands__kind {
     OBJECT_COMMANDS__VALUE,     /* the field's value (table_json_text) */
     OBJECT_COMMANDS__SUBFIELD,  /* FIELD.SUBFIELD */
     OBJECT_COMMANDS__PORTS,     /* services[].port joined by "," */
+    OBJECT_COMMANDS__AGE,       /* the time since the RFC 3339 time in the field */
 };
 
 struct object_commands__column {
@@ -57,12 +59,16 @@ static const struct object_commands__type object_commands__types[] = {
         {"APPLICATION", OBJECT_COMMANDS__VALUE, "application", NULL},
         {"POOL_REF", OBJECT_COMMANDS__VALUE, "pool_ref", NULL},
     }},
-    {"serviceengine", 5, {
+    /* The runtime fields (contract: state, controller node, heartbeat age, config
+     * version); any the API does not give shows as "-". */
+    {"serviceengine", 7, {
         {"NAME", OBJECT_COMMANDS__VALUE, "name", NULL},
         {"UUID", OBJECT_COMMANDS__VALUE, "uuid", NULL},
+        {"SE_STATE", OBJECT_COMMANDS__VALUE, "se_state", NULL},
         {"OPER_STATE", OBJECT_COMMANDS__SUBFIELD, "oper_status", "state"},
         {"CONTROLLER_NODE", OBJECT_COMMANDS__VALUE, "controller_node", NULL},
-        {"LAST_HEARTBEAT", OBJECT_COMMANDS__VALUE, "last_heartbeat", NULL},
+        {"HEARTBEAT_AGE", OBJECT_COMMANDS__AGE, "last_heartbeat", NULL},
+        {"CONFIG_VERSION", OBJECT_COMMANDS__VALUE, "config_version", NULL},
     }},
 };
 
@@ -73,6 +79,27 @@ static const struct object_commands__type *object_commands__type(const char *nam
         if (strcmp(object_commands__types[i].name, name) == 0)
             return &object_commands__types[i];
     return NULL;
+}
+
+/* "4.2s", "3m05s", "2h07m" or "5d03h" for AGE_MS (negative, from a clock ahead of
+ * ours, counts as 0), in BUFFER (SIZE bytes). */
+static const char *object_commands__age(int64_t age_ms, char *buffer, size_t size)
+{
+    int64_t s;
+    if (age_ms < 0)
+        age_ms = 0;
+    s = age_ms / 1000;
+    if (s < 60)
+        snprintf(buffer, size, "%lld.%llds", (long long)s, (long long)(age_ms % 1000 / 100));
+    else if (s < 3600)
+        snprintf(buffer, size, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+    else if (s < 86400)
+        snprintf(buffer, size, "%lldh%02lldm", (long long)(s / 3600),
+                 (long long)(s % 3600 / 60));
+    else
+        snprintf(buffer, size, "%lldd%02lldh", (long long)(s / 86400),
+                 (long long)(s % 86400 / 3600));
+    return buffer;
 }
 
 static const char *object_commands__cell(const struct object_commands__column *column,
@@ -94,6 +121,12 @@ static const char *object_commands__cell(const struct object_commands__column *c
     switch (column->kind) {
     case OBJECT_COMMANDS__SUBFIELD:
         return table_json_text(json_object_get(value, column->subfield), buffer, size);
+    case OBJECT_COMMANDS__AGE: {
+        int64_t ms;
+        if (json_is_string(value) && time_parse_rfc3339(json_string_value(value), &ms) == 0)
+            return object_commands__age(time_now_ms() - ms, buffer, size);
+        return table_json_text(value, buffer, size); /* "-", or what came, as it came */
+    }
     case OBJECT_COMMANDS__PORTS:
         buffer[0] = '\0';
         json_array_foreach(value, i, service) {

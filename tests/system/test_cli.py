@@ -50,6 +50,8 @@ CLEARED_ENV = ("VIGIL_CONTROLLER", "VIGIL_TOKEN", "XDG_CONFIG_HOME", "http_proxy
 NODE_HEADERS = ["ID", "NAME", "ROLE", "STATE", "APPLIED", "API"]
 HISTORY_HEADERS = ["TIME", "STATUS", "REASON"]
 EVENT_HEADERS = ["TIME", "EVENT", "MODULE", "OBJECT", "DESCRIPTION"]
+SE_HEADERS = ["NAME", "UUID", "SE_STATE", "OPER_STATE", "CONTROLLER_NODE", "HEARTBEAT_AGE",
+              "CONFIG_VERSION"]
 KNOWN_HOSTS_LINE = re.compile(r"^\[127\.0\.0\.1\]:(\d+) ssh-ed25519 (AAAA[A-Za-z0-9+/=]+)$")
 
 
@@ -468,7 +470,7 @@ def test_create_list_show_delete_round_trip(cli, node, token, tmp_path):
         "pool": ["NAME", "UUID", "LB_ALGORITHM", "SERVERS", "HEALTH_MONITORS"],
         "virtualservice": ["NAME", "UUID", "ENABLED", "VIP", "PORTS", "APPLICATION",
                            "POOL_REF"],
-        "serviceengine": ["NAME", "UUID", "OPER_STATE", "CONTROLLER_NODE", "LAST_HEARTBEAT"],
+        "serviceengine": SE_HEADERS,
     }
     for obj_type, doc in created.items():
         rc, out, err = cli.at(node, obj_type, "list")
@@ -490,6 +492,11 @@ def test_create_list_show_delete_round_trip(cli, node, token, tmp_path):
         # show by uuid also works
         rc, out, err = cli.at(node, obj_type, "show", doc["uuid"])
         assert rc == 0 and json.loads(out)["name"] == doc["name"], err
+
+    # a registered SE that never connected: OPER_DOWN, and "-" for what it never reported
+    row = table_rows(cli.at(node, "serviceengine", "list")[1], SE_HEADERS)[0]
+    assert row[0] == "cli-se" and row[3] == "OPER_DOWN", row
+    assert row[2] == row[4] == row[5] == row[6] == "-", row
 
     row = table_rows(cli.at(node, "virtualservice", "list")[1],
                      list_headers["virtualservice"])[0]
@@ -1000,3 +1007,43 @@ def test_cli_against_a_tls_controller(cli, cluster_factory, tmp_path):
     rc, out, err = cli("--controller", f"http://{node.api_address}", "--token", doc["token"],
                        "pool", "list", timeout=30)
     assert rc == 1, (out, err)
+
+
+def test_serviceengine_list_shows_the_runtime_fields(cli, stub):
+    """State, controller node, heartbeat age and config version from GET /api/serviceengine;
+    any field missing or null shows as "-" (the stub stands for runtime fields a controller
+    may not serve yet), hostile text is neutralised, and --json is the API's objects."""
+    beat = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 3))
+    old = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 3 * 3600 - 300))
+    ses = [
+        {"uuid": "u-1", "name": "se-up", "public_key": "ssh-ed25519 AAAA",
+         "oper_status": {"state": "OPER_UP"}, "controller_node": 2,
+         "connected_since": beat, "last_heartbeat": beat, "se_state": "CONNECTED",
+         "config_version": 17},
+        {"uuid": "u-2", "name": "se-bare", "public_key": "ssh-ed25519 AAAA"},
+        {"uuid": "u-3", "name": "se-null", "oper_status": None, "controller_node": None,
+         "last_heartbeat": None, "se_state": None, "config_version": None},
+        {"uuid": "u-4", "name": "se-old", "oper_status": {"state": "OPER_DOWN"},
+         "controller_node": 3, "last_heartbeat": old, "se_state": "HEADLESS"},
+        {"uuid": "u-5", "name": "se-odd", "oper_status": "weird", "last_heartbeat": "yesterday",
+         "se_state": "EVIL\x1b[2J"},
+    ]
+    stub.routes["/api/serviceengine"] = paged(ses)
+    rc, out, err = cli.at(stub.address, "serviceengine", "list")
+    assert rc == 0, err
+    assert "\x1b" not in out, out
+    rows = {r[0]: r for r in table_rows(out, SE_HEADERS)}
+    assert list(rows) == ["se-up", "se-bare", "se-null", "se-old", "se-odd"], out
+    up = rows["se-up"]
+    assert up[1:5] == ["u-1", "CONNECTED", "OPER_UP", "2"] and up[6] == "17", up
+    m = re.fullmatch(r"(\d+)\.\ds", up[5])
+    assert m and 2 <= int(m.group(1)) <= 30, up
+    assert rows["se-bare"][2:] == ["-"] * 5, rows["se-bare"]
+    assert rows["se-null"][2:] == ["-"] * 5, rows["se-null"]
+    assert rows["se-old"][2:] == ["HEADLESS", "OPER_DOWN", "3", "3h05m", "-"], rows["se-old"]
+    odd = rows["se-odd"]
+    assert odd[2] == "EVIL?[2J" and odd[3] == "-" and odd[5] == "yesterday", odd
+
+    rc, out, err = cli.at(stub.address, "--json", "serviceengine", "list")
+    assert rc == 0, err
+    assert json.loads(out) == {"count": len(ses), "results": ses}

@@ -1,6 +1,9 @@
 """Issue 18: `make demo`'s own commands, as a new user runs them: start the demo (three
 controllers over HTTPS, the defaults), crash controller 2 and restart it with the commands
 the demo prints, see it back with CONTROLLER_NODE_JOINED, then crash and restart all three.
+Issue 12: the demo's Service Engine is registered with its own key and driven by the
+controllers over SSH; traffic goes through the URL the demo prints; with every controller
+crashed the SE is HEADLESS and still serves, and CONNECTED again once they are back.
 
 The demo uses fixed addresses (127.0.0.11-13, .21-22, .30); the test is skipped when a
 demo already runs there. Its run directory is the test's own (VIGIL_DEMO_DIR).
@@ -9,12 +12,14 @@ Run: /usr/bin/python3 -m pytest tests/system/test_demo.py
 """
 
 import os
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import requests
 
 import harness
 from harness import wait_until
@@ -77,6 +82,19 @@ def joined_since(run_dir, node_name, since_ms, observer=1):
             and harness_time_ms(e["report_timestamp"]) >= since_ms]
 
 
+def se_state(admin):
+    return requests.get(f"{admin}/status", timeout=2).json()["state"]
+
+
+def served(url):
+    """The body of GET URL (through the demo's SE), or None when it failed."""
+    try:
+        r = requests.get(url, timeout=2)
+    except requests.RequestException:
+        return None
+    return r.text if r.status_code == 200 else None
+
+
 def harness_time_ms(text):
     from cluster_helpers import parse_time_ms
     return parse_time_ms(text)
@@ -87,6 +105,22 @@ def test_demo_reboots_a_controller_and_all_three(demo_run):
     assert rc == 0, (out, err)
     assert "scripts/demo.sh kill 2" in out and "scripts/demo.sh restart 2" in out, out
     assert "Status: " in out and "Ready" in out, out
+
+    # the URL to send traffic to, and how to watch the SE: both printed, both work
+    url = re.search(r"curl (http://127\.0\.0\.\d+:\d+/)", out).group(1)
+    admin = re.search(r"curl -s (http://127\.0\.0\.\d+:\d+)/status", out).group(1)
+    assert "serviceengine list" in out, out
+    assert se_state(admin) == "CONNECTED"
+    bodies = {served(url) for _ in range(6)}
+    assert bodies == {"hello from demo backend 1\n", "hello from demo backend 2\n"}, bodies
+    # its known_hosts is `vigil cluster known-hosts` as printed: one OpenSSH line per node
+    lines = [l for l in (Path(demo_run) / "known_hosts").read_text().splitlines()
+             if not l.startswith("#")]
+    assert [l.split()[0] for l in lines] == [f"[127.0.0.1{i}]:5098" for i in (1, 2, 3)], lines
+    assert all(re.fullmatch(r"\S+ ssh-ed25519 AAAA[A-Za-z0-9+/=]+", l) for l in lines), lines
+    rc, out, err = demo(demo_run, "status")
+    assert rc == 0 and "Ready" in out and "state CONNECTED" in out, (out, err)
+    assert re.search(r"^demo-se\s", out, re.M), out
 
     # no argument: the usage, and the running demo is left alone
     before = pids(demo_run)
@@ -110,8 +144,23 @@ def test_demo_reboots_a_controller_and_all_three(demo_run):
     # crash all three, start them again: a leader, Ready, the demo's objects kept
     rc, out, err = demo(demo_run, "kill-all")
     assert rc == 0 and out.count("killed") == 3, (out, err)
+    wait_until(lambda: se_state(admin) == "HEADLESS", 20, "the SE HEADLESS with no controller")
+    assert all(served(url) for _ in range(5)), "traffic through the headless SE"
+    rc, out, err = demo(demo_run, "status")
+    assert "state HEADLESS" in out, (rc, out, err)
     rc, out, err = demo(demo_run, "restart-all")
     assert rc == 0 and "Ready" in out, (out, err)
+    wait_until(lambda: se_state(admin) == "CONNECTED", 30, "the SE CONNECTED again")
+    assert served(url)
+
+    # the SE crashed and started again: it serves (its last good config, then the pushed one)
+    rc, out, err = demo(demo_run, "kill-se")
+    assert rc == 0 and "killed" in out, (out, err)
+    assert served(url) is None
+    rc, out, err = demo(demo_run, "restart-se")
+    assert rc == 0 and "started" in out, (out, err)
+    wait_until(lambda: served(url), 10, "traffic through the restarted SE")
+    wait_until(lambda: se_state(admin) == "CONNECTED", 20, "the restarted SE CONNECTED")
     for node in (1, 2, 3):
         a, headers = api(demo_run, node)
         status, doc = a.get("/api/pool", headers=headers)
