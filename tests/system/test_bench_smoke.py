@@ -48,3 +48,10 @@ def test_se_bench_runs():
     need("wrk", "haproxy", "nginx", "taskset")
     out = run([BENCH / "se" / "run.sh"], env={"DURATION": "1", "IDLE": "100"})
     assert "vigil-se http (logs on)" in out and "haproxy tcp" in out, out[-2000:]
+
+
+def test_se_channel_bench_runs():
+    need("ssh-keygen")
+    out = run([BENCH / "se_channel" / "run.sh", "--ses", "2", "--changes", "2",
+               "--reconnects", "1"])
+    assert "connect: all 2 SEs CONNECTED" in out and "reconnect:" in out, out[-2000:]
