@@ -145,6 +145,20 @@ def test_se_connects_serves_and_rides_out_the_seed_reboots(cluster_factory, proc
         leader.start()
         wait_for(lambda: connected_count(se) == 3, 20, "the rebooted node's session back")
 
+        # both followers reboot: the remaining node knows no leader with quorum, so no
+        # session is healthy (contract): the SE leaves CONNECTED and keeps serving, and is
+        # CONNECTED again once they are back
+        current = cluster.leader()
+        followers = [n for n in cluster.nodes if n is not current]
+        for node in followers:
+            reboot_down(node, how)
+        wait_for(lambda: se.state() in ("CONTROLLER_HEARTBEAT_FAILED", "HEADLESS"), 30,
+                 "the SE to see no node with a leader")
+        for node in followers:
+            node.start(wait=False)
+        wait_for(lambda: se.state() == "CONNECTED", 60, "CONNECTED with the followers back")
+        wait_for(lambda: connected_count(se) == 3, 30, "sessions to all three again")
+
         # every controller down: HEADLESS, traffic still served
         for node in cluster.nodes:
             reboot_down(node, how)
