@@ -1158,7 +1158,11 @@ static void test_se_sessions(void **state)
     assert_int_equal(event_count(s, "SE_HEARTBEAT_FAILURE"), 1);
     /* Node 2 closes its session for silence; node 3 restarts (no SE_DOWN); node 1's is
      * the last: SE_DOWN once, the SE no longer counts as connected. */
+    se_session(s, SE1, "up", 4, T0 + 3, T0 + 3, "CONTROLLER_HEARTBEAT_FAILED", "");
     se_session(s, SE1, "down", 2, T0, T0 + 20, "CONTROLLER_HEARTBEAT_FAILED", ", \"missed\": 3");
+    assert_int_equal(event_count(s, "SE_HEARTBEAT_FAILURE"), 2);
+    /* Another node closing its session for the same silence: the same occurrence. */
+    se_session(s, SE1, "down", 4, T0 + 3, T0 + 20, "CONTROLLER_HEARTBEAT_FAILED", ", \"missed\": 3");
     assert_int_equal(event_count(s, "SE_HEARTBEAT_FAILURE"), 2);
     RUN(s, STORE_OK, "{\"op\": \"se_sessions_reset\", \"node\": 3}");
     se_session(s, SE1, "down", 3, T0 + 2, T0 + 21, "HEADLESS", ""); /* gone already */

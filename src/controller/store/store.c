@@ -17,7 +17,7 @@
 #include "controller/store/store_se.h"
 
 /* Bumped whenever the schema changes; a snapshot of another version is refused. */
-#define STORE__SCHEMA_VERSION "4"
+#define STORE__SCHEMA_VERSION "5"
 
 static const char store__schema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -41,7 +41,7 @@ static const char store__schema[] =
     " boot TEXT NOT NULL, time_ms INTEGER NOT NULL, changes INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE se_runtime(uuid TEXT PRIMARY KEY, connected INTEGER NOT NULL,"
     " controller_node INTEGER, since_ms INTEGER, last_heartbeat_ms INTEGER, se_state TEXT,"
-    " headless_since_ms INTEGER NOT NULL DEFAULT 0);"
+    " headless_since_ms INTEGER NOT NULL DEFAULT 0, silence_reported INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE se_session(uuid TEXT NOT NULL, node INTEGER NOT NULL, since_ms INTEGER NOT NULL,"
     " se_state TEXT, PRIMARY KEY(uuid, node));"
     "CREATE TABLE users(name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL);"

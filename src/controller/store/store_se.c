@@ -104,6 +104,10 @@ static int store_se__up(struct store_db *db, const struct store_se__report *r)
                              "VALUES(?1, ?2, ?3, ?4)",
                          STORE_DB_BIND(STORE_DB_TEXT(r->uuid), STORE_DB_INT(r->node),
                                        STORE_DB_INT(r->since), STORE_DB_TEXT(r->se_state)));
+    /* The SE is heard again: a later silence is another occurrence. */
+    if (err == 0)
+        err = store_db_write(db, "UPDATE se_runtime SET silence_reported=0 WHERE uuid=?",
+                             STORE_DB_BIND(STORE_DB_TEXT(r->uuid)));
     if (err != 0 || before > 0)
         return err != 0 ? err : (r->se_state != NULL ? store_se__state(db, r) : 0);
     err = store_db_write(db, "INSERT INTO se_runtime(uuid, connected, controller_node, since_ms,"
@@ -122,8 +126,10 @@ static int store_se__up(struct store_db *db, const struct store_se__report *r)
     return err;
 }
 
-/* A session closed: SE_HEARTBEAT_FAILURE when the node closed it for silence, SE_DOWN
- * when it was the SE's last. A report of a session already gone changes nothing. */
+/* A session closed: SE_HEARTBEAT_FAILURE when the node closed it for silence (the first
+ * such close since a session of the SE last opened: an SE that stalls is closed by every
+ * node, one occurrence), SE_DOWN when it was the SE's last. A report of a session already
+ * gone changes nothing. */
 static int store_se__down(struct store_db *db, const struct store_se__report *r)
 {
     char tag[64];
@@ -133,10 +139,17 @@ static int store_se__down(struct store_db *db, const struct store_se__report *r)
     if (err != 0 || store_db_changes(db) == 0)
         return err;
     snprintf(tag, sizeof tag, "%lld:%lld", (long long)r->node, (long long)r->since);
-    if (r->missed > 0)
-        err = store_se__event(db, r, "SE_HEARTBEAT_FAILURE", tag,
-                              "went silent on a controller node",
-                              json_pack("{s:s, s:I}", "se_name", r->name, "missed", r->missed));
+    if (r->missed > 0 &&
+        store_db_int64(db, "SELECT silence_reported FROM se_runtime WHERE uuid=?",
+                       STORE_DB_BIND(STORE_DB_TEXT(r->uuid)), 1) == 0) {
+        err = store_db_write(db, "UPDATE se_runtime SET silence_reported=1 WHERE uuid=?",
+                             STORE_DB_BIND(STORE_DB_TEXT(r->uuid)));
+        if (err == 0)
+            err = store_se__event(db, r, "SE_HEARTBEAT_FAILURE", tag,
+                                  "went silent on a controller node",
+                                  json_pack("{s:s, s:I}", "se_name", r->name, "missed",
+                                            r->missed));
+    }
     if (err != 0 || store_se__sessions(db, r->uuid) > 0)
         return err;
     err = store_db_write(db, "UPDATE se_runtime SET connected=0, last_heartbeat_ms=max("

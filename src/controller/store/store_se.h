@@ -19,7 +19,8 @@
  * reported another state. Derives the SE events (module SEMGR), each once:
  * SE_UP at the SE's first session (no other node had one); SE_DOWN when its last closed
  * (se_runtime.connected = 0); SE_HEARTBEAT_FAILURE when a node closed a session for
- * silence or the SE's state became CONTROLLER_HEARTBEAT_FAILED; SE_HEADLESS_RECOVERED
+ * silence (the first such close since a session of the SE last opened) or the SE's state
+ * became CONTROLLER_HEARTBEAT_FAILED; SE_HEADLESS_RECOVERED
  * when a session reports HEADLESS (once per headless period, named by STATE_SINCE). A
  * report about an SE without a serviceengine object, or about a session already closed,
  * changes nothing. */

@@ -6,6 +6,8 @@ before a full restart (or --se-wait-s), never waiting for a deleted SE.
 
 Every wait has a deadline; every process is stopped by its PID (the harness and `procs`).
 """
+import os
+import signal
 import time
 
 from cluster_helpers import (COPYING, READY, WAITING, events, history, parse_time_ms,
@@ -133,6 +135,27 @@ def test_runtime_fields_events_and_no_raft_write_per_heartbeat(cluster_factory, 
         wait_for(lambda node=node: se_object(node, obj["uuid"])["oper_status"]["state"]
                  == "OPER_DOWN", 10, f"{node.label}: se-1 OPER_DOWN")
     assert count_events(leader, "SE_UP", "se-1") == 1
+
+
+def test_a_stalled_se_is_one_heartbeat_failure_then_down(cluster_factory, procs, tmp_path):
+    """SIGSTOP: every node closes its session after 3 silent intervals of 1 s: one
+    SE_HEARTBEAT_FAILURE, one SE_DOWN; SIGCONT: it reconnects, a second SE_UP."""
+    cluster, leader, obj, se = one_se_cluster(cluster_factory, procs, tmp_path)
+    wait_for(lambda: count_events(leader, "SE_UP", "se-1") == 1, 10, "SE_UP")
+    os.kill(se.proc.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: count_events(leader, "SE_DOWN", "se-1") == 1, 20, "SE_DOWN")
+        failures = [e for e in events(leader, "SE_HEARTBEAT_FAILURE")]
+        assert len(failures) == 1, failures
+        assert failures[0]["event_details"] == {"se_name": "se-1", "missed": 3}, failures
+    finally:
+        os.kill(se.proc.pid, signal.SIGCONT)
+    wait_connected(se)
+    wait_for(lambda: count_events(leader, "SE_UP", "se-1") == 2, 15, "a second SE_UP")
+    wait_for(lambda: se_object(leader, obj["uuid"])["oper_status"]["state"] == "OPER_UP", 10,
+             "OPER_UP again")
+    assert count_events(leader, "SE_HEARTBEAT_FAILURE", "se-1") == 1
+    assert count_events(leader, "SE_DOWN", "se-1") == 1
 
 
 def test_headless_recovered_once(cluster_factory, procs, tmp_path):
