@@ -353,7 +353,7 @@ static void vigild__wire_api(struct vigild *d)
                                           d->write_path, d->opts.id, d->boot,
                                           d->opts.cluster_name, d->opts.vip};
     d->api_events = (struct api_events){d->store};
-    d->api_objects = (struct api_objects){d->store, d->cluster, d->write_path};
+    d->api_objects = (struct api_objects){d->store, d->cluster, d->write_path, NULL};
     if (api_auth_register(d->rest, &d->api_auth) != 0 ||
         api_cluster_register(d->rest, &d->api_cluster) != 0 ||
         api_events_register(d->rest, &d->api_events) != 0 ||
@@ -438,6 +438,26 @@ static void vigild__on_status_move(void *data, enum cluster_status from, enum cl
 
 /* --- the SE channel ---------------------------------------------------------------- */
 
+/* A change of one of this node's SE sessions, on its way to the leader through the
+ * events outbox (in order, kept until committed): the leader's FSM derives the SE runtime
+ * record and the SE events from it (store_se.h). */
+static void vigild__on_se_report(void *data, const struct se_session_report *r)
+{
+    struct vigild *d = data;
+    static const char *const changes[] = {"up", "down", "state"};
+    json_t *cmd = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "op", "se_session", "uuid",
+                            r->uuid, "change", changes[r->change], "node", (json_int_t)d->opts.id,
+                            "since", (json_int_t)r->since_ms, "time", (json_int_t)time_now_ms(),
+                            "se_state", r->se_state);
+    if (cmd == NULL)
+        return;
+    if (r->state_since_ms > 0)
+        json_object_set_new(cmd, "state_since", json_integer((json_int_t)r->state_since_ms));
+    if (r->missed > 0)
+        json_object_set_new(cmd, "missed", json_integer((json_int_t)r->missed));
+    events_submit(d->events, cmd);
+}
+
 /* Serves --se-listen (bound at start) with the SE channel: the protocol gets the store
  * and the cluster, the transport the host key, the store (keys) and the protocol. */
 static void vigild__start_se_channel(struct vigild *d)
@@ -455,6 +475,12 @@ static void vigild__start_se_channel(struct vigild *d)
     d->se_sessions = se_sessions_new(&d->loop, d->store, d->cluster, &pc);
     if (d->se_sessions == NULL)
         vigild__die("out of memory");
+    /* The session rows this node reported in an earlier life are gone with it; queued
+     * first, so that the leader applies it before any report of this life. */
+    events_submit(d->events, json_pack("{s:s, s:I}", "op", "se_sessions_reset", "node",
+                                       (json_int_t)d->opts.id));
+    se_sessions_set_reporter(d->se_sessions, vigild__on_se_report, d);
+    d->api_objects.se_sessions = d->se_sessions;
     cb = se_sessions_callbacks(d->se_sessions);
     if (ssh_server_start(&d->loop, d->se_fd, &sc, d->store, &cb, &d->se_server, err,
                          sizeof err) != 0)
@@ -515,6 +541,10 @@ static void vigild__stop(struct vigild *d)
     vlog_info("stopping");
     vigild__save_nodes(d);
     uv_close((uv_handle_t *)&d->housekeeping_timer, vigild__on_handle_closed);
+    if (d->se_sessions != NULL) { /* the outbox closes with raft: its reports would wait */
+        se_sessions_set_reporter(d->se_sessions, NULL, NULL);
+        d->api_objects.se_sessions = NULL;
+    }
     if (d->se_server != NULL) /* BYE to every SE while this node still answers */
         ssh_server_close(d->se_server, "the controller node is stopping",
                          vigild__on_se_server_closed, d);

@@ -1062,7 +1062,7 @@ static void test_se_runtime(void **state)
     se_runtime(s, SE1, 1, 2, T0, "CONNECTED");
     j = store_se_runtime(s, SE1);
     assert_json_text(j, "{\"connected\": true, \"controller_node\": 2, \"since_ms\": 1795845600123,"
-                        " \"last_heartbeat_ms\": 1795845600123, \"se_state\": \"CONNECTED\"}");
+                        " \"last_heartbeat_ms\": 1795845600123, \"se_state\": \"CONNECTED\", \"sessions\": 0}");
     json_decref(j);
 
     /* Connected SEs by name; an SE without an object is named by its uuid. */
@@ -1086,7 +1086,7 @@ static void test_se_runtime(void **state)
     se_runtime(s, SE1, 0, 2, T0 + 60, "CONTROLLER_HEARTBEAT_FAILED");
     j = store_se_runtime(s, SE1);
     assert_json_text(j, "{\"connected\": false, \"controller_node\": 2, \"since_ms\": 1795845600123,"
-                        " \"last_heartbeat_ms\": 1795845600183, \"se_state\": \"CONTROLLER_HEARTBEAT_FAILED\"}");
+                        " \"last_heartbeat_ms\": 1795845600183, \"se_state\": \"CONTROLLER_HEARTBEAT_FAILED\", \"sessions\": 0}");
     json_decref(j);
     /* Node 0 means any node. */
     se_runtime(s, SE2, 0, 0, T0 + 70, "HEADLESS");
@@ -1102,8 +1102,92 @@ static void test_se_runtime(void **state)
     se_runtime(s, SE1, 1, 1, T0 + 1000, "CONNECTED");
     j = store_se_runtime(s, SE1);
     assert_json_text(j, "{\"connected\": true, \"controller_node\": 1, \"since_ms\": 1795845601123,"
-                        " \"last_heartbeat_ms\": 1795845601123, \"se_state\": \"CONNECTED\"}");
+                        " \"last_heartbeat_ms\": 1795845601123, \"se_state\": \"CONNECTED\", \"sessions\": 0}");
     json_decref(j);
+}
+
+/* A node's report of one of its SE sessions. */
+static void se_session(struct store *s, const char *uuid, const char *change, int node,
+                       int64_t since, int64_t time_ms, const char *se_state, const char *extra)
+{
+    RUN(s, STORE_OK,
+        "{\"op\": \"se_session\", \"uuid\": \"%s\", \"change\": \"%s\", \"node\": %d,"
+        " \"since\": %lld, \"time\": %lld, \"se_state\": \"%s\"%s}",
+        uuid, change, node, (long long)since, (long long)time_ms, se_state, extra);
+}
+
+/* How many events of EVENT_ID are recorded. */
+static int64_t event_count(struct store *s, const char *event_id)
+{
+    int64_t total = 0;
+    json_decref(store_events_list(s, event_id, 0, 0, 1000, &total));
+    return total;
+}
+
+/* How many SEs are recorded as connected. */
+static size_t connected_count(struct store *s)
+{
+    json_t *j = store_se_connected(s);
+    size_t n = json_array_size(j);
+    json_decref(j);
+    return n;
+}
+
+/* Session reports of three nodes: the aggregate and each SE event once per occurrence;
+ * a reset node's sessions go without an SE_DOWN; a deleted SE's record goes with it. */
+static void test_se_sessions(void **state)
+{
+    struct store *s = *state;
+    json_t *j;
+
+    json_decref(create(s, STORE_CREATED, "serviceengine", SE1, SE_BODY("se-1")));
+    se_session(s, SE1, "up", 2, T0, T0, "CONNECTING", "");
+    se_session(s, SE1, "up", 1, T0 + 1, T0 + 1, "CONNECTING", "");
+    se_session(s, SE1, "up", 1, T0 + 1, T0 + 1, "CONNECTING", ""); /* applied twice */
+    se_session(s, SE1, "up", 3, T0 + 2, T0 + 2, "CONNECTING", "");
+    assert_int_equal(event_count(s, "SE_UP"), 1);
+    se_session(s, SE1, "state", 1, T0 + 1, T0 + 5, "CONNECTED", "");
+    se_session(s, SE1, "state", 2, T0, T0 + 5, "CONNECTED", "");
+    j = store_se_runtime(s, SE1);
+    assert_json_text(j, "{\"connected\": true, \"controller_node\": 2, \"since_ms\": 1795845600123,"
+                        " \"last_heartbeat_ms\": 1795845600128, \"se_state\": \"CONNECTED\", \"sessions\": 3}");
+    json_decref(j);
+    /* The SE's heartbeats fail: one event for every node's report of it. */
+    se_session(s, SE1, "state", 1, T0 + 1, T0 + 10, "CONTROLLER_HEARTBEAT_FAILED", "");
+    se_session(s, SE1, "state", 3, T0 + 2, T0 + 10, "CONTROLLER_HEARTBEAT_FAILED", "");
+    assert_int_equal(event_count(s, "SE_HEARTBEAT_FAILURE"), 1);
+    /* Node 2 closes its session for silence; node 3 restarts (no SE_DOWN); node 1's is
+     * the last: SE_DOWN once, the SE no longer counts as connected. */
+    se_session(s, SE1, "up", 4, T0 + 3, T0 + 3, "CONTROLLER_HEARTBEAT_FAILED", "");
+    se_session(s, SE1, "down", 2, T0, T0 + 20, "CONTROLLER_HEARTBEAT_FAILED", ", \"missed\": 3");
+    assert_int_equal(event_count(s, "SE_HEARTBEAT_FAILURE"), 2);
+    /* Another node closing its session for the same silence: the same occurrence. */
+    se_session(s, SE1, "down", 4, T0 + 3, T0 + 20, "CONTROLLER_HEARTBEAT_FAILED", ", \"missed\": 3");
+    assert_int_equal(event_count(s, "SE_HEARTBEAT_FAILURE"), 2);
+    RUN(s, STORE_OK, "{\"op\": \"se_sessions_reset\", \"node\": 3}");
+    se_session(s, SE1, "down", 3, T0 + 2, T0 + 21, "HEADLESS", ""); /* gone already */
+    assert_int_equal(event_count(s, "SE_DOWN"), 0);
+    assert_int_equal(connected_count(s), 1);
+    se_session(s, SE1, "down", 1, T0 + 1, T0 + 30, "HEADLESS", "");
+    se_session(s, SE1, "down", 1, T0 + 1, T0 + 30, "HEADLESS", "");
+    assert_int_equal(event_count(s, "SE_DOWN"), 1);
+    assert_int_equal(connected_count(s), 0);
+    /* Back from headless, through every node: SE_UP and SE_HEADLESS_RECOVERED once. */
+    se_session(s, SE1, "up", 1, T0 + 100, T0 + 100, "HEADLESS", ", \"state_since\": 1795845600150");
+    se_session(s, SE1, "up", 2, T0 + 101, T0 + 101, "HEADLESS", ", \"state_since\": 1795845600150");
+    se_session(s, SE1, "state", 1, T0 + 100, T0 + 102, "CONNECTED", "");
+    se_session(s, SE1, "up", 3, T0 + 103, T0 + 103, "HEADLESS", ", \"state_since\": 1795845600150");
+    assert_int_equal(event_count(s, "SE_UP"), 2);
+    assert_int_equal(event_count(s, "SE_HEADLESS_RECOVERED"), 1);
+    j = store_se_connected(s);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "since_ms")), T0 + 103);
+    json_decref(j);
+    /* Deleted: the record goes in the same command; later reports make none. */
+    RUN(s, STORE_REMOVED, "{\"op\": \"object_delete\", \"type\": \"serviceengine\", \"uuid\": \"" SE1 "\"}");
+    assert_null(store_se_runtime(s, SE1));
+    se_session(s, SE1, "up", 2, T0 + 200, T0 + 200, "CONNECTED", "");
+    assert_null(store_se_runtime(s, SE1));
+    assert_int_equal(connected_count(s), 0);
 }
 
 /* An object of another type with the SE's uuid (uuids are unique per type only) does not
@@ -1508,6 +1592,10 @@ static const struct {
     {"se_runtime", STORE_OK, 0,
      "{\"op\": \"se_runtime\", \"uuid\": \"" SE1 "\", \"connected\": true,"
      " \"controller_node\": 1, \"time\": 1}"},
+    {"se_session", STORE_OK, 0,
+     "{\"op\": \"se_session\", \"uuid\": \"" SE1 "\", \"change\": \"up\", \"node\": 1,"
+     " \"since\": 1, \"time\": 1}"},
+    {"se_sessions_reset", STORE_OK, 0, "{\"op\": \"se_sessions_reset\", \"node\": 1}"},
     {"user_put", STORE_CREATED, 1,
      "{\"op\": \"user_put\", \"name\": \"alice\", \"role\": \"admin\", \"hash\": \"h\","
      " \"create\": true}"},
@@ -1612,6 +1700,7 @@ int main(void)
         T(test_leader_elected_stale_term),
         T(test_se_runtime),
         T(test_se_connected_other_type_same_uuid),
+        T(test_se_sessions),
         T(test_malformed),
         T(test_snapshot_restore),
         T(test_restore_replaces),

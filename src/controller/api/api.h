@@ -10,6 +10,7 @@
 #include "controller/consensus/cluster.h"
 #include "controller/consensus/peers.h"
 #include "controller/api/rest.h"
+#include "controller/se_channel/se_session.h"
 #include "controller/status/status_driver.h"
 #include "controller/store/store.h"
 #include "controller/api/write_path.h"
@@ -22,6 +23,7 @@ struct api_objects {
     struct store *store;
     struct cluster *cluster;
     struct write_path *write_path;
+    struct se_sessions *se_sessions; /* this node's SE sessions (heartbeat ages), or NULL */
 };
 
 /* The cluster: /api/cluster, /api/cluster/runtime, and /api/internal/<...>, the nodes' own

@@ -119,7 +119,8 @@ static void api__internal_command(struct api_cluster *area, struct http_request 
 
     static const char *const allowed[] = {"node_register", "cluster_init", "event_record",
                                           "node_joined", "node_left", "leader_elected",
-                                          "se_runtime", "session_revoke", NULL};
+                                          "se_runtime", "se_session", "se_sessions_reset",
+                                          "session_revoke", NULL};
     const struct auth_identity *id = rest_identity(req);
     int ok = 0;
     for (int i = 0; op != NULL && allowed[i] != NULL; i++)

@@ -57,15 +57,22 @@ static json_t *api__time_or_null(json_t *rt, const char *key)
     return json_string(ts);
 }
 
-/* Adds the runtime fields an object type shows besides its config. */
+/* Adds the runtime fields an object type shows besides its config. A serviceengine's
+ * come from the replicated runtime record (store_se.h); its last_heartbeat is the later
+ * of the record's and what this node heard on its own session with the SE. */
 static void api__decorate(struct api_objects *area, enum obj_type type, json_t *obj)
 {
     json_t *rt;
+    const char *uuid = json_string_value(json_object_get(obj, "uuid"));
     int up;
-    if (type != OBJ_SERVICEENGINE)
+    int64_t heard;
+    if (type != OBJ_SERVICEENGINE || uuid == NULL)
         return;
-    rt = store_se_runtime(area->store, json_string_value(json_object_get(obj, "uuid")));
-    up = rt != NULL && json_is_true(json_object_get(rt, "connected"));
+    rt = store_se_runtime(area->store, uuid);
+    up = rt != NULL && json_integer_value(json_object_get(rt, "sessions")) > 0;
+    heard = area->se_sessions != NULL ? se_sessions_last_heard(area->se_sessions, uuid) : 0;
+    if (rt != NULL && heard > json_integer_value(json_object_get(rt, "last_heartbeat_ms")))
+        json_object_set_new(rt, "last_heartbeat_ms", json_integer((json_int_t)heard));
     json_object_set_new(obj, "oper_status", json_pack("{s:s}", "state", up ? "OPER_UP" : "OPER_DOWN"));
     json_object_set_new(obj, "controller_node",
                         rt != NULL && json_integer_value(json_object_get(rt, "controller_node")) > 0

@@ -25,6 +25,10 @@ struct se_session {
     uint64_t pushed_version;  /* ... at this config_version */
     uint64_t heartbeat_seq;   /* the last HEARTBEAT this node sent */
     int64_t last_heard_ms;    /* the last frame from the SE (monotonic) */
+    int64_t last_heard_wall_ms; /* the same, epoch ms (for the runtime record) */
+    int64_t since_wall_ms;    /* HELLO, epoch ms: names the session in the reports */
+    char se_state[40];        /* the state its HELLO or last HEARTBEAT said */
+    int silent;               /* being closed for missing heartbeats */
 };
 
 struct se_sessions {
@@ -45,6 +49,8 @@ struct se_sessions {
     uv_timer_t heartbeat;
     struct loop_timer push;   /* a config push on the next loop iteration */
     int handles_open;
+    se_sessions_report_cb report;
+    void *report_data;
 };
 
 /* True if this node knows a leader with quorum: it leads and heard from a majority within
@@ -256,6 +262,29 @@ static void se_sessions__on_config_change(void *data)
     loop_timer_start(&p->push, 0);
 }
 
+/* --- reports ------------------------------------------------------------------------- */
+
+/* Tells the reporter (if any) of a change of S: opened, closed, or its SE's state. */
+static void se_sessions__report(struct se_sessions *p, const struct se_session *s,
+                                enum se_session_change change, int64_t state_since_ms)
+{
+    struct se_session_report r = {change, s->uuid, s->name, s->se_state, s->since_wall_ms,
+                                  state_since_ms, s->silent ? p->miss_limit : 0};
+    if (p->report != NULL)
+        p->report(p->report_data, &r);
+}
+
+/* A HEARTBEAT's "state": reported when it is another than the one last said. */
+static void se_sessions__on_se_state(struct se_sessions *p, struct se_session *s,
+                                     const json_t *heartbeat)
+{
+    const char *state = json_string_value(json_object_get(heartbeat, "state"));
+    if (state == NULL || strcmp(state, s->se_state) == 0 || strlen(state) >= sizeof s->se_state)
+        return;
+    snprintf(s->se_state, sizeof s->se_state, "%s", state);
+    se_sessions__report(p, s, SE_SESSION_STATE, 0);
+}
+
 /* --- frames ---------------------------------------------------------------------------- */
 
 static void se_sessions__heartbeat(struct se_sessions *p, struct se_session *s)
@@ -271,14 +300,15 @@ static int se_sessions__on_hello(struct se_sessions *p, struct se_session *s, js
                                  char *why, size_t len)
 {
     const char *name = NULL, *state = "?", *version = "?";
-    json_int_t config_version = 0;
+    json_int_t config_version = 0, state_since = 0;
 
     if (s->welcomed) {
         snprintf(why, len, "a second HELLO");
         return VIGIL_EINVAL;
     }
-    if (json_unpack(hello, "{s:s, s?s, s?I, s?s}", "name", &name, "version", &version,
-                    "config_version", &config_version, "state", &state) != 0) {
+    if (json_unpack(hello, "{s:s, s?s, s?I, s?s, s?I}", "name", &name, "version", &version,
+                    "config_version", &config_version, "state", &state, "state_since",
+                    &state_since) != 0) {
         snprintf(why, len, "HELLO needs \"name\" (a string), and \"config_version\" a number");
         return VIGIL_EINVAL;
     }
@@ -291,6 +321,9 @@ static int se_sessions__on_hello(struct se_sessions *p, struct se_session *s, js
               version, state, (long long)config_version);
     se_sessions__send(s, SE_FRAME_WELCOME, se_sessions__welcome(p, s));
     s->welcomed = 1;
+    s->since_wall_ms = time_now_ms();
+    snprintf(s->se_state, sizeof s->se_state, "%s", strlen(state) < sizeof s->se_state ? state : "?");
+    se_sessions__report(p, s, SE_SESSION_UP, state_since);
     se_sessions__push(p, s);
     return 0;
 }
@@ -321,6 +354,7 @@ static void se_sessions__on_frame(void *data, void *owner_state, const struct se
     char why[300] = "";
 
     s->last_heard_ms = time_mono_ms();
+    s->last_heard_wall_ms = time_now_ms();
     if (frame->type != SE_FRAME_HELLO && frame->type != SE_FRAME_BYE && !s->welcomed) {
         snprintf(why, sizeof why, "%s before HELLO", se_frame_type_name(frame->type));
     } else {
@@ -335,6 +369,7 @@ static void se_sessions__on_frame(void *data, void *owner_state, const struct se
             json_t *seq = json_object_get(frame->payload, "seq");
             se_sessions__send(s, SE_FRAME_HEARTBEAT_ACK,
                               json_pack("{s:O}", "seq", seq != NULL ? seq : json_null()));
+            se_sessions__on_se_state(p, s, frame->payload);
             break;
         }
         case SE_FRAME_HEARTBEAT_ACK:
@@ -395,6 +430,8 @@ static void se_sessions__on_close(void *data, void *owner_state, const char *rea
     struct se_sessions *p = data;
     struct se_session *s = owner_state;
     (void)reason; /* ssh_server logged it */
+    if (s->welcomed)
+        se_sessions__report(p, s, SE_SESSION_DOWN, 0);
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -433,6 +470,7 @@ static void se_sessions__on_heartbeat(uv_timer_t *t)
             char why[120];
             snprintf(why, sizeof why, "silent for %lld ms (%u heartbeats missed)",
                      (long long)(now - s->last_heard_ms), p->miss_limit);
+            s->silent = 1;
             ssh_server_session_close(s->link, why); /* frees S */
         } else if (s->welcomed) {
             se_sessions__heartbeat(p, s);
@@ -456,6 +494,21 @@ unsigned se_sessions_count(const struct se_sessions *sessions)
     for (const struct se_session *s = sessions->list; s != NULL; s = s->next)
         n += s->welcomed;
     return n;
+}
+
+void se_sessions_set_reporter(struct se_sessions *sessions, se_sessions_report_cb cb, void *data)
+{
+    sessions->report = cb;
+    sessions->report_data = data;
+}
+
+int64_t se_sessions_last_heard(const struct se_sessions *sessions, const char *uuid)
+{
+    int64_t latest = 0;
+    for (const struct se_session *s = sessions->list; s != NULL; s = s->next)
+        if (s->welcomed && strcmp(s->uuid, uuid) == 0 && s->last_heard_wall_ms > latest)
+            latest = s->last_heard_wall_ms;
+    return latest;
 }
 
 struct ssh_server_callbacks se_sessions_callbacks(struct se_sessions *sessions)

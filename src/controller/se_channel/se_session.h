@@ -10,7 +10,10 @@
  * replica). After a change, a session whose serviceengine object was deleted, renamed or
  * given another public_key is closed. CONFIG_ACK is logged. HEARTBEAT is answered with HEARTBEAT_ACK; the node sends
  * its own HEARTBEAT every heartbeat interval (and at once when it learns or loses its
- * leader), and closes a session silent for longer than miss_limit intervals.
+ * leader), and closes a session silent for longer than miss_limit intervals. Each
+ * change of a session past HELLO (up, down, the SE's reported state) goes to the reporter
+ * (se_sessions_set_reporter); heartbeats do not (docs/architecture.md, "The SE runtime
+ * record").
  *
  * Everything runs on the loop thread. */
 #ifndef VIGIL_SE_CHANNEL_SE_SESSION_H
@@ -45,6 +48,34 @@ struct ssh_server_callbacks se_sessions_callbacks(struct se_sessions *sessions);
 /* The cluster's role, leader or term changed: tells the SEs at once when this node learnt
  * or lost a leader with quorum, and pushes a config that waited for one. */
 void se_sessions_poke(struct se_sessions *sessions);
+
+/* A change of one session (docs/architecture.md, "The SE runtime record"):
+ * - SE_SESSION_UP: the SE said HELLO on it (the session counts from here);
+ * - SE_SESSION_DOWN: a session that said HELLO closed (MISSED > 0: this node closed it
+ *   because the SE missed that many heartbeat intervals);
+ * - SE_SESSION_STATE: the SE's HEARTBEAT says another state than before. */
+enum se_session_change { SE_SESSION_UP, SE_SESSION_DOWN, SE_SESSION_STATE };
+
+/* Every pointer is borrowed for the callback's duration. */
+struct se_session_report {
+    enum se_session_change change;
+    const char *uuid;        /* the SE's serviceengine object */
+    const char *name;
+    const char *se_state;    /* the state the SE said last ("?" if none) */
+    int64_t since_ms;        /* HELLO on this node, epoch ms: names the session */
+    int64_t state_since_ms;  /* UP: when the SE entered SE_STATE (its HELLO), else 0 */
+    unsigned missed;
+};
+
+/* CB(DATA, report) is called on the loop thread for every change of every session, from
+ * inside the frame or close handling (it must not close sessions). NULL: nobody is told
+ * (so set it NULL before the reporter's object goes away). Replaces the previous one. */
+typedef void (*se_sessions_report_cb)(void *data, const struct se_session_report *report);
+void se_sessions_set_reporter(struct se_sessions *sessions, se_sessions_report_cb cb, void *data);
+
+/* The latest time (epoch ms) this node heard anything from SE UUID on a session past
+ * HELLO, or 0 when it has no such session. */
+int64_t se_sessions_last_heard(const struct se_sessions *sessions, const char *uuid);
 
 /* How many sessions have said HELLO. */
 unsigned se_sessions_count(const struct se_sessions *sessions);

@@ -32,6 +32,7 @@ struct status_driver {
     uint64_t copy_target;       /* commit index when Copying began */
     json_t *awaited_ses;        /* SEs connected before quorum was lost (Waiting) */
     int64_t waiting_since_ms;   /* when Waiting began */
+    int64_t started_ms;         /* when this process started driving (epoch ms) */
     int64_t lag_since_ms;       /* Ready: since when a member lags (0 = none does) */
     /* Follower side: the leader whose history is mirrored, and how far. */
     uint64_t mirror_leader;
@@ -151,7 +152,11 @@ static int status_driver__laggards(struct status_driver *d, uint64_t target, cha
 }
 
 /* Waiting for Service Engines: true once every SE recorded as connected when Waiting
- * began has reconnected since, or --se-wait-s ran out; REASON says which. */
+ * began has reconnected since, or --se-wait-s ran out; REASON says which. An SE is back
+ * when a node reports a session with it opened after this process started or after
+ * Waiting began, whichever is earlier: an SE that is back has a session with every node,
+ * this one too, and a session of an earlier life (a node's row not reset yet) is older
+ * than either (docs/architecture.md, "Waiting for Service Engines"). */
 static int status_driver__ses_back(struct status_driver *d, char *reason, size_t len)
 {
     json_t *now, *se;
@@ -178,7 +183,8 @@ static int status_driver__ses_back(struct status_driver *d, char *reason, size_t
         json_array_foreach(now, j, cur)
         {
             if (strcmp(json_string_value(json_object_get(cur, "uuid")), uuid) == 0 &&
-                json_integer_value(json_object_get(cur, "since_ms")) >= d->waiting_since_ms)
+                json_integer_value(json_object_get(cur, "since_ms")) >=
+                    (d->started_ms < d->waiting_since_ms ? d->started_ms : d->waiting_since_ms))
                 is_back = 1;
         }
         status_driver__append(is_back ? back : missing, is_back ? sizeof back : sizeof missing,
@@ -416,6 +422,7 @@ struct status_driver *status_driver_start(uv_loop_t *loop, struct cluster *clust
     d->store = store;
     d->self_id = self_id;
     d->se_wait_s = se_wait_s;
+    d->started_ms = time_now_ms();
     status_init(&d->sm, time_now_ms(), "node started");
     uv_timer_init(loop, &d->timer);
     d->timer.data = d;

@@ -1,6 +1,6 @@
 /* store-int.h: what the store's own files share (store.c, store_objects.c, store_events.c,
- * store_auth.c): the store's layout, what a command handler is, and how it refuses. Not
- * for other modules: they use store.h. */
+ * store_se.c, store_auth.c): the store's layout, what a command handler is, and how it
+ * refuses. Not for other modules: they use store.h. */
 #ifndef VIGIL_STORE_INT_H
 #define VIGIL_STORE_INT_H
 

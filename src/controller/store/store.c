@@ -14,9 +14,10 @@
 #include "controller/store/store_auth.h"
 #include "controller/store/store_events.h"
 #include "controller/store/store_objects.h"
+#include "controller/store/store_se.h"
 
 /* Bumped whenever the schema changes; a snapshot of another version is refused. */
-#define STORE__SCHEMA_VERSION "3"
+#define STORE__SCHEMA_VERSION "5"
 
 static const char store__schema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -39,7 +40,10 @@ static const char store__schema[] =
     "CREATE TABLE presence(id INTEGER PRIMARY KEY, present INTEGER NOT NULL,"
     " boot TEXT NOT NULL, time_ms INTEGER NOT NULL, changes INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE se_runtime(uuid TEXT PRIMARY KEY, connected INTEGER NOT NULL,"
-    " controller_node INTEGER, since_ms INTEGER, last_heartbeat_ms INTEGER, se_state TEXT);"
+    " controller_node INTEGER, since_ms INTEGER, last_heartbeat_ms INTEGER, se_state TEXT,"
+    " headless_since_ms INTEGER NOT NULL DEFAULT 0, silence_reported INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE se_session(uuid TEXT NOT NULL, node INTEGER NOT NULL, since_ms INTEGER NOT NULL,"
+    " se_state TEXT, PRIMARY KEY(uuid, node));"
     "CREATE TABLE users(name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL);"
     "CREATE TABLE tokens(id TEXT PRIMARY KEY, user TEXT NOT NULL, mac TEXT NOT NULL UNIQUE,"
     " expires_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, description TEXT NOT NULL,"
@@ -119,6 +123,8 @@ static const struct store__command store__commands[] = {
     {"node_left", store_events_node_left, 0, 0},
     {"leader_elected", store_events_leader_elected, 0, 0},
     {"se_runtime", store_events_se_runtime, 0, 0},
+    {"se_session", store_se_session, 0, 0},
+    {"se_sessions_reset", store_se_sessions_reset, 0, 0},
     {"user_put", store_auth_user_put, 1, 0},
     {"user_delete", store_auth_user_delete, 1, 0},
     {"token_create", store_auth_token_create, 1, 0},

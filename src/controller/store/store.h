@@ -135,11 +135,17 @@ char *store_meta_get(struct store *store, const char *key);
 json_t *store_events_list(struct store *store, const char *event_id, int64_t since_ms,
                           int64_t offset, int64_t limit, int64_t *total);
 
-/* SEs recorded as connected: [{"uuid", "name", "since_ms", "controller_node"}]. */
+/* SEs recorded as connected: [{"uuid", "name", "since_ms", "controller_node"}], by name.
+ * SINCE_MS is the latest of the record's connect and its sessions' opening (store_se.h):
+ * it moves when the SE opens a session with any node. */
 json_t *store_se_connected(struct store *store);
 
 /* The runtime record of SE UUID: {"connected", "controller_node", "since_ms",
- * "last_heartbeat_ms", "se_state"}, or NULL. */
+ * "last_heartbeat_ms", "se_state", "sessions"}, or NULL. CONTROLLER_NODE is the node of
+ * its oldest open session (the one that brought it up, while it lasts), else the node
+ * recorded at its last connect; SESSIONS counts the nodes reporting an open session;
+ * LAST_HEARTBEAT_MS is the latest change a node reported (heartbeats are not
+ * replicated: the API adds what this node heard itself). Owned by the caller. */
 json_t *store_se_runtime(struct store *store, const char *uuid);
 
 /* Users: {"username", "role", "hash"} or NULL; the list omits the hash. */

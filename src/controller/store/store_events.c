@@ -23,8 +23,7 @@ static void store_events__uuid(const char *key, char out[37])
              h[13], h[14], h[15]);
 }
 
-/* Records one event unless its KEY is recorded already. DETAILS is borrowed. */
-static int store_events__insert(struct store_db *db, const char *key, const char *event_id,
+int store_events_insert(struct store_db *db, const char *key, const char *event_id,
                                 int64_t time_ms, const char *module, const char *obj_type,
                                 const char *obj_name, const char *description, json_t *details)
 {
@@ -82,7 +81,7 @@ static int store_events__node_event(struct store_db *db, json_int_t id, const ch
     store_events__node_label(db, id, name, sizeof name, ip, sizeof ip);
     snprintf(desc, sizeof desc, "Controller node %s %s", name, what);
     details = json_pack("{s:s, s:s, s:s}", "node_name", name, "ip", ip, "role", role);
-    err = store_events__insert(db, key, event_id, time_ms, "CLUSTERMGR", "CONTROLLER_NODE", name,
+    err = store_events_insert(db, key, event_id, time_ms, "CLUSTERMGR", "CONTROLLER_NODE", name,
                                desc, details);
     json_decref(details);
     return err;
@@ -99,7 +98,7 @@ int store_events_record(struct store_db *db, json_t *cmd, struct store_result *r
                     "obj_name", &obj_name, "description", &description, "details", &details) != 0)
         return VIGIL_EINVAL;
     res->outcome = STORE_OK;
-    return store_events__insert(db, key, event_id, time_ms, module, obj_type, obj_name,
+    return store_events_insert(db, key, event_id, time_ms, module, obj_type, obj_name,
                                 description, details);
 }
 
@@ -227,7 +226,7 @@ int store_events_leader_elected(struct store_db *db, json_t *cmd, struct store_r
         snprintf(key, sizeof key, "failover:%lld:%s:%lld", (long long)id, boot, (long long)term);
         snprintf(desc, sizeof desc, "Controller node %s took over as leader from %s", name, pname);
         details = json_pack("{s:s, s:s}", "leader_node", name, "previous_leader_node", pname);
-        err = store_events__insert(db, key, "CONTROLLER_LEADER_FAILOVER", time_ms, "CLUSTERMGR",
+        err = store_events_insert(db, key, "CONTROLLER_LEADER_FAILOVER", time_ms, "CLUSTERMGR",
                                    "CONTROLLER_NODE", name, desc, details);
         json_decref(details);
     }
@@ -305,7 +304,9 @@ json_t *store_se_connected(struct store *store)
 {
     json_t *list = json_array();
     sqlite3_stmt *st = store_db_statement(
-        &store->db, "SELECT r.uuid, coalesce(o.name, r.uuid), r.since_ms, r.controller_node "
+        &store->db, "SELECT r.uuid, coalesce(o.name, r.uuid), max(r.since_ms, coalesce(("
+                    "SELECT max(s.since_ms) FROM se_session s WHERE s.uuid = r.uuid), 0)), "
+                    "r.controller_node "
                     "FROM se_runtime r LEFT JOIN objects o ON o.type = 3 AND o.uuid = r.uuid "
                     "WHERE r.connected = 1 ORDER BY 2", NULL);
     if (st == NULL)
@@ -323,21 +324,24 @@ json_t *store_se_connected(struct store *store)
 
 json_t *store_se_runtime(struct store *store, const char *uuid)
 {
-    sqlite3_stmt *st = store_db_statement(&store->db, "SELECT connected, controller_node, "
-                                                      "since_ms, last_heartbeat_ms, se_state "
-                                                      "FROM se_runtime WHERE uuid=?",
-                                          STORE_DB_BIND(STORE_DB_TEXT(uuid)));
+    sqlite3_stmt *st = store_db_statement(
+        &store->db, "SELECT connected, coalesce((SELECT node FROM se_session s WHERE s.uuid = "
+                    "r.uuid ORDER BY since_ms, node LIMIT 1), controller_node), since_ms, "
+                    "last_heartbeat_ms, se_state, (SELECT count(*) FROM se_session s WHERE "
+                    "s.uuid = r.uuid) FROM se_runtime r WHERE uuid=?",
+        STORE_DB_BIND(STORE_DB_TEXT(uuid)));
     json_t *out = NULL;
     if (st == NULL)
         return NULL;
     if (sqlite3_step(st) == SQLITE_ROW)
-        out = json_pack("{s:b, s:I, s:I, s:I, s:o}", "connected", sqlite3_column_int(st, 0),
+        out = json_pack("{s:b, s:I, s:I, s:I, s:o, s:I}", "connected", sqlite3_column_int(st, 0),
                         "controller_node", (json_int_t)sqlite3_column_int64(st, 1), "since_ms",
                         (json_int_t)sqlite3_column_int64(st, 2), "last_heartbeat_ms",
                         (json_int_t)sqlite3_column_int64(st, 3), "se_state",
                         sqlite3_column_type(st, 4) == SQLITE_NULL
                             ? json_null()
-                            : json_string((const char *)sqlite3_column_text(st, 4)));
+                            : json_string((const char *)sqlite3_column_text(st, 4)),
+                        "sessions", (json_int_t)sqlite3_column_int64(st, 5));
     store_db_release(&store->db, st);
     return out;
 }

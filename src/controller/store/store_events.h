@@ -9,6 +9,13 @@
 
 #include "controller/store/store-int.h"
 
+/* Records one event (its uuid derived from KEY) unless KEY is recorded already; the
+ * oldest beyond STORE_EVENTS_KEEP go. Everything is borrowed (DETAILS too). Returns 0,
+ * VIGIL_EIO. Inside the command's transaction, loop thread. */
+int store_events_insert(struct store_db *db, const char *key, const char *event_id,
+                        int64_t time_ms, const char *module, const char *obj_type,
+                        const char *obj_name, const char *description, json_t *details);
+
 /* "event_record": one event, unless its key is recorded already (the oldest beyond
  * STORE_EVENTS_KEEP go); STORE_OK. */
 store_command_fn store_events_record;

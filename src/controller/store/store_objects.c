@@ -8,6 +8,7 @@
 
 #include "common/errors.h"
 #include "common/vlog.h"
+#include "controller/store/store_se.h"
 
 #define STORE_OBJECTS__REFS_MAX 256
 
@@ -426,6 +427,7 @@ int store_objects_delete(struct store_db *db, json_t *cmd, struct store_result *
                        STORE_DB_BIND(STORE_DB_INT(type), STORE_DB_TEXT(uuid))) != 0 ||
         store_db_write(db, "DELETE FROM refs WHERE src_type=? AND src_uuid=?",
                        STORE_DB_BIND(STORE_DB_INT(type), STORE_DB_TEXT(uuid))) != 0 ||
+        (type == OBJ_SERVICEENGINE && store_se_forget(db, uuid) != 0) ||
         store_objects__config_changed(db) != 0)
         return VIGIL_EIO;
     res->outcome = STORE_REMOVED;
