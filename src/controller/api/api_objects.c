@@ -59,7 +59,8 @@ static json_t *api__time_or_null(json_t *rt, const char *key)
 
 /* Adds the runtime fields an object type shows besides its config. A serviceengine's
  * come from the replicated runtime record (store_se.h); its last_heartbeat is the later
- * of the record's and what this node heard on its own session with the SE. */
+ * of the record's and what this node heard on its own session with the SE, and its
+ * config_version is what the SE told this node it serves. */
 static void api__decorate(struct api_objects *area, enum obj_type type, json_t *obj)
 {
     json_t *rt;
@@ -82,6 +83,13 @@ static void api__decorate(struct api_objects *area, enum obj_type type, json_t *
     json_object_set_new(obj, "last_heartbeat", api__time_or_null(rt, "last_heartbeat_ms"));
     json_object_set_new(obj, "se_state",
                         rt != NULL ? json_incref(json_object_get(rt, "se_state")) : json_null());
+    {
+        /* what the SE told this node it serves (null: no session to this node) */
+        int64_t version = area->se_sessions != NULL
+                              ? se_sessions_config_version(area->se_sessions, uuid) : -1;
+        json_object_set_new(obj, "config_version",
+                            version >= 0 ? json_integer((json_int_t)version) : json_null());
+    }
     json_decref(rt);
 }
 

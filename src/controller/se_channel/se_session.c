@@ -28,6 +28,7 @@ struct se_session {
     int64_t last_heard_wall_ms; /* the same, epoch ms (for the runtime record) */
     int64_t since_wall_ms;    /* HELLO, epoch ms: names the session in the reports */
     char se_state[40];        /* the state its HELLO or last HEARTBEAT said */
+    int64_t se_config_version; /* the config_version its HELLO, last HEARTBEAT or ACK said */
     int silent;               /* being closed for missing heartbeats */
 };
 
@@ -321,6 +322,7 @@ static int se_sessions__on_hello(struct se_sessions *p, struct se_session *s, js
               version, state, (long long)config_version);
     se_sessions__send(s, SE_FRAME_WELCOME, se_sessions__welcome(p, s));
     s->welcomed = 1;
+    s->se_config_version = config_version;
     s->since_wall_ms = time_now_ms();
     snprintf(s->se_state, sizeof s->se_state, "%s", strlen(state) < sizeof s->se_state ? state : "?");
     se_sessions__report(p, s, SE_SESSION_UP, state_since);
@@ -340,8 +342,10 @@ static void se_sessions__on_config_ack(struct se_session *s, json_t *ack)
                   s->name);
         return;
     }
-    if (ok)
+    if (ok) {
+        s->se_config_version = version;
         vlog_info("se channel SE '%s': applied config_version %lld", s->name, (long long)version);
+    }
     else
         vlog_warn("se channel SE '%s': refused config_version %lld: %s", s->name,
                   (long long)version, error);
@@ -367,8 +371,11 @@ static void se_sessions__on_frame(void *data, void *owner_state, const struct se
             break;
         case SE_FRAME_HEARTBEAT: {
             json_t *seq = json_object_get(frame->payload, "seq");
+            json_t *version = json_object_get(frame->payload, "config_version");
             se_sessions__send(s, SE_FRAME_HEARTBEAT_ACK,
                               json_pack("{s:O}", "seq", seq != NULL ? seq : json_null()));
+            if (json_is_integer(version) && json_integer_value(version) >= 0)
+                s->se_config_version = json_integer_value(version);
             se_sessions__on_se_state(p, s, frame->payload);
             break;
         }
@@ -509,6 +516,15 @@ int64_t se_sessions_last_heard(const struct se_sessions *sessions, const char *u
         if (s->welcomed && strcmp(s->uuid, uuid) == 0 && s->last_heard_wall_ms > latest)
             latest = s->last_heard_wall_ms;
     return latest;
+}
+
+int64_t se_sessions_config_version(const struct se_sessions *sessions, const char *uuid)
+{
+    int64_t version = -1;
+    for (const struct se_session *s = sessions->list; s != NULL; s = s->next)
+        if (s->welcomed && strcmp(s->uuid, uuid) == 0 && s->se_config_version > version)
+            version = s->se_config_version;
+    return version;
 }
 
 struct ssh_server_callbacks se_sessions_callbacks(struct se_sessions *sessions)

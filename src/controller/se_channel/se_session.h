@@ -77,6 +77,11 @@ void se_sessions_set_reporter(struct se_sessions *sessions, se_sessions_report_c
  * HELLO, or 0 when it has no such session. */
 int64_t se_sessions_last_heard(const struct se_sessions *sessions, const char *uuid);
 
+/* The config_version SE UUID serves as it last told this node (HELLO, HEARTBEAT,
+ * CONFIG_ACK) on a session past HELLO, the highest over its sessions here; -1 when this
+ * node has no such session. */
+int64_t se_sessions_config_version(const struct se_sessions *sessions, const char *uuid);
+
 /* How many sessions have said HELLO. */
 unsigned se_sessions_count(const struct se_sessions *sessions);
 

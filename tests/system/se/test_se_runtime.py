@@ -107,6 +107,10 @@ def test_runtime_fields_events_and_no_raft_write_per_heartbeat(cluster_factory, 
         assert o["controller_node"] in ids, o
         age = time.time() * 1000 - parse_time_ms(o["last_heartbeat"])
         assert age < 3000, f"{node.label}: last_heartbeat {age:.0f} ms old: {o}"
+        # the config the SE serves, as it told this node
+        wait_for(lambda node=node: se_object(node, obj["uuid"])["config_version"]
+                 == se.status()["config_version"] > 0, 10,
+                 f"{node.label} shows the SE's config_version")
     # one SE_UP, on every node, naming a controller node
     for node in cluster.nodes:
         wait_for(lambda node=node: count_events(node, "SE_UP", "se-1") == 1, 10,
@@ -127,7 +131,7 @@ def test_runtime_fields_events_and_no_raft_write_per_heartbeat(cluster_factory, 
     assert parse_time_ms(later["last_heartbeat"]) > first + 2000, later  # served from memory
     assert count_events(leader, "SE_UP", "se-1") == 1
 
-    # the SE stops: SE_DOWN once, OPER_DOWN on every node
+    # the SE stops: SE_DOWN once, OPER_DOWN on every node (and no config_version: no session)
     se.stop()
     for node in cluster.nodes:
         wait_for(lambda node=node: count_events(node, "SE_DOWN", "se-1") == 1, 15,
