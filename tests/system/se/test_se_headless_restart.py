@@ -4,11 +4,9 @@ the controllers are back. A real vigil-se against a real three-node TLS cluster;
 has a deadline, every process is stopped by its PID."""
 import requests
 
-from cluster_helpers import three_nodes
-from conftest import free_port, wait_for
-from fake_controller import make_key
+from conftest import wait_for
 from test_se_channel_client import ChannelSE
-from test_se_with_cluster import known_hosts_from_cli
+from test_se_with_cluster import SeBed
 
 
 def served(port):
@@ -20,23 +18,8 @@ def served(port):
 
 def test_se_restarted_while_headless_serves_its_last_good_config(cluster_factory, procs,
                                                                   tmp_path):
-    cluster = three_nodes(cluster_factory)
-    leader = cluster.leader()
-    key = tmp_path / "se-key"
-    status, doc = leader.api.post("/api/serviceengine", {"name": "se-1",
-                                                         "public_key": make_key(key)})
-    assert status == 201, (status, doc)
-    backend_port, vs_port = free_port(), free_port()
-    procs.backend("http", backend_port, "b1")
-    status, pool = leader.api.post("/api/pool", {
-        "name": "p1", "lb_algorithm": "LB_ALGORITHM_ROUND_ROBIN",
-        "servers": [{"ip": "127.0.0.1", "port": backend_port, "enabled": True}]})
-    assert status == 201, (status, pool)
-    status, doc = leader.api.post("/api/virtualservice", {
-        "name": "web", "enabled": True, "vip": "127.0.0.1", "services": [{"port": vs_port}],
-        "application": "http", "pool_ref": pool["uuid"]})
-    assert status == 201, (status, doc)
-    kh = known_hosts_from_cli(leader, tmp_path / "known_hosts")
+    bed = SeBed(cluster_factory, procs, tmp_path)
+    cluster, key, kh, vs_port = bed.cluster, bed.key, bed.known_hosts, bed.vs_port
     addresses = [n.se_listen for n in cluster.nodes]
 
     se = ChannelSE(procs, tmp_path, key, kh, addresses).start()

@@ -73,6 +73,32 @@ class Traffic:
         self._thread.join(timeout=10)
 
 
+class SeBed:
+    """A three-node cluster (TLS, defaults) with one serviceengine "se-1" registered with its
+    own key (KEY), a backend, pool "p1" (POOL) and virtual service "web" on
+    127.0.0.1:VS_PORT for every SE, and KNOWN_HOSTS written by `vigil cluster known-hosts`."""
+
+    def __init__(self, cluster_factory, procs, tmp_path):
+        self.cluster = three_nodes(cluster_factory)
+        self.leader = leader = self.cluster.leader()
+        self.key = tmp_path / "se-key"
+        status, self.se_obj = leader.api.post("/api/serviceengine",
+                                              {"name": "se-1", "public_key": make_key(self.key)})
+        assert status == 201, (status, self.se_obj)
+        self.backend_port, self.vs_port = free_port(), free_port()
+        procs.backend("http", self.backend_port, "b1")
+        status, self.pool = leader.api.post("/api/pool", {
+            "name": "p1", "lb_algorithm": "LB_ALGORITHM_ROUND_ROBIN",
+            "servers": [{"ip": "127.0.0.1", "port": self.backend_port, "enabled": True}]})
+        assert status == 201, (status, self.pool)
+        status, vs = leader.api.post("/api/virtualservice", {
+            "name": "web", "enabled": True, "vip": "127.0.0.1",
+            "services": [{"port": self.vs_port}], "application": "http",
+            "pool_ref": self.pool["uuid"]})
+        assert status == 201, (status, vs)
+        self.known_hosts = known_hosts_from_cli(leader, tmp_path / "known_hosts")
+
+
 def connected_count(se):
     return len([c for c in se.status()["controllers"] if c["connected"]])
 
@@ -88,24 +114,10 @@ def reboot_down(node, how):
 @pytest.mark.parametrize("how", ["kill9", "stop"])
 def test_se_connects_serves_and_rides_out_the_seed_reboots(cluster_factory, procs, tmp_path,
                                                            how):
-    cluster = three_nodes(cluster_factory)
-    leader = cluster.leader()
-    key = tmp_path / "se-key"
-    pub = make_key(key)
-    status, se_obj = leader.api.post("/api/serviceengine", {"name": "se-1", "public_key": pub})
-    assert status == 201, (status, se_obj)
-    backend_port, vs_port = free_port(), free_port()
-    procs.backend("http", backend_port, "b1")
-    status, pool = leader.api.post("/api/pool", {
-        "name": "p1", "lb_algorithm": "LB_ALGORITHM_ROUND_ROBIN",
-        "servers": [{"ip": "127.0.0.1", "port": backend_port, "enabled": True}]})
-    assert status == 201, (status, pool)
-    status, vs = leader.api.post("/api/virtualservice", {
-        "name": "web", "enabled": True, "vip": "127.0.0.1", "services": [{"port": vs_port}],
-        "application": "http", "pool_ref": pool["uuid"]})
-    assert status == 201, (status, vs)
-
-    kh = known_hosts_from_cli(leader, tmp_path / "known_hosts")
+    bed = SeBed(cluster_factory, procs, tmp_path)
+    cluster, leader, key, pool = bed.cluster, bed.leader, bed.key, bed.pool
+    backend_port, vs_port = bed.backend_port, bed.vs_port
+    kh = bed.known_hosts
     follower = next(n for n in cluster.nodes if n is not leader)
     # given one node: it learns the others from WELCOME
     se = ChannelSE(procs, tmp_path, key, kh, [follower.se_listen]).start()
