@@ -132,7 +132,7 @@ static void a_payload_that_is_no_json_object_is_refused(void **state)
                      VIGIL_EINVAL);
     assert_int_equal(refusal("VF\x01\x05\x00\x00\x00\x03{x}", 11, 0, "HEARTBEAT frame"),
                      VIGIL_EINVAL);
-    assert_int_equal(refusal("VF\x01\x05\x00\x00\x00\x0f{\"a\":1,\"a\":2}", 23, 0,
+    assert_int_equal(refusal("VF\x01\x05\x00\x00\x00\x0d{\"a\":1,\"a\":2}", 21, 0,
                              "not a JSON object"), VIGIL_EINVAL);
 }
 
