@@ -53,10 +53,11 @@ def module_of(rel):
     return os.path.join(folder_of(rel), base)
 
 
-def find_parts(src, files):
-    for rel in files:
+def find_parts(texts):
+    """Fills PARTS from TEXTS ({file: its text})."""
+    for rel, text in texts.items():
         base = os.path.basename(rel)
-        for inc in INCLUDE.findall(open(os.path.join(src, rel), encoding='utf-8').read()):
+        for inc in INCLUDE.findall(text):
             m = re.match(r'(.*)-int\.h$', inc)
             if m and folder_of(inc) == folder_of(rel) and \
                     base.startswith(os.path.basename(m.group(1)) + '_'):
@@ -92,9 +93,10 @@ def main(src):
             if n.endswith(('.c', '.h')):
                 files.append(os.path.relpath(os.path.join(d, n), src))
     graph = {}
-    find_parts(src, files)
+    texts = {rel: open(os.path.join(src, rel), encoding='utf-8').read() for rel in files}
+    find_parts(texts)
     for rel in sorted(files):
-        text = open(os.path.join(src, rel), encoding='utf-8').read()
+        text = texts[rel]
         nlines = text.count('\n')
         if nlines > MAX_FILE_LINES:
             breaches.append(f'{rel}: {nlines} lines (at most {MAX_FILE_LINES})')
