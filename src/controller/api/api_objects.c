@@ -66,14 +66,16 @@ static void api__decorate(struct api_objects *area, enum obj_type type, json_t *
     json_t *rt;
     const char *uuid = json_string_value(json_object_get(obj, "uuid"));
     int up;
-    int64_t heard;
+    struct se_sessions_heard heard = {0, -1};
     if (type != OBJ_SERVICEENGINE || uuid == NULL)
         return;
     rt = store_se_runtime(area->store, uuid);
     up = rt != NULL && json_integer_value(json_object_get(rt, "sessions")) > 0;
-    heard = area->se_sessions != NULL ? se_sessions_last_heard(area->se_sessions, uuid) : 0;
-    if (rt != NULL && heard > json_integer_value(json_object_get(rt, "last_heartbeat_ms")))
-        json_object_set_new(rt, "last_heartbeat_ms", json_integer((json_int_t)heard));
+    if (area->se_sessions != NULL)
+        se_sessions_heard(area->se_sessions, uuid, &heard);
+    if (rt != NULL &&
+        heard.last_heard_ms > json_integer_value(json_object_get(rt, "last_heartbeat_ms")))
+        json_object_set_new(rt, "last_heartbeat_ms", json_integer((json_int_t)heard.last_heard_ms));
     json_object_set_new(obj, "oper_status", json_pack("{s:s}", "state", up ? "OPER_UP" : "OPER_DOWN"));
     json_object_set_new(obj, "controller_node",
                         rt != NULL && json_integer_value(json_object_get(rt, "controller_node")) > 0
@@ -83,13 +85,10 @@ static void api__decorate(struct api_objects *area, enum obj_type type, json_t *
     json_object_set_new(obj, "last_heartbeat", api__time_or_null(rt, "last_heartbeat_ms"));
     json_object_set_new(obj, "se_state",
                         rt != NULL ? json_incref(json_object_get(rt, "se_state")) : json_null());
-    {
-        /* what the SE told this node it serves (null: no session to this node) */
-        int64_t version = area->se_sessions != NULL
-                              ? se_sessions_config_version(area->se_sessions, uuid) : -1;
-        json_object_set_new(obj, "config_version",
-                            version >= 0 ? json_integer((json_int_t)version) : json_null());
-    }
+    /* what the SE told this node it serves (null: no session to this node) */
+    json_object_set_new(obj, "config_version", heard.config_version >= 0
+                                                   ? json_integer((json_int_t)heard.config_version)
+                                                   : json_null());
     json_decref(rt);
 }
 

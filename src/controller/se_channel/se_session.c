@@ -509,22 +509,19 @@ void se_sessions_set_reporter(struct se_sessions *sessions, se_sessions_report_c
     sessions->report_data = data;
 }
 
-int64_t se_sessions_last_heard(const struct se_sessions *sessions, const char *uuid)
+void se_sessions_heard(const struct se_sessions *sessions, const char *uuid,
+                       struct se_sessions_heard *out)
 {
-    int64_t latest = 0;
-    for (const struct se_session *s = sessions->list; s != NULL; s = s->next)
-        if (s->welcomed && strcmp(s->uuid, uuid) == 0 && s->last_heard_wall_ms > latest)
-            latest = s->last_heard_wall_ms;
-    return latest;
-}
-
-int64_t se_sessions_config_version(const struct se_sessions *sessions, const char *uuid)
-{
-    int64_t version = -1;
-    for (const struct se_session *s = sessions->list; s != NULL; s = s->next)
-        if (s->welcomed && strcmp(s->uuid, uuid) == 0 && s->se_config_version > version)
-            version = s->se_config_version;
-    return version;
+    out->last_heard_ms = 0;
+    out->config_version = -1;
+    for (const struct se_session *s = sessions->list; s != NULL; s = s->next) {
+        if (!s->welcomed || strcmp(s->uuid, uuid) != 0)
+            continue;
+        if (s->last_heard_wall_ms > out->last_heard_ms)
+            out->last_heard_ms = s->last_heard_wall_ms;
+        if (s->se_config_version > out->config_version)
+            out->config_version = s->se_config_version;
+    }
 }
 
 struct ssh_server_callbacks se_sessions_callbacks(struct se_sessions *sessions)

@@ -73,14 +73,15 @@ struct se_session_report {
 typedef void (*se_sessions_report_cb)(void *data, const struct se_session_report *report);
 void se_sessions_set_reporter(struct se_sessions *sessions, se_sessions_report_cb cb, void *data);
 
-/* The latest time (epoch ms) this node heard anything from SE UUID on a session past
- * HELLO, or 0 when it has no such session. */
-int64_t se_sessions_last_heard(const struct se_sessions *sessions, const char *uuid);
-
-/* The config_version SE UUID serves as it last told this node (HELLO, HEARTBEAT,
- * CONFIG_ACK) on a session past HELLO, the highest over its sessions here; -1 when this
- * node has no such session. */
-int64_t se_sessions_config_version(const struct se_sessions *sessions, const char *uuid);
+/* What this node heard from SE UUID on its sessions past HELLO: the latest time (epoch ms)
+ * it heard anything (0: no such session), and the config_version the SE last said it serves
+ * (HELLO, HEARTBEAT, CONFIG_ACK), the highest over its sessions here (-1: no such session). */
+struct se_sessions_heard {
+    int64_t last_heard_ms;
+    int64_t config_version;
+};
+void se_sessions_heard(const struct se_sessions *sessions, const char *uuid,
+                       struct se_sessions_heard *out);
 
 /* How many sessions have said HELLO. */
 unsigned se_sessions_count(const struct se_sessions *sessions);
