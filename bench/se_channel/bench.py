@@ -207,6 +207,7 @@ def main():
     ap.add_argument("--ses", type=int, default=50)
     ap.add_argument("--changes", type=int, default=20)
     ap.add_argument("--reconnects", type=int, default=3)
+    ap.add_argument("--keep", action="store_true", help="keep the logs and data dirs")
     args = ap.parse_args()
     if not SE_BIN.exists():
         raise RuntimeError(f"{SE_BIN} not built (run `make`)")
@@ -224,7 +225,10 @@ def main():
         ctl.stop_all()
     print("== SE channel: connect, config push latency, reconnect after a node's return ==")
     print(render(args.ses, connect_s, push, reconnect, rss))
-    subprocess.run(["rm", "-rf", str(tmp)])
+    if args.keep:
+        print(f"logs and data dirs kept in {tmp}")
+    else:
+        subprocess.run(["rm", "-rf", str(tmp)])
 
 
 if __name__ == "__main__":

@@ -351,7 +351,7 @@ static void vigild__wire_api(struct vigild *d)
     d->api_auth = (struct api_auth){d->auth, d->store, d->write_path};
     d->api_cluster = (struct api_cluster){d->store, d->cluster, d->driver, d->peers,
                                           d->write_path, d->opts.id, d->boot,
-                                          d->opts.cluster_name, d->opts.vip};
+                                          d->opts.cluster_name, d->opts.vip, NULL};
     d->api_events = (struct api_events){d->store};
     d->api_objects = (struct api_objects){d->store, d->cluster, d->write_path, NULL};
     if (api_auth_register(d->rest, &d->api_auth) != 0 ||
@@ -422,6 +422,16 @@ static void vigild__on_peer_change(void *data, uint64_t id, bool reachable, cons
     status_driver_poke(d->driver);
 }
 
+/* A peer answered: its readiness for SEs may have moved, which this node's SEs hear at once
+ * (se_sessions_peers_changed). */
+static void vigild__on_peer_answer(void *data, uint64_t id)
+{
+    struct vigild *d = data;
+    (void)id;
+    if (d->se_sessions != NULL)
+        se_sessions_peers_changed(d->se_sessions);
+}
+
 static void vigild__on_status_move(void *data, enum cluster_status from, enum cluster_status to,
                                    const char *reason, bool as_leader)
 {
@@ -463,7 +473,7 @@ static void vigild__on_se_report(void *data, const struct se_session_report *r)
 static void vigild__start_se_channel(struct vigild *d)
 {
     struct se_sessions_config pc = {d->opts.id, d->opts.name, VIGILD_SE_HEARTBEAT_MS,
-                                    VIGILD_SE_MISS_LIMIT};
+                                    VIGILD_SE_MISS_LIMIT, d->boot};
     struct ssh_server_config sc = {d->host_key_path,
                                    d->opts.test_se_max_sessions > 0 ? d->opts.test_se_max_sessions
                                                                     : VIGILD_SE_MAX_SESSIONS,
@@ -480,7 +490,10 @@ static void vigild__start_se_channel(struct vigild *d)
     events_submit(d->events, json_pack("{s:s, s:I}", "op", "se_sessions_reset", "node",
                                        (json_int_t)d->opts.id));
     se_sessions_set_reporter(d->se_sessions, vigild__on_se_report, d);
+    se_sessions_set_peers(d->se_sessions, d->peers);
+    peers_set_answer_cb(d->peers, vigild__on_peer_answer, d);
     d->api_objects.se_sessions = d->se_sessions;
+    d->api_cluster.se_sessions = d->se_sessions;
     cb = se_sessions_callbacks(d->se_sessions);
     if (ssh_server_start(&d->loop, d->se_fd, &sc, d->store, &cb, &d->se_server, err,
                          sizeof err) != 0)
@@ -543,7 +556,9 @@ static void vigild__stop(struct vigild *d)
     uv_close((uv_handle_t *)&d->housekeeping_timer, vigild__on_handle_closed);
     if (d->se_sessions != NULL) { /* the outbox closes with raft: its reports would wait */
         se_sessions_set_reporter(d->se_sessions, NULL, NULL);
+        peers_set_answer_cb(d->peers, NULL, NULL);
         d->api_objects.se_sessions = NULL;
+        d->api_cluster.se_sessions = NULL;
     }
     if (d->se_server != NULL) /* BYE to every SE while this node still answers */
         ssh_server_close(d->se_server, "the controller node is stopping",

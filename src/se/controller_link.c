@@ -19,6 +19,8 @@
 #ifndef VIGIL_SE_VERSION
 #define VIGIL_SE_VERSION "unknown"
 #endif
+/* A node said to be back is connected to within this spread (ctl_session_connect_soon). */
+#define CONTROLLER_LINK_RETURN_SPREAD_MS 50
 /* A node never heard from while it knew a leader: as if it missed every heartbeat. */
 #define CONTROLLER_LINK_NEVER UINT32_MAX
 
@@ -36,6 +38,7 @@ struct ctl_node {
                                  * a node that lost its leader fails like a silent one */
     int64_t opened_mono_ms;     /* when its session last opened */
     int64_t last_frame_wall_ms;
+    char ready_boot[40];        /* its incarnation as a "nodes_ready" list last gave it */
 };
 
 struct controller_link {
@@ -199,14 +202,47 @@ static void controller_link__on_welcome(struct ctl_node *n, const json_t *payloa
     json_array_foreach(list, i, entry) {
         json_t *eid = json_object_get(entry, "node_id");
         const char *addr = json_string_value(json_object_get(entry, "address"));
-        bool known = false;
+        struct ctl_node *known = NULL, *added;
         if (addr == NULL || strlen(addr) >= sizeof n->address)
             continue;
-        for (size_t k = 0; k < l->n_nodes && !known; k++)
-            known = strcmp(l->nodes[k].address, addr) == 0 ||
-                    (json_is_integer(eid) && l->nodes[k].node_id == json_integer_value(eid));
-        if (!known && controller_link__add(l, addr) != NULL)
+        for (size_t k = 0; k < l->n_nodes && known == NULL; k++)
+            if (strcmp(l->nodes[k].address, addr) == 0 ||
+                (json_is_integer(eid) && l->nodes[k].node_id == json_integer_value(eid)))
+                known = &l->nodes[k];
+        if (known != NULL) {
+            if (known->node_id < 0 && json_is_integer(eid))
+                known->node_id = json_integer_value(eid);
+        } else if ((added = controller_link__add(l, addr)) != NULL) {
+            added->node_id = json_is_integer(eid) ? json_integer_value(eid) : -1;
             vlog_info("controller_link: learned controller %s from %s", addr, n->address);
+        }
+    }
+}
+
+/* "nodes_ready" of a WELCOME or HEARTBEAT from N: the nodes that admit SEs now, with their
+ * incarnations. A node listed with an incarnation not seen before whose session waits out
+ * its backoff is connected to at once: that is how the SE hears of a node's return. */
+static void controller_link__on_nodes_ready(struct ctl_node *n, const json_t *payload)
+{
+    struct controller_link *l = n->link;
+    json_t *entry;
+    size_t i;
+
+    json_array_foreach(json_object_get(payload, "nodes_ready"), i, entry) {
+        json_t *id = json_object_get(entry, "node_id");
+        const char *boot = json_string_value(json_object_get(entry, "boot"));
+        struct ctl_node *k = NULL;
+        if (!json_is_integer(id) || boot == NULL || strlen(boot) >= sizeof n->ready_boot)
+            continue;
+        for (size_t j = 0; j < l->n_nodes && k == NULL; j++)
+            if (l->nodes[j].node_id == json_integer_value(id))
+                k = &l->nodes[j];
+        if (k == NULL || strcmp(k->ready_boot, boot) == 0)
+            continue;
+        snprintf(k->ready_boot, sizeof k->ready_boot, "%s", boot);
+        if (k != n && ctl_session_connect_soon(k->session, CONTROLLER_LINK_RETURN_SPREAD_MS))
+            vlog_info("controller_link %s: node %lld admits SEs (said %s): connecting now",
+                      k->address, k->node_id, n->address);
     }
 }
 
@@ -258,12 +294,14 @@ static void controller_link__on_frame(struct ctl_session *s, struct se_frame *f,
     switch (f->type) {
     case SE_FRAME_WELCOME:
         controller_link__on_welcome(n, p);
+        controller_link__on_nodes_ready(n, p);
         break;
     case SE_FRAME_CONFIG:
         controller_link__on_config(n, p);
         break;
     case SE_FRAME_HEARTBEAT:
         n->leader_known = json_is_true(json_object_get(p, "leader_known"));
+        controller_link__on_nodes_ready(n, p);
         controller_link__send(n, SE_FRAME_HEARTBEAT_ACK,
                               json_pack("{sO}", "seq", json_object_get(p, "seq")
                                                            ? json_object_get(p, "seq") : json_null()));

@@ -177,23 +177,41 @@ static void ctl_session__teardown(struct ctl_session *s)
 
 static void ctl_session__on_timer(uv_timer_t *t);
 
-/* The jittered backoff delay: the current base +-20 %, then the base doubles up to the cap.
- * The jitter is drawn per session from a seed of the process id, the time and the session,
- * so that SEs started together do not reconnect in step (a controller's return would meet
- * every SE at the same instant). */
-static uint32_t ctl_session__next_backoff(struct ctl_session *s)
+/* The session's next pseudo-random number (xorshift32), drawn from a seed of the process
+ * id, the time and the session, so that SEs started together do not reconnect in step (a
+ * controller's return would meet every SE at the same instant). */
+static uint32_t ctl_session__random(struct ctl_session *s)
 {
-    uint32_t base = s->backoff_ms, jitter = base / 5, x = s->jitter_state;
-    uint32_t delay;
-
+    uint32_t x = s->jitter_state;
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
     s->jitter_state = x;
+    return x;
+}
+
+/* The jittered backoff delay: the current base +-20 %, then the base doubles up to the cap. */
+static uint32_t ctl_session__next_backoff(struct ctl_session *s)
+{
+    uint32_t base = s->backoff_ms, jitter = base / 5, x = ctl_session__random(s);
+    uint32_t delay;
+
     delay = base - jitter + (jitter ? x % (2 * jitter + 1) : 0);
 
     s->backoff_ms = base * 2 > CTL_SESSION_BACKOFF_MAX_MS ? CTL_SESSION_BACKOFF_MAX_MS : base * 2;
     return delay;
+}
+
+int ctl_session_connect_soon(struct ctl_session *s, uint32_t spread_ms)
+{
+    uint32_t delay;
+
+    if (s->state != CTL_SESSION_BACKOFF || s->destroyed)
+        return 0;
+    delay = ctl_session__random(s) % (spread_ms + 1); /* 0 .. SPREAD_MS */
+    s->backoff_ms = CTL_SESSION_BACKOFF_MIN_MS;
+    uv_timer_start(&s->timer, ctl_session__on_timer, delay, 0);
+    return 1;
 }
 
 /* A failure or a drop: one log line, libssh freed, the owner told (when it was OPEN), and

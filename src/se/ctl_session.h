@@ -81,6 +81,12 @@ int ctl_session_send(struct ctl_session *s, enum se_frame_type type, const json_
  * delay. OPS->closed runs first when it was OPEN. A no-op in BACKOFF. */
 void ctl_session_drop(struct ctl_session *s, const char *why);
 
+/* A node said to be back (controller_link: another node's "nodes_ready"): in BACKOFF, the
+ * backoff starts again from its minimum and the next attempt comes within SPREAD_MS
+ * (jittered, so that the SEs told together do not all connect in the same millisecond)
+ * instead of after the delay drawn. Returns 1 when it did so, 0 in any other state. */
+int ctl_session_connect_soon(struct ctl_session *s, uint32_t spread_ms);
+
 /* Writes what is queued as far as the peer's window takes it (a BYE), closes the SSH
  * session (an SSH disconnect) and the session's handles; its memory is freed once the last
  * handle closed. S must not be used afterwards; OPS are not called any more. */

@@ -38,6 +38,7 @@ struct api_cluster {
     const char *boot;               /* this process's incarnation id */
     const char *cluster_name;       /* --cluster-name, until the store has one */
     const char *vip;                /* --vip, or "" */
+    struct se_sessions *se_sessions; /* NULL until the SE channel serves (and once it stops) */
 };
 
 /* Authentication: /api/login, /api/logout, /api/session, /api/user[/NAME], /api/token[/ID]. */

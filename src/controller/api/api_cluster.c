@@ -101,6 +101,8 @@ static json_t *api__peer_report(struct api_cluster *area)
                         json_integer((json_int_t)cluster_commit_index(area->cluster)));
     json_object_set_new(report, "errors", json_array());
     json_object_set_new(report, "boot", json_string(area->boot));
+    json_object_set_new(report, "se_ready",
+                        json_boolean(area->se_sessions != NULL && se_sessions_ready(area->se_sessions)));
     if (led != 0) {
         char ts[TIME_RFC3339_LEN];
         time_format_rfc3339(led, ts);

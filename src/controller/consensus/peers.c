@@ -17,6 +17,8 @@ struct peers {
     unsigned window_ms;
     peers_change_cb cb;
     void *cb_data;
+    peers_answer_cb answer_cb;
+    void *answer_data;
     uv_timer_t timer;
     struct peer_state states[CLUSTER_MAX_NODES];
     int in_flight[CLUSTER_MAX_NODES];
@@ -98,6 +100,7 @@ static void peers__on_answer(void *data, int err, long status, const char *body,
     s->applied_index = (uint64_t)json_integer_value(json_object_get(report, "applied_index"));
     s->leader_id = (uint64_t)json_integer_value(json_object_get(report, "leader_id"));
     s->term = (uint64_t)json_integer_value(json_object_get(report, "term"));
+    s->se_ready = json_is_true(json_object_get(report, "se_ready"));
     {
         const char *boot = json_string_value(json_object_get(report, "boot"));
         char prev[sizeof s->boot];
@@ -113,6 +116,14 @@ static void peers__on_answer(void *data, int err, long status, const char *body,
         }
         peers__set_reachable(p, s, true, prev);
     }
+    if (p->answer_cb != NULL)
+        p->answer_cb(p->answer_data, s->id);
+}
+
+void peers_set_answer_cb(struct peers *p, peers_answer_cb cb, void *data)
+{
+    p->answer_cb = cb;
+    p->answer_data = data;
 }
 
 /* Finds member ID's API address in the store's node records. */

@@ -28,6 +28,7 @@ struct peer_state {
     uint64_t leader_id;
     uint64_t term;
     char boot[40];        /* its process incarnation ("" = never heard) */
+    bool se_ready;        /* its last report said its SE channel admits SEs ("se_ready") */
     json_t *report;       /* its last answer (borrowed from peers; NULL = none) */
 };
 
@@ -41,6 +42,13 @@ typedef void (*peers_change_cb)(void *data, uint64_t id, bool reachable, const c
 struct peers *peers_start(uv_loop_t *loop, struct http_client *client, struct store *store,
                           struct cluster *cluster, uint64_t self_id, unsigned interval_ms,
                           unsigned window_ms, peers_change_cb cb, void *data);
+
+/* Called after every answer from a member, once its state above is updated (ID's state
+ * from peers_get). */
+typedef void (*peers_answer_cb)(void *data, uint64_t id);
+
+/* Sets the answer callback (NULL for none); DATA is given to it. */
+void peers_set_answer_cb(struct peers *p, peers_answer_cb cb, void *data);
 
 /* The state of member ID (not self), or NULL if ID is not a member. Borrowed until the
  * next loop iteration. */

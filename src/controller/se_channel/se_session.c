@@ -43,6 +43,10 @@ struct se_sessions {
     struct se_session *list;
     unsigned count;
     int leader_known;         /* as last told to the SEs */
+    char boot[40];            /* this process's incarnation */
+    struct peers *peers;      /* borrowed; NULL until se_sessions_set_peers */
+    int ready;                /* se_sessions_ready latched */
+    char *nodes_ready_told;   /* "nodes_ready" as last sent (compact JSON), or NULL */
     /* The config objects of every type (not SEs) as read for the configs of the current
      * config_version; read again after the store's config watch. */
     json_t *objects[OBJ__COUNT];
@@ -62,6 +66,41 @@ static int se_sessions__leader_known(struct se_sessions *p)
     if (cluster_is_leader(p->cluster))
         return cluster_leader_has_quorum(p->cluster);
     return cluster_leader(p->cluster, NULL) != 0;
+}
+
+bool se_sessions_ready(struct se_sessions *p)
+{
+    uint64_t commit;
+    if (p->ready || !se_sessions__leader_known(p))
+        return p->ready;
+    commit = cluster_commit_index(p->cluster);
+    p->ready = commit > 0 && cluster_applied_index(p->cluster) >= commit;
+    if (p->ready)
+        vlog_info("se channel: this node admits SEs (a leader with quorum known, applied index "
+                  "%llu)", (unsigned long long)cluster_applied_index(p->cluster));
+    return p->ready;
+}
+
+/* "nodes_ready" (se_session.h): [{"node_id", "boot"}] in the order of the members. */
+static json_t *se_sessions__nodes_ready(struct se_sessions *p)
+{
+    struct cluster_member members[CLUSTER_MAX_NODES];
+    unsigned n = cluster_members(p->cluster, members, CLUSTER_MAX_NODES);
+    json_t *list = json_array();
+
+    for (unsigned i = 0; i < n; i++) {
+        const struct peer_state *ps = NULL;
+        const char *boot = NULL;
+        if (members[i].id == p->node_id)
+            boot = se_sessions_ready(p) ? p->boot : NULL;
+        else if (p->peers != NULL && (ps = peers_get(p->peers, members[i].id)) != NULL &&
+                 ps->reachable && ps->se_ready && ps->boot[0] != '\0')
+            boot = ps->boot;
+        if (boot != NULL)
+            json_array_append_new(list, json_pack("{s:I, s:s}", "node_id",
+                                                  (json_int_t)members[i].id, "boot", boot));
+    }
+    return list;
 }
 
 static void se_sessions__send(struct se_session *s, enum se_frame_type type, json_t *payload)
@@ -108,12 +147,12 @@ static json_t *se_sessions__welcome(struct se_sessions *p, const struct se_sessi
                               json_pack("{s:O, s:O}", "node_id", json_object_get(node, "id"),
                                         "address", json_object_get(node, "se_address")));
     }
-    welcome = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:b}", "node_id",
+    welcome = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:b, s:o}", "node_id",
                         (json_int_t)p->node_id, "node_name", p->node_name, "cluster_uuid",
                         cluster_uuid != NULL ? cluster_uuid : "", "controllers", controllers,
                         "log_node", (json_int_t)(log_node != 0 ? log_node : p->node_id),
                         "heartbeat_ms", (json_int_t)p->heartbeat_ms, "leader_known",
-                        se_sessions__leader_known(p));
+                        se_sessions__leader_known(p), "nodes_ready", se_sessions__nodes_ready(p));
     free(cluster_uuid);
     json_decref(nodes);
     return welcome;
@@ -288,11 +327,33 @@ static void se_sessions__on_se_state(struct se_sessions *p, struct se_session *s
 
 /* --- frames ---------------------------------------------------------------------------- */
 
-static void se_sessions__heartbeat(struct se_sessions *p, struct se_session *s)
+/* A HEARTBEAT to S with NODES_READY (borrowed: se_sessions__nodes_ready). */
+static void se_sessions__heartbeat(struct se_sessions *p, struct se_session *s,
+                                   json_t *nodes_ready)
 {
     se_sessions__send(s, SE_FRAME_HEARTBEAT,
-                      json_pack("{s:I, s:b}", "seq", (json_int_t)++s->heartbeat_seq,
-                                "leader_known", p->leader_known));
+                      json_pack("{s:I, s:b, s:O}", "seq", (json_int_t)++s->heartbeat_seq,
+                                "leader_known", p->leader_known, "nodes_ready", nodes_ready));
+}
+
+/* NODES_READY (borrowed) as the SEs are told it now; returns 1 when it differs from what
+ * they were told before. */
+static int se_sessions__tell_nodes_ready(struct se_sessions *p, json_t *nodes_ready)
+{
+    char *text = json_dumps(nodes_ready, JSON_COMPACT);
+    int changed = text == NULL || p->nodes_ready_told == NULL ||
+                  strcmp(text, p->nodes_ready_told) != 0;
+    free(p->nodes_ready_told);
+    p->nodes_ready_told = text;
+    return changed;
+}
+
+/* A HEARTBEAT now to every SE past HELLO, with NODES_READY (borrowed). */
+static void se_sessions__heartbeat_all(struct se_sessions *p, json_t *nodes_ready)
+{
+    for (struct se_session *s = p->list; s != NULL; s = s->next)
+        if (s->welcomed)
+            se_sessions__heartbeat(p, s, nodes_ready);
 }
 
 /* HELLO: checks it names the authenticated SE, answers WELCOME and CONFIG. Returns 0, or
@@ -469,8 +530,10 @@ static void se_sessions__on_heartbeat(uv_timer_t *t)
     struct se_sessions *p = t->data;
     int64_t now = time_mono_ms(), limit = (int64_t)p->miss_limit * p->heartbeat_ms;
     struct se_session *s = p->list;
+    json_t *nodes;
 
     se_sessions__update_leader_known(p);
+    nodes = se_sessions__nodes_ready(p);
     while (s != NULL) {
         struct se_session *next = s->next;
         if (now - s->last_heard_ms > limit) {
@@ -480,19 +543,36 @@ static void se_sessions__on_heartbeat(uv_timer_t *t)
             s->silent = 1;
             ssh_server_session_close(s->link, why); /* frees S */
         } else if (s->welcomed) {
-            se_sessions__heartbeat(p, s);
+            se_sessions__heartbeat(p, s, nodes);
         }
         s = next;
     }
+    se_sessions__tell_nodes_ready(p, nodes);
+    json_decref(nodes);
 }
 
 void se_sessions_poke(struct se_sessions *sessions)
 {
+    json_t *nodes;
     if (!se_sessions__update_leader_known(sessions))
         return;
-    for (struct se_session *s = sessions->list; s != NULL; s = s->next)
-        if (s->welcomed)
-            se_sessions__heartbeat(sessions, s);
+    nodes = se_sessions__nodes_ready(sessions);
+    se_sessions__tell_nodes_ready(sessions, nodes);
+    se_sessions__heartbeat_all(sessions, nodes);
+    json_decref(nodes);
+}
+
+void se_sessions_set_peers(struct se_sessions *sessions, struct peers *peers)
+{
+    sessions->peers = peers;
+}
+
+void se_sessions_peers_changed(struct se_sessions *sessions)
+{
+    json_t *nodes = se_sessions__nodes_ready(sessions);
+    if (se_sessions__tell_nodes_ready(sessions, nodes))
+        se_sessions__heartbeat_all(sessions, nodes);
+    json_decref(nodes);
 }
 
 unsigned se_sessions_count(const struct se_sessions *sessions)
@@ -524,10 +604,15 @@ void se_sessions_heard(const struct se_sessions *sessions, const char *uuid,
     }
 }
 
+static int se_sessions__caught_up(void *data)
+{
+    return se_sessions_ready(data);
+}
+
 struct ssh_server_callbacks se_sessions_callbacks(struct se_sessions *sessions)
 {
     return (struct ssh_server_callbacks){se_sessions__on_open, se_sessions__on_frame,
-                                         se_sessions__on_close, sessions};
+                                         se_sessions__on_close, se_sessions__caught_up, sessions};
 }
 
 struct se_sessions *se_sessions_new(uv_loop_t *loop, struct store *store,
@@ -544,6 +629,7 @@ struct se_sessions *se_sessions_new(uv_loop_t *loop, struct store *store,
     snprintf(p->node_name, sizeof p->node_name, "%s", cfg->node_name);
     p->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     p->miss_limit = cfg->miss_limit > 0 ? cfg->miss_limit : 3;
+    snprintf(p->boot, sizeof p->boot, "%s", cfg->boot != NULL ? cfg->boot : "");
     if (loop_timer_init(loop, &p->push, se_sessions__on_push) != 0) {
         free(p);
         return NULL;
@@ -563,6 +649,7 @@ static void se_sessions__maybe_free(struct se_sessions *p)
         return;
     for (int t = 0; t < OBJ__COUNT; t++)
         json_decref(p->objects[t]);
+    free(p->nodes_ready_told);
     free(p);
 }
 

@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "controller/consensus/cluster.h"
+#include "controller/consensus/peers.h"
 #include "controller/se_channel/ssh_server.h"
 #include "controller/store/store.h"
 
@@ -33,6 +34,7 @@ struct se_sessions_config {
     const char *node_name;  /* copied */
     unsigned heartbeat_ms;  /* the node's HEARTBEAT interval, told to SEs in WELCOME */
     unsigned miss_limit;    /* intervals of silence after which a session is closed */
+    const char *boot;       /* this process's incarnation (copied), told in "nodes_ready" */
 };
 
 /* The protocol for every SE session of this node. STORE and CLUSTER are borrowed and
@@ -48,6 +50,23 @@ struct ssh_server_callbacks se_sessions_callbacks(struct se_sessions *sessions);
 /* The cluster's role, leader or term changed: tells the SEs at once when this node learnt
  * or lost a leader with quorum, and pushes a config that waited for one. */
 void se_sessions_poke(struct se_sessions *sessions);
+
+/* True once this node admits SEs as the cluster knows them: it knew a leader with quorum
+ * and had applied everything committed (a restarted node's store lacks what its log holds
+ * past its snapshot until the leader tells it the commit index). Latched: stays true for
+ * the process's life. Told to the peers in this node's report ("se_ready"). */
+bool se_sessions_ready(struct se_sessions *sessions);
+
+/* "nodes_ready" in every WELCOME and HEARTBEAT: the nodes that admit SEs now, as
+ * [{"node_id", "boot"}]: this node once se_sessions_ready, and each member PEERS (borrowed,
+ * outliving SESSIONS; NULL: none) last found reachable with "se_ready". An SE connects at
+ * once to a node newly listed (or listed with a new boot) instead of waiting out its
+ * reconnect backoff: that is how a node's return reaches its SEs within a peer poll. */
+void se_sessions_set_peers(struct se_sessions *sessions, struct peers *peers);
+
+/* A peer answered (or this node's readiness may have moved): when "nodes_ready" is not
+ * what the SEs were last told, every SE past HELLO gets a HEARTBEAT with it now. */
+void se_sessions_peers_changed(struct se_sessions *sessions);
 
 /* A change of one session (docs/architecture.md, "The SE runtime record"):
  * - SE_SESSION_UP: the SE said HELLO on it (the session counts from here);

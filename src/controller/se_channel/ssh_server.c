@@ -349,6 +349,9 @@ static int ssh_server__on_auth_pubkey(ssh_session ssh, const char *user, struct 
         ssh_server__authorize(s->server, user, key, why, sizeof why) != 0) {
         if (strlen(user) > OBJ_NAME_MAX)
             snprintf(why, sizeof why, "the SSH user name is longer than an SE name may be");
+        else if (s->server->cb.caught_up != NULL && !s->server->cb.caught_up(s->server->cb.data))
+            snprintf(why, sizeof why, "this node has not caught up with the cluster's log yet "
+                     "(SE '%.100s' may be in what it has not applied)", user);
         if (s->auth_refusals == 0)
             vlog_warn("se channel %s: authentication refused: %s", s->peer, why);
         if (++s->auth_refusals >= SSH_SERVER__AUTH_TRIES)

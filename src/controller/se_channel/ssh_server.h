@@ -50,11 +50,15 @@ const char *ssh_session_state_name(enum ssh_session_state state);
  * - on_frame: a frame arrived; FRAME->payload is borrowed for the call. The owner may send
  *   and close from here.
  * - on_close: the session closes (once, for every session on_open accepted), REASON says
- *   why; SESSION must not be used after it returns. */
+ *   why; SESSION must not be used after it returns.
+ * - caught_up: a query, and the one callback run from inside libssh's authentication: 1
+ *   once the node's store holds the cluster's SEs (se_sessions_ready). A refusal before
+ *   then says the node is catching up rather than that the SE does not exist. */
 struct ssh_server_callbacks {
     void *(*on_open)(void *data, struct ssh_server_session *session, const char *se_name);
     void (*on_frame)(void *data, void *owner_state, const struct se_frame *frame);
     void (*on_close)(void *data, void *owner_state, const char *reason);
+    int (*caught_up)(void *data);
     void *data;
 };
 

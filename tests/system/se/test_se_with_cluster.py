@@ -187,3 +187,56 @@ def test_se_connects_serves_and_rides_out_the_seed_reboots(cluster_factory, proc
     print(f"requests served {traffic.ok}, failed {len(traffic.failed)}")
     assert traffic.failed == [], traffic.failed[:5]
     assert traffic.ok > 100
+
+
+def _wall_ms(line):
+    """The epoch milliseconds of a vlog line ("2026-12-03T16:52:18.192Z ..."), or None."""
+    import datetime
+    try:
+        t = datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f")
+    except ValueError:
+        return None
+    return t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000.0
+
+
+def test_se_connects_at_once_to_a_node_back_from_a_long_absence(cluster_factory, procs,
+                                                                tmp_path):
+    """A follower stopped long enough for the SE's reconnect backoff to it to reach its cap
+    (about 5 s between attempts): when it is back, the other nodes list it in "nodes_ready"
+    as soon as it admits SEs, and the SE connects to it then ("node N admits SEs ...:
+    connecting now"), before the attempt its backoff had scheduled."""
+    bed = SeBed(cluster_factory, procs, tmp_path)
+    cluster, leader = bed.cluster, bed.leader
+    follower = next(n for n in cluster.nodes if n is not leader)
+    se = ChannelSE(procs, tmp_path, bed.key, bed.known_hosts,
+                   [n.se_listen for n in cluster.nodes]).start()
+    wait_for(lambda: se.state() == "CONNECTED" and connected_count(se) == 3, 20,
+             "the SE CONNECTED to all three nodes")
+    follower.term()
+    addr = follower.se_listen
+
+    def long_backoff():
+        for line in reversed(se.log_text().splitlines()):
+            if f"ctl_session {addr}:" in line and "connecting again in" in line:
+                delay = int(line.rsplit("connecting again in ", 1)[1].split()[0])
+                return (line, delay) if delay >= 3500 else None
+        return None
+    found = []
+
+    def at_cap():
+        backoff = long_backoff()
+        if backoff is not None:
+            found.append(backoff)
+        return backoff is not None
+    wait_for(at_cap, 30, f"the SE's backoff to {addr} at its cap")
+    line, delay = found[-1]
+    due_ms = _wall_ms(line) + delay
+    follower.start()
+    wait_for(lambda: connected_count(se) == 3, 20, "the follower's session back")
+    after = se.log_text().split(line, 1)[1].splitlines()
+    told = [ln for ln in after if f"controller_link {addr}: node {follower.id} admits SEs" in ln
+            and "connecting now" in ln]
+    opened = [ln for ln in after if f"ctl_session {addr}: open" in ln]
+    assert told, f"no 'admits SEs ... connecting now' for {addr}: {after[-10:]}"
+    assert opened and _wall_ms(opened[0]) < due_ms, (opened[:1], due_ms, after[-10:])
+    assert se.state() == "CONNECTED"
