@@ -107,11 +107,12 @@ def setup(tmp, n_ses):
     assert st == 201, (st, pool)
     ses = [BenchSE(tmp, i, kh, controllers) for i in range(1, n_ses + 1)]
     for se in ses:
+        se.vs_address = f"127.0.1.{se.i % 250 + 1}:{vs_port}"
         st, obj = leader.post("/api/serviceengine", {"name": se.name,
                                                      "public_key": " ".join(se.pub)})
         assert st == 201, (st, obj)
         st, vs = leader.post("/api/virtualservice", {
-            "name": f"vs-{se.i}", "enabled": True, "vip": f"127.0.1.{se.i % 250 + 1}",
+            "name": f"vs-{se.i}", "enabled": True, "vip": se.vs_address.split(":")[0],
             "services": [{"port": vs_port}], "application": "http",
             "pool_ref": pool["uuid"], "se_refs": [obj["uuid"]]})
         assert st == 201, (st, vs)

@@ -7,6 +7,7 @@ Run: /usr/bin/python3 -m pytest tests/system/test_bench_smoke.py
 """
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -55,3 +56,12 @@ def test_se_channel_bench_runs():
     out = run([BENCH / "se_channel" / "run.sh", "--ses", "2", "--changes", "2",
                "--reconnects", "1"])
     assert "connect: all 2 SEs CONNECTED" in out and "reconnect:" in out, out[-2000:]
+
+
+def test_se_channel_scenarios_bench_runs():
+    need("ssh-keygen")
+    need("wrk")
+    need("nginx")
+    out = run([BENCH / "se_channel" / "run.sh", "--scenarios", "--window", "6",
+               "--connections", "4", "--only", "follower"])
+    assert re.search(r"\| follower \| \d+ \| 0 \| CONNECTED", out), out[-2000:]
