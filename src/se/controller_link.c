@@ -177,10 +177,11 @@ static void controller_link__on_opened(struct ctl_session *s, void *arg)
     n->opened_mono_ms = time_mono_ms();
     controller_link__send(
         n, SE_FRAME_HELLO,
-        json_pack("{sssssIsssIsI}", "name", l->p.name, "version", VIGIL_SE_VERSION,
+        json_pack("{sssssIsssIsIsIsI}", "name", l->p.name, "version", VIGIL_SE_VERSION,
                   "config_version", (json_int_t)l->p.config_version(l->p.arg), "state",
                   se_state_name(se_state_current(l->p.state)), "log_seq", (json_int_t)0,
-                  "state_since", (json_int_t)l->p.state->since_ms));
+                  "state_since", (json_int_t)l->p.state->since_ms, "heartbeat_ms",
+                  (json_int_t)l->p.heartbeat_ms, "miss_limit", (json_int_t)l->p.miss_limit));
 }
 
 static struct ctl_node *controller_link__add(struct controller_link *l, const char *address);

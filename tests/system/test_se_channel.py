@@ -129,9 +129,9 @@ class FakeSE:
             except ChannelClosed:
                 return seen
 
-    def hello(self, name, config_version=0):
-        self.send(HELLO, {"name": name, "version": "test", "config_version": config_version,
-                          "state": "CONNECTING", "log_seq": 1})
+    def hello(self, name, config_version=0, **extra):
+        self.send(HELLO, dict({"name": name, "version": "test", "config_version": config_version,
+                               "state": "CONNECTING", "log_seq": 1}, **extra))
 
 
 def create(api, obj_type, body):
@@ -361,6 +361,36 @@ def test_silent_session_is_closed(node, keys):
     finally:
         fake.close()
     assert log_lines(node, "SE se-a: closed: silent for")
+
+
+def test_silence_counts_in_the_ses_own_heartbeats(node, keys):
+    """An SE's HELLO gives its --heartbeat-ms and --miss-limit: the node heartbeats at that
+    interval and closes the session after that many intervals of silence (here 2 x 200 ms,
+    not the node's 3 x 1 s). Intervals outside vigil-se's own bounds are refused."""
+    key_path, public_key = keys("se-a")
+    create(node.api, "serviceengine", serviceengine_body("se-a", public_key))
+    fake = FakeSE(node.se_listen, "se-a", key_path)
+    try:
+        fake.hello("se-a", heartbeat_ms=200, miss_limit=2)
+        welcome = fake.expect(WELCOME)
+        assert welcome["heartbeat_ms"] == 200, welcome
+        frames = fake.wait_closed(timeout=10)
+        beats = [p for t, p in frames if t == HEARTBEAT]
+        byes = [p for t, p in frames if t == BYE]
+        assert byes and "(2 heartbeats of 200 ms missed)" in byes[0]["reason"], frames
+        silent_ms = int(byes[0]["reason"].split("silent for ")[1].split()[0])
+        assert 400 <= silent_ms < 3000, byes[0]   # the SE's limit, not the node's 3 s
+        assert len(beats) >= 1, frames            # heartbeats at the SE's interval
+    finally:
+        fake.close()
+    bad = FakeSE(node.se_listen, "se-a", key_path)
+    try:
+        bad.hello("se-a", heartbeat_ms=5, miss_limit=2)
+        frames = bad.wait_closed(timeout=10)
+        byes = [p for t, p in frames if t == BYE]
+        assert byes and "heartbeat_ms 5 (10-600000)" in byes[0]["reason"], frames
+    finally:
+        bad.close()
 
 
 def test_config_waits_for_a_leader_with_quorum(cluster_factory, keys):

@@ -30,7 +30,19 @@ struct se_session {
     char se_state[40];        /* the state its HELLO or last HEARTBEAT said */
     int64_t se_config_version; /* the config_version its HELLO, last HEARTBEAT or ACK said */
     int silent;               /* being closed for missing heartbeats */
+    unsigned heartbeat_ms;    /* the SE's --heartbeat-ms (HELLO), else the node's */
+    unsigned miss_limit;      /* the SE's --miss-limit (HELLO), else the node's */
+    int64_t last_sent_ms;     /* the last HEARTBEAT (or the WELCOME) sent (monotonic) */
 };
+
+/* The node checks its sessions this often: each gets a HEARTBEAT every heartbeat_ms of
+ * its own and is closed once silent for its miss_limit intervals. */
+#define SE_SESSIONS_TICK_MS 100
+/* The bounds of the intervals and limits an SE's HELLO may ask for: those of vigil-se's
+ * --heartbeat-ms and --miss-limit. Below one tick, the node still waits miss_limit ticks. */
+#define SE_SESSIONS_HEARTBEAT_MIN_MS 10
+#define SE_SESSIONS_HEARTBEAT_MAX_MS 600000
+#define SE_SESSIONS_MISS_LIMIT_MAX 1000
 
 struct se_sessions {
     uv_loop_t *loop;
@@ -151,7 +163,7 @@ static json_t *se_sessions__welcome(struct se_sessions *p, const struct se_sessi
                         (json_int_t)p->node_id, "node_name", p->node_name, "cluster_uuid",
                         cluster_uuid != NULL ? cluster_uuid : "", "controllers", controllers,
                         "log_node", (json_int_t)(log_node != 0 ? log_node : p->node_id),
-                        "heartbeat_ms", (json_int_t)p->heartbeat_ms, "leader_known",
+                        "heartbeat_ms", (json_int_t)s->heartbeat_ms, "leader_known",
                         se_sessions__leader_known(p), "nodes_ready", se_sessions__nodes_ready(p));
     free(cluster_uuid);
     json_decref(nodes);
@@ -309,7 +321,7 @@ static void se_sessions__report(struct se_sessions *p, const struct se_session *
                                 enum se_session_change change, int64_t state_since_ms)
 {
     struct se_session_report r = {change, s->uuid, s->name, s->se_state, s->since_wall_ms,
-                                  state_since_ms, s->silent ? p->miss_limit : 0};
+                                  state_since_ms, s->silent ? s->miss_limit : 0};
     if (p->report != NULL)
         p->report(p->report_data, &r);
 }
@@ -331,6 +343,7 @@ static void se_sessions__on_se_state(struct se_sessions *p, struct se_session *s
 static void se_sessions__heartbeat(struct se_sessions *p, struct se_session *s,
                                    json_t *nodes_ready)
 {
+    s->last_sent_ms = time_mono_ms();
     se_sessions__send(s, SE_FRAME_HEARTBEAT,
                       json_pack("{s:I, s:b, s:O}", "seq", (json_int_t)++s->heartbeat_seq,
                                 "leader_known", p->leader_known, "nodes_ready", nodes_ready));
@@ -362,26 +375,42 @@ static int se_sessions__on_hello(struct se_sessions *p, struct se_session *s, js
                                  char *why, size_t len)
 {
     const char *name = NULL, *state = "?", *version = "?";
-    json_int_t config_version = 0, state_since = 0;
+    json_int_t config_version = 0, state_since = 0, heartbeat_ms = 0, miss_limit = 0;
 
     if (s->welcomed) {
         snprintf(why, len, "a second HELLO");
         return VIGIL_EINVAL;
     }
-    if (json_unpack(hello, "{s:s, s?s, s?I, s?s, s?I}", "name", &name, "version", &version,
-                    "config_version", &config_version, "state", &state, "state_since",
-                    &state_since) != 0) {
-        snprintf(why, len, "HELLO needs \"name\" (a string), and \"config_version\" a number");
+    if (json_unpack(hello, "{s:s, s?s, s?I, s?s, s?I, s?I, s?I}", "name", &name, "version",
+                    &version, "config_version", &config_version, "state", &state,
+                    "state_since", &state_since, "heartbeat_ms", &heartbeat_ms, "miss_limit",
+                    &miss_limit) != 0) {
+        snprintf(why, len, "HELLO needs \"name\" (a string), and \"config_version\", "
+                 "\"heartbeat_ms\" and \"miss_limit\" numbers");
         return VIGIL_EINVAL;
     }
+    if ((heartbeat_ms != 0 && (heartbeat_ms < SE_SESSIONS_HEARTBEAT_MIN_MS ||
+                               heartbeat_ms > SE_SESSIONS_HEARTBEAT_MAX_MS)) ||
+        (miss_limit != 0 && (miss_limit < 1 || miss_limit > SE_SESSIONS_MISS_LIMIT_MAX))) {
+        snprintf(why, len, "HELLO asks for heartbeat_ms %lld (%d-%d) and miss_limit %lld (1-%d)",
+                 (long long)heartbeat_ms, SE_SESSIONS_HEARTBEAT_MIN_MS,
+                 SE_SESSIONS_HEARTBEAT_MAX_MS, (long long)miss_limit, SE_SESSIONS_MISS_LIMIT_MAX);
+        return VIGIL_EINVAL;
+    }
+    if (heartbeat_ms != 0)
+        s->heartbeat_ms = (unsigned)heartbeat_ms;
+    if (miss_limit != 0)
+        s->miss_limit = (unsigned)miss_limit;
     if (strcmp(name, s->name) != 0) {
         snprintf(why, len, "HELLO names SE '%.100s', the session authenticated SE '%.100s'",
                  name, s->name);
         return VIGIL_EINVAL;
     }
-    vlog_info("se channel SE '%s': HELLO (version %s, state %s, config_version %lld)", s->name,
-              version, state, (long long)config_version);
+    vlog_info("se channel SE '%s': HELLO (version %s, state %s, config_version %lld, heartbeats "
+              "every %u ms, %u missed close it)", s->name, version, state,
+              (long long)config_version, s->heartbeat_ms, s->miss_limit);
     se_sessions__send(s, SE_FRAME_WELCOME, se_sessions__welcome(p, s));
+    s->last_sent_ms = time_mono_ms();
     s->welcomed = 1;
     s->se_config_version = config_version;
     s->since_wall_ms = time_now_ms();
@@ -484,6 +513,8 @@ static void *se_sessions__on_open(void *data, struct ssh_server_session *link, c
     snprintf(s->name, sizeof s->name, "%s", se_name);
     snprintf(s->uuid, sizeof s->uuid, "%s", uuid);
     s->last_heard_ms = time_mono_ms();
+    s->heartbeat_ms = p->heartbeat_ms;
+    s->miss_limit = p->miss_limit;
     json_decref(se);
     s->next = p->list;
     if (p->list != NULL)
@@ -524,30 +555,35 @@ static int se_sessions__update_leader_known(struct se_sessions *p)
     return 1;
 }
 
-/* Every interval: a HEARTBEAT to each SE that said HELLO; a silent session is closed. */
+/* Every SE_SESSIONS_TICK_MS: a changed nodes_ready goes to every SE at once; each SE past
+ * HELLO gets a HEARTBEAT once its own interval passed; a session silent for its miss_limit
+ * intervals is closed. */
 static void se_sessions__on_heartbeat(uv_timer_t *t)
 {
     struct se_sessions *p = t->data;
-    int64_t now = time_mono_ms(), limit = (int64_t)p->miss_limit * p->heartbeat_ms;
+    int64_t now = time_mono_ms();
     struct se_session *s = p->list;
     json_t *nodes;
 
     se_sessions__update_leader_known(p);
     nodes = se_sessions__nodes_ready(p);
+    if (se_sessions__tell_nodes_ready(p, nodes))
+        se_sessions__heartbeat_all(p, nodes);
     while (s != NULL) {
         struct se_session *next = s->next;
+        int64_t limit = (int64_t)s->miss_limit *
+                        (s->heartbeat_ms > SE_SESSIONS_TICK_MS ? s->heartbeat_ms : SE_SESSIONS_TICK_MS);
         if (now - s->last_heard_ms > limit) {
             char why[120];
-            snprintf(why, sizeof why, "silent for %lld ms (%u heartbeats missed)",
-                     (long long)(now - s->last_heard_ms), p->miss_limit);
+            snprintf(why, sizeof why, "silent for %lld ms (%u heartbeats of %u ms missed)",
+                     (long long)(now - s->last_heard_ms), s->miss_limit, s->heartbeat_ms);
             s->silent = 1;
             ssh_server_session_close(s->link, why); /* frees S */
-        } else if (s->welcomed) {
+        } else if (s->welcomed && now - s->last_sent_ms >= (int64_t)s->heartbeat_ms) {
             se_sessions__heartbeat(p, s, nodes);
         }
         s = next;
     }
-    se_sessions__tell_nodes_ready(p, nodes);
     json_decref(nodes);
 }
 
@@ -637,7 +673,8 @@ struct se_sessions *se_sessions_new(uv_loop_t *loop, struct store *store,
     p->push.data = p;
     uv_timer_init(loop, &p->heartbeat);
     p->heartbeat.data = p;
-    uv_timer_start(&p->heartbeat, se_sessions__on_heartbeat, p->heartbeat_ms, p->heartbeat_ms);
+    uv_timer_start(&p->heartbeat, se_sessions__on_heartbeat, SE_SESSIONS_TICK_MS,
+                   SE_SESSIONS_TICK_MS);
     p->handles_open = 2;
     store_set_config_watch(store, se_sessions__on_config_change, p);
     return p;

@@ -192,6 +192,8 @@ def test_hello_welcome_config_served_and_acked(procs, tmp_path, se_key, fakes):
     assert hello["name"] == "se-1" and hello["config_version"] == 0
     assert hello["state"] == "CONNECTING" and hello["version"][0].isdigit()
     assert set(hello) >= {"name", "version", "config_version", "state", "log_seq"}
+    # its own flags, which the nodes keep to for this session
+    assert hello["heartbeat_ms"] == se.heartbeat_ms and hello["miss_limit"] == MISS_LIMIT, hello
     r = requests.get("http://127.0.0.1:%d/x" % vs, timeout=5)
     assert r.status_code == 200 and r.headers["X-Backend"] == "b1"
     wait_for(lambda: se.state() == "CONNECTED", 5, "CONNECTED")

@@ -14,7 +14,7 @@ from cluster_helpers import (COPYING, READY, WAITING, events, history, parse_tim
                              recovery_after, status_of, three_nodes, wait_status)
 from conftest import wait_for
 from fake_controller import make_key
-from test_se_channel_client import ChannelSE
+from test_se_channel_client import HEARTBEAT_MS, MISS_LIMIT, ChannelSE
 from test_se_with_cluster import connected_count, known_hosts_from_cli
 
 
@@ -142,16 +142,22 @@ def test_runtime_fields_events_and_no_raft_write_per_heartbeat(cluster_factory, 
 
 
 def test_a_stalled_se_is_one_heartbeat_failure_then_down(cluster_factory, procs, tmp_path):
-    """SIGSTOP: every node closes its session after 3 silent intervals of 1 s: one
-    SE_HEARTBEAT_FAILURE, one SE_DOWN; SIGCONT: it reconnects, a second SE_UP."""
+    """SIGSTOP: every node closes its session after 3 silent intervals of the SE's own
+    --heartbeat-ms: one SE_HEARTBEAT_FAILURE, one SE_DOWN; SIGCONT: it reconnects, a second
+    SE_UP."""
     cluster, leader, obj, se = one_se_cluster(cluster_factory, procs, tmp_path)
     wait_for(lambda: count_events(leader, "SE_UP", "se-1") == 1, 10, "SE_UP")
     os.kill(se.proc.pid, signal.SIGSTOP)
+    stopped = time.monotonic()
     try:
         wait_for(lambda: count_events(leader, "SE_DOWN", "se-1") == 1, 20, "SE_DOWN")
         failures = [e for e in events(leader, "SE_HEARTBEAT_FAILURE")]
         assert len(failures) == 1, failures
         assert failures[0]["event_details"] == {"se_name": "se-1", "missed": 3}, failures
+        # The stall lasts at least MISS_LIMIT + 2 of the SE's intervals, so that the SE
+        # resumes HEADLESS by its own count (a resume in the middle of its own failure would
+        # report CONTROLLER_HEARTBEAT_FAILED on reconnecting: a second, real occurrence).
+        time.sleep(max(0.0, stopped + (MISS_LIMIT + 2) * HEARTBEAT_MS / 1000 - time.monotonic()))
     finally:
         os.kill(se.proc.pid, signal.SIGCONT)
     wait_connected(se)
