@@ -578,6 +578,15 @@ bool cluster_leader_has_quorum(struct cluster *c)
 
     if (raft_state(r) != RAFT_LEADER)
         return false;
+    /* Winning the election was a majority's contact: from the first time this node sees
+     * itself lead in this term it counts until the followers' first answers (raft clears
+     * recent_recv for all of them at the election, and right after a whole cluster's
+     * restart they may take a while to answer), for at most an election timeout, as raft's
+     * own quorum check allows before it steps down. */
+    if (c->quorum_seen_term != r->current_term) {
+        c->quorum_seen_ms = now;
+        c->quorum_seen_term = r->current_term;
+    }
     /* recent_recv is set when a follower answers and cleared by raft's own quorum check
      * once per election timeout; the public header exposes it, no function does. */
     for (unsigned i = 0; i < r->configuration.n; i++) {

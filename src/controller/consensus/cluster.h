@@ -78,7 +78,8 @@ bool cluster_is_leader(struct cluster *c);
 
 /* True if this node leads and heard from a majority of voters (itself included) within
  * the last election timeout (raft's own contact tracking, remembered across the moments
- * raft clears it). */
+ * raft clears it); the election it won counts as such a contact, from the first call in
+ * its term, until the followers answer. */
 bool cluster_leader_has_quorum(struct cluster *c);
 /* Leader's id (0 when none is known) and raft address (borrowed, may be NULL). */
 uint64_t cluster_leader(struct cluster *c, const char **address);
