@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cluster_helpers import three_nodes
+from cluster_helpers import events, three_nodes
 from conftest import free_port, wait_for
 from fake_controller import make_key
 from test_se_channel_client import ChannelSE
@@ -240,3 +240,47 @@ def test_se_connects_at_once_to_a_node_back_from_a_long_absence(cluster_factory,
     assert told, f"no 'admits SEs ... connecting now' for {addr}: {after[-10:]}"
     assert opened and _wall_ms(opened[0]) < due_ms, (opened[:1], due_ms, after[-10:])
     assert se.state() == "CONNECTED"
+
+
+def test_every_controller_down_for_30_s_the_se_serves_headless(cluster_factory, procs, tmp_path):
+    """The seed's longest outage: all three controllers killed and kept down for 30 s (far
+    past every backoff cap and miss limit). The SE is HEADLESS the whole time and serves
+    every request; once the controllers are back it is CONNECTED again and the leader
+    records SE_HEADLESS_RECOVERED once."""
+    bed = SeBed(cluster_factory, procs, tmp_path)
+    cluster = bed.cluster
+    se = ChannelSE(procs, tmp_path, bed.key, bed.known_hosts,
+                   [n.se_listen for n in cluster.nodes]).start()
+    wait_for(lambda: se.state() == "CONNECTED" and connected_count(se) == 3, 20,
+             "the SE CONNECTED to all three nodes")
+    wait_for(lambda: requests.get("http://127.0.0.1:%d/" % bed.vs_port, timeout=2).status_code
+             == 200, 20, "the virtual service served")
+    traffic = Traffic(bed.vs_port).start()
+    try:
+        for node in cluster.nodes:
+            node.kill9()
+        wait_for(lambda: se.state() == "HEADLESS", 30, "HEADLESS with no controller")
+        down_until = time.monotonic() + 30
+        while time.monotonic() < down_until:     # the outage itself, checked as it lasts
+            served = traffic.ok
+            wait_for(lambda: traffic.ok > served, 5, "requests served while headless")
+            assert se.state() == "HEADLESS", se.status()
+            time.sleep(1)
+        for node in cluster.nodes:
+            node.start(wait=False)
+        leader = cluster.wait_leader(30)
+        wait_for(lambda: se.state() == "CONNECTED" and connected_count(se) == 3, 30,
+                 "CONNECTED to all three again")
+        served = traffic.ok
+        wait_for(lambda: traffic.ok > served + 20, 10, "requests served after the return")
+    finally:
+        traffic.stop()
+    print(f"requests served {traffic.ok}, failed {len(traffic.failed)}")
+    assert traffic.failed == [], traffic.failed[:5]
+    recovered = wait_for(lambda: [e for e in events(leader, "SE_HEADLESS_RECOVERED")] or None,
+                         15, "SE_HEADLESS_RECOVERED recorded")
+    assert len(recovered) == 1 and recovered[0]["event_details"]["se_name"] == "se-1", recovered
+    # every node's session is reported by now: still exactly one
+    for node in cluster.nodes:
+        wait_for(lambda node=node: len(node.runtime()["node_states"]) == 3, 10, "members")
+        assert len(events(node, "SE_HEADLESS_RECOVERED")) == 1, events(node)
