@@ -111,6 +111,25 @@ static json_t *api__peer_report(struct api_cluster *area)
     return report;
 }
 
+/* True if this node leads and hears from the very incarnation a "node_left" CMD names
+ * (its own, or a peer whose report answered within the liveness window with that boot). A
+ * node that was cut off (paused, partitioned) finds every peer's last answer too old when
+ * it resumes and reports them all as gone; such a report is not recorded: the leader's
+ * own view decides, and it reports what it sees itself. A report about an earlier
+ * incarnation (the node restarted since) is a real departure and goes on. */
+static int api__leader_hears(struct api_cluster *area, const json_t *cmd)
+{
+    const struct peer_state *ps;
+    json_int_t id = json_integer_value(json_object_get(cmd, "id"));
+    const char *boot = json_string_value(json_object_get(cmd, "boot"));
+    if (!cluster_is_leader(area->cluster) || id <= 0 || boot == NULL)
+        return 0;
+    if ((uint64_t)id == area->node_id)
+        return strcmp(boot, area->boot) == 0; /* reported gone, and leading */
+    ps = peers_get(area->peers, (uint64_t)id);
+    return ps != NULL && ps->reachable && strcmp(boot, ps->boot) == 0;
+}
+
 /* Commands nodes send each other through the leader (POST /api/internal/command). */
 static void api__internal_command(struct api_cluster *area, struct http_request *req)
 {
@@ -133,6 +152,12 @@ static void api__internal_command(struct api_cluster *area, struct http_request 
     if (!ok) {
         json_decref(cmd);
         http_request_respond_error(req, 400, "op: not an internal command");
+        return;
+    }
+    if (strcmp(op, "node_left") == 0 && api__leader_hears(area, cmd)) {
+        json_decref(cmd);
+        http_request_respond(req, 200, json_pack("{s:s, s:s}", "outcome", "ignored", "reason",
+                                                 "the leader hears from that node itself"));
         return;
     }
     write_path_submit(area->write_path, req, cmd);

@@ -33,6 +33,7 @@ struct se_session {
     unsigned heartbeat_ms;    /* the SE's --heartbeat-ms (HELLO), else the node's */
     unsigned miss_limit;      /* the SE's --miss-limit (HELLO), else the node's */
     int64_t last_sent_ms;     /* the last HEARTBEAT (or the WELCOME) sent (monotonic) */
+    int64_t reported_ms;      /* when its SE_SESSION_UP last went to the reporter (monotonic) */
 };
 
 /* The node checks its sessions this often: each gets a HEARTBEAT every heartbeat_ms of
@@ -43,6 +44,9 @@ struct se_session {
 #define SE_SESSIONS_HEARTBEAT_MIN_MS 10
 #define SE_SESSIONS_HEARTBEAT_MAX_MS 600000
 #define SE_SESSIONS_MISS_LIMIT_MAX 1000
+/* A session whose row the replicated state lacks this long after it was reported (the
+ * leader recorded this node as gone while it was only cut off) is reported again. */
+#define SE_SESSIONS_REREPORT_MS 5000
 
 struct se_sessions {
     uv_loop_t *loop;
@@ -416,6 +420,7 @@ static int se_sessions__on_hello(struct se_sessions *p, struct se_session *s, js
     s->since_wall_ms = time_now_ms();
     snprintf(s->se_state, sizeof s->se_state, "%s", strlen(state) < sizeof s->se_state ? state : "?");
     se_sessions__report(p, s, SE_SESSION_UP, state_since);
+    s->reported_ms = time_mono_ms();
     se_sessions__push(p, s);
     return 0;
 }
@@ -555,6 +560,21 @@ static int se_sessions__update_leader_known(struct se_sessions *p)
     return 1;
 }
 
+/* S's session row is in the replicated state, or S is reported again: the leader drops the
+ * rows of a node it records as gone (store_se_node_left), and this node may have been only
+ * cut off. Checked with the heartbeats, only while a leader with quorum is known and once
+ * a report had time to be applied. */
+static void se_sessions__check_recorded(struct se_sessions *p, struct se_session *s, int64_t now)
+{
+    if (!p->leader_known || now - s->reported_ms < SE_SESSIONS_REREPORT_MS ||
+        store_se_session_recorded(p->store, s->uuid, p->node_id, s->since_wall_ms))
+        return;
+    vlog_info("se channel SE '%s': its session here is not in the replicated state (this "
+              "node was recorded as gone): reported again", s->name);
+    se_sessions__report(p, s, SE_SESSION_UP, 0);
+    s->reported_ms = now;
+}
+
 /* Every SE_SESSIONS_TICK_MS: a changed nodes_ready goes to every SE at once; each SE past
  * HELLO gets a HEARTBEAT once its own interval passed; a session silent for its miss_limit
  * intervals is closed. */
@@ -581,6 +601,7 @@ static void se_sessions__on_heartbeat(uv_timer_t *t)
             ssh_server_session_close(s->link, why); /* frees S */
         } else if (s->welcomed && now - s->last_sent_ms >= (int64_t)s->heartbeat_ms) {
             se_sessions__heartbeat(p, s, nodes);
+            se_sessions__check_recorded(p, s, now);
         }
         s = next;
     }

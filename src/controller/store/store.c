@@ -120,7 +120,7 @@ static const struct store__command store__commands[] = {
     {"tls_cert_renew", store_objects_tls_cert_renew, 0, 0},
     {"event_record", store_events_record, 0, 0},
     {"node_joined", store_events_node_joined, 0, 0},
-    {"node_left", store_events_node_left, 0, 0},
+    {"node_left", store_se_node_left, 0, 0},
     {"leader_elected", store_events_leader_elected, 0, 0},
     {"se_runtime", store_events_se_runtime, 0, 0},
     {"se_session", store_se_session, 0, 0},

@@ -148,6 +148,11 @@ json_t *store_se_connected(struct store *store);
  * replicated: the API adds what this node heard itself). Owned by the caller. */
 json_t *store_se_runtime(struct store *store, const char *uuid);
 
+/* True if the replicated state holds the session of SE UUID on node NODE that opened at
+ * SINCE_MS (as that node reported it). */
+bool store_se_session_recorded(struct store *store, const char *uuid, uint64_t node,
+                               int64_t since_ms);
+
 /* Users: {"username", "role", "hash"} or NULL; the list omits the hash. */
 json_t *store_user_get(struct store *store, const char *name);
 json_t *store_users_list(struct store *store, int64_t offset, int64_t limit, int64_t *total);

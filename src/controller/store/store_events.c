@@ -345,3 +345,12 @@ json_t *store_se_runtime(struct store *store, const char *uuid)
     store_db_release(&store->db, st);
     return out;
 }
+
+bool store_se_session_recorded(struct store *store, const char *uuid, uint64_t node,
+                               int64_t since_ms)
+{
+    return store_db_has_row(&store->db, "SELECT 1 FROM se_session WHERE uuid=? AND node=? AND "
+                                        "since_ms=?",
+                            STORE_DB_BIND(STORE_DB_TEXT(uuid), STORE_DB_INT((int64_t)node),
+                                          STORE_DB_INT(since_ms))) != 0;
+}

@@ -207,6 +207,42 @@ int store_se_sessions_reset(struct store_db *db, json_t *cmd, struct store_resul
                           STORE_DB_BIND(STORE_DB_INT(node)));
 }
 
+int store_se_node_left(struct store_db *db, json_t *cmd, struct store_result *res)
+{
+    json_int_t id, time_ms;
+    const char *boot;
+    sqlite3_stmt *st;
+    json_t *rows, *row;
+    size_t i;
+    int err = store_events_node_left(db, cmd, res);
+
+    if (err != 0 || json_unpack(cmd, "{s:I, s:s, s:I}", "id", &id, "boot", &boot, "time",
+                                &time_ms) != 0)
+        return err;
+    if (!store_db_has_row(db, "SELECT 1 FROM presence WHERE id=? AND present=0 AND boot=?",
+                          STORE_DB_BIND(STORE_DB_INT(id), STORE_DB_TEXT(boot))))
+        return 0; /* no move recorded: a stale or repeated report */
+    st = store_db_statement(db, "SELECT uuid, since_ms FROM se_session WHERE node=?",
+                            STORE_DB_BIND(STORE_DB_INT(id)));
+    if (st == NULL)
+        return VIGIL_EIO;
+    rows = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:I, s:I, s:I}", "uuid",
+                                              (const char *)sqlite3_column_text(st, 0), "change",
+                                              "down", "node", id, "since",
+                                              (json_int_t)sqlite3_column_int64(st, 1), "time",
+                                              time_ms));
+    store_db_release(db, st);
+    json_array_foreach(rows, i, row) {
+        if ((err = store_se_session(db, row, res)) != 0)
+            break;
+    }
+    json_decref(rows);
+    res->outcome = STORE_OK;
+    return err;
+}
+
 int store_se_forget(struct store_db *db, const char *uuid)
 {
     if (store_db_write(db, "DELETE FROM se_session WHERE uuid=?",

@@ -31,6 +31,14 @@ store_command_fn store_se_session;
  * cluster waits for the SEs it says were connected). */
 store_command_fn store_se_sessions_reset;
 
+/* "node_left" {"id", "boot", "time", "role"}: the presence move (store_events_node_left)
+ * and, when it recorded that incarnation as gone, the session rows node ID reported go
+ * with it: each is closed as the node's own "down" report would close it (SE_DOWN for an
+ * SE left with none), so a node that stopped for good leaves no SE looking connected. A
+ * node that was only cut off reports its sessions again once it sees their rows gone
+ * (se_session.c). */
+store_command_fn store_se_node_left;
+
 /* SE UUID's serviceengine object is being deleted: its runtime record goes with it, in
  * the same transaction. Returns 0 or VIGIL_EIO. */
 int store_se_forget(struct store_db *db, const char *uuid);

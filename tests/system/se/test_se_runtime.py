@@ -246,3 +246,50 @@ def test_waiting_for_ses_names_the_missing_one_and_forgets_a_deleted_one(cluster
     assert waited < se_wait_s - 2, (waited, w, c)
     assert "se-b" not in c["reason"] and "se-b" not in w["reason"], (w, c)
     assert "se-a" in c["reason"], c
+
+
+def test_a_node_gone_for_good_takes_its_sessions_with_it(cluster_factory, procs, tmp_path):
+    """A follower killed for good: once the leader records it as gone (CONTROLLER_NODE_LEFT)
+    the SE's session there no longer counts, so when the SE itself stops, the two nodes
+    left record SE_DOWN and the object shows OPER_DOWN (a row left by the dead node kept the
+    SE up for ever)."""
+    cluster, leader, obj, se = one_se_cluster(cluster_factory, procs, tmp_path)
+    follower = next(n for n in cluster.nodes if n is not leader)
+    follower.kill9()
+    wait_for(lambda: len(events(leader, "CONTROLLER_NODE_LEFT")) >= 1, 20,
+             f"{follower.label} recorded as gone")
+    se.stop()
+    wait_for(lambda: count_events(leader, "SE_DOWN", "se-1") == 1, 20,
+             "SE_DOWN with one node gone for good")
+    wait_for(lambda: se_object(leader, obj["uuid"])["oper_status"]["state"] == "OPER_DOWN", 10,
+             "OPER_DOWN")
+
+
+def test_a_node_cut_off_and_back_does_not_make_the_others_gone(cluster_factory, procs, tmp_path):
+    """A follower paused past the liveness window is recorded as gone. Resumed, it finds
+    every peer's last answer too old and reports them as gone too; the leader, hearing from
+    them itself, records none of that: the only CONTROLLER_NODE_LEFT names the paused node,
+    the other nodes' session rows stay (no SE_DOWN, no second SE_UP), the SE stays up."""
+    cluster, leader, obj, se = one_se_cluster(cluster_factory, procs, tmp_path)
+    follower = next(n for n in cluster.nodes if n is not leader)
+    follower.pause()
+    try:
+        wait_for(lambda: len(events(leader, "CONTROLLER_NODE_LEFT")) >= 1, 20,
+                 f"{follower.label} recorded as gone")
+        # The pause goes on past the resumed node's own liveness window (two election
+        # timeouts), so that it does find its peers' last answers too old.
+        time.sleep(2.0)
+    finally:
+        follower.resume()
+    wait_for(lambda: len(events(leader, "CONTROLLER_NODE_JOINED")) >= 1, 20,
+             f"{follower.label} recorded as back")
+    log = follower.stderr_path.read_text(errors="replace")
+    assert log.count("is unreachable") >= 2, "the resumed node saw no peer as gone"
+    deadline = time.monotonic() + 3      # its reports went out at once: none is recorded
+    while time.monotonic() < deadline:
+        left = events(leader, "CONTROLLER_NODE_LEFT")
+        assert len(left) == 1 and left[0]["event_details"]["node_name"] == follower.name, left
+        time.sleep(0.2)
+    assert count_events(leader, "SE_DOWN", "se-1") == 0, events(leader, "SE_DOWN")
+    assert count_events(leader, "SE_UP", "se-1") == 1, events(leader, "SE_UP")
+    assert se_object(leader, obj["uuid"])["oper_status"]["state"] == "OPER_UP"
