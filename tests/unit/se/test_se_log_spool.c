@@ -2,8 +2,9 @@
  * and ack in order; a reopen continues where the last run stopped; a torn tail is cut and
  * reported with every whole record kept; a flipped byte inside a segment loses only its
  * record (the reader resynchronises); the cap drops and counts, once per episode, and an
- * ack that frees space ends the episode; segments go only once acked; and a process killed
- * without close keeps every record whose loop iteration ended. */
+ * ack that frees space ends the episode; a failed write drops (and counts) its batch and
+ * cuts the segment back; segments go only once acked; and a process killed without close
+ * keeps every record whose loop iteration ended. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -401,6 +404,43 @@ static void a_killed_process_keeps_what_reached_the_spool(void **state)
     close_spool(f, spool);
 }
 
+static void a_failed_write_drops_its_batch_and_counts_it(void **state)
+{
+    struct fixture *f = *state;
+    struct log_spool *spool = open_spool(f, NULL);
+    struct log_sink_stats stats;
+    struct rlimit saved, small;
+    static struct seen seen;
+    char newest[256];
+    long size;
+
+    append_range(spool, 1, 3);
+    log_sink_flush(log_spool_sink(spool));
+    assert_int_equal(count_segments(f, newest, sizeof newest), 1);
+    size = file_size(newest);
+    /* the file may grow by 100 bytes: the next batch is written in part, then EFBIG */
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    small = saved;
+    small.rlim_cur = (rlim_t)size + 100;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    append_range(spool, 4, 7);
+    log_sink_flush(log_spool_sink(spool));
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    assert_int_equal(file_size(newest), size); /* cut back to the last whole frame */
+    log_sink_stats(log_spool_sink(spool), &stats);
+    assert_int_equal(stats.generated, 7);
+    assert_int_equal(stats.dropped, 4);
+    assert_int_equal(stats.spooled, 3);
+    assert_int_equal(log_spool_drop_episodes(spool), 1);
+    assert_int_equal(log_spool_bytes(spool), size);
+    append_range(spool, 8, 8); /* the spool keeps working after the failure */
+    peek_all(spool, 1, &seen);
+    assert_int_equal(seen.n, 4);
+    assert_int_equal(seen.seqs[3], 8);
+    close_spool(f, spool);
+}
+
 static void an_unreadable_ack_mark_is_refused(void **state)
 {
     struct fixture *f = *state;
@@ -432,6 +472,7 @@ int main(void)
         LOG_TEST(the_cap_drops_and_counts_and_an_ack_frees_space),
         LOG_TEST(segments_are_deleted_only_once_acked),
         LOG_TEST(a_killed_process_keeps_what_reached_the_spool),
+        LOG_TEST(a_failed_write_drops_its_batch_and_counts_it),
         LOG_TEST(an_unreadable_ack_mark_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
