@@ -18,12 +18,13 @@
  *
  * "Reached the spool": a record reached the spool once its frame was written with
  * write(2) to its segment. The spool batches: append() encodes into memory, and a
- * uv_check handle writes the batch at the end of the loop iteration in which the record
- * was appended (the next iteration for a record appended from a close callback or another
- * check handle; an idle handle keeps that iteration's poll from blocking), or at once when
- * the batch reaches 256 KiB, or on flush(), peek() and close(). The page cache survives
- * the process: kill -9 of the SE loses nothing that reached the spool; what was appended
- * in the very iteration the process died in (never written) is lost.
+ * uv_check handle writes the batch at the first check phase after the append: the end of
+ * the same loop iteration for records appended from I/O, idle or (libuv 1.44) timer
+ * callbacks, the next one for records appended after it (close callbacks, other check
+ * handles); an idle handle, active while a batch waits, keeps any poll before that from
+ * blocking, so a record never waits for an event. A batch of 256 KiB, flush(), peek(),
+ * ack() and close() write at once. The page cache survives the process: kill -9 of the SE
+ * loses nothing that reached the spool, only records appended since the last check phase.
  *
  * fsync policy: data written is fsynced (asynchronously, on libuv's thread pool) every
  * 100 ms and whenever 4 MiB were written since the last one, and a finished segment is

@@ -361,6 +361,46 @@ static void segments_are_deleted_only_once_acked(void **state)
     assert_int_equal(count_segments(f, NULL, 0), 1);
 }
 
+struct timer_append {
+    struct log_spool *spool;
+    int fired;
+};
+
+static void append_from_timer(uv_timer_t *t)
+{
+    struct timer_append *ta = t->data;
+    assert_int_equal(append_record(ta->spool, 1), 0);
+    ta->fired = 1;
+}
+
+static void a_record_from_a_timer_is_written_before_the_loop_waits(void **state)
+{
+    struct fixture *f = *state;
+    struct log_spool *spool = open_spool(f, NULL);
+    struct timer_append ta = {.spool = spool};
+    uv_timer_t now, later;
+    char newest[256];
+    uint64_t start;
+
+    uv_timer_init(&f->loop, &now);
+    uv_timer_init(&f->loop, &later);
+    now.data = &ta;
+    uv_timer_start(&now, append_from_timer, 1, 0);
+    uv_timer_start(&later, append_from_timer, 10000, 0); /* keeps a poll waiting 10 s */
+    while (!ta.fired)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    /* would wait for the spool's 100 ms fsync timer (or LATER) if the batch let it block */
+    start = uv_hrtime();
+    uv_run(&f->loop, UV_RUN_ONCE);
+    assert_true(uv_hrtime() - start < 80 * 1000000ull);
+    assert_false(uv_is_active((uv_handle_t *)&now));
+    assert_int_equal(count_segments(f, newest, sizeof newest), 1);
+    assert_true(file_size(newest) > 100); /* written: no flush was called */
+    uv_close((uv_handle_t *)&now, NULL);
+    uv_close((uv_handle_t *)&later, NULL);
+    close_spool(f, spool);
+}
+
 /* The child: appends 1..100, lets one loop iteration end, appends 101..105 and dies
  * without a close (kill -9 leaves the same: the process is gone, the page cache stays). */
 static void child_appends_and_dies(const char *dir)
@@ -471,6 +511,7 @@ int main(void)
         LOG_TEST(a_flipped_byte_loses_only_its_record),
         LOG_TEST(the_cap_drops_and_counts_and_an_ack_frees_space),
         LOG_TEST(segments_are_deleted_only_once_acked),
+        LOG_TEST(a_record_from_a_timer_is_written_before_the_loop_waits),
         LOG_TEST(a_killed_process_keeps_what_reached_the_spool),
         LOG_TEST(a_failed_write_drops_its_batch_and_counts_it),
         LOG_TEST(an_unreadable_ack_mark_is_refused),
