@@ -280,6 +280,47 @@ static void a_flipped_byte_loses_only_its_record(void **state)
     close_spool(f, spool);
 }
 
+/* Damage in an older segment (a zeroed run inside, garbage at its end) is skipped and
+ * counted, never cut; the segments after it are read whole. */
+static void damage_in_an_older_segment_is_skipped_not_cut(void **state)
+{
+    struct fixture *f = *state;
+    struct log_spool_options opts = {.segment_bytes = 64 * 1024};
+    struct log_spool *spool = open_spool(f, &opts);
+    struct log_spool_recovery rec;
+    static struct seen seen;
+    static const char zeros[600];
+    char first[256];
+    long size;
+    int fd;
+
+    append_range(spool, 1, 600);
+    close_spool(f, spool);
+    assert_true(count_segments(f, NULL, 0) >= 3);
+    snprintf(first, sizeof first, "%s/spool/00000000000000000001.seg", f->dir);
+    size = file_size(first);
+    fd = open(first, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, zeros, sizeof zeros, 1000), (ssize_t)sizeof zeros);
+    assert_int_equal(pwrite(fd, "garbage", 7, size), 7);
+    close(fd);
+
+    spool = open_spool(f, &opts);
+    log_spool_recovery(spool, &rec);
+    assert_int_equal(rec.torn_bytes, 0);
+    assert_int_equal(rec.damaged_ranges, 2);
+    assert_true(rec.damaged_bytes >= sizeof zeros + 7 && rec.damaged_bytes < 2000);
+    assert_int_equal(file_size(first), size + 7);
+    peek_all(spool, 1, &seen);
+    assert_true(seen.n >= 600 - 3 && seen.n < 600); /* 600 bytes hit two or three records */
+    assert_int_equal(rec.records, seen.n);
+    assert_int_equal(seen.seqs[0], 1);
+    assert_int_equal(seen.seqs[seen.n - 1], 600);
+    for (size_t i = 1; i < seen.n; i++)
+        assert_true(seen.seqs[i] > seen.seqs[i - 1]);
+    close_spool(f, spool);
+}
+
 static uint64_t episodes_seen;
 
 static void on_drop_episode(void *arg, uint64_t episode)
@@ -509,6 +550,7 @@ int main(void)
         LOG_TEST(a_reopen_continues_after_the_ack_mark),
         LOG_TEST(a_torn_tail_is_cut_and_every_whole_record_kept),
         LOG_TEST(a_flipped_byte_loses_only_its_record),
+        LOG_TEST(damage_in_an_older_segment_is_skipped_not_cut),
         LOG_TEST(the_cap_drops_and_counts_and_an_ack_frees_space),
         LOG_TEST(segments_are_deleted_only_once_acked),
         LOG_TEST(a_record_from_a_timer_is_written_before_the_loop_waits),
