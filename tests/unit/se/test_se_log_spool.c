@@ -24,6 +24,7 @@
 
 #include "common/crc32c.h"
 #include "common/errors.h"
+#include "common/fileutil.h"
 #include "se/log_spool.h"
 #include "log_test_fixture.h"
 
@@ -522,6 +523,33 @@ static void a_failed_write_drops_its_batch_and_counts_it(void **state)
     close_spool(f, spool);
 }
 
+/* After a power loss the ack mark (fsynced first) may be above every record left on disk:
+ * those are all acked, and numbering goes on above the mark. */
+static void an_ack_mark_above_every_record_holds(void **state)
+{
+    struct fixture *f = *state;
+    struct log_spool *spool = open_spool(f, NULL);
+    struct log_sink_stats stats;
+    static struct seen seen;
+    char dir[128];
+
+    append_range(spool, 1, 10);
+    close_spool(f, spool);
+    snprintf(dir, sizeof dir, "%s/spool", f->dir);
+    assert_int_equal(file_write_atomic(dir, "acked", "20\n"), 0);
+
+    spool = open_spool(f, NULL);
+    assert_int_equal(count_segments(f, NULL, 0), 0); /* wholly acked: deleted */
+    assert_int_equal(log_spool_first_unacked(spool), 21);
+    log_sink_stats(log_spool_sink(spool), &stats);
+    assert_int_equal(stats.spooled, 0);
+    assert_int_equal(append_record(spool, 15), VIGIL_EINVAL);
+    assert_int_equal(append_record(spool, 21), 0);
+    peek_all(spool, log_spool_first_unacked(spool), &seen);
+    assert_seqs(&seen, 21, 21);
+    close_spool(f, spool);
+}
+
 static void an_unreadable_ack_mark_is_refused(void **state)
 {
     struct fixture *f = *state;
@@ -556,6 +584,7 @@ int main(void)
         LOG_TEST(a_record_from_a_timer_is_written_before_the_loop_waits),
         LOG_TEST(a_killed_process_keeps_what_reached_the_spool),
         LOG_TEST(a_failed_write_drops_its_batch_and_counts_it),
+        LOG_TEST(an_ack_mark_above_every_record_holds),
         LOG_TEST(an_unreadable_ack_mark_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
