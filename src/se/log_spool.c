@@ -139,7 +139,8 @@ static int log_spool__start_segment(struct log_spool *s)
     log_spool__segment_path(s, s->next_number, path, sizeof path);
     s->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (s->fd < 0) {
-        vlog_error("log_spool: cannot create %s: %s", path, strerror(errno));
+        if (!s->in_drop_episode) /* else already said: one line per episode */
+            vlog_error("log_spool: cannot create %s: %s", path, strerror(errno));
         return VIGIL_EIO;
     }
     rc = log_spool__add_segment(s, s->next_number);
@@ -169,6 +170,22 @@ static int log_spool__write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
+/* A part of a batch that cannot be cut back stays in SEG: its bytes count (the reader sees
+ * damage there), and the next batch goes to a new segment, so offsets stay true. */
+static void log_spool__abandon_newest(struct log_spool *s, struct log_spool__segment *seg)
+{
+    struct stat st;
+
+    vlog_error("log_spool: cannot cut segment %" PRIu64 " back: %s", seg->number,
+               strerror(errno));
+    if (fstat(s->fd, &st) == 0 && (uint64_t)st.st_size > seg->bytes) {
+        s->bytes += (uint64_t)st.st_size - seg->bytes;
+        seg->bytes = (uint64_t)st.st_size;
+    }
+    close(s->fd);
+    s->fd = -1;
+}
+
 void log_spool__write_batch(struct log_spool *s)
 {
     struct log_spool__segment *seg = NULL;
@@ -182,11 +199,11 @@ void log_spool__write_batch(struct log_spool *s)
         seg = &s->segments[s->segment_count - 1];
         rc = log_spool__write_all(s->fd, s->batch.data, s->batch.len);
         if (rc != 0 && ftruncate(s->fd, (off_t)seg->bytes) != 0)
-            vlog_error("log_spool: cannot cut segment %" PRIu64 " back: %s", seg->number,
-                       strerror(errno));
+            log_spool__abandon_newest(s, seg);
     }
     if (rc != 0) {
-        vlog_error("log_spool: write to %s failed: %s", s->dir, vigil_strerror(rc));
+        if (!s->in_drop_episode)
+            vlog_error("log_spool: write to %s failed: %s", s->dir, vigil_strerror(rc));
         s->bytes -= s->batch.len;
         log_spool__drop(s, s->batch_records, "a write failed");
     } else {

@@ -431,11 +431,14 @@ static void a_record_from_a_timer_is_written_before_the_loop_waits(void **state)
     uv_timer_start(&later, append_from_timer, 10000, 0); /* keeps a poll waiting 10 s */
     while (!ta.fired)
         uv_run(&f->loop, UV_RUN_ONCE);
-    /* would wait for the spool's 100 ms fsync timer (or LATER) if the batch let it block */
-    start = uv_hrtime();
-    uv_run(&f->loop, UV_RUN_ONCE);
-    assert_true(uv_hrtime() - start < 80 * 1000000ull);
-    assert_false(uv_is_active((uv_handle_t *)&now));
+    if (count_segments(f, NULL, 0) == 0) {
+        /* the timer ran after this iteration's check phase (libuv runs timers again at the
+         * end of a UV_RUN_ONCE): the next iteration writes it, and would first wait for the
+         * spool's 100 ms fsync timer (or LATER) if the waiting batch let the poll block */
+        start = uv_hrtime();
+        uv_run(&f->loop, UV_RUN_ONCE);
+        assert_true(uv_hrtime() - start < 80 * 1000000ull);
+    }
     assert_int_equal(count_segments(f, newest, sizeof newest), 1);
     assert_true(file_size(newest) > 100); /* written: no flush was called */
     uv_close((uv_handle_t *)&now, NULL);
