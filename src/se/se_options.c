@@ -64,12 +64,14 @@ int se_options_parse(int argc, char **argv, struct se_options *o, char *err, siz
 {
     static const char *const flags[] = {"--name", "--data-dir", "--controllers", "--key",
                                         "--known-hosts", "--admin", "--heartbeat-ms",
-                                        "--miss-limit", "--config-file", NULL};
+                                        "--miss-limit", "--config-file", "--spool-cap-mb",
+                                        NULL};
     int have_admin = 0;
 
     memset(o, 0, sizeof *o);
     o->heartbeat_ms = 1000;
     o->miss_limit = 3;
+    o->spool_cap_mb = 1024; /* LOG_SPOOL_DEFAULT_CAP_MB: fits a small disk */
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value, *eq;
         char flag[32];
@@ -105,6 +107,7 @@ int se_options_parse(int argc, char **argv, struct se_options *o, char *err, siz
         }
         if (strcmp(flag, "--admin") != 0 && strcmp(flag, "--heartbeat-ms") != 0 &&
             strcmp(flag, "--miss-limit") != 0 && strcmp(flag, "--controllers") != 0 &&
+            strcmp(flag, "--spool-cap-mb") != 0 &&
             *value == '\0') {
             snprintf(err, errlen, "%s: must not be empty", flag);
             return VIGIL_EINVAL;
@@ -144,6 +147,9 @@ int se_options_parse(int argc, char **argv, struct se_options *o, char *err, siz
                 return VIGIL_EINVAL;
         } else if (strcmp(flag, "--miss-limit") == 0) {
             if (se_options__uint(flag, value, 1, 1000, &o->miss_limit, err, errlen) != 0)
+                return VIGIL_EINVAL;
+        } else if (strcmp(flag, "--spool-cap-mb") == 0) {
+            if (se_options__uint(flag, value, 1, 1u << 20, &o->spool_cap_mb, err, errlen) != 0)
                 return VIGIL_EINVAL;
         }
     }

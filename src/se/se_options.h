@@ -20,6 +20,7 @@ struct se_options {
     char controllers[SE_OPTIONS_CONTROLLERS_MAX][NETADDR_HOST_MAX + 8]; /* "HOST:PORT" */
     uint32_t heartbeat_ms;
     uint32_t miss_limit;
+    uint32_t spool_cap_mb;   /* --spool-cap-mb: the log spool's size cap in MiB (1024) */
 };
 
 /* Parses ARGV (borrowed: OUT points into it) into OUT. Flags take "--flag VALUE" or

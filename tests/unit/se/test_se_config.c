@@ -116,12 +116,17 @@ static void options_parse_and_refuse(void **state)
                        "--known-hosts", "kh"};
     char *bad_hb[] = {"vigil-se", "--name", "se1", "--data-dir", "/tmp/x", "--admin",
                       "127.0.0.1:9000", "--config-file", "c", "--heartbeat-ms", "-5"};
+    char *cap[] = {"vigil-se", "--name", "se1", "--data-dir", "/tmp/x", "--admin",
+                   "127.0.0.1:9000", "--config-file", "c", "--spool-cap-mb=64"};
+    char *bad_cap[] = {"vigil-se", "--name", "se1", "--data-dir", "/tmp/x", "--admin",
+                       "127.0.0.1:9000", "--config-file", "c", "--spool-cap-mb", "0"};
 
     assert_int_equal(se_options_parse(10, ok, &o, err, sizeof err), 0);
     assert_string_equal(o.config_file, "/tmp/c.json");
     assert_int_equal(o.miss_limit, 5);
     assert_int_equal(o.heartbeat_ms, 1000);
     assert_int_equal(o.admin.port, 9000);
+    assert_int_equal(o.spool_cap_mb, 1024); /* the default */
     assert_int_equal(se_options_parse(13, ctl, &o, err, sizeof err), 0);
     assert_int_equal(o.n_controllers, 2);
     assert_string_equal(o.controllers[1], "10.0.0.2:5098");
@@ -131,6 +136,10 @@ static void options_parse_and_refuse(void **state)
     assert_non_null(strstr(err, "--controllers"));
     assert_int_equal(se_options_parse(11, bad_hb, &o, err, sizeof err), VIGIL_EINVAL);
     assert_non_null(strstr(err, "--heartbeat-ms"));
+    assert_int_equal(se_options_parse(10, cap, &o, err, sizeof err), 0);
+    assert_int_equal(o.spool_cap_mb, 64);
+    assert_int_equal(se_options_parse(11, bad_cap, &o, err, sizeof err), VIGIL_EINVAL);
+    assert_non_null(strstr(err, "--spool-cap-mb"));
 }
 
 int main(void)

@@ -15,53 +15,12 @@
 #include <uv.h>
 
 #include "se/log_file.h"
-
-struct fixture {
-    uv_loop_t loop;
-    char dir[64];
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    strcpy(f->dir, "/tmp/vigil-log-file-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    free(f);
-    return 0;
-}
+#include "log_test_fixture.h"
 
 static void append_record(struct log_sink *sink, uint64_t seq)
 {
-    static const char uri[] = "/some/path/long/enough/to/make/a/line/of/a/few/hundred/bytes";
-    struct log_record r = {0};
-
-    r.kind = LOG_RECORD_HTTP;
-    r.seq = seq;
-    r.timestamp_ms = 1795845600000LL + (int64_t)seq;
-    r.vs_name = "web";
-    strcpy(r.client_ip, "127.0.0.2");
-    r.client_port = 40000;
-    strcpy(r.server_ip, "127.0.0.1");
-    r.server_port = 9001;
-    r.method = "GET";
-    r.uri = uri;
-    r.uri_len = sizeof uri - 1;
-    r.status = 200;
-    r.total_ms = 1.0;
-    r.server_ms = 0.5;
+    struct log_record r;
+    log_test_record(&r, seq);
     assert_int_equal(log_sink_append(sink, &r), 0);
 }
 
@@ -197,17 +156,15 @@ static void a_directory_that_cannot_hold_the_file_is_refused(void **state)
     assert_null(sink);
 }
 
+#define LOG_TEST(fn) cmocka_unit_test_setup_teardown(fn, log_test_setup, log_test_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(rotates_by_size_keeping_the_newest_files_without_a_gap,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(appends_to_an_existing_file_and_counts_its_size, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(a_failed_write_counts_the_records_dropped, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(a_directory_that_cannot_hold_the_file_is_refused, setup,
-                                        teardown),
+        LOG_TEST(rotates_by_size_keeping_the_newest_files_without_a_gap),
+        LOG_TEST(appends_to_an_existing_file_and_counts_its_size),
+        LOG_TEST(a_failed_write_counts_the_records_dropped),
+        LOG_TEST(a_directory_that_cannot_hold_the_file_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
