@@ -47,6 +47,9 @@ struct cluster {
     unsigned pending;            /* proposals whose callback has not run */
     uv_check_t batch_check;      /* runs after the loop's I/O: sends the queue as entries */
     struct cluster__queued *queue_head, *queue_tail;
+    /* Failed request callbacks (a barrier's or an entry's) running now: raft fails them
+     * while it steps down, its leader state half torn down; see cluster_barrier. */
+    unsigned failing_cbs;
     uint64_t quorum_seen_ms;     /* loop time a majority's contact was last seen (leader) */
     uint64_t quorum_seen_term;
     /* The slow-disk fault knob (cluster_set_apply_delay). */
@@ -96,6 +99,7 @@ struct cluster__waiter {
 
 struct cluster__barrier {
     struct raft_barrier req;
+    struct cluster *c;
     void (*cb)(void *data, int status);
     void *data;
 };
@@ -392,7 +396,9 @@ static void cluster__on_applied(struct raft_apply *req, int status, void *result
                 b->items[i].cb(b->items[i].data, 0, res);
             store_result_clear(res);
         } else if (b->items[i].cb != NULL) {
+            b->c->failing_cbs++;
             b->items[i].cb(b->items[i].data, VIGIL_ETIMEDOUT, &empty);
+            b->c->failing_cbs--;
         }
     }
     free(b);
@@ -535,7 +541,12 @@ int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void 
 static void cluster__on_barrier(struct raft_barrier *req, int status)
 {
     struct cluster__barrier *b = req->data;
+    struct cluster *c = b->c;
+    if (status != 0)
+        c->failing_cbs++;
     b->cb(b->data, status == 0 ? 0 : status == RAFT_NOSPACE ? VIGIL_ENOSPC : VIGIL_ENOQUORUM);
+    if (status != 0)
+        c->failing_cbs--;
     free(b);
 }
 
@@ -548,9 +559,17 @@ int cluster_barrier(struct cluster *c, void (*cb)(void *data, int status), void 
         return VIGIL_ESHUTDOWN;
     if (raft_state(&c->raft) != RAFT_LEADER)
         return VIGIL_ENOTLEADER;
+    /* Not from inside a failed request's callback: raft runs those while it steps down,
+     * still RAFT_LEADER but its followers' progress array gone, and a barrier then
+     * replicates through that array (a SIGSEGV in libraft 0.15's progressState, seen when a
+     * leader stepped down right after a whole cluster's restart under 500 SEs, the status
+     * driver asking again from its failed barrier's callback). The caller tries later. */
+    if (c->failing_cbs > 0)
+        return VIGIL_ENOTLEADER;
     b = calloc(1, sizeof *b);
     if (b == NULL)
         return VIGIL_ENOMEM;
+    b->c = c;
     b->cb = cb;
     b->data = data;
     b->req.data = b;
