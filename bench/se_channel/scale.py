@@ -184,6 +184,7 @@ def stamps_after(se, rx, since_ms):
 TO_CONNECTED = re.compile(r"se_state: \S+ -> CONNECTED")
 LEFT_CONNECTED = re.compile(r"se_state: CONNECTED -> ")
 SESSION_DROP = re.compile(r"ctl_session \S+: .*connecting again in")
+AUTH_REFUSED = re.compile(r"ctl_session \S+: authentication refused")
 
 
 def back_times(ses, started_ms):
@@ -255,6 +256,7 @@ def storm(pool, cluster, ses, down_s, deadline_s):
                        "with all 3 sessions after the restart", node_down)
     t_all_poll = time.monotonic() - started
     times = back_times(ses, started_ms)
+    refused = [len(stamps_after(se, AUTH_REFUSED, started_ms)) for se in ses]
     conn = [c for c, _ in times if c is not None]
     allb = [a for _, a in times if a is not None]
     return {"connected_s": max(conn) if conn and not not_conn else None,
@@ -263,6 +265,7 @@ def storm(pool, cluster, ses, down_s, deadline_s):
             "all_p50_s": ch.pct(allb, 50) if allb else None,
             "poll_connected_s": t_conn_poll, "poll_all_s": t_all_poll,
             "never_connected": len(not_conn), "never_all": len(not_all),
+            "auth_refused": (len([r for r in refused if r]), sum(refused)),
             "ctl_rss_kb": [(n.id, rss_kb(n.proc.pid)) for n in cluster.nodes]}
 
 
@@ -279,7 +282,9 @@ def run_count(n, tmp, key_dir, args):
         res["register_s"] = time.monotonic() - t
         log(f"{n} SEs registered in {res['register_s']:.1f} s")
         t = time.monotonic()
-        for se in ses:
+        for k, se in enumerate(ses):
+            if args.ramp and k and k % args.ramp[0] == 0:
+                time.sleep(args.ramp[1])
             se.start()
         res["spawn_s"] = time.monotonic() - t
         missing = wait_all(pool, ses, all_three, args.deadline, "CONNECTED to all 3 nodes")
@@ -292,6 +297,8 @@ def run_count(n, tmp, key_dir, args):
             res["failed"] = (f"{len(missing)} of {n} SEs not CONNECTED to all 3 nodes "
                              f"{args.deadline} s after starting them; {len(dead)} SE processes "
                              f"exited")
+            res["health"] = controller_health(cluster)
+            res["elections"] = leader_changes(cluster, time.time() * 1000)
             return res
         log(f"{n} SEs CONNECTED to all 3 nodes in {res['connect_s']:.1f} s; resting {args.rest} s")
         res["rest"] = measure_rest(cluster, ses, args.rest)
@@ -342,10 +349,16 @@ def render(results, args):
     out.append("")
     for r in results:
         line = f"{r['n']} SEs: fd limits (soft/hard) {r.get('fd_limits')}"
+        if r.get("spawn_s") is not None:
+            line += f"; {r['spawn_s']:.1f} s to spawn them"
+        if r.get("elections") is not None:
+            line += f"; elections won when it failed: {r['elections']}"
         if r.get("storm"):
             st = r["storm"]
             line += (f"; storm seen by /status polling: all CONNECTED {st['poll_connected_s']:.1f} s, "
-                     f"all 3 sessions {st['poll_all_s']:.1f} s; controller RSS after the storm "
+                     f"all 3 sessions {st['poll_all_s']:.1f} s; SEs refused authentication "
+                     f"by a restarted node (its store not caught up) {st['auth_refused'][0]}, "
+                     f"refusals {st['auth_refused'][1]}; controller RSS after the storm "
                      + "/".join(f"{kb / 1024:.0f}" for _, kb in st["ctl_rss_kb"]) + " MB")
         if r.get("health"):
             line += "; controllers: " + ", ".join(
@@ -363,6 +376,8 @@ def main():
     ap.add_argument("--down", type=float, default=5)
     ap.add_argument("--deadline", type=float, default=300,
                     help="s to wait for every SE (connect, and back after the storm)")
+    ap.add_argument("--ramp", type=lambda v: (int(v.split("/")[0]), float(v.split("/")[1])),
+                    help="B/S: start the SEs B at a time, S seconds apart (default: all at once)")
     ap.add_argument("--keep", action="store_true", help="keep the logs and data dirs")
     args = ap.parse_args()
     if not ch.SE_BIN.exists():
