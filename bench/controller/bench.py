@@ -136,9 +136,22 @@ def stop(proc, deadline=10):
             proc.wait(timeout=5)
 
 
-def stop_all():
+def stop_all(deadline=20):
+    """SIGTERM to every process started, then a wait for all of them together (DEADLINE
+    s); SIGKILL to any still running (each by its PID)."""
     for proc in started:
-        stop(proc)
+        if proc.poll() is None:
+            try:
+                os.kill(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    end = time.monotonic() + deadline
+    for proc in started:
+        try:
+            proc.wait(timeout=max(0.1, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
 
 
 def wrk(url, path, kind, prefix, connections, duration, token=None):

@@ -67,14 +67,18 @@ def pct(values, p):
 
 
 class BenchSE:
-    def __init__(self, tmp, i, known_hosts, controllers):
+    """One vigil-se: its own ed25519 key (in KEY_DIR, default TMP; an existing key is
+    reused), admin port (ADMIN, default a free one) and data dir."""
+
+    def __init__(self, tmp, i, known_hosts, controllers, admin=None, key_dir=None):
         self.i = i
         self.name = f"se-{i}"
-        self.key = tmp / f"{self.name}.key"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)],
-                       check=True, stdin=subprocess.DEVNULL)
-        self.pub = (tmp / f"{self.name}.key.pub").read_text().split()[:2]
-        self.admin = ctl.free_port()
+        self.key = (key_dir or tmp) / f"{self.name}.key"
+        if not self.key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)],
+                           check=True, stdin=subprocess.DEVNULL)
+        self.pub = Path(f"{self.key}.pub").read_text().split()[:2]
+        self.admin = admin or ctl.free_port()
         self.log = tmp / f"{self.name}.log"
         self.argv = [SE_BIN, "--name", self.name, "--data-dir", tmp / f"{self.name}-data",
                      "--admin", f"127.0.0.1:{self.admin}", "--controllers", controllers,
@@ -91,7 +95,9 @@ class BenchSE:
         return self.log.read_text(errors="replace").splitlines()
 
 
-def setup(tmp, n_ses):
+def start_cluster(tmp):
+    """A 3-node cluster in TMP/cluster, its nodes' SE host keys in TMP/known_hosts:
+    (cluster, leader, known_hosts path, the --controllers list)."""
     cluster = cl.VCluster(tmp / "cluster")
     leader = cluster.start()
     st, doc = leader.get("/api/cluster")
@@ -99,7 +105,18 @@ def setup(tmp, n_ses):
     kh = tmp / "known_hosts"
     kh.write_text("".join(f"[{n['se_address'].rsplit(':', 1)[0]}]:{n['se_address'].rsplit(':', 1)[1]} "
                           f"{n['se_host_key']}\n" for n in doc["nodes"]))
-    controllers = ",".join(n["se_address"] for n in doc["nodes"])
+    return cluster, leader, kh, ",".join(n["se_address"] for n in doc["nodes"])
+
+
+def register_se(leader, se):
+    """POST /api/serviceengine for SE (its name and public key): the object."""
+    st, obj = leader.post("/api/serviceengine", {"name": se.name, "public_key": " ".join(se.pub)})
+    assert st == 201, (st, obj)
+    return obj
+
+
+def setup(tmp, n_ses):
+    cluster, leader, kh, controllers = start_cluster(tmp)
     backend_port, vs_port = ctl.free_port(), ctl.free_port()
     st, pool = leader.post("/api/pool", {"name": "shared", "lb_algorithm":
                                          "LB_ALGORITHM_ROUND_ROBIN", "servers": [
@@ -108,9 +125,7 @@ def setup(tmp, n_ses):
     ses = [BenchSE(tmp, i, kh, controllers) for i in range(1, n_ses + 1)]
     for se in ses:
         se.vs_address = f"127.0.1.{se.i % 250 + 1}:{vs_port}"
-        st, obj = leader.post("/api/serviceengine", {"name": se.name,
-                                                     "public_key": " ".join(se.pub)})
-        assert st == 201, (st, obj)
+        obj = register_se(leader, se)
         st, vs = leader.post("/api/virtualservice", {
             "name": f"vs-{se.i}", "enabled": True, "vip": se.vs_address.split(":")[0],
             "services": [{"port": vs_port}], "application": "http",

@@ -58,6 +58,13 @@ def test_se_channel_bench_runs():
     assert "connect: all 2 SEs CONNECTED" in out and "reconnect:" in out, out[-2000:]
 
 
+def test_se_scale_bench_runs():
+    need("ssh-keygen")
+    out = run([BENCH / "se_scale" / "run.sh", "--counts", "3", "--rest", "2", "--down", "1",
+               "--deadline", "30"], timeout=60)
+    assert re.search(r"\| 3 \| [\d.]+ s \| [\d.]+ s \| .* \| 0 / 0 \| none \|", out), out[-2000:]
+
+
 def test_se_channel_scenarios_bench_runs():
     need("ssh-keygen")
     need("wrk")
