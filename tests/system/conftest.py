@@ -118,12 +118,17 @@ def session_registry(tmp_path_factory):
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """On failure, attach the tail of every log of the processes the test started. A node
-    the harness's watchdog found stuck fails the test, with the node's stack."""
+    the harness's watchdog found stuck fails the test, with the node's stack; so does a
+    process that a crash signal ended (found when the test's processes are stopped)."""
     outcome = yield
     rep = outcome.get_result()
     if rep.when in ("call", "teardown"):
-        stalls = [r for registry in getattr(item, "_vigil_registries", [])
-                  for r in registry.watchdog.take_reports()]
+        registries = getattr(item, "_vigil_registries", [])
+        stalls = [r for registry in registries for r in registry.watchdog.take_reports()]
+        if rep.when == "teardown":
+            for registry in registries:
+                stalls.extend(registry.crashes)
+                registry.crashes = []
         if stalls:
             text = "\n\n".join(stalls)
             if rep.passed:

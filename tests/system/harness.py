@@ -155,6 +155,8 @@ class ProcessRegistry:
         self.procs = []   # (label, Popen)
         self.logs = {}    # label -> stderr path (latest first-start order kept)
         self.watchdog = Watchdog()
+        self.crashes = []          # take_crashes lines found by stop_all
+        self.crashes_named = set()  # pids already named
 
     def admin_password_file(self):
         """A file holding ADMIN_PASSWORD (mode 0600), shared by the test's nodes."""
@@ -215,9 +217,31 @@ class ProcessRegistry:
                 except ProcessLookupError:
                     pass
                 p.wait(timeout=5)
+        self.crashes.extend(self.take_crashes())
+
+    def take_crashes(self):
+        """One line for each registered process that a crash signal (SIGSEGV, SIGABRT, ...)
+        ended and that was not named before; the line goes into its stderr log too."""
+        found = []
+        for label, p in self.procs:
+            rc = p.poll()
+            if rc is None or -rc not in CRASH_SIGNALS or p.pid in self.crashes_named:
+                continue
+            self.crashes_named.add(p.pid)
+            line = f"{label} (pid {p.pid}) died of {signal.Signals(-rc).name}"
+            found.append(line)
+            path = self.logs.get(label)
+            if path is not None:
+                with open(path, "a") as err:
+                    err.write(f"==== {line}\n")
+        return found
 
     def log_tails(self, lines=40):
         return [(label, path, tail(path, lines)) for label, path in self.logs.items()]
+
+
+# A process ended by one of these crashed (kill -9 and SIGTERM are the tests' own).
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 
 
 # ---------------------------------------------------------------------------

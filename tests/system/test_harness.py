@@ -50,3 +50,16 @@ def test_teardown_stops_every_process(cluster_factory):
     with pytest.raises(ProcessLookupError):
         import os
         os.kill(pid, 0)
+
+
+def test_a_process_ended_by_a_crash_signal_is_named_and_one_killed_by_the_test_is_not(tmp_path):
+    registry = harness.ProcessRegistry(tmp_path)
+    crashed = registry.spawn("crasher", ["sh", "-c", "kill -SEGV $$"])
+    killed = registry.spawn("killed", ["sleep", "30"])
+    crashed.wait(timeout=10)
+    killed.kill()
+    killed.wait(timeout=10)
+    registry.stop_all()
+    assert registry.crashes == [f"crasher (pid {crashed.pid}) died of SIGSEGV"]
+    assert "died of SIGSEGV" in (tmp_path / "crasher.stderr").read_text()
+    assert registry.take_crashes() == []  # each is named once

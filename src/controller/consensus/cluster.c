@@ -595,7 +595,9 @@ bool cluster_leader_has_quorum(struct cluster *c)
     unsigned voters = 0, contacts = 0;
     uint64_t now = uv_now(c->loop);
 
-    if (raft_state(r) != RAFT_LEADER)
+    /* While raft closes or steps down it frees the followers' progress before it fails
+     * the pending requests, whose callbacks may ask this: no quorum then. */
+    if (c->closing || raft_state(r) != RAFT_LEADER || r->leader_state.progress == NULL)
         return false;
     /* Winning the election was a majority's contact: from the first time this node sees
      * itself lead in this term it counts until the followers' first answers (raft clears

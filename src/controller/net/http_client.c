@@ -159,7 +159,12 @@ static int http__socket_cb(CURL *easy, curl_socket_t fd, int action, void *userp
             return -1;
         s->client = c;
         s->fd = fd;
-        uv_poll_init_socket(c->loop, &s->poll, fd);
+        /* A socket libuv refuses (closed under us, or already watched) fails the transfer
+         * instead of starting a poll handle that was never initialised. */
+        if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
         s->poll.data = c;
         c->open_handles++;
         curl_multi_assign(c->multi, fd, s);

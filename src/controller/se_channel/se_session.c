@@ -168,7 +168,7 @@ static json_t *se_sessions__welcome(struct se_sessions *p, const struct se_sessi
                         cluster_uuid != NULL ? cluster_uuid : "", "controllers", controllers,
                         "log_node", (json_int_t)(log_node != 0 ? log_node : p->node_id),
                         "heartbeat_ms", (json_int_t)s->heartbeat_ms, "leader_known",
-                        se_sessions__leader_known(p), "nodes_ready", se_sessions__nodes_ready(p));
+                        p->leader_known, "nodes_ready", se_sessions__nodes_ready(p));
     free(cluster_uuid);
     json_decref(nodes);
     return welcome;
@@ -254,12 +254,13 @@ static json_t *se_sessions__config(struct se_sessions *p, const char *uuid, uint
                      "healthmonitor", monitors, "pool", pools, "virtualservice", vs_list);
 }
 
-/* Sends S its config when it said HELLO, the node knows a leader with quorum, and S has
- * not had this config_version yet. */
+/* Sends S its config when it said HELLO, the SEs were told that the node knows a leader
+ * with quorum (se_sessions_poke: the HEARTBEAT saying so goes before the CONFIG), and S
+ * has not had this config_version yet. */
 static void se_sessions__push(struct se_sessions *p, struct se_session *s)
 {
     uint64_t version;
-    if (!s->welcomed || !se_sessions__leader_known(p))
+    if (!s->welcomed || !p->leader_known)
         return;
     version = store_config_version(p->store);
     if (s->pushed && s->pushed_version == version)
@@ -297,8 +298,10 @@ static int se_sessions__revoked(struct se_sessions *p, const struct se_session *
 static void se_sessions__on_push(struct loop_timer *t)
 {
     struct se_sessions *p = t->data;
-    struct se_session *s = p->list;
+    struct se_session *s;
 
+    se_sessions_poke(p);
+    s = p->list;
     while (s != NULL) {
         struct se_session *next = s->next;
         char why[120];
@@ -413,6 +416,7 @@ static int se_sessions__on_hello(struct se_sessions *p, struct se_session *s, js
     vlog_info("se channel SE '%s': HELLO (version %s, state %s, config_version %lld, heartbeats "
               "every %u ms, %u missed close it)", s->name, version, state,
               (long long)config_version, s->heartbeat_ms, s->miss_limit);
+    se_sessions_poke(p); /* WELCOME's leader_known is what every SE is told */
     se_sessions__send(s, SE_FRAME_WELCOME, se_sessions__welcome(p, s));
     s->last_sent_ms = time_mono_ms();
     s->welcomed = 1;
@@ -575,7 +579,7 @@ static void se_sessions__check_recorded(struct se_sessions *p, struct se_session
     s->reported_ms = now;
 }
 
-/* Every SE_SESSIONS_TICK_MS: a changed nodes_ready goes to every SE at once; each SE past
+/* Every SE_SESSIONS_TICK_MS: a changed leader_known or nodes_ready goes to every SE at once; each SE past
  * HELLO gets a HEARTBEAT once its own interval passed; a session silent for its miss_limit
  * intervals is closed. */
 static void se_sessions__on_heartbeat(uv_timer_t *t)
@@ -584,10 +588,11 @@ static void se_sessions__on_heartbeat(uv_timer_t *t)
     int64_t now = time_mono_ms();
     struct se_session *s = p->list;
     json_t *nodes;
+    int leader_changed;
 
-    se_sessions__update_leader_known(p);
+    leader_changed = se_sessions__update_leader_known(p);
     nodes = se_sessions__nodes_ready(p);
-    if (se_sessions__tell_nodes_ready(p, nodes))
+    if (se_sessions__tell_nodes_ready(p, nodes) || leader_changed)
         se_sessions__heartbeat_all(p, nodes);
     while (s != NULL) {
         struct se_session *next = s->next;
