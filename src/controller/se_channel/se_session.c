@@ -579,9 +579,9 @@ static void se_sessions__check_recorded(struct se_sessions *p, struct se_session
     s->reported_ms = now;
 }
 
-/* Every SE_SESSIONS_TICK_MS: a changed leader_known or nodes_ready goes to every SE at once; each SE past
- * HELLO gets a HEARTBEAT once its own interval passed; a session silent for its miss_limit
- * intervals is closed. */
+/* Every SE_SESSIONS_TICK_MS: a changed leader_known or nodes_ready goes to every SE at
+ * once; each SE past HELLO gets a HEARTBEAT once its own interval passed; a session silent
+ * for its miss_limit intervals is closed. */
 static void se_sessions__on_heartbeat(uv_timer_t *t)
 {
     struct se_sessions *p = t->data;
