@@ -55,6 +55,8 @@ struct cluster {
     /* The slow-disk fault knob (cluster_set_apply_delay). */
     unsigned append_delay_ms;
     uint64_t append_release_ms;  /* when the last delayed append completes (loop time) */
+    struct cluster__slow_append *slow_held; /* stored appends whose completion is held back */
+    bool slow_released;          /* raft is closing: appends complete as they are stored */
     int (*append_orig)(struct raft_io *io, struct raft_io_append *req,
                        const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
     int64_t drain_deadline_ms;   /* clean stop: wait for pending proposals until then */
@@ -677,6 +679,7 @@ struct cluster__slow_append {
     int status;
     uv_timer_t timer;
     struct cluster *c;
+    struct cluster__slow_append *next; /* c->slow_held, while held */
 };
 
 static void cluster__slow_closed(uv_handle_t *h)
@@ -686,9 +689,26 @@ static void cluster__slow_closed(uv_handle_t *h)
 
 static void cluster__slow_release(uv_timer_t *t)
 {
-    struct cluster__slow_append *a = t->data;
+    struct cluster__slow_append *a = t->data, **link = &a->c->slow_held;
+    while (*link != a)
+        link = &(*link)->next;
+    *link = a->next;
     a->outer_cb(a->outer, a->status);
     uv_close((uv_handle_t *)&a->timer, cluster__slow_closed);
+}
+
+/* Completes every held append now, oldest first (as they were stored): raft is about to close, and a completion after
+ * raft_close finished would call into a freed raft. */
+static void cluster__slow_release_all(struct cluster *c)
+{
+    c->slow_released = true;
+    while (c->slow_held != NULL) {
+        struct cluster__slow_append *oldest = c->slow_held; /* the list is newest first */
+        while (oldest->next != NULL)
+            oldest = oldest->next;
+        uv_timer_stop(&oldest->timer);
+        cluster__slow_release(&oldest->timer);
+    }
 }
 
 static void cluster__slow_stored(struct raft_io_append *inner, int status)
@@ -697,10 +717,18 @@ static void cluster__slow_stored(struct raft_io_append *inner, int status)
     struct cluster *c = a->c;
     uint64_t now = uv_now(c->loop);
     uint64_t at = (c->append_release_ms > now ? c->append_release_ms : now) + c->append_delay_ms;
+
+    if (c->slow_released) { /* raft is closing: nothing is held any more */
+        a->outer_cb(a->outer, status);
+        free(a);
+        return;
+    }
     c->append_release_ms = at;
     a->status = status;
     uv_timer_init(c->loop, &a->timer);
     a->timer.data = a;
+    a->next = c->slow_held;
+    c->slow_held = a;
     uv_timer_start(&a->timer, cluster__slow_release, at - now, 0);
 }
 
@@ -775,6 +803,7 @@ static void cluster__close_raft(struct cluster *c)
     cluster__fail_queued(c, VIGIL_ESHUTDOWN);
     disk_guard_close(c->guard);
     c->guard = NULL;
+    cluster__slow_release_all(c);
     c->raft.data = c;
     raft_close(&c->raft, cluster__on_raft_closed);
 }

@@ -161,7 +161,9 @@ static int http__socket_cb(CURL *easy, curl_socket_t fd, int action, void *userp
         s->fd = fd;
         /* A socket libuv refuses (closed under us, or already watched) fails the transfer
          * instead of starting a poll handle that was never initialised. */
-        if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
+        int rc = uv_poll_init_socket(c->loop, &s->poll, fd);
+        if (rc != 0) {
+            vlog_warn("http client: cannot watch socket %d: %s", (int)fd, uv_strerror(rc));
             free(s);
             return -1;
         }

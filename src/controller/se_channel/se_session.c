@@ -84,13 +84,29 @@ static int se_sessions__leader_known(struct se_sessions *p)
     return cluster_leader(p->cluster, NULL) != 0;
 }
 
+/* The raft term of the leader record ("leader" in meta, written once a leader committed
+ * the first entry of its term) this node's store applied last; 0: none or unreadable. */
+static uint64_t se_sessions__recorded_leader_term(struct se_sessions *p)
+{
+    char *text = store_meta_get(p->store, "leader");
+    json_t *rec = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    json_int_t term = json_integer_value(json_object_get(rec, "term"));
+    json_decref(rec);
+    free(text);
+    return term > 0 ? (uint64_t)term : 0;
+}
+
 bool se_sessions_ready(struct se_sessions *p)
 {
-    uint64_t commit;
+    uint64_t term;
     if (p->ready || !se_sessions__leader_known(p))
         return p->ready;
-    commit = cluster_commit_index(p->cluster);
-    p->ready = commit > 0 && cluster_applied_index(p->cluster) >= commit;
+    /* Applied the current leader's record of its own term: everything committed before
+     * its term is applied here too. The commit index alone is not enough: after a whole
+     * cluster restart a node's commit index is its snapshot's until the new leader commits
+     * in its term, and its store then lacks what its log holds past the snapshot. */
+    term = cluster_term(p->cluster);
+    p->ready = term > 0 && se_sessions__recorded_leader_term(p) == term;
     if (p->ready)
         vlog_info("se channel: this node admits SEs (a leader with quorum known, applied index "
                   "%llu)", (unsigned long long)cluster_applied_index(p->cluster));

@@ -51,10 +51,12 @@ struct ssh_server_callbacks se_sessions_callbacks(struct se_sessions *sessions);
  * or lost a leader with quorum, and pushes a config that waited for one. */
 void se_sessions_poke(struct se_sessions *sessions);
 
-/* True once this node admits SEs as the cluster knows them: it knew a leader with quorum
- * and had applied everything committed (a restarted node's store lacks what its log holds
- * past its snapshot until the leader tells it the commit index). Latched: stays true for
- * the process's life. Told to the peers in this node's report ("se_ready"). */
+/* True once this node admits SEs as the cluster knows them: it knows a leader with quorum
+ * and its store applied that leader's record of its own term (written once the leader
+ * committed the first entry of its term), so everything committed before is applied too.
+ * (A restarted node's commit index is its snapshot's until the new leader commits in its
+ * term: applied >= commit says nothing then.) Latched: stays true for the process's life.
+ * Told to the peers in this node's report ("se_ready"). */
 bool se_sessions_ready(struct se_sessions *sessions);
 
 /* "nodes_ready" in every WELCOME and HEARTBEAT: the nodes that admit SEs now, as

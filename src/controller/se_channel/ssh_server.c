@@ -1,6 +1,12 @@
 /* ssh_server.c: the SE channel's SSH server on the libuv loop (see ssh_server.h).
  *
- * Per session: one uv_poll on its socket. Readable (or writable while libssh has output
+ * Per session: one uv_poll on a duplicate of its socket (poll_fd, ours: closed in the poll
+ * handle's close callback). libssh closes its own descriptor whenever it meets an error or
+ * the peer's DISCONNECT, inside whatever call we made; watching that number would leave
+ * libuv watching a closed descriptor until the session ends, and a socket or file opened
+ * meanwhile (on this loop, or a raft segment on libuv's thread pool) could get the number:
+ * libuv then refuses it (EEXIST) or hands its events to this session. The duplicate keeps
+ * the socket open, and its number ours, until the handle is closed. Readable (or writable while libssh has output
  * pending) runs the key exchange (HANDSHAKE) or ssh_event_dopoll (AUTH, OPEN); libssh's
  * callbacks only record what happened (authenticated, the subsystem asked for, the peer
  * closed). The server's uv_prepare handle then services the sessions that have work: it
@@ -54,6 +60,7 @@ struct ssh_server_session {
     uv_poll_t poll;
     int poll_events;
     int fd;                      /* the socket (libssh owns and closes it) */
+    int poll_fd;                 /* our duplicate of it, watched by poll (ours) */
     int64_t deadline_ms;         /* the handshake's end (HANDSHAKE, AUTH) */
     char peer[80];               /* "HOST:PORT" */
     char se_name[OBJ_NAME_MAX + 1]; /* the authenticated SSH user */
@@ -155,6 +162,7 @@ static void ssh_server__on_session_closed(uv_handle_t *h)
         ssh_channel_free(s->channel);
     ssh_disconnect(s->ssh);
     ssh_free(s->ssh);
+    close(s->poll_fd);
     se_frame_decoder_free(&s->decoder);
     buf_free(&s->out);
     free(s);
@@ -681,7 +689,7 @@ static void ssh_server__peer_name(int fd, char *out, size_t len)
 static void ssh_server__session_new(struct ssh_server *server, int fd)
 {
     struct ssh_server_session *s = calloc(1, sizeof *s);
-    int one = 1;
+    int one = 1, rc;
 
     if (s == NULL || (s->ssh = ssh_new()) == NULL) {
         free(s);
@@ -711,7 +719,13 @@ static void ssh_server__session_new(struct ssh_server *server, int fd)
     se_frame_decoder_init(&s->decoder, server->cfg.max_inbound_payload);
     s->state = SSH_SESSION_HANDSHAKE;
     s->deadline_ms = time_mono_ms() + server->cfg.handshake_ms;
-    if (uv_poll_init(server->loop, &s->poll, fd) != 0) {
+    s->poll_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    rc = s->poll_fd < 0 ? -errno : uv_poll_init(server->loop, &s->poll, s->poll_fd);
+    if (rc != 0) {
+        vlog_warn("se channel %s: cannot watch the session's socket: %s", s->peer,
+                  uv_strerror(rc));
+        if (s->poll_fd >= 0)
+            close(s->poll_fd);
         ssh_free(s->ssh); /* closes FD */
         se_frame_decoder_free(&s->decoder);
         free(s);
