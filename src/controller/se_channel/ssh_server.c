@@ -43,6 +43,12 @@
 #define SSH_SERVER__READ_PER_PASS (256 * 1024)
 /* Connections accepted in one readable event of the listening socket. */
 #define SSH_SERVER__ACCEPT_PER_EVENT 64
+/* Sessions in HANDSHAKE or AUTH at once. Every key exchange and signature runs on this
+ * loop, which is raft's: a reconnect storm of hundreds of SEs would otherwise keep it busy
+ * long enough to miss raft heartbeats. Past it the listening socket is not read (new
+ * connections wait in the kernel's backlog) until a handshake ends; a client that stalls
+ * holds its place only until its handshake deadline. */
+#define SSH_SERVER__MAX_HANDSHAKES 64
 /* Refused authentication attempts before the session is closed. */
 #define SSH_SERVER__AUTH_TRIES 3
 
@@ -88,6 +94,9 @@ struct ssh_server {
     uv_timer_t tick;
     struct ssh_server_session *sessions;
     unsigned count;
+    unsigned handshaking;        /* sessions in HANDSHAKE or AUTH */
+    int accept_paused;           /* the listening socket is not watched: handshaking is full */
+    int64_t paused_logged_ms;    /* the last "handshakes in progress" line */
     struct ssh_server_session *work;      /* sessions with work for the next pass */
     struct ssh_server_session *servicing; /* what is left of this pass's list */
     int64_t refused_logged_ms;   /* the last "too many sessions" line */
@@ -119,6 +128,19 @@ const char *ssh_session_state_name(enum ssh_session_state state)
     return (unsigned)state < SSH_SESSION__COUNT ? ssh_server__state_names[state] : "?";
 }
 
+static void ssh_server__on_listen(uv_poll_t *h, int status, int events);
+
+/* A session left HANDSHAKE or AUTH: accepting resumes when it was paused for the bound. */
+static void ssh_server__handshake_over(struct ssh_server *server)
+{
+    server->handshaking--;
+    if (server->accept_paused && !server->closing &&
+        server->handshaking < SSH_SERVER__MAX_HANDSHAKES) {
+        server->accept_paused = 0;
+        uv_poll_start(&server->listen_poll, UV_READABLE, ssh_server__on_listen);
+    }
+}
+
 /* The one setter of a session's state: checks the move against the table, logs it. */
 static int ssh_server__set_state(struct ssh_server_session *s, enum ssh_session_state to,
                                  const char *reason)
@@ -130,6 +152,8 @@ static int ssh_server__set_state(struct ssh_server_session *s, enum ssh_session_
     }
     vlog_debug("se channel %s: %s -> %s (%s)", s->peer, ssh_session_state_name(s->state),
                ssh_session_state_name(to), reason);
+    if (s->state != SSH_SESSION_OPEN && to != SSH_SESSION_AUTH)
+        ssh_server__handshake_over(s->server);
     s->state = to;
     return 0;
 }
@@ -732,6 +756,7 @@ static void ssh_server__session_new(struct ssh_server *server, int fd)
         return;
     }
     s->poll.data = s;
+    server->handshaking++;
     s->next = server->sessions;
     if (server->sessions != NULL)
         server->sessions->prev = s;
@@ -747,7 +772,19 @@ static void ssh_server__on_listen(uv_poll_t *h, int status, int events)
     if (status < 0 || server->closing)
         return;
     for (int i = 0; i < SSH_SERVER__ACCEPT_PER_EVENT; i++) {
-        int fd = accept4(server->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd;
+        if (server->handshaking >= SSH_SERVER__MAX_HANDSHAKES) {
+            int64_t now = time_mono_ms();
+            if (now - server->paused_logged_ms >= 1000) {
+                vlog_info("se channel: %u handshakes in progress, the most at once: new "
+                          "connections wait", server->handshaking);
+                server->paused_logged_ms = now;
+            }
+            uv_poll_stop(&server->listen_poll);
+            server->accept_paused = 1;
+            return;
+        }
+        fd = accept4(server->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                 errno != ECONNABORTED)
