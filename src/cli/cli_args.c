@@ -27,6 +27,8 @@ static const char cli_args__help[] =
     "  vigil [OPTIONS] cluster status        nodes, roles, states, leader, status and its history\n"
     "  vigil [OPTIONS] cluster known-hosts   an OpenSSH known_hosts file for Service Engines\n"
     "  vigil [OPTIONS] events [--type EVENT_ID] [--since TIME]\n"
+    "  vigil [OPTIONS] logs VS_NAME [--since TIME] [--status-class 5xx]   (newest first)\n"
+    "  vigil [OPTIONS] analytics VS_NAME\n"
     "  vigil [OPTIONS] TYPE list\n"
     "  vigil [OPTIONS] TYPE show NAME        (NAME may also be the object's uuid)\n"
     "  vigil [OPTIONS] TYPE create --file F  (F holds the object's JSON; - reads stdin)\n"
@@ -117,6 +119,8 @@ static const char **cli_args__value_slot(struct cli_args *args, const char *name
         return &args->event_type;
     if (strcmp(name, "--since") == 0)
         return &args->since;
+    if (strcmp(name, "--status-class") == 0)
+        return &args->status_class;
     if (strcmp(name, "--username") == 0)
         return &args->username;
     if (strcmp(name, "--timeout") == 0)
@@ -167,7 +171,7 @@ static int cli_args__resolve(struct cli_args *args, const char *const *words, in
                              char *error, size_t error_size)
 {
     const char *first = nwords > 0 ? words[0] : NULL;
-    int takes_file = 0, takes_events = 0, takes_username = 0;
+    int takes_file = 0, takes_events = 0, takes_username = 0, takes_since = 0, takes_class = 0;
 
     if (first == NULL)
         return cli_args__fail(error, error_size, "no command given");
@@ -193,6 +197,16 @@ static int cli_args__resolve(struct cli_args *args, const char *const *words, in
         if (nwords > 1)
             return cli_args__fail(error, error_size, "events: unexpected argument %s",
                                   words[1]);
+    } else if (strcmp(first, "logs") == 0 || strcmp(first, "analytics") == 0) {
+        args->command = first[1] == 'o' ? CLI_COMMAND_LOGS : CLI_COMMAND_ANALYTICS;
+        takes_since = takes_class = args->command == CLI_COMMAND_LOGS;
+        if (nwords < 2 || words[1][0] == '\0')
+            return cli_args__fail(error, error_size, "%s: VS_NAME is missing", first);
+        if (nwords > 2)
+            return cli_args__fail(error, error_size, "%s: unexpected argument %s", first,
+                                  words[2]);
+        args->object_type = "virtualservice";
+        args->name = words[1];
     } else if (strcmp(first, "login") == 0 || strcmp(first, "logout") == 0) {
         args->command = first[5] == '\0' ? CLI_COMMAND_LOGIN : CLI_COMMAND_LOGOUT;
         takes_username = args->command == CLI_COMMAND_LOGIN;
@@ -239,16 +253,23 @@ static int cli_args__resolve(struct cli_args *args, const char *const *words, in
         }
     } else {
         return cli_args__fail(error, error_size,
-                              "%s: unknown command (cluster, events, pool, healthmonitor, "
-                              "virtualservice, serviceengine, login, logout)", first);
+                              "%s: unknown command (cluster, events, logs, analytics, pool, "
+                              "healthmonitor, virtualservice, serviceengine, login, logout)", first);
     }
 
     if (args->file != NULL && !takes_file)
         return cli_args__fail(error, error_size, "--file: only `TYPE create` takes it");
     if (args->event_type != NULL && !takes_events)
         return cli_args__fail(error, error_size, "--type: only `events` takes it");
-    if (args->since != NULL && !takes_events)
-        return cli_args__fail(error, error_size, "--since: only `events` takes it");
+    if (args->since != NULL && !takes_events && !takes_since)
+        return cli_args__fail(error, error_size, "--since: only `events` and `logs` take it");
+    if (args->status_class != NULL && !takes_class)
+        return cli_args__fail(error, error_size, "--status-class: only `logs` takes it");
+    if (args->status_class != NULL && strcmp(args->status_class, "2xx") != 0 &&
+        strcmp(args->status_class, "3xx") != 0 && strcmp(args->status_class, "4xx") != 0 &&
+        strcmp(args->status_class, "5xx") != 0)
+        return cli_args__fail(error, error_size, "--status-class %s: say 2xx, 3xx, 4xx or 5xx",
+                              args->status_class);
     if (args->event_type != NULL && args->event_type[0] == '\0')
         return cli_args__fail(error, error_size, "--type: empty event id");
     if (args->since != NULL && args->since[0] == '\0')

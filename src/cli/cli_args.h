@@ -23,6 +23,8 @@ enum cli_command {
     CLI_COMMAND_CLUSTER_STATUS,
     CLI_COMMAND_CLUSTER_KNOWN_HOSTS,
     CLI_COMMAND_EVENTS,
+    CLI_COMMAND_LOGS,
+    CLI_COMMAND_ANALYTICS,
     CLI_COMMAND_OBJECT_LIST,
     CLI_COMMAND_OBJECT_SHOW,
     CLI_COMMAND_OBJECT_CREATE,
@@ -55,7 +57,8 @@ struct cli_args {
     const char *name;         /* show / delete: the object's name (or uuid) */
     const char *file;         /* create --file F ("-" is stdin) */
     const char *event_type;   /* events --type X; NULL for every type */
-    const char *since;        /* events --since TIME; NULL for no lower bound */
+    const char *since;        /* events, logs --since TIME; NULL for no lower bound */
+    const char *status_class; /* logs --status-class 2xx|3xx|4xx|5xx; NULL for every one */
 };
 
 /* Parses argv (borrowed; the strings are kept in ARGS) and the environment

@@ -10,6 +10,7 @@
 #include "cli/cli_args.h"
 #include "cli/cluster_commands.h"
 #include "cli/command_context.h"
+#include "cli/analytics_commands.h"
 #include "cli/event_commands.h"
 #include "cli/login_commands.h"
 #include "cli/object_commands.h"
@@ -131,6 +132,12 @@ static int main__run(struct cli_args *args)
         break;
     case CLI_COMMAND_EVENTS:
         rv = event_commands_list(&ctx);
+        break;
+    case CLI_COMMAND_LOGS:
+        rv = analytics_commands_logs(&ctx);
+        break;
+    case CLI_COMMAND_ANALYTICS:
+        rv = analytics_commands_metrics(&ctx);
         break;
     case CLI_COMMAND_OBJECT_LIST:
         rv = object_commands_list(&ctx);

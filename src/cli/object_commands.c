@@ -199,11 +199,7 @@ int object_commands_list(struct command_context *ctx)
     return rv == 0 ? 0 : command_context_fail(ctx, rv, "%s", vigil_strerror(rv));
 }
 
-/* The uuid of the object of CTX's type named CTX->args->name, or failing that with that
- * uuid, found by paging through the collection. Writes it (escaped for a path) into
- * UUID (SIZE bytes). Returns 0, VIGIL_ENOTFOUND, or another negative VIGIL_E*, with
- * CTX->error set. */
-static int object_commands__find(struct command_context *ctx, char *uuid, size_t size)
+int object_commands_find(struct command_context *ctx, char *uuid, size_t size)
 {
     const char *name = ctx->args->name;
     char path[64], clean[256];
@@ -262,7 +258,7 @@ int object_commands_show(struct command_context *ctx)
 {
     struct rest_response response = {0};
     char uuid[256], path[400];
-    int rv = object_commands__find(ctx, uuid, sizeof uuid);
+    int rv = object_commands_find(ctx, uuid, sizeof uuid);
 
     if (rv != 0)
         return rv;
@@ -383,7 +379,7 @@ int object_commands_delete(struct command_context *ctx)
 {
     struct rest_response response = {0};
     char uuid[256], path[400], clean[256];
-    int rv = object_commands__find(ctx, uuid, sizeof uuid);
+    int rv = object_commands_find(ctx, uuid, sizeof uuid);
 
     if (rv != 0)
         return rv;

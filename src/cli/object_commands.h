@@ -18,6 +18,12 @@
  * negative VIGIL_E* with CTX->error set. */
 int object_commands_list(struct command_context *ctx);
 
+/* The uuid of the object of CTX->args->object_type named CTX->args->name, or failing that
+ * with that uuid, found by paging through the collection. Writes it (escaped for a path)
+ * into UUID (SIZE bytes). Returns 0, VIGIL_ENOTFOUND, or another negative VIGIL_E*, with
+ * CTX->error set. */
+int object_commands_find(struct command_context *ctx, char *uuid, size_t size);
+
 /* The object named CTX->args->name (or, when no name matches, with that uuid), from
  * GET /api/TYPE/UUID: indented JSON, or with --json the answer as received. Returns 0,
  * VIGIL_ENOTFOUND when there is no such object, or another negative VIGIL_E*, with

@@ -6,15 +6,30 @@ missing, none twice), and the summary says the same from every node.
 
 Every wait has a deadline; every process is stopped by its PID (the harness and `procs`).
 """
+import json
+import os
 import re
+import subprocess
 
 import requests
 
 from conftest import wait_for
 from test_se_channel_client import ChannelSE
-from test_se_with_cluster import SeBed, Traffic, connected_count
+from test_se_with_cluster import VIGIL, SeBed, Traffic, connected_count
 
 LOG_NODE = re.compile(r"delivering access logs to log node (\d+)")
+
+
+def vigil_cli(node, *args):
+    """`vigil ARGS` against NODE as users run it (a token, the node's CA); (rc, out, err)."""
+    status, doc = node.api.post("/api/token", {"description": "cli"})
+    assert status == 201, (status, doc)
+    argv = [str(VIGIL), "--controller", node.api.base]
+    if node.tls:
+        argv += ["--cacert", str(node.ca_file())]
+    p = subprocess.run(argv + list(args), capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "VIGIL_TOKEN": doc["token"]})
+    return p.returncode, p.stdout, p.stderr
 
 
 def _logs_status(se):
@@ -72,3 +87,22 @@ def test_log_node_reboot_under_traffic_loses_and_repeats_nothing(cluster_factory
     seqs = [r["seq"] for r in doc["results"]]
     assert len(seqs) == len(set(seqs)) == generated, (len(seqs), len(set(seqs)), generated)
     assert sorted(seqs) == list(range(min(seqs), min(seqs) + generated))
+
+    # the CLI, from another node than the log node: the same records, newest first
+    other = next(n for n in cluster.nodes if n is not log_node)
+    rc, out, err = vigil_cli(other, "--json", "logs", "web")
+    assert rc == 0, (rc, out, err)
+    cli_seqs = [r["seq"] for r in json.loads(out)["results"]]
+    assert sorted(cli_seqs) == sorted(seqs)
+    rc, out, err = vigil_cli(other, "logs", "web", "--status-class", "5xx")
+    assert rc == 0 and "(no log records)" in out, (rc, out, err)
+    rc, out, err = vigil_cli(other, "logs", "web")
+    assert rc == 0 and out.splitlines()[0].split()[:3] == ["TIME", "SE", "SEQ"], (rc, out, err)
+    assert len(out.splitlines()) == generated + 1, out[-500:]
+    rc, out, err = vigil_cli(other, "analytics", "web")
+    assert rc == 0, (rc, out, err)
+    lines = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    assert int(lines["requests"]) == generated, out
+    assert int(lines["errors 5xx"]) == 0, out
+    rc, out, err = vigil_cli(other, "logs", "no-such-vs")
+    assert rc == 1 and "no virtualservice named no-such-vs" in err, (rc, out, err)
