@@ -139,8 +139,9 @@ class FakeSE:
         self.send(LOGS, {"first_seq": first_seq, "records": records})
 
     def expect_logs_ack(self, timeout=5.0):
-        """The next LOGS_ACK's through_seq (heartbeats and their acks passed over)."""
-        return self.expect(LOGS_ACK, timeout=timeout, skip=(HEARTBEAT, HEARTBEAT_ACK))["through_seq"]
+        """The next LOGS_ACK's through_seq (heartbeats, their acks and CONFIG passed over)."""
+        return self.expect(LOGS_ACK, timeout=timeout,
+                           skip=(HEARTBEAT, HEARTBEAT_ACK, CONFIG))["through_seq"]
 
 
 def log_record(seq, se_name="se-a", vs_uuid=None, vs_name="vs", status=200, timestamp=None,
