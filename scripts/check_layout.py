@@ -22,6 +22,7 @@ LAYERS = {
     'controller/store': 1,
     'controller/consensus': 2,
     'controller/auth': 2,
+    'controller/logs': 2,
     'controller/status': 3,
     'controller/vip': 3,
     'controller/se_channel': 3,

@@ -37,6 +37,7 @@
 #include "controller/api/write_path.h"
 #include "controller/se_channel/se_session.h"
 #include "controller/se_channel/ssh_server.h"
+#include "controller/logs/log_store.h"
 
 #define VIGILD_MAX_BODY (1024 * 1024)
 /* Registration retries, learning credentials, saving DIR/nodes.json. */
@@ -64,6 +65,8 @@ struct vigild {
     int se_fd;                   /* --se-listen, bound at start until the SE channel serves it */
     struct ssh_server *se_server; /* the SE channel's transport */
     struct se_sessions *se_sessions; /* the SE channel's protocol */
+    struct log_store *log_store; /* DIR/logs.db, the SEs' access logs (NULL: none could be made) */
+    char log_store_damage[1500]; /* what log_store_open set aside, for the event ("" if none) */
     struct credentials cred;
     struct auth *auth;
     const char *scheme;          /* "http" (--no-tls) or "https" */
@@ -72,6 +75,7 @@ struct vigild {
     struct api_cluster api_cluster;
     struct api_auth api_auth;
     struct api_events api_events;
+    struct api_analytics api_analytics;
     struct http_client *client;
     struct leader_link *link;    /* every call to the leader (writes, commands, events) */
     struct write_path *write_path;
@@ -353,8 +357,11 @@ static void vigild__wire_api(struct vigild *d)
                                           d->write_path, d->opts.id, d->boot,
                                           d->opts.cluster_name, d->opts.vip, NULL};
     d->api_events = (struct api_events){d->store};
+    d->api_analytics = (struct api_analytics){d->log_store, d->store, d->cluster, d->client,
+                                              d->opts.id, d->scheme, d->cred.node_header};
     d->api_objects = (struct api_objects){d->store, d->cluster, d->write_path, NULL};
     if (api_auth_register(d->rest, &d->api_auth) != 0 ||
+        api_analytics_register(d->rest, &d->api_analytics) != 0 ||
         api_cluster_register(d->rest, &d->api_cluster) != 0 ||
         api_events_register(d->rest, &d->api_events) != 0 ||
         api_objects_register(d->rest, &d->api_objects) != 0)
@@ -448,14 +455,41 @@ static void vigild__on_status_move(void *data, enum cluster_status from, enum cl
 
 /* --- the SE channel ---------------------------------------------------------------- */
 
+/* SE_LOGS_DROPPED for R's drop episode, through the outbox: its key names the SE, the SE's
+ * run and the episode, so the leader records it once however often it is reported (a
+ * reconnect, this node's restart: the store drops an event whose key it holds). */
+static void vigild__report_logs_dropped(struct vigild *d, const struct se_session_report *r)
+{
+    char key[300], desc[300];
+    snprintf(key, sizeof key, "SE_LOGS_DROPPED:%s:%s:%lld", r->uuid, r->logs.run,
+             (long long)r->logs.episode);
+    snprintf(desc, sizeof desc, "Service Engine %s dropped access-log records: its spool hit "
+             "its cap of %lld bytes", r->name, (long long)r->logs.spool_cap_bytes);
+    events_submit(d->events,
+                  json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:{s:s, s:I, s:I, s:I, s:I}}",
+                            "op", "event_record", "key", key, "event_id", "SE_LOGS_DROPPED",
+                            "time", (json_int_t)time_now_ms(), "module", "SEMGR", "obj_type",
+                            "SERVICEENGINE", "obj_name", r->name, "description", desc, "details",
+                            "se_name", r->name, "dropped", (json_int_t)r->logs.dropped,
+                            "spool_cap_bytes", (json_int_t)r->logs.spool_cap_bytes, "episode",
+                            (json_int_t)r->logs.episode, "episode_dropped",
+                            (json_int_t)r->logs.episode_dropped));
+}
+
 /* A change of one of this node's SE sessions, on its way to the leader through the
  * events outbox (in order, kept until committed): the leader's FSM derives the SE runtime
  * record and the SE events from it (store_se.h). */
 static void vigild__on_se_report(void *data, const struct se_session_report *r)
 {
     struct vigild *d = data;
-    static const char *const changes[] = {"up", "down", "state"};
-    json_t *cmd = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "op", "se_session", "uuid",
+    static const char *const changes[] = {"up", "down", "state", "logs_dropped"};
+    json_t *cmd;
+
+    if (r->change == SE_SESSION_LOGS_DROPPED) {
+        vigild__report_logs_dropped(d, r);
+        return;
+    }
+    cmd = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "op", "se_session", "uuid",
                             r->uuid, "change", changes[r->change], "node", (json_int_t)d->opts.id,
                             "since", (json_int_t)r->since_ms, "time", (json_int_t)time_now_ms(),
                             "se_state", r->se_state);
@@ -490,6 +524,7 @@ static void vigild__start_se_channel(struct vigild *d)
     events_submit(d->events, json_pack("{s:s, s:I}", "op", "se_sessions_reset", "node",
                                        (json_int_t)d->opts.id));
     se_sessions_set_reporter(d->se_sessions, vigild__on_se_report, d);
+    se_sessions_set_log_store(d->se_sessions, d->log_store);
     se_sessions_set_peers(d->se_sessions, d->peers);
     peers_set_answer_cb(d->peers, vigild__on_peer_answer, d);
     d->api_objects.se_sessions = d->se_sessions;
@@ -501,12 +536,50 @@ static void vigild__start_se_channel(struct vigild *d)
     d->se_fd = -1;
 }
 
+/* After the SE sessions: the commit running completes, then the files close. */
+static void vigild__close_log_store(struct vigild *d)
+{
+    d->api_analytics.log_store = NULL;
+    if (d->log_store != NULL)
+        log_store_close(d->log_store);
+    d->log_store = NULL;
+}
+
+/* DIR/logs.db; a damaged one is set aside (the event is raised once the outbox runs). A
+ * store that cannot be made at all leaves the node without one: logged, never fatal. */
+static void vigild__open_log_store(struct vigild *d)
+{
+    struct log_store_config lc = {d->opts.data_dir, (uint64_t)d->opts.log_retention_mb << 20,
+                                  (int64_t)d->opts.log_retention_hours * 3600 * 1000, 0,
+                                  d->opts.test_log_commit_delay_ms};
+    char err[1500];
+    d->log_store = log_store_open(&d->loop, &lc, d->log_store_damage,
+                                  sizeof d->log_store_damage, err, sizeof err);
+    if (d->log_store_damage[0] != '\0')
+        vlog_error("%s", d->log_store_damage);
+    if (d->log_store == NULL)
+        vlog_error("%s: this node runs without a log store (SEs keep their records spooled)", err);
+}
+
+/* The damaged log store set aside at start, as an event (LOG_STORE_DAMAGED). */
+static void vigild__report_log_store_damage(struct vigild *d)
+{
+    json_t *details;
+    if (d->log_store_damage[0] == '\0')
+        return;
+    details = json_pack("{s:s, s:s}", "node_name", d->opts.name, "reason", d->log_store_damage);
+    events_record(d->events, "LOG_STORE_DAMAGED", "CLUSTERMGR", "CONTROLLER_NODE", d->opts.name,
+                  d->log_store_damage, details);
+    json_decref(details);
+}
+
 static void vigild__on_se_server_closed(void *data)
 {
     struct vigild *d = data;
     d->se_server = NULL;
     se_sessions_close(d->se_sessions);
     d->se_sessions = NULL;
+    vigild__close_log_store(d);
 }
 
 /* --- stop ------------------------------------------------------------------------------ */
@@ -671,6 +744,8 @@ int main(int argc, char **argv)
     status_driver_set_move_cb(d.driver, vigild__on_status_move, &d);
     peers_set_header(d.peers, d.cred.node_header, d.scheme);
     vigild__load_nodes(&d);
+    vigild__open_log_store(&d);
+    vigild__report_log_store_damage(&d);
     vigild__wire_api(&d);
     vigild__start_api(&d);
     vigild__register(&d);

@@ -160,6 +160,10 @@ OPTIONS__UINT_SETTER(set_election, "election-timeout-ms", election_timeout_ms, 2
 OPTIONS__UINT_SETTER(set_se_wait, "se-wait-s", se_wait_s, 0, 86400)
 OPTIONS__UINT_SETTER(set_snap_threshold, "snapshot-threshold", snapshot_threshold, 4, 10000000)
 OPTIONS__UINT_SETTER(set_snap_trailing, "snapshot-trailing", snapshot_trailing, 1, 10000000)
+/* The log store's retention (docs/architecture.md, "Access logs"): 1 MiB to 16 TiB, 1 hour
+ * to 10 years. */
+OPTIONS__UINT_SETTER(set_log_retention_mb, "log-retention-mb", log_retention_mb, 1, 16777216)
+OPTIONS__UINT_SETTER(set_log_retention_hours, "log-retention-hours", log_retention_hours, 1, 87600)
 
 static int set_vip(struct vigild_options *o, const char *v, char *e, size_t n)
 {
@@ -212,6 +216,8 @@ static int set_no_tls(struct vigild_options *o, const char *v, char *e, size_t n
  * installed vigild refuses them as unknown flags. */
 OPTIONS__UINT_SETTER(set_apply_delay, "test-apply-delay-ms", test_apply_delay_ms, 0, 60000)
 OPTIONS__UINT_SETTER(set_se_max_sessions, "test-se-max-sessions", test_se_max_sessions, 1, 4096)
+OPTIONS__UINT_SETTER(set_log_commit_delay, "test-log-commit-delay-ms", test_log_commit_delay_ms, 1,
+                     600000)
 
 static int set_fast_hash(struct vigild_options *o, const char *v, char *e, size_t n)
 {
@@ -246,6 +252,8 @@ static const struct options__entry options__table[] = {
     {"vip-dev", set_vip_dev, 1},
     {"snapshot-threshold", set_snap_threshold, 1},
     {"snapshot-trailing", set_snap_trailing, 1},
+    {"log-retention-mb", set_log_retention_mb, 1},
+    {"log-retention-hours", set_log_retention_hours, 1},
     {"tls-cert", set_tls_cert, 1},
     {"tls-key", set_tls_key, 1},
     {"no-tls", set_no_tls, 0},
@@ -255,6 +263,7 @@ static const struct options__entry options__table[] = {
     {"test-fast-password-hash", set_fast_hash, 0},
     {"test-wrong-answer-index", set_wrong_index, 0},
     {"test-se-max-sessions", set_se_max_sessions, 1},
+    {"test-log-commit-delay-ms", set_log_commit_delay, 1},
 #endif
     {"verbose", set_verbose, 0},
 };
@@ -326,7 +335,8 @@ const char *options_usage(void)
            "              [--se-listen 127.0.0.1:5098] [--name node-ID] [--cluster ID@HOST:PORT,...]\n"
            "              [--cluster-name vigil] [--config FILE] [--heartbeat-ms 50]\n"
            "              [--election-timeout-ms 300] [--se-wait-s 30] [--vip ADDR/PREFIX --vip-dev IFACE]\n"
-           "              [--tls-cert FILE --tls-key FILE | --no-tls] [--admin-password-file FILE]\n";
+           "              [--tls-cert FILE --tls-key FILE | --no-tls] [--admin-password-file FILE]\n"
+           "              [--log-retention-mb 1024] [--log-retention-hours 168]\n";
 }
 
 int options_parse(struct vigild_options *o, int argc, char **argv, char *err, size_t errlen)
@@ -344,6 +354,8 @@ int options_parse(struct vigild_options *o, int argc, char **argv, char *err, si
     o->se_wait_s = 30;
     o->snapshot_threshold = 4096;
     o->snapshot_trailing = 1024;
+    o->log_retention_mb = 1024;
+    o->log_retention_hours = 168;
 
     /* The file first, so that flags win. */
     for (int i = 1; i < argc; i++) {

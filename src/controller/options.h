@@ -27,6 +27,8 @@ struct vigild_options {
     char tls_key[512];
     int no_tls;                  /* serve plain HTTP */
     char admin_password_file[512];
+    unsigned log_retention_mb;    /* the log store's size bound (DIR/logs.db) */
+    unsigned log_retention_hours; /* ... and its age bound */
     /* Which of the identity flags were given explicitly. */
     int id_set, raft_set, name_set;
     /* Hidden, for tests and benchmarks: not part of the contract. */
@@ -41,6 +43,9 @@ struct vigild_options {
     int test_wrong_answer_index;
     /* The SE channel's session bound, lower than its 4,096 (tests only; 0: the default). */
     unsigned test_se_max_sessions;
+    /* The log store's writer waits this long before each commit (tests only: a batch stays
+     * unacknowledged that long; 0: none). */
+    unsigned test_log_commit_delay_ms;
     int verbose;
 };
 

@@ -133,6 +133,33 @@ class FakeSE:
         self.send(HELLO, dict({"name": name, "version": "test", "config_version": config_version,
                                "state": "CONNECTING", "log_seq": 1}, **extra))
 
+    def send_logs(self, first_seq, records):
+        """A LOGS frame: RECORDS (log_record() dicts) with the consecutive seqs from
+        FIRST_SEQ (the agreed wire format, issue 13)."""
+        self.send(LOGS, {"first_seq": first_seq, "records": records})
+
+    def expect_logs_ack(self, timeout=5.0):
+        """The next LOGS_ACK's through_seq (heartbeats, their acks and CONFIG passed over)."""
+        return self.expect(LOGS_ACK, timeout=timeout,
+                           skip=(HEARTBEAT, HEARTBEAT_ACK, CONFIG))["through_seq"]
+
+
+def log_record(seq, se_name="se-a", vs_uuid=None, vs_name="vs", status=200, timestamp=None,
+               client_ip="127.0.0.9", total_ms=1.5):
+    """One access-log record as vigil-se's log_record_encode writes it (src/se/log_record.c).
+    TIMESTAMP is epoch seconds (now when None)."""
+    ts = time.time() if timestamp is None else timestamp
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+    record = {"seq": seq, "timestamp": stamp, "type": "http", "se_name": se_name,
+              "vs_name": vs_name}
+    if vs_uuid is not None:
+        record["vs_uuid"] = vs_uuid
+    record.update({"client_ip": client_ip, "client_port": 40000 + seq % 20000,
+                   "server_ip": "127.0.0.2", "server_port": 9001, "method": "GET",
+                   "uri": f"/item/{seq}", "status": status, "bytes_in": 120, "bytes_out": 300,
+                   "total_ms": total_ms, "server_ms": total_ms / 2})
+    return record
+
 
 def create(api, obj_type, body):
     status, doc = api.post(f"/api/{obj_type}", body)

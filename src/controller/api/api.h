@@ -9,6 +9,8 @@
 #include "controller/auth/auth.h"
 #include "controller/consensus/cluster.h"
 #include "controller/consensus/peers.h"
+#include "controller/logs/log_store.h"
+#include "controller/net/http_client.h"
 #include "controller/api/rest.h"
 #include "controller/se_channel/se_session.h"
 #include "controller/status/status_driver.h"
@@ -53,6 +55,19 @@ struct api_events {
     struct store *store;
 };
 
+/* Analytics: GET /api/analytics/logs/virtualservice/<uuid>, /api/analytics/logs/summary,
+ * /api/analytics/metrics/virtualservice/<uuid> (merged over the members), and their
+ * node-local variants under /api/internal/analytics/ (api_analytics.c). */
+struct api_analytics {
+    struct log_store *log_store;  /* this node's; NULL: none (it counts as unreachable) */
+    struct store *store;          /* the members' API addresses */
+    struct cluster *cluster;      /* the members */
+    struct http_client *client;   /* the road to the other nodes */
+    uint64_t node_id;
+    const char *scheme;           /* "http" or "https" (static) */
+    const char *node_header;      /* this node's credential header (read at each call) */
+};
+
 /* Register each area's routes with REST (the areas borrowed, outliving REST). Order
  * matters, as routes are tried in order: auth first (it takes only its own paths), objects
  * last (it takes /api/<type>: anything no other area took). Each returns 0 or
@@ -60,6 +75,8 @@ struct api_events {
 int api_auth_register(struct rest *rest, struct api_auth *area);
 int api_cluster_register(struct rest *rest, struct api_cluster *area);
 int api_events_register(struct rest *rest, struct api_events *area);
+/* Before api_cluster_register (its "internal" route would take internal/analytics). */
+int api_analytics_register(struct rest *rest, struct api_analytics *area);
 int api_objects_register(struct rest *rest, struct api_objects *area);
 
 /* Reads ?page= and ?page_size= (defaults 1 and 100, page_size at most 1000). Returns 0,

@@ -12,6 +12,10 @@
 #include "common/objects.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
+#include "controller/logs/log_store.h"
+
+/* LOGS frames an SE may have unacknowledged on one session (the agreed wire format). */
+#define SE_SESSIONS_LOGS_IN_FLIGHT 4
 
 struct se_session {
     struct se_sessions *owner;
@@ -34,6 +38,14 @@ struct se_session {
     unsigned miss_limit;      /* the SE's --miss-limit (HELLO), else the node's */
     int64_t last_sent_ms;     /* the last HEARTBEAT (or the WELCOME) sent (monotonic) */
     int64_t reported_ms;      /* when its SE_SESSION_UP last went to the reporter (monotonic) */
+    uint64_t log_node;        /* the SE's log node as WELCOME named it */
+    /* The LOGS frames handed to the log store and not yet acked, oldest first, and the
+     * through_seq each one's LOGS_ACK will carry. */
+    struct log_store_batch *logs_in_flight[SE_SESSIONS_LOGS_IN_FLIGHT];
+    uint64_t logs_through[SE_SESSIONS_LOGS_IN_FLIGHT];
+    unsigned logs_n;
+    int logs_unstored_told;   /* "no log store here" logged for this session */
+    int64_t logs_episodes_reported; /* the SE's drop_episodes last reported from this session */
 };
 
 /* The node checks its sessions this often: each gets a HEARTBEAT every heartbeat_ms of
@@ -72,6 +84,7 @@ struct se_sessions {
     int handles_open;
     se_sessions_report_cb report;
     void *report_data;
+    struct log_store *log_store; /* borrowed; NULL: LOGS frames are not stored (not acked) */
 };
 
 /* True if this node knows a leader with quorum: it leads and heard from a majority within
@@ -165,12 +178,14 @@ static uint64_t se_sessions__log_node(const json_t *nodes, const char *uuid)
     return (uint64_t)json_integer_value(json_object_get(json_array_get(nodes, hash % n), "id"));
 }
 
-static json_t *se_sessions__welcome(struct se_sessions *p, const struct se_session *s)
+/* WELCOME for S, whose log node it records. */
+static json_t *se_sessions__welcome(struct se_sessions *p, struct se_session *s)
 {
     json_t *nodes = store_nodes(p->store); /* ordered by id */
     json_t *controllers = json_array();
     char *cluster_uuid = store_meta_get(p->store, "cluster_uuid");
     uint64_t log_node = se_sessions__log_node(nodes, s->uuid);
+    s->log_node = log_node != 0 ? log_node : p->node_id;
     size_t i;
     json_t *node, *welcome;
 
@@ -344,7 +359,7 @@ static void se_sessions__report(struct se_sessions *p, const struct se_session *
                                 enum se_session_change change, int64_t state_since_ms)
 {
     struct se_session_report r = {change, s->uuid, s->name, s->se_state, s->since_wall_ms,
-                                  state_since_ms, s->silent ? s->miss_limit : 0};
+                                  state_since_ms, s->silent ? s->miss_limit : 0, {0, 0, 0, 0, ""}};
     if (p->report != NULL)
         p->report(p->report_data, &r);
 }
@@ -466,6 +481,135 @@ static void se_sessions__on_config_ack(struct se_session *s, json_t *ack)
                   (long long)version, error);
 }
 
+/* --- LOGS -------------------------------------------------------------------------------- */
+
+/* The log store made a LOGS frame of S durable (or failed): LOGS_ACK for it, the oldest in
+ * flight (the store calls back in submit order). A failed commit closes the session: the
+ * SE keeps the records spooled and sends them again on its next session. */
+static void se_sessions__on_logs_stored(void *data, const struct log_store_outcome *o)
+{
+    struct se_session *s = data;
+    uint64_t through = s->logs_through[0];
+    char why[200];
+
+    memmove(s->logs_in_flight, s->logs_in_flight + 1, (s->logs_n - 1) * sizeof s->logs_in_flight[0]);
+    memmove(s->logs_through, s->logs_through + 1, (s->logs_n - 1) * sizeof s->logs_through[0]);
+    s->logs_n--;
+    if (o->err != 0) {
+        snprintf(why, sizeof why, "the log store could not store its records: %s",
+                 vigil_strerror(o->err));
+        ssh_server_session_close(s->link, why); /* frees S */
+        return;
+    }
+    if (o->duplicates > 0)
+        vlog_info("se channel SE '%s': LOGS through seq %" PRIu64 ": %" PRIu64 " stored, %" PRIu64
+                  " held already (dropped as duplicates)", s->name, through, o->stored,
+                  o->duplicates);
+    se_sessions__send(s, SE_FRAME_LOGS_ACK, json_pack("{s:I}", "through_seq", (json_int_t)through));
+}
+
+/* A LOGS frame {"first_seq", "records": [...]} (1 to LOG_STORE_BATCH_MAX records with the
+ * consecutive seqs from first_seq), handed to the log store; acked once durable. Returns
+ * 0, or VIGIL_EINVAL with the reason in WHY (nothing stored: close the session). */
+static int se_sessions__on_logs(struct se_sessions *p, struct se_session *s, json_t *logs,
+                                char *why, size_t len)
+{
+    json_t *first = json_object_get(logs, "first_seq"), *records = json_object_get(logs, "records");
+    struct log_store_batch *batch;
+    uint64_t first_seq;
+    size_t i, n = json_array_size(records);
+    json_t *r;
+
+    if (!json_is_integer(first) || json_integer_value(first) < 0 || !json_is_array(records) ||
+        n == 0) {
+        snprintf(why, len, "a malformed LOGS frame: it needs \"first_seq\" (a non-negative "
+                 "integer) and \"records\" (a non-empty array)");
+        return VIGIL_EINVAL;
+    }
+    if (n > LOG_STORE_BATCH_MAX) {
+        snprintf(why, len, "a LOGS frame of %zu records (at most %d)", n, LOG_STORE_BATCH_MAX);
+        return VIGIL_EINVAL;
+    }
+    if (s->logs_n >= SE_SESSIONS_LOGS_IN_FLIGHT) {
+        snprintf(why, len, "a LOGS frame while %d were not acknowledged yet (at most %d in "
+                 "flight)", SE_SESSIONS_LOGS_IN_FLIGHT, SE_SESSIONS_LOGS_IN_FLIGHT);
+        return VIGIL_EINVAL;
+    }
+    first_seq = (uint64_t)json_integer_value(first);
+    if (p->log_store == NULL) {
+        if (!s->logs_unstored_told)
+            vlog_warn("se channel SE '%s': LOGS frames not stored (this node has no log store): "
+                      "they stay unacknowledged, spooled on the SE", s->name);
+        s->logs_unstored_told = 1;
+        return 0;
+    }
+    batch = log_store_batch_new(s->uuid, s->name);
+    if (batch == NULL) {
+        snprintf(why, len, "out of memory storing its LOGS frame");
+        return VIGIL_EINVAL;
+    }
+    json_array_foreach(records, i, r) {
+        json_t *seq = json_object_get(r, "seq");
+        char bad[160];
+        int err;
+        if (!json_is_integer(seq) || (uint64_t)json_integer_value(seq) != first_seq + i) {
+            snprintf(why, len, "a LOGS frame whose record %zu has seq %s where %" PRIu64
+                     " follows (first_seq %" PRIu64 "; seqs must be consecutive)", i,
+                     json_is_integer(seq) ? "another" : "none", first_seq + i, first_seq);
+            log_store_batch_free(batch);
+            return VIGIL_EINVAL;
+        }
+        err = log_store_batch_add(batch, first_seq + i, r, bad, sizeof bad);
+        if (err != 0) {
+            snprintf(why, len, "a LOGS frame with a bad record (seq %" PRIu64 "): %s",
+                     first_seq + i, err == VIGIL_EINVAL || err == VIGIL_ETOOBIG
+                                        ? bad : vigil_strerror(err));
+            log_store_batch_free(batch);
+            return VIGIL_EINVAL;
+        }
+    }
+    s->logs_in_flight[s->logs_n] = batch;
+    s->logs_through[s->logs_n] = first_seq + n - 1;
+    s->logs_n++;
+    log_store_submit(p->log_store, batch, se_sessions__on_logs_stored, s);
+    return 0;
+}
+
+/* A HEARTBEAT's "logs" {"dropped", "drop_episodes", "episode_dropped", "spool_cap_bytes",
+ * "run"?}: on the SE's log node, a drop episode not yet reported from this session goes to
+ * the reporter (SE_SESSION_LOGS_DROPPED); the leader records it once per (SE, run, episode). */
+static void se_sessions__on_logs_counts(struct se_sessions *p, struct se_session *s,
+                                        const json_t *heartbeat)
+{
+    const json_t *logs = json_object_get(heartbeat, "logs");
+    const json_t *run = json_object_get(logs, "run");
+    json_int_t dropped = 0, episodes = 0, episode_dropped = 0, cap = 0;
+    char run_text[64] = "";
+    struct se_session_report r = {SE_SESSION_LOGS_DROPPED, s->uuid, s->name, s->se_state,
+                                  s->since_wall_ms, 0, 0, {0, 0, 0, 0, ""}};
+
+    if (!json_is_object(logs) ||
+        json_unpack((json_t *)logs, "{s:I, s:I, s?I, s?I}", "dropped", &dropped, "drop_episodes",
+                    &episodes, "episode_dropped", &episode_dropped, "spool_cap_bytes", &cap) != 0 ||
+        episodes <= s->logs_episodes_reported || s->log_node != p->node_id)
+        return;
+    s->logs_episodes_reported = episodes;
+    if (json_is_string(run) && json_string_length(run) < sizeof run_text)
+        snprintf(run_text, sizeof run_text, "%s", json_string_value(run));
+    else if (json_is_integer(run))
+        snprintf(run_text, sizeof run_text, "%lld", (long long)json_integer_value(run));
+    r.logs.dropped = dropped;
+    r.logs.episode = episodes;
+    r.logs.episode_dropped = episode_dropped;
+    r.logs.spool_cap_bytes = cap;
+    r.logs.run = run_text;
+    vlog_warn("se channel SE '%s': its log spool dropped records (%lld in this run, drop "
+              "episode %lld, cap %lld bytes)", s->name, (long long)dropped, (long long)episodes,
+              (long long)cap);
+    if (p->report != NULL)
+        p->report(p->report_data, &r);
+}
+
 static void se_sessions__on_frame(void *data, void *owner_state, const struct se_frame *frame)
 {
     struct se_sessions *p = data;
@@ -492,12 +636,14 @@ static void se_sessions__on_frame(void *data, void *owner_state, const struct se
             if (json_is_integer(version) && json_integer_value(version) >= 0)
                 s->se_config_version = json_integer_value(version);
             se_sessions__on_se_state(p, s, frame->payload);
+            se_sessions__on_logs_counts(p, s, frame->payload);
             break;
         }
         case SE_FRAME_HEARTBEAT_ACK:
             break; /* liveness only: last_heard_ms */
         case SE_FRAME_LOGS:
-            break; /* the log store comes later; records stay spooled on the SE */
+            se_sessions__on_logs(p, s, frame->payload, why, sizeof why);
+            break;
         case SE_FRAME_BYE: {
             const char *reason = json_string_value(json_object_get(frame->payload, "reason"));
             snprintf(why, sizeof why, "the SE said BYE: %.200s", reason != NULL ? reason : "");
@@ -556,6 +702,8 @@ static void se_sessions__on_close(void *data, void *owner_state, const char *rea
     (void)reason; /* ssh_server logged it */
     if (s->welcomed)
         se_sessions__report(p, s, SE_SESSION_DOWN, 0);
+    for (unsigned i = 0; i < s->logs_n; i++) /* stored all the same, never acked here */
+        log_store_batch_cancel(s->logs_in_flight[i]);
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -638,6 +786,11 @@ void se_sessions_poke(struct se_sessions *sessions)
     se_sessions__tell_nodes_ready(sessions, nodes);
     se_sessions__heartbeat_all(sessions, nodes);
     json_decref(nodes);
+}
+
+void se_sessions_set_log_store(struct se_sessions *sessions, struct log_store *log_store)
+{
+    sessions->log_store = log_store;
 }
 
 void se_sessions_set_peers(struct se_sessions *sessions, struct peers *peers)

@@ -24,6 +24,7 @@
 
 #include "controller/consensus/cluster.h"
 #include "controller/consensus/peers.h"
+#include "controller/logs/log_store.h"
 #include "controller/se_channel/ssh_server.h"
 #include "controller/store/store.h"
 
@@ -70,12 +71,26 @@ void se_sessions_set_peers(struct se_sessions *sessions, struct peers *peers);
  * what the SEs were last told, every SE past HELLO gets a HEARTBEAT with it now. */
 void se_sessions_peers_changed(struct se_sessions *sessions);
 
+/* LOGS frames (docs/architecture.md, "Access logs") go into LOG_STORE (borrowed, outliving
+ * SESSIONS; NULL: none, frames are then taken but neither stored nor acked): each frame is
+ * checked (first_seq, 1 to LOG_STORE_BATCH_MAX records with consecutive seqs, each record's
+ * fields, at most 4 unacknowledged; else one line and the session closes, nothing stored)
+ * and answered LOGS_ACK {"through_seq"} once durable, in frame order. */
+void se_sessions_set_log_store(struct se_sessions *sessions, struct log_store *log_store);
+
 /* A change of one session (docs/architecture.md, "The SE runtime record"):
  * - SE_SESSION_UP: the SE said HELLO on it (the session counts from here);
  * - SE_SESSION_DOWN: a session that said HELLO closed (MISSED > 0: this node closed it
  *   because the SE missed that many heartbeat intervals);
  * - SE_SESSION_STATE: the SE's HEARTBEAT says another state than before. */
-enum se_session_change { SE_SESSION_UP, SE_SESSION_DOWN, SE_SESSION_STATE };
+enum se_session_change {
+    SE_SESSION_UP,
+    SE_SESSION_DOWN,
+    SE_SESSION_STATE,
+    /* - SE_SESSION_LOGS_DROPPED: on the SE's log node, its HEARTBEAT's "logs" counts a drop
+     *   episode this session did not report yet (LOGS below; the SE_LOGS_DROPPED event). */
+    SE_SESSION_LOGS_DROPPED,
+};
 
 /* Every pointer is borrowed for the callback's duration. */
 struct se_session_report {
@@ -86,6 +101,10 @@ struct se_session_report {
     int64_t since_ms;        /* HELLO on this node, epoch ms: names the session */
     int64_t state_since_ms;  /* UP: when the SE entered SE_STATE (its HELLO), else 0 */
     unsigned missed;
+    struct {                 /* LOGS_DROPPED: the SE's log spool counts, this run of the SE */
+        int64_t dropped, episode, episode_dropped, spool_cap_bytes;
+        const char *run;     /* the SE's run as its HEARTBEAT names it ("" when it does not) */
+    } logs;
 };
 
 /* CB(DATA, report) is called on the loop thread for every change of every session, from
