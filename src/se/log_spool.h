@@ -47,9 +47,10 @@
  * resynchronises on the next magic whose frame checks out, counts the bytes skipped and logs
  * one line per segment. Segments wholly at or below the ack mark are deleted.
  *
- * What the delivery side does: peek from log_spool_first_unacked() (or from the seq after
- * the last one sent, while sends are in flight), send the payloads in order, and call
- * log_spool_ack() with the highest seq the controller confirmed it stored. After a
+ * What the delivery side (log_delivery.c) does: peek from log_spool_first_unacked() (or
+ * from the seq after the last one sent, while sends are in flight), send the payloads in
+ * order, and call log_spool_ack() with the highest seq the controller confirmed it stored
+ * (coalesced, at most every ~100 ms: each call fsyncs twice). After a
  * reconnection it peeks again from log_spool_first_unacked(): records sent but not acked
  * are sent again, so the controller must drop a seq it already stored (per SE name). */
 #ifndef VIGIL_SE_LOG_SPOOL_H

@@ -411,7 +411,8 @@ int main(int argc, char **argv)
             .controllers = (const char (*)[72])m.opts.controllers,
             .n_controllers = m.opts.n_controllers, .heartbeat_ms = m.opts.heartbeat_ms,
             .miss_limit = m.opts.miss_limit, .state = &m.state,
-            .apply_config = se__apply_pushed, .config_version = se__config_version, .arg = &m};
+            .apply_config = se__apply_pushed, .config_version = se__config_version, .arg = &m,
+            .spool = m.spool};
         se__load_last_pushed(&m);
         if (controller_link_start(m.loop, &lp, &m.link) != 0) {
             fprintf(stderr, "vigil-se: --controllers: cannot start the controller sessions\n");
