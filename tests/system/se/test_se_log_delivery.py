@@ -1,15 +1,19 @@
 """vigil-se with --controllers delivers its access-log records to its log node (issue 13):
 LOGS frames from the spool DIR/spool, oldest first, answered LOGS_ACK; checked against a
 fake controller (fake_controller.py) that checks every frame, stores records by seq and can
-withhold its acks."""
+withhold its acks: order, completeness and no duplicates record by record; the window of
+four frames; serving and spooling without acks, then draining; kill -9 under traffic; resend
+from the ack mark after a reconnection and a log node change; the size cap's drops in
+/status and in every HEARTBEAT; bad LOGS_ACKs."""
 import os
 import struct
 
 import requests
 
 from conftest import free_port, http_config, wait_for
-from fake_controller import BYE, HEARTBEAT, HELLO, LOGS, LOGS_ACK
-from test_se_channel_client import Load, acks, one_controller
+from fake_controller import BYE, HEARTBEAT, HELLO, LOGS, LOGS_ACK, FakeController
+from test_se_channel_client import (ChannelSE, Load, acks, config_payload, one_controller,
+                                    write_known_hosts)
 
 
 def start(procs, tmp_path, se_key, fakes, extra=()):
@@ -210,4 +214,36 @@ def test_bad_logs_acks_are_logged_and_harm_nothing(procs, tmp_path, se_key, fake
     wait_for(lambda: logs(se)["acked"] == 40, 10, "delivery goes on")
     assert len(fake.open_sessions()) == 1 and not fake.frames(BYE)
     assert fake.stored_seqs() == list(range(1, 41)) and fake.duplicates == 0
-    assert LOGS  # the frame type the fake checks
+
+
+def test_a_new_log_node_gets_the_records_from_the_mark(procs, tmp_path, se_key, fakes):
+    key, pub = se_key
+    backend_port, vs = free_port(), free_port()
+    procs.backend("http", backend_port, "b1")
+    one, two = FakeController(tmp_path, 1, "se-1", pub), FakeController(tmp_path, 2, "se-1", pub)
+    fakes.extend([one, two])
+    for f in (one, two):
+        f.log_node = 1
+        f.config = config_payload(3, http_config([backend_port], vs))
+    kh = write_known_hosts(tmp_path, one.known_hosts_line(), two.known_hosts_line())
+    se = ChannelSE(procs, tmp_path, key, kh, [one.address, two.address]).start()
+    wait_for(lambda: acks(one, 3) and acks(two, 3), 10, "both CONFIG_ACKs")
+    get_many(vs, 100)
+    wait_for(lambda: logs(se)["acked"] == 100, 10, "100 acknowledged by node 1")
+    one.ack_logs = False
+    get_many(vs, 30, prefix="/late/")
+    wait_for(lambda: len(one.stored) == 130, 10, "130 at node 1")
+    assert two.frames(LOGS) == []            # only the log node gets records
+    one.log_node = two.log_node = 2          # node 2's next WELCOME names itself
+    for c in two.open_sessions():
+        c.transport.close()
+    wait_for(lambda: len(two.frames(LOGS)) >= 1, 10, "LOGS at node 2")
+    assert two.frames(LOGS)[0]["first_seq"] == 101   # from the mark: the 30 again
+    wait_for(lambda: logs(se)["acked"] == 130, 10, "130 acknowledged")
+    frames_at_one = len(one.frames(LOGS))
+    get_many(vs, 20, prefix="/new/")
+    wait_for(lambda: len(two.stored) == 50, 10, "the new records at node 2")
+    assert len(one.frames(LOGS)) == frames_at_one
+    assert two.stored_seqs() == list(range(101, 151)) and one.stored_seqs() == list(range(1, 131))
+    assert "the log node is now 2 (was 1)" in se.log_text()
+    assert one.log_errors == [] and two.log_errors == []
