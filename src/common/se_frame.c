@@ -29,23 +29,16 @@ const char *se_frame_type_name(int type)
     return se_frame__names[type];
 }
 
-int se_frame_append(struct buf *out, enum se_frame_type type, const json_t *payload)
+int se_frame_append_text(struct buf *out, enum se_frame_type type, const char *text, size_t len)
 {
     unsigned char header[SE_FRAME_HEADER];
-    size_t len, had = out->len;
-    char *text;
+    size_t had = out->len;
     int rv;
 
-    if ((int)type < SE_FRAME_HELLO || type >= SE_FRAME_TYPE_END || !json_is_object(payload))
+    if ((int)type < SE_FRAME_HELLO || type >= SE_FRAME_TYPE_END || len == 0)
         return VIGIL_EINVAL;
-    text = json_dumps(payload, JSON_COMPACT);
-    if (text == NULL)
-        return VIGIL_ENOMEM;
-    len = strlen(text);
-    if (len > SE_FRAME_MAX_PAYLOAD) {
-        free(text);
+    if (len > SE_FRAME_MAX_PAYLOAD)
         return VIGIL_ETOOBIG;
-    }
     header[0] = 'V';
     header[1] = 'F';
     header[2] = SE_FRAME_VERSION;
@@ -59,6 +52,20 @@ int se_frame_append(struct buf *out, enum se_frame_type type, const json_t *payl
         rv = buf_append(out, text, len);
     if (rv != 0)
         out->len = had; /* the header alone went in: take it back */
+    return rv;
+}
+
+int se_frame_append(struct buf *out, enum se_frame_type type, const json_t *payload)
+{
+    char *text;
+    int rv;
+
+    if ((int)type < SE_FRAME_HELLO || type >= SE_FRAME_TYPE_END || !json_is_object(payload))
+        return VIGIL_EINVAL;
+    text = json_dumps(payload, JSON_COMPACT);
+    if (text == NULL)
+        return VIGIL_ENOMEM;
+    rv = se_frame_append_text(out, type, text, strlen(text));
     free(text);
     return rv;
 }

@@ -51,6 +51,12 @@ const char *se_frame_type_name(int type);
  * is over SE_FRAME_MAX_PAYLOAD) or VIGIL_ENOMEM; OUT is unchanged on failure. */
 int se_frame_append(struct buf *out, enum se_frame_type type, const json_t *payload);
 
+/* Appends one frame of TYPE whose payload is TEXT (LEN bytes, borrowed), already the text
+ * of one JSON object (not checked: a sender that builds the text itself, the SE's LOGS with
+ * its records as stored). Returns 0, VIGIL_EINVAL (TYPE is no type, LEN 0), VIGIL_ETOOBIG
+ * (LEN over SE_FRAME_MAX_PAYLOAD) or VIGIL_ENOMEM; OUT is unchanged on failure. */
+int se_frame_append_text(struct buf *out, enum se_frame_type type, const char *text, size_t len);
+
 /* A frame taken from the stream: TYPE and its PAYLOAD (owned by the taker: json_decref). */
 struct se_frame {
     enum se_frame_type type;

@@ -14,6 +14,7 @@
 #include "common/timeutil.h"
 #include "common/vlog.h"
 #include "se/ctl_session.h"
+#include "se/log_delivery.h"
 
 /* HELLO's "version": the program's (meson's project version). */
 #ifndef VIGIL_SE_VERSION
@@ -37,6 +38,7 @@ struct ctl_node {
     int64_t last_good_mono_ms;  /* when the last such frame came: misses count from here, so
                                  * a node that lost its leader fails like a silent one */
     int64_t opened_mono_ms;     /* when its session last opened */
+    bool welcomed;              /* its WELCOME came on the session open now */
     int64_t last_frame_wall_ms;
     char ready_boot[40];        /* its incarnation as a "nodes_ready" list last gave it */
 };
@@ -48,6 +50,8 @@ struct controller_link {
     size_t n_nodes;
     uv_timer_t heartbeat_timer;
     uint64_t heartbeat_seq;
+    long long log_node;                /* the latest WELCOME's log_node; -1 until one */
+    struct log_delivery *delivery;     /* NULL without a spool */
 };
 
 int controller_link_check_files(const char *key_path, const char *known_hosts, char *err,
@@ -173,15 +177,51 @@ static void controller_link__on_opened(struct ctl_session *s, void *arg)
 {
     struct ctl_node *n = arg;
     struct controller_link *l = n->link;
+    struct log_sink_stats ls = {0};
+    uint64_t log_seq = 0;
     (void)s;
     n->opened_mono_ms = time_mono_ms();
+    n->welcomed = false;
+    if (l->p.spool != NULL) {
+        log_sink_stats(log_spool_sink(l->p.spool), &ls);
+        log_seq = log_spool_first_unacked(l->p.spool);
+    }
     controller_link__send(
         n, SE_FRAME_HELLO,
-        json_pack("{sssssIsssIsIsIsI}", "name", l->p.name, "version", VIGIL_SE_VERSION,
+        json_pack("{sssssIsssIsIsIsIsI}", "name", l->p.name, "version", VIGIL_SE_VERSION,
                   "config_version", (json_int_t)l->p.config_version(l->p.arg), "state",
-                  se_state_name(se_state_current(l->p.state)), "log_seq", (json_int_t)0,
-                  "state_since", (json_int_t)l->p.state->since_ms, "heartbeat_ms",
+                  se_state_name(se_state_current(l->p.state)), "log_seq", (json_int_t)log_seq,
+                  "spooled_logs", (json_int_t)ls.spooled, "state_since",
+                  (json_int_t)l->p.state->since_ms, "heartbeat_ms",
                   (json_int_t)l->p.heartbeat_ms, "miss_limit", (json_int_t)l->p.miss_limit));
+}
+
+/* Points log delivery at the log node's session once its WELCOME came on it (none while it
+ * is closed): at once when it changed, and again when WELCOMED, the node whose WELCOME just
+ * came, is the log node (its session opened again: resend from the ack mark). */
+static void controller_link__retarget(struct controller_link *l, const struct ctl_node *welcomed)
+{
+    const struct ctl_node *want = NULL;
+    void *session, *current;
+
+    if (l->delivery == NULL)
+        return;
+    for (size_t i = 0; i < l->n_nodes && want == NULL; i++)
+        if (l->log_node >= 0 && l->nodes[i].node_id == l->log_node && l->nodes[i].welcomed &&
+            ctl_session_state(l->nodes[i].session) == CTL_SESSION_OPEN)
+            want = &l->nodes[i];
+    session = want ? want->session : NULL;
+    current = log_delivery_target(l->delivery);
+    if (session == current && (want == NULL || want != welcomed))
+        return;
+    if (want != NULL)
+        vlog_info("controller_link %s: delivering access logs to log node %lld from seq %llu",
+                  want->address, want->node_id,
+                  (unsigned long long)log_spool_first_unacked(l->p.spool));
+    else
+        vlog_info("controller_link: log node %lld not connected; access logs wait in the spool",
+                  l->log_node);
+    log_delivery_set_target(l->delivery, session);
 }
 
 static struct ctl_node *controller_link__add(struct controller_link *l, const char *address);
@@ -198,6 +238,14 @@ static void controller_link__on_welcome(struct ctl_node *n, const json_t *payloa
     if (json_is_integer(id))
         n->node_id = json_integer_value(id);
     n->leader_known = json_is_true(json_object_get(payload, "leader_known"));
+    n->welcomed = true;
+    if (json_is_integer(json_object_get(payload, "log_node"))) {
+        long long log_node = json_integer_value(json_object_get(payload, "log_node"));
+        if (l->log_node >= 0 && log_node != l->log_node)
+            vlog_info("controller_link %s: the log node is now %lld (was %lld)", n->address,
+                      log_node, l->log_node);
+        l->log_node = log_node;
+    }
     vlog_info("controller_link %s: welcome from node %lld (%s)", n->address, n->node_id,
               n->leader_known ? "it knows a leader" : "it knows no leader");
     json_array_foreach(list, i, entry) {
@@ -296,6 +344,7 @@ static void controller_link__on_frame(struct ctl_session *s, struct se_frame *f,
     case SE_FRAME_WELCOME:
         controller_link__on_welcome(n, p);
         controller_link__on_nodes_ready(n, p);
+        controller_link__retarget(n->link, n);
         break;
     case SE_FRAME_CONFIG:
         controller_link__on_config(n, p);
@@ -308,7 +357,10 @@ static void controller_link__on_frame(struct ctl_session *s, struct se_frame *f,
                                                            ? json_object_get(p, "seq") : json_null()));
         break;
     case SE_FRAME_HEARTBEAT_ACK:
+        break;
     case SE_FRAME_LOGS_ACK:
+        if (n->link->delivery != NULL)
+            log_delivery_on_ack(n->link->delivery, n->session, p, n->address);
         break;
     case SE_FRAME_BYE:
         vlog_info("controller_link %s: BYE: %s", n->address,
@@ -331,6 +383,8 @@ static void controller_link__on_closed(struct ctl_session *s, const char *why, v
     struct ctl_node *n = arg;
     (void)s;
     (void)why;
+    n->welcomed = false;
+    controller_link__retarget(n->link, NULL);
     controller_link__evaluate(n->link);
 }
 
@@ -369,6 +423,37 @@ static struct ctl_node *controller_link__add(struct controller_link *l, const ch
     return n;
 }
 
+/* The SE's HEARTBEAT payload (new, the caller's): seq, state, config_version and, with a
+ * spool, "logs": what its cap cost this run (the controller raises SE_LOGS_DROPPED once per
+ * episode from it). */
+static json_t *controller_link__heartbeat(const struct controller_link *l)
+{
+    json_t *hb = json_pack("{sIsssI}", "seq", (json_int_t)l->heartbeat_seq, "state",
+                           se_state_name(se_state_current(l->p.state)), "config_version",
+                           (json_int_t)l->p.config_version(l->p.arg));
+    struct log_spool_drops drops;
+
+    if (hb != NULL && l->p.spool != NULL) {
+        log_spool_drops(l->p.spool, &drops);
+        json_object_set_new(hb, "logs",
+                            json_pack("{sIsIsIsI}", "dropped", (json_int_t)drops.dropped,
+                                      "drop_episodes", (json_int_t)drops.episodes,
+                                      "episode_dropped", (json_int_t)drops.episode_dropped,
+                                      "spool_cap_bytes", (json_int_t)drops.cap_bytes));
+    }
+    return hb;
+}
+
+static int controller_link__send_logs(void *session, const char *text, size_t len)
+{
+    return ctl_session_send_text(session, SE_FRAME_LOGS, text, len);
+}
+
+static size_t controller_link__queued(void *session)
+{
+    return ctl_session_queued_bytes(session);
+}
+
 /* Every --heartbeat-ms: a HEARTBEAT on every open session, sessions of nodes silent for
  * --miss-limit intervals dropped, the state evaluated. */
 static void controller_link__on_heartbeat_timer(uv_timer_t *t)
@@ -391,11 +476,7 @@ static void controller_link__on_heartbeat_timer(uv_timer_t *t)
             ctl_session_drop(n->session, why);
             continue;
         }
-        controller_link__send(
-            n, SE_FRAME_HEARTBEAT,
-            json_pack("{sIsssI}", "seq", (json_int_t)l->heartbeat_seq, "state",
-                      se_state_name(se_state_current(l->p.state)), "config_version",
-                      (json_int_t)l->p.config_version(l->p.arg)));
+        controller_link__send(n, SE_FRAME_HEARTBEAT, controller_link__heartbeat(l));
     }
     controller_link__evaluate(l);
 }
@@ -409,10 +490,21 @@ int controller_link_start(uv_loop_t *loop, const struct controller_link_params *
         return VIGIL_ENOMEM;
     l->loop = loop;
     l->p = *p;
+    l->log_node = -1;
+    if (p->spool != NULL) {
+        static const struct log_delivery_transport transport = {
+            .send = controller_link__send_logs, .queued = controller_link__queued};
+        if (log_delivery_create(loop, p->spool, &transport, &l->delivery) != 0) {
+            free(l);
+            return VIGIL_ENOMEM;
+        }
+    }
     for (size_t i = 0; i < p->n_controllers; i++) {
         if (controller_link__add(l, p->controllers[i]) == NULL) {
             for (size_t k = 0; k < l->n_nodes; k++)
                 ctl_session_destroy(l->nodes[k].session);
+            if (l->delivery != NULL)
+                log_delivery_close(l->delivery); /* frees itself once its timers closed */
             free(l);
             return VIGIL_EINVAL;
         }
@@ -458,6 +550,9 @@ static void controller_link__timer_closed(uv_handle_t *h)
 
 void controller_link_close(struct controller_link *l)
 {
+    if (l->delivery != NULL)
+        log_delivery_close(l->delivery);
+    l->delivery = NULL;
     for (size_t i = 0; i < l->n_nodes; i++) {
         controller_link__send(&l->nodes[i], SE_FRAME_BYE,
                               json_pack("{ss}", "reason", "the SE is stopping"));

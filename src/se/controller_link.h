@@ -1,6 +1,7 @@
 /* controller_link.h: the SE's side of the SE channel: one ctl_session to every controller
  * node (those of --controllers, and those a WELCOME names), the frame protocol over them
- * (HELLO, WELCOME, CONFIG / CONFIG_ACK, HEARTBEAT / HEARTBEAT_ACK, BYE), heartbeats every
+ * (HELLO, WELCOME, CONFIG / CONFIG_ACK, HEARTBEAT / HEARTBEAT_ACK, LOGS / LOGS_ACK through
+ * log_delivery to the log node's session only, BYE), heartbeats every
  * --heartbeat-ms, misses counted per node, and the SE state driven from them through
  * se_state_move only (the contract's definitions):
  *   CONNECTED                    some node's session is OPEN, the node knows a leader with
@@ -23,6 +24,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "se/log_spool.h"
 #include "se/se_state.h"
 
 #define CONTROLLER_LINK_NODES_MAX 32
@@ -47,6 +49,10 @@ struct controller_link_params {
                         size_t errlen);
     uint64_t (*config_version)(void *arg);  /* the config_version being served (0: none) */
     void *arg;
+    /* The access-log spool (NULL: no delivery): its records go to the log node (WELCOME's
+     * log_node) through a log_delivery the link owns, HELLO carries its "log_seq" (the first
+     * seq not acknowledged) and "spooled_logs", each HEARTBEAT its drops ("logs"). */
+    struct log_spool *spool;
 };
 
 /* Checks the files controller mode needs: KEY_PATH a readable OpenSSH ed25519 private key,

@@ -70,7 +70,10 @@ struct ctl_session {
     int64_t handshake_start_ms;
     uint32_t backoff_ms;
     uint32_t jitter_state;    /* xorshift32, seeded per process and session */
-    struct buf out;
+    struct buf out;           /* control frames (ctl_session_send), written first */
+    struct buf bulk;          /* bulk frames (ctl_session_send_text: LOGS), after them */
+    size_t bulk_frame_left;   /* bytes of the bulk frame being written still to write (0:
+                               * at a frame boundary, control frames may go first) */
     struct se_frame_decoder in;
     int handles_open;
     int destroyed;
@@ -126,6 +129,7 @@ static void ctl_session__release(struct ctl_session *s)
 {
     if (--s->handles_open == 0) {
         buf_free(&s->out);
+        buf_free(&s->bulk);
         se_frame_decoder_free(&s->in);
         free(s);
     }
@@ -171,6 +175,8 @@ static void ctl_session__teardown(struct ctl_session *s)
     }
     s->poll_events = 0;
     s->out.len = 0;
+    s->bulk.len = 0;
+    s->bulk_frame_left = 0;
     se_frame_decoder_free(&s->in);
     se_frame_decoder_init(&s->in, 0);
 }
@@ -436,27 +442,55 @@ static void ctl_session__read(struct ctl_session *s)
     }
 }
 
-/* OPEN: writes as much of the outbound buffer as the peer's window takes. Never more: on
+/* Writes at most MOST bytes from the front of B, as far as the peer's window takes them.
+ * Returns the bytes written (0: the window is full), or -1 after a failure (S failed). */
+static long ctl_session__write_some(struct ctl_session *s, struct buf *b, size_t most)
+{
+    uint32_t window = ssh_channel_window_size(s->channel);
+    uint32_t len = most < window ? (uint32_t)most : window;
+    int n;
+
+    if (len == 0)
+        return 0;
+    n = ssh_channel_write(s->channel, b->data, len);
+    if (n == SSH_ERROR) {
+        ctl_session__fail_ssh(s, "write");
+        return -1;
+    }
+    buf_consume(b, (size_t)n);
+    return n;
+}
+
+/* OPEN: writes as much of the outbound buffers as the peer's window takes. Never more: on
  * a full window ssh_channel_write would run libssh's packet loop waiting for an adjust;
- * the adjust comes readable instead, and the next step writes the rest. */
+ * the adjust comes readable instead, and the next step writes the rest. Control frames go
+ * first; a bulk frame, once begun, is finished before the next control frame (frames never
+ * interleave), so a heartbeat waits at most for the rest of one bulk frame. */
 static void ctl_session__write(struct ctl_session *s)
 {
-    while (s->state == CTL_SESSION_OPEN && s->out.len > 0) {
-        uint32_t window = ssh_channel_window_size(s->channel);
-        uint32_t len = s->out.len < window ? (uint32_t)s->out.len : window;
-        int n;
-        if (len == 0)
+    long n = 0;
+
+    while (s->state == CTL_SESSION_OPEN) {
+        if (s->bulk_frame_left == 0 && s->out.len > 0) {
+            n = ctl_session__write_some(s, &s->out, s->out.len);
+        } else if (s->bulk.len >= SE_FRAME_HEADER) {
+            const unsigned char *h = (const unsigned char *)s->bulk.data;
+            if (s->bulk_frame_left == 0)
+                s->bulk_frame_left = SE_FRAME_HEADER + ((size_t)h[4] << 24 | (size_t)h[5] << 16 |
+                                                        (size_t)h[6] << 8 | h[7]);
+            n = ctl_session__write_some(s, &s->bulk, s->bulk_frame_left);
+            if (n > 0)
+                s->bulk_frame_left -= (size_t)n;
+        } else {
             break;
-        n = ssh_channel_write(s->channel, s->out.data, len);
-        if (n == SSH_ERROR) {
-            ctl_session__fail_ssh(s, "write");
-            return;
         }
-        if (n == 0)
+        if (n <= 0)
             break;
-        buf_consume(&s->out, (size_t)n);
     }
-    buf_trim(&s->out, 65536);
+    if (n >= 0) {
+        buf_trim(&s->out, 65536);
+        buf_trim(&s->bulk, 65536);
+    }
 }
 
 static void ctl_session__step(struct ctl_session *s)
@@ -618,20 +652,45 @@ int ctl_session_create(uv_loop_t *loop, const struct ctl_session_params *p,
     return 0;
 }
 
-int ctl_session_send(struct ctl_session *s, enum se_frame_type type, const json_t *payload)
+/* Whether a frame may be queued: 0, or VIGIL_ESHUTDOWN when S is not OPEN or its peer does
+ * not read (the outbound buffers passed CTL_SESSION_OUT_MAX: S is dropped). */
+static int ctl_session__may_queue(struct ctl_session *s)
 {
-    int rc;
-
     if (s->state != CTL_SESSION_OPEN)
         return VIGIL_ESHUTDOWN;
-    if (s->out.len > CTL_SESSION_OUT_MAX) {
+    if (s->out.len + s->bulk.len > CTL_SESSION_OUT_MAX) {
         ctl_session__fail(s, "the controller does not read what is sent (output buffer full)");
         return VIGIL_ESHUTDOWN;
     }
-    rc = se_frame_append(&s->out, type, payload);
+    return 0;
+}
+
+int ctl_session_send(struct ctl_session *s, enum se_frame_type type, const json_t *payload)
+{
+    int rc = ctl_session__may_queue(s);
+
+    if (rc == 0)
+        rc = se_frame_append(&s->out, type, payload);
     if (rc == 0)
         loop_timer_start(&s->flush, 0);
     return rc;
+}
+
+int ctl_session_send_text(struct ctl_session *s, enum se_frame_type type, const char *text,
+                          size_t len)
+{
+    int rc = ctl_session__may_queue(s);
+
+    if (rc == 0)
+        rc = se_frame_append_text(&s->bulk, type, text, len);
+    if (rc == 0)
+        loop_timer_start(&s->flush, 0);
+    return rc;
+}
+
+size_t ctl_session_queued_bytes(const struct ctl_session *s)
+{
+    return s->out.len + s->bulk.len;
 }
 
 void ctl_session_drop(struct ctl_session *s, const char *why)

@@ -16,8 +16,9 @@
  * jittered, capped delay (100 ms doubling to 5 s, +-20 %; back to 100 ms once OPEN) and
  * connects again, forever, until ctl_session_destroy.
  *
- * Frames to send are queued in an outbound buffer flushed from the loop (never from inside
- * a libssh callback: no libssh callbacks are used at all). Loop thread only. */
+ * Frames to send are queued in two outbound buffers, control frames before bulk ones (LOGS),
+ * flushed from the loop (never from inside a libssh callback: no libssh callbacks are used
+ * at all). Loop thread only. */
 #ifndef VIGIL_SE_CTL_SESSION_H
 #define VIGIL_SE_CTL_SESSION_H
 
@@ -76,6 +77,19 @@ int ctl_session_create(uv_loop_t *loop, const struct ctl_session_params *p,
  * Returns 0, VIGIL_ESHUTDOWN (the session is not OPEN: nothing queued), or an error of
  * se_frame_append. */
 int ctl_session_send(struct ctl_session *s, enum se_frame_type type, const json_t *payload);
+
+/* Queues one bulk frame of TYPE whose payload is TEXT (LEN bytes, borrowed; the text of
+ * one JSON object, built by the caller) and schedules a flush. Bulk frames (the access-log
+ * records' LOGS) are written after the control frames of ctl_session_send: a control frame
+ * queued later still goes first once the bulk frame being written is finished, so
+ * heartbeats never wait behind queued logs. Returns 0, VIGIL_ESHUTDOWN (not OPEN, or the
+ * outbound buffers passed CTL_SESSION_OUT_MAX: the session is dropped) or an error of
+ * se_frame_append_text. */
+int ctl_session_send_text(struct ctl_session *s, enum se_frame_type type, const char *text,
+                          size_t len);
+
+/* Bytes queued and not yet written to the channel (control and bulk frames). */
+size_t ctl_session_queued_bytes(const struct ctl_session *s);
 
 /* Closes the SSH session now with WHY (borrowed, logged) and reconnects after the backoff
  * delay. OPS->closed runs first when it was OPEN. A no-op in BACKOFF. */

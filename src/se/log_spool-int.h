@@ -81,6 +81,7 @@ struct log_spool {
     bool in_drop_episode;
     uint64_t drop_episodes;
     uint64_t episode_drops;
+    uint64_t newest_episode_drops; /* episode_drops of the newest episode, kept after it ends */
     struct log_sink_stats stats; /* spooled is computed */
     uint64_t unacked;            /* records written, above the ack mark */
     struct log_spool_recovery recovery;

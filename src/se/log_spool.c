@@ -118,7 +118,10 @@ static void log_spool__start_sync(struct log_spool *s, int fd)
 static void log_spool__drop(struct log_spool *s, uint64_t records, const char *why)
 {
     s->stats.dropped += records;
+    if (!s->in_drop_episode)
+        s->episode_drops = 0;
     s->episode_drops += records;
+    s->newest_episode_drops = s->episode_drops;
     if (s->in_drop_episode)
         return;
     s->in_drop_episode = true;
@@ -523,6 +526,25 @@ uint64_t log_spool_acked_through(const struct log_spool *s)
 uint64_t log_spool_drop_episodes(const struct log_spool *s)
 {
     return s->drop_episodes;
+}
+
+uint64_t log_spool_last_seq(const struct log_spool *s)
+{
+    return s->last_seq;
+}
+
+void log_spool_drops(const struct log_spool *s, struct log_spool_drops *out)
+{
+    out->dropped = s->stats.dropped;
+    out->episodes = s->drop_episodes;
+    out->episode_dropped = s->newest_episode_drops;
+    out->cap_bytes = s->opts.cap_bytes;
+}
+
+int log_spool_ack_would_free(const struct log_spool *s, uint64_t through_seq)
+{
+    return through_seq > s->acked_through && s->segment_count > 0 &&
+           s->segments[0].last_seq <= through_seq;
 }
 
 uint64_t log_spool_bytes(const struct log_spool *s)

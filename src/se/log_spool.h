@@ -47,9 +47,10 @@
  * resynchronises on the next magic whose frame checks out, counts the bytes skipped and logs
  * one line per segment. Segments wholly at or below the ack mark are deleted.
  *
- * What the delivery side does: peek from log_spool_first_unacked() (or from the seq after
- * the last one sent, while sends are in flight), send the payloads in order, and call
- * log_spool_ack() with the highest seq the controller confirmed it stored. After a
+ * What the delivery side (log_delivery.c) does: peek from log_spool_first_unacked() (or
+ * from the seq after the last one sent, while sends are in flight), send the payloads in
+ * order, and call log_spool_ack() with the highest seq the controller confirmed it stored
+ * (coalesced, at most every ~100 ms: each call fsyncs twice). After a
  * reconnection it peeks again from log_spool_first_unacked(): records sent but not acked
  * are sent again, so the controller must drop a seq it already stored (per SE name). */
 #ifndef VIGIL_SE_LOG_SPOOL_H
@@ -135,6 +136,25 @@ uint64_t log_spool_acked_through(const struct log_spool *spool);
 
 /* Drop episodes started since open (each one reported once through on_drop_episode). */
 uint64_t log_spool_drop_episodes(const struct log_spool *spool);
+
+/* The highest seq appended (0: none yet; recovered at open). */
+uint64_t log_spool_last_seq(const struct log_spool *spool);
+
+/* What the cap cost this run, for the HEARTBEAT's "logs" (the controller raises
+ * SE_LOGS_DROPPED once per episode from it). */
+struct log_spool_drops {
+    uint64_t dropped;         /* records dropped this run (the sink's stats' dropped) */
+    uint64_t episodes;        /* drop episodes started this run */
+    uint64_t episode_dropped; /* records dropped in the newest episode (kept once it ended) */
+    uint64_t cap_bytes;       /* the size cap */
+};
+
+/* Fills *OUT. */
+void log_spool_drops(const struct log_spool *spool, struct log_spool_drops *out);
+
+/* 1 when log_spool_ack(SPOOL, THROUGH_SEQ) would delete a segment (free space, end a drop
+ * episode), else 0: the delivery side acks at once then instead of waiting to coalesce. */
+int log_spool_ack_would_free(const struct log_spool *spool, uint64_t through_seq);
 
 /* Bytes the spool occupies on disk and in its pending batch (what the cap limits). */
 uint64_t log_spool_bytes(const struct log_spool *spool);

@@ -25,6 +25,7 @@
 #include "se/listener.h"
 #include "se/log_file.h"
 #include "se/log_seq.h"
+#include "se/log_spool.h"
 #include "se/se_config.h"
 #include "se/se_options.h"
 #include "se/se_state.h"
@@ -43,6 +44,7 @@ struct se_main {
     uv_loop_t *loop;
     struct se_engine engine;
     struct log_sink *sink;
+    struct log_spool *spool; /* with --controllers: the sink is its log_spool_sink */
     struct log_seq *seq;
     struct admin *admin;
     uv_signal_t sighup, sigterm, sigint;
@@ -233,6 +235,7 @@ static void se__on_drained(void *arg)
     m->seq = NULL;
     log_sink_close(m->sink);
     m->sink = NULL;
+    m->spool = NULL;
     fflush(stderr);
     {
         static uv_timer_t grace; /* unreferenced: it never keeps the loop alive by itself */
@@ -297,6 +300,31 @@ static int se__mkdirs(const char *path)
     return access(tmp, W_OK | X_OK);
 }
 
+/* The access-log sink: DIR/access.log standalone, the spool DIR/spool (capped by
+ * --spool-cap-mb, delivered by the controller link) with --controllers. Returns 0, or -1
+ * after one line on stderr. */
+static int se__open_sink(struct se_main *m)
+{
+    struct log_spool_options so = {.cap_bytes = (uint64_t)m->opts.spool_cap_mb << 20};
+    int rc;
+
+    if (m->opts.config_file != NULL) {
+        if (log_file_open(m->loop, m->opts.data_dir, m->opts.name, NULL, &m->sink) == 0)
+            return 0;
+        fprintf(stderr, "vigil-se: %s/access.log: cannot open it\n", m->opts.data_dir);
+        return -1;
+    }
+    rc = log_spool_open(m->loop, m->opts.data_dir, m->opts.name, &so, &m->spool);
+    if (rc != 0) {
+        fprintf(stderr, "vigil-se: %s/spool: %s\n", m->opts.data_dir,
+                rc == VIGIL_ECORRUPT ? "damaged (its ack mark holds no number)"
+                                     : vigil_strerror(rc));
+        return -1;
+    }
+    m->sink = log_spool_sink(m->spool);
+    return 0;
+}
+
 static void se__raise_fd_limit(struct se_main *m)
 {
     struct rlimit rl;
@@ -351,10 +379,8 @@ int main(int argc, char **argv)
                 rc == VIGIL_ECORRUPT ? "damaged (holds no sequence number)" : "cannot write it");
         return 2;
     }
-    if (log_file_open(m.loop, m.opts.data_dir, m.opts.name, NULL, &m.sink) != 0) {
-        fprintf(stderr, "vigil-se: %s/access.log: cannot open it\n", m.opts.data_dir);
-        return 2;
-    }
+    if (se__open_sink(&m) != 0)
+        return 2; /* the message is on stderr */
     engine_init(&m.engine, m.loop, m.opts.name, m.sink, m.seq, &limits, se__accept);
     se__raise_fd_limit(&m);
     if (m.opts.config_file != NULL)
@@ -385,7 +411,8 @@ int main(int argc, char **argv)
             .controllers = (const char (*)[72])m.opts.controllers,
             .n_controllers = m.opts.n_controllers, .heartbeat_ms = m.opts.heartbeat_ms,
             .miss_limit = m.opts.miss_limit, .state = &m.state,
-            .apply_config = se__apply_pushed, .config_version = se__config_version, .arg = &m};
+            .apply_config = se__apply_pushed, .config_version = se__config_version, .arg = &m,
+            .spool = m.spool};
         se__load_last_pushed(&m);
         if (controller_link_start(m.loop, &lp, &m.link) != 0) {
             fprintf(stderr, "vigil-se: --controllers: cannot start the controller sessions\n");

@@ -152,6 +152,33 @@ static void append_refuses_what_no_frame_can_carry(void **state)
     json_decref(obj);
 }
 
+/* A payload given as text (the SE's LOGS) goes out byte for byte, decodable like any. */
+static void a_text_payload_is_framed_as_given(void **state)
+{
+    static const char text[] = "{\"first_seq\":7,\"records\":[{\"seq\":7,\"total_ms\":0.1}]}";
+    struct buf b = {0};
+    struct se_frame_decoder dec;
+    struct se_frame f;
+    char err[160];
+    (void)state;
+    assert_int_equal(se_frame_append_text(&b, SE_FRAME_LOGS, text, sizeof text - 1), 0);
+    assert_int_equal(b.len, SE_FRAME_HEADER + sizeof text - 1);
+    assert_memory_equal(b.data + SE_FRAME_HEADER, text, sizeof text - 1);
+    assert_int_equal(se_frame_append_text(&b, SE_FRAME_TYPE_END, text, 3), VIGIL_EINVAL);
+    assert_int_equal(se_frame_append_text(&b, SE_FRAME_LOGS, text, 0), VIGIL_EINVAL);
+    assert_int_equal(se_frame_append_text(&b, SE_FRAME_LOGS, text, SE_FRAME_MAX_PAYLOAD + 1),
+                     VIGIL_ETOOBIG);
+    assert_int_equal(b.len, SE_FRAME_HEADER + sizeof text - 1);
+    se_frame_decoder_init(&dec, 0);
+    assert_int_equal(se_frame_decoder_feed(&dec, b.data, b.len), 0);
+    assert_int_equal(se_frame_decoder_next(&dec, &f, err, sizeof err), 1);
+    assert_int_equal(f.type, SE_FRAME_LOGS);
+    assert_int_equal(json_integer_value(json_object_get(f.payload, "first_seq")), 7);
+    json_decref(f.payload);
+    se_frame_decoder_free(&dec);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +188,7 @@ int main(void)
         cmocka_unit_test(an_oversized_frame_is_refused_from_its_header_alone),
         cmocka_unit_test(a_payload_that_is_no_json_object_is_refused),
         cmocka_unit_test(append_refuses_what_no_frame_can_carry),
+        cmocka_unit_test(a_text_payload_is_framed_as_given),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

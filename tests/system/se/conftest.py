@@ -273,3 +273,20 @@ def make_se(procs, tmp_path, request):
         return se
 
     yield make
+
+
+@pytest.fixture
+def se_key(tmp_path):
+    """An SE key pair for the SE channel tests: (private key path, public line)."""
+    from fake_controller import make_key
+    path = tmp_path / "se-key"
+    return path, make_key(path)
+
+
+@pytest.fixture
+def fakes():
+    """Fake controllers a test makes (append them): stopped at teardown."""
+    made = []
+    yield made
+    for f in made:
+        f.stop()

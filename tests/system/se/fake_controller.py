@@ -6,6 +6,14 @@ header "VF", version 1, type, big-endian u32 length, then a JSON object.
 It runs in threads of the test process (no process of its own): `stop()` closes the
 listening socket and every session. `silent = True` makes it stop answering (no WELCOME,
 HEARTBEAT, HEARTBEAT_ACK, CONFIG) while keeping its sessions open, like a node that hangs.
+
+LOGS: every LOGS frame is checked (consecutive seqs from first_seq, each record's "seq") and
+kept in `logs` (session number, payload); the records are stored by seq in `stored` (a seq
+already held is counted in `duplicates`, as the real log node drops it). Each frame is
+answered LOGS_ACK {"through_seq": its last seq} while `ack_logs` is true; with it false the
+frames wait, and once it is true again the newest one waiting is acknowledged (acks cover
+everything before them). `max_unacked` is the most frames a session had unacknowledged.
+`log_node` is WELCOME's log_node (this node's id unless set).
 """
 import json
 import socket
@@ -60,9 +68,11 @@ class _Iface(paramiko.ServerInterface):
 
 
 class _Conn:
-    def __init__(self, transport, channel):
+    def __init__(self, transport, channel, number):
         self.transport = transport
         self.channel = channel
+        self.number = number
+        self.unacked = []      # last seqs of the LOGS frames not acknowledged yet
         self.welcomed = False
         self.hello = None
         self.outq = []
@@ -97,6 +107,14 @@ class FakeController:
         self.controllers = [{"node_id": node_id, "address": self.address}]
         self.received = []            # (type, payload) from every session, in order
         self.refused_auth = 0
+        self.ack_logs = True
+        self.log_node = node_id
+        self.logs = []                # (session number, LOGS payload), in order
+        self.stored = {}              # seq -> record
+        self.duplicates = 0
+        self.duplicate_seqs = []
+        self.max_unacked = 0
+        self.log_errors = []          # what a LOGS frame got wrong
         self.conns = []
         self.lock = threading.Lock()
         self.stopped = False
@@ -113,6 +131,49 @@ class FakeController:
     def open_sessions(self):
         with self.lock:
             return [c for c in self.conns if c.transport.is_active()]
+
+    def stored_seqs(self):
+        with self.lock:
+            return sorted(self.stored)
+
+    def logs_of(self, number):
+        """The LOGS payloads of session NUMBER (0 the first this node accepted)."""
+        with self.lock:
+            return [p for n, p in self.logs if n == number]
+
+    def send_all(self, ftype, payload):
+        """Queues a frame on every open, welcomed session (a test's bad input)."""
+        for c in self.open_sessions():
+            if c.welcomed:
+                c.queue(ftype, payload)
+
+    def _on_logs(self, conn, payload):
+        records = payload.get("records")
+        first = payload.get("first_seq")
+        with self.lock:
+            self.logs.append((conn.number, payload))
+            if not isinstance(first, int) or not isinstance(records, list) or not records:
+                self.log_errors.append("bad LOGS %r" % (payload,))
+                return
+            for i, r in enumerate(records):
+                if r.get("seq") != first + i:
+                    self.log_errors.append("record %d has seq %r, not %d" % (i, r.get("seq"), first + i))
+                if r.get("seq") in self.stored:
+                    self.duplicates += 1
+                    self.duplicate_seqs.append(r.get("seq"))
+                else:
+                    self.stored[r.get("seq")] = r
+            conn.unacked.append(first + len(records) - 1)
+            self.max_unacked = max(self.max_unacked, len(conn.unacked))
+
+    def _ack_logs(self, conn):
+        if not self.ack_logs or self.silent:
+            return
+        with self.lock:
+            if not conn.unacked:
+                return
+            through, conn.unacked = conn.unacked[-1], []
+        conn.queue(LOGS_ACK, {"through_seq": through})
 
     def push(self, config):
         """Sends CONFIG (a dict with config_version) on every open session."""
@@ -162,8 +223,8 @@ class FakeController:
         if channel is None or not iface.subsystem.wait(10):
             transport.close()
             return
-        conn = _Conn(transport, channel)
         with self.lock:
+            conn = _Conn(transport, channel, len(self.conns))
             self.conns.append(conn)
         try:
             self._frames(conn)
@@ -199,6 +260,8 @@ class FakeController:
                     conn.hello = payload
                 elif ftype == HEARTBEAT and not self.silent:
                     conn.queue(HEARTBEAT_ACK, {"seq": payload.get("seq")})
+                elif ftype == LOGS:
+                    self._on_logs(conn, payload)
             if self.raw_after_hello is not None and conn.hello is not None:
                 ch.sendall(self.raw_after_hello)
                 conn.hello = None
@@ -206,7 +269,7 @@ class FakeController:
                 conn.welcomed = True
                 conn.queue(WELCOME, {"node_id": self.node_id, "node_name": "node-%d" % self.node_id,
                                      "cluster_uuid": "fake", "controllers": self.controllers,
-                                     "log_node": self.node_id, "heartbeat_ms": self.heartbeat_ms,
+                                     "log_node": self.log_node, "heartbeat_ms": self.heartbeat_ms,
                                      "leader_known": self.leader_known})
                 if self.config is not None:
                     conn.queue(CONFIG, self.config)
@@ -214,6 +277,7 @@ class FakeController:
                 seq += 1
                 conn.queue(HEARTBEAT, {"seq": seq, "leader_known": self.leader_known})
                 next_hb = time.monotonic() + self.heartbeat_ms / 1000.0
+            self._ack_logs(conn)
             with conn.lock:
                 out, conn.outq = b"".join(conn.outq), []
             if out and not self.silent:

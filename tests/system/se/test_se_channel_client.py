@@ -18,26 +18,13 @@ HEARTBEAT_MS = 200
 MISS_LIMIT = 3
 
 
-@pytest.fixture
-def se_key(tmp_path):
-    path = tmp_path / "se-key"
-    return path, make_key(path)
-
-
-@pytest.fixture
-def fakes():
-    made = []
-    yield made
-    for f in made:
-        f.stop()
-
-
 class ChannelSE:
     """A vigil-se process in controller mode."""
 
     def __init__(self, procs, tmp_path, key_path, known_hosts, controllers, name="se-1",
-                 heartbeat_ms=HEARTBEAT_MS):
+                 heartbeat_ms=HEARTBEAT_MS, extra=()):
         self.procs = procs
+        self.extra = list(extra)
         self.dir = tmp_path / "se-data"
         self.admin_port = free_port()
         self.name = name
@@ -54,7 +41,8 @@ class ChannelSE:
             [se_binary(), "--name", self.name, "--data-dir", str(self.dir), "--admin",
              "127.0.0.1:%d" % self.admin_port, "--controllers", ",".join(self.controllers),
              "--key", str(self.key_path), "--known-hosts", str(self.known_hosts),
-             "--heartbeat-ms", str(self.heartbeat_ms), "--miss-limit", str(MISS_LIMIT)],
+             "--heartbeat-ms", str(self.heartbeat_ms), "--miss-limit", str(MISS_LIMIT)]
+            + self.extra,
             stdout=self.log, stderr=self.log)
         wait_for(lambda: self.status()["state"], 10, "SE admin /status")
         return self
@@ -97,14 +85,15 @@ def acks(fake, version):
     return [a for a in fake.frames(CONFIG_ACK) if a.get("config_version") == version]
 
 
-def one_controller(procs, tmp_path, se_key, fakes, version, cfg):
-    """A fake controller (node 1) that pushes CFG as VERSION, and an SE connecting to it."""
+def one_controller(procs, tmp_path, se_key, fakes, version, cfg, extra=()):
+    """A fake controller (node 1) that pushes CFG as VERSION, and an SE connecting to it
+    (with the flags EXTRA too)."""
     key, pub = se_key
     fake = FakeController(tmp_path, 1, "se-1", pub)
     fakes.append(fake)
     fake.config = config_payload(version, cfg)
     kh = write_known_hosts(tmp_path, fake.known_hosts_line())
-    se = ChannelSE(procs, tmp_path, key, kh, [fake.address]).start()
+    se = ChannelSE(procs, tmp_path, key, kh, [fake.address], extra=extra).start()
     return fake, se
 
 
