@@ -52,6 +52,8 @@ struct controller_link {
     uint64_t heartbeat_seq;
     long long log_node;                /* the latest WELCOME's log_node; -1 until one */
     struct log_delivery *delivery;     /* NULL without a spool */
+    char run[48];                      /* this process's run ("EPOCH_MS-PID"): names its drop
+                                        * episodes, which count from 1 in every run */
 };
 
 int controller_link_check_files(const char *key_path, const char *known_hosts, char *err,
@@ -440,6 +442,7 @@ static json_t *controller_link__heartbeat(const struct controller_link *l)
                                       "drop_episodes", (json_int_t)drops.episodes,
                                       "episode_dropped", (json_int_t)drops.episode_dropped,
                                       "spool_cap_bytes", (json_int_t)drops.cap_bytes));
+        json_object_set_new(json_object_get(hb, "logs"), "run", json_string(l->run));
     }
     return hb;
 }
@@ -491,6 +494,7 @@ int controller_link_start(uv_loop_t *loop, const struct controller_link_params *
     l->loop = loop;
     l->p = *p;
     l->log_node = -1;
+    snprintf(l->run, sizeof l->run, "%lld-%d", (long long)time_now_ms(), (int)getpid());
     if (p->spool != NULL) {
         static const struct log_delivery_transport transport = {
             .send = controller_link__send_logs, .queued = controller_link__queued};

@@ -5,6 +5,7 @@ withhold its acks: order, completeness and no duplicates record by record; the w
 four frames; serving and spooling without acks, then draining; kill -9 under traffic; resend
 from the ack mark after a reconnection and a log node change; the size cap's drops in
 /status and in every HEARTBEAT; bad LOGS_ACKs."""
+import re
 import os
 import struct
 
@@ -189,6 +190,8 @@ def test_a_small_cap_drops_counts_keeps_serving_and_heartbeats_carry_the_episode
         beats = [h.get("logs") for h in fake.frames(HEARTBEAT) if h.get("logs")]
         return beats and beats[-1]["dropped"] == st["dropped"] and beats[-1]
     hb = wait_for(episode, 5, "a HEARTBEAT telling the drops")
+    run = hb.pop("run")
+    assert re.fullmatch(r"\d+-%d" % se.proc.pid, run), run  # names this process's run
     assert hb == {"dropped": st["dropped"], "drop_episodes": 1, "episode_dropped": st["dropped"],
                   "spool_cap_bytes": 1 << 20}, hb
     assert "log_spool: dropping records (the spool's size cap)" in se.log_text()
