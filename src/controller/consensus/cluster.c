@@ -114,6 +114,19 @@ static void cluster__check(struct cluster *c)
     uint64_t leader = cluster_leader(c, NULL);
     uint64_t term = c->raft.current_term;
 
+    /* libraft 0.15 turns a node RAFT_UNAVAILABLE for good when tick() or a message's
+     * handling fails (tick.c, recv.c), and may leave raft.configuration freed on the way
+     * (seen at 1000 SEs: configuration.servers overwritten). Nothing can be read of it any
+     * more: stop as a crash would (no acknowledged write is lost) so a restart recovers
+     * from disk, with the reason, instead of reading freed memory later. */
+    if (state == RAFT_UNAVAILABLE && !c->closing) {
+        vlog_error("cluster: raft became unavailable outside a shutdown (%s): exiting so "
+                   "a restart recovers from disk",
+                   raft_errmsg(&c->raft));
+        fprintf(stderr, "vigild: raft became unavailable (%s); stopping: start the node "
+                        "again\n", raft_errmsg(&c->raft));
+        exit(3);
+    }
     disk_guard_set_snapshot_bytes(c->guard, c->fsm_state.snapshot_bytes);
     if (state == c->seen_state && leader == c->seen_leader && term == c->seen_term)
         return;
@@ -654,6 +667,9 @@ int cluster_applied_entry_id(struct cluster *c, uint64_t index, uint64_t *entry_
 unsigned cluster_members(struct cluster *c, struct cluster_member *out, unsigned max)
 {
     unsigned n = 0;
+    /* An unavailable raft's configuration may be freed (see cluster__check). */
+    if (raft_state(&c->raft) == RAFT_UNAVAILABLE)
+        return 0;
     for (unsigned i = 0; i < c->raft.configuration.n && n < max; i++) {
         const struct raft_server *s = &c->raft.configuration.servers[i];
         if (s->role != RAFT_VOTER)
