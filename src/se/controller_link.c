@@ -438,11 +438,11 @@ static json_t *controller_link__heartbeat(const struct controller_link *l)
     if (hb != NULL && l->p.spool != NULL) {
         log_spool_drops(l->p.spool, &drops);
         json_object_set_new(hb, "logs",
-                            json_pack("{sIsIsIsI}", "dropped", (json_int_t)drops.dropped,
+                            json_pack("{sIsIsIsIss}", "dropped", (json_int_t)drops.dropped,
                                       "drop_episodes", (json_int_t)drops.episodes,
                                       "episode_dropped", (json_int_t)drops.episode_dropped,
-                                      "spool_cap_bytes", (json_int_t)drops.cap_bytes));
-        json_object_set_new(json_object_get(hb, "logs"), "run", json_string(l->run));
+                                      "spool_cap_bytes", (json_int_t)drops.cap_bytes, "run",
+                                      l->run));
     }
     return hb;
 }
