@@ -120,6 +120,19 @@ def leader_changes(cluster, until_ms):
     return count
 
 
+def wakeups(pid):
+    """Context switches of PID so far (voluntary + involuntary): each is a sleep ended, so
+    their rate at rest is the process's wakeups per second."""
+    n = 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.endswith("ctxt_switches:") or "ctxt_switches:" in line:
+                n += int(line.split()[1])
+    except OSError:
+        pass
+    return n
+
+
 def fd_count(pid):
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))
@@ -219,10 +232,12 @@ def measure_rest(cluster, ses, rest_s):
     t0, t0_ms = time.monotonic(), time.time() * 1000
     c0 = [cpu_ticks(p) for p in pids]
     s0 = sum(cpu_ticks(p) for p in se_pids)
+    w0 = [wakeups(p) for p in pids], sum(wakeups(p) for p in se_pids)
     time.sleep(rest_s)
     dt = time.monotonic() - t0
     c1 = [cpu_ticks(p) for p in pids]
     s1 = sum(cpu_ticks(p) for p in se_pids)
+    w1 = [wakeups(p) for p in pids], sum(wakeups(p) for p in se_pids)
     t1_ms = time.time() * 1000
     left = [se for se in ses if any(t <= t1_ms for t in stamps_after(se, LEFT_CONNECTED, t0_ms))]
     drops = sum(len([t for t in stamps_after(se, SESSION_DROP, t0_ms) if t <= t1_ms])
@@ -231,6 +246,8 @@ def measure_rest(cluster, ses, rest_s):
             "ctl": [(n.id, 100.0 * (b - a) / CLK_TCK / dt, rss_kb(n.proc.pid), fd_count(n.proc.pid))
                     for n, a, b in zip(cluster.nodes, c0, c1)],
             "se_cpu_pct": 100.0 * (s1 - s0) / CLK_TCK / dt,
+            "ctl_wakeups": [(b - a) / dt for a, b in zip(w0[0], w1[0])],
+            "se_wakeups": (w1[1] - w0[1]) / dt / max(1, len(se_pids)),
             "se_rss_kb": sum(rss_kb(p) for p in se_pids),
             "se_pss_kb": sum(pss_kb(p) for p in se_pids),
             "elections": leader_changes(cluster, t1_ms),
@@ -322,9 +339,9 @@ def render(results, args):
            f"down, start all 3", "",
            "| SEs | register | connect (all 3 sessions) | controller CPU % of a core at rest "
            "(node 1/2/3) | controller RSS at rest (MB) | controller fds | SEs' CPU at rest "
-           "(sum) | SEs' RSS / PSS (sum) | elections up to the storm | left CONNECTED / session drops at rest | storm: all "
+           "(sum) | wakeups/s at rest: controller (node 1/2/3) / per SE | SEs' RSS / PSS (sum) | elections up to the storm | left CONNECTED / session drops at rest | storm: all "
            "CONNECTED (p50 / max) | storm: all 3 sessions (p50 / max) | not back | failures |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         rest, st = r.get("rest"), r.get("storm")
         row = [str(r["n"]), fmt(r.get("register_s"), ".1f"), fmt(r.get("connect_s"))]
@@ -333,11 +350,13 @@ def render(results, args):
                     "/".join(f"{kb / 1024:.0f}" for _, _, kb, _ in rest["ctl"]),
                     "/".join(str(f) for _, _, _, f in rest["ctl"]),
                     f"{rest['se_cpu_pct']:.0f} %",
+                    "/".join(f"{w:.0f}" for w in rest["ctl_wakeups"]) +
+                    f" / {rest['se_wakeups']:.1f}",
                     f"{rest['se_rss_kb'] / 1024:.0f} / {rest['se_pss_kb'] / 1024:.0f} MB",
                     str(rest["elections"]),
                     f"{rest['left_connected']} / {rest['session_drops']}"]
         else:
-            row += ["-"] * 7
+            row += ["-"] * 8
         if st:
             row += [f"{fmt(st['connected_p50_s'])} / {fmt(st['connected_s'])}",
                     f"{fmt(st['all_p50_s'])} / {fmt(st['all_s'])}",

@@ -39,7 +39,7 @@ struct log_delivery {
     uint64_t frame_last;
     size_t frame_records;
 
-    uv_timer_t pump_timer;    /* every LOG_DELIVERY_PUMP_MS while there is a target */
+    uv_timer_t pump_timer;    /* one shot: the next pump while records wait (see .h) */
     uv_timer_t ack_timer;     /* the coalesced commit */
     unsigned handles_open;
     struct log_delivery_stats stats;
@@ -138,14 +138,38 @@ static bool log_delivery__window_open(const struct log_delivery *d)
            d->t.queued(d->target) < LOG_DELIVERY_QUEUE_MAX;
 }
 
-void log_delivery_pump(struct log_delivery *d)
+static void log_delivery__on_pump_timer(uv_timer_t *t);
+
+/* Arms the pump timer (one shot, LOG_DELIVERY_PUMP_MS) when records wait to be sent to a
+ * target and it is not armed; stops it when nothing waits: an idle SE wakes for nothing. */
+static void log_delivery__arm(struct log_delivery *d)
+{
+    bool waiting = d->target != NULL && d->next_seq <= log_spool_last_seq(d->spool);
+
+    if (!waiting)
+        uv_timer_stop(&d->pump_timer);
+    else if (!uv_is_active((uv_handle_t *)&d->pump_timer))
+        uv_timer_start(&d->pump_timer, log_delivery__on_pump_timer, LOG_DELIVERY_PUMP_MS, 0);
+}
+
+/* The spool wrote a batch (log_spool_set_on_written): send it within LOG_DELIVERY_PUMP_MS
+ * (records written meanwhile go in the same frames). Never pumps here: the spool is in
+ * one of its own calls. */
+static void log_delivery__on_written(void *arg)
+{
+    log_delivery__arm(arg);
+}
+
+/* Sends frames while the window is open and records wait. Returns 0, or non-zero when a
+ * frame could not be built or sent (the timer or a new target tries again). */
+static int log_delivery__send_frames(struct log_delivery *d)
 {
     while (log_delivery__window_open(d) && d->next_seq <= log_spool_last_seq(d->spool)) {
         struct log_delivery__flight *f;
         if (log_delivery__build(d) <= 0)
-            return;
+            return -1;
         if (d->t.send(d->target, d->frame.data, d->frame.len) != 0)
-            return; /* the session is going: its owner sets a new target */
+            return -1; /* the session is going: its owner sets a new target */
         f = &d->flights[d->n_flights++];
         f->last_seq = d->frame_last;
         f->bytes = d->frame.len;
@@ -157,7 +181,14 @@ void log_delivery_pump(struct log_delivery *d)
         if (d->n_flights > d->stats.max_frames_in_flight)
             d->stats.max_frames_in_flight = d->n_flights;
     }
+    return 0;
+}
+
+void log_delivery_pump(struct log_delivery *d)
+{
+    log_delivery__send_frames(d);
     buf_trim(&d->frame, 2 * LOG_DELIVERY_FRAME_BYTES);
+    log_delivery__arm(d);
 }
 
 static void log_delivery__on_pump_timer(uv_timer_t *t)
@@ -182,6 +213,7 @@ int log_delivery_create(uv_loop_t *loop, struct log_spool *spool,
     uv_timer_init(loop, &d->ack_timer);
     d->pump_timer.data = d->ack_timer.data = d;
     d->handles_open = 2;
+    log_spool_set_on_written(spool, log_delivery__on_written, d);
     *out = d;
     return 0;
 }
@@ -200,8 +232,6 @@ void log_delivery_set_target(struct log_delivery *d, void *session)
         return;
     }
     d->stats.restarts++;
-    uv_timer_start(&d->pump_timer, log_delivery__on_pump_timer, LOG_DELIVERY_PUMP_MS,
-                   LOG_DELIVERY_PUMP_MS);
     log_delivery_pump(d);
 }
 
@@ -268,6 +298,7 @@ void log_delivery_stats(const struct log_delivery *d, struct log_delivery_stats 
 void log_delivery_close(struct log_delivery *d)
 {
     log_delivery__commit(d);
+    log_spool_set_on_written(d->spool, NULL, NULL);
     d->target = NULL;
     uv_close((uv_handle_t *)&d->pump_timer, log_delivery__handle_closed);
     uv_close((uv_handle_t *)&d->ack_timer, log_delivery__handle_closed);

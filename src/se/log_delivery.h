@@ -14,8 +14,11 @@
  * and not wholly acknowledged, and no new frame while the session holds
  * LOG_DELIVERY_QUEUE_MAX bytes not yet written. Frames go out as bulk frames, behind the
  * control frames (heartbeats never wait behind logs). The data plane never waits: records
- * keep going to the spool whatever delivery does; new ones are noticed every
- * LOG_DELIVERY_PUMP_MS while there is a target.
+ * keep going to the spool whatever delivery does. The spool tells delivery when it wrote a
+ * batch (log_spool_set_on_written): new records are sent LOG_DELIVERY_PUMP_MS later (those
+ * written meanwhile share the frames); while records wait for room in the window, delivery
+ * looks again every LOG_DELIVERY_PUMP_MS (and at each ack); with nothing to send, no timer
+ * runs (an idle SE wakes only for its heartbeats).
  *
  * Acks are coalesced: log_spool_ack (a synchronous write with two fsyncs) runs at most every
  * LOG_DELIVERY_ACK_MS, at once when the ack would delete a segment (space, the end of a drop

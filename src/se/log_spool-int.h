@@ -73,10 +73,13 @@ struct log_spool {
 
     uv_check_t check;         /* writes the batch at the end of the iteration */
     uv_idle_t idle;           /* active while a batch waits: the poll does not block */
-    uv_timer_t sync_timer;    /* fsync every 100 ms */
+    uv_timer_t sync_timer;    /* one shot: the fsync LOG_SPOOL__SYNC_MS after the first
+                               * unsynced write (none runs while nothing is written) */
     unsigned handles_open;
     unsigned syncs_in_flight;
     bool closing;
+    void (*on_written)(void *arg); /* log_spool_set_on_written's */
+    void *on_written_arg;
 
     bool in_drop_episode;
     uint64_t drop_episodes;

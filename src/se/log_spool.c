@@ -189,6 +189,8 @@ static void log_spool__abandon_newest(struct log_spool *s, struct log_spool__seg
     s->fd = -1;
 }
 
+static void log_spool__on_sync_timer(uv_timer_t *t);
+
 void log_spool__write_batch(struct log_spool *s)
 {
     struct log_spool__segment *seg = NULL;
@@ -217,6 +219,10 @@ void log_spool__write_batch(struct log_spool *s)
         seg->bytes += s->batch.len;
         s->unacked += s->batch_records;
         s->unsynced += s->batch.len;
+        if (!uv_is_active((uv_handle_t *)&s->sync_timer))
+            uv_timer_start(&s->sync_timer, log_spool__on_sync_timer, LOG_SPOOL__SYNC_MS, 0);
+        if (s->on_written != NULL)
+            s->on_written(s->on_written_arg);
     }
     s->batch.len = 0;
     s->batch_records = 0;
@@ -309,13 +315,20 @@ static void log_spool__on_check(uv_check_t *h)
     log_spool__write_batch(h->data);
 }
 
+/* LOG_SPOOL__SYNC_MS after the first write not yet fsynced: starts its fsync (or looks
+ * again after as long when two are still in flight). Not armed again until the next write:
+ * an idle spool wakes nobody. */
 static void log_spool__on_sync_timer(uv_timer_t *t)
 {
     struct log_spool *s = t->data;
     int copy;
 
-    if (s->fd < 0 || s->unsynced == 0 || s->syncs_in_flight > 1)
+    if (s->fd < 0 || s->unsynced == 0)
         return;
+    if (s->syncs_in_flight > 1) {
+        uv_timer_start(&s->sync_timer, log_spool__on_sync_timer, LOG_SPOOL__SYNC_MS, 0);
+        return;
+    }
     copy = dup(s->fd);
     if (copy >= 0)
         log_spool__start_sync(s, copy);
@@ -465,9 +478,7 @@ static void log_spool__start_handles(struct log_spool *s)
     s->handles_open = 3;
     uv_check_start(&s->check, log_spool__on_check);
     uv_unref((uv_handle_t *)&s->check);
-    uv_timer_start(&s->sync_timer, log_spool__on_sync_timer, LOG_SPOOL__SYNC_MS,
-                   LOG_SPOOL__SYNC_MS);
-    uv_unref((uv_handle_t *)&s->sync_timer);
+    uv_unref((uv_handle_t *)&s->sync_timer); /* started by the first write */
 }
 
 int log_spool_open(uv_loop_t *loop, const char *dir, const char *se_name,
@@ -555,4 +566,10 @@ uint64_t log_spool_bytes(const struct log_spool *s)
 void log_spool_recovery(const struct log_spool *s, struct log_spool_recovery *out)
 {
     *out = s->recovery;
+}
+
+void log_spool_set_on_written(struct log_spool *s, void (*fn)(void *arg), void *arg)
+{
+    s->on_written = fn;
+    s->on_written_arg = arg;
 }

@@ -26,8 +26,9 @@
  * ack() and close() write at once. The page cache survives the process: kill -9 of the SE
  * loses nothing that reached the spool, only records appended since the last check phase.
  *
- * fsync policy: data written is fsynced (asynchronously, on libuv's thread pool) every
- * 100 ms and whenever 4 MiB were written since the last one, and a finished segment is
+ * fsync policy: data written is fsynced (asynchronously, on libuv's thread pool) 100 ms
+ * after the first write since the last fsync (a one-shot timer: an idle spool wakes
+ * nobody) and whenever 4 MiB were written since the last one, and a finished segment is
  * fsynced (with the directory) when the next one starts. A power loss therefore costs at
  * most the records written in the last ~100 ms (or 4 MiB), never a record before an older
  * fsync. The ack mark is fsynced before any segment is deleted: after a power loss acked
@@ -158,6 +159,13 @@ int log_spool_ack_would_free(const struct log_spool *spool, uint64_t through_seq
 
 /* Bytes the spool occupies on disk and in its pending batch (what the cap limits). */
 uint64_t log_spool_bytes(const struct log_spool *spool);
+
+/* Has FN(ARG) called on the loop thread each time a batch of records reached the spool
+ * (was written to its segment), from inside the spool's calls (append, flush, peek, ack,
+ * close, the end of a loop iteration): FN must not call the spool (arm a timer instead).
+ * One watcher; FN NULL removes it. The delivery side sends new records on it instead of
+ * polling the spool. */
+void log_spool_set_on_written(struct log_spool *spool, void (*fn)(void *arg), void *arg);
 
 /* What open recovered, into *OUT. */
 void log_spool_recovery(const struct log_spool *spool, struct log_spool_recovery *out);
