@@ -15,6 +15,7 @@
 #include "controller/consensus/fsm.h"
 #include "controller/consensus/raft_log_check.h"
 #include "controller/consensus/raft_log_mark.h"
+#include "controller/consensus/raft_send_guard.h"
 #include "controller/consensus/raft_transport.h"
 
 #define CLUSTER__WATCH_MS 20
@@ -297,6 +298,8 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
         return VIGIL_EIO;
     }
     rv = raft_log_mark_open(&c->log_mark, &c->io, cfg->raft_dir, err, errlen);
+    if (rv == 0 && (rv = raft_send_guard_install(&c->io)) != 0)
+        snprintf(err, errlen, "raft send guard: too many raft ios");
     if (rv != 0) {
         raft_uv_close(&c->io);
         raft_transport_close(&c->transport);
@@ -806,6 +809,7 @@ static void cluster__on_check_closed(uv_handle_t *h)
 static void cluster__on_raft_closed(struct raft *r)
 {
     struct cluster *c = r->data;
+    raft_send_guard_remove(&c->io);
     raft_uv_close(&c->io);
     raft_log_mark_close(&c->log_mark);
     raft_transport_close(&c->transport);
