@@ -74,6 +74,10 @@ def hm(name):
 # a 3-node vigild cluster
 
 class VNode:
+    # argv put before vigild's (class-wide), e.g. ["chrt", "-f", "1"] (the SE scale bench's
+    # --controllers-rt); the tool execs vigild, so the PID is vigild's
+    prefix = []
+
     def __init__(self, tmp, node_id, raft_port, cluster, extra, owner):
         self.id = node_id
         self.owner = owner    # the VCluster (its token)
@@ -90,7 +94,7 @@ class VNode:
 
     def start(self):
         self.data.mkdir(parents=True, exist_ok=True)
-        self.proc = ctl.spawn(self.argv, self.log)
+        self.proc = ctl.spawn(list(self.prefix) + self.argv, self.log)
         return self
 
     @property

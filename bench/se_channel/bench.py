@@ -68,7 +68,10 @@ def pct(values, p):
 
 class BenchSE:
     """One vigil-se: its own ed25519 key (in KEY_DIR, default TMP; an existing key is
-    reused), admin port (ADMIN, default a free one) and data dir."""
+    reused), admin port (ADMIN, default a free one) and data dir. NICE (class-wide): started
+    under `nice -n NICE` when non-zero (the scale bench's --se-nice)."""
+
+    nice = 0
 
     def __init__(self, tmp, i, known_hosts, controllers, admin=None, key_dir=None):
         self.i = i
@@ -86,7 +89,8 @@ class BenchSE:
         self.proc = None
 
     def start(self):
-        self.proc = ctl.spawn(self.argv, self.log)
+        argv = (["nice", "-n", str(self.nice)] if self.nice else []) + self.argv
+        self.proc = ctl.spawn(argv, self.log)  # nice execs: the PID is the SE's
 
     def status(self):
         return status(self.admin)

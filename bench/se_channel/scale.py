@@ -335,7 +335,9 @@ def fmt(v, spec=".2f", unit=" s"):
 
 def render(results, args):
     out = [f"SE scale: N vigil-se against one 3-node vigild cluster on 127.0.0.1; "
-           f"{os.cpu_count()} CPUs; rest {args.rest} s; storm: kill -9 all 3, {args.down} s "
+           f"{os.cpu_count()} CPUs; SEs at nice +{args.se_nice} over the controllers; "
+           f"controllers {'SCHED_FIFO 1' if args.controllers_rt else 'SCHED_OTHER'}; "
+           f"rest {args.rest} s; storm: kill -9 all 3, {args.down} s "
            f"down, start all 3", "",
            "| SEs | register | connect (all 3 sessions) | controller CPU % of a core at rest "
            "(node 1/2/3) | controller RSS at rest (MB) | controller fds | SEs' CPU at rest "
@@ -397,11 +399,23 @@ def main():
                     help="s to wait for every SE (connect, and back after the storm)")
     ap.add_argument("--ramp", type=lambda v: (int(v.split("/")[0]), float(v.split("/")[1])),
                     help="B/S: start the SEs B at a time, S seconds apart (default: all at once)")
+    ap.add_argument("--controllers-rt", action="store_true",
+                    help="run the 3 vigild under SCHED_FIFO priority 1 (chrt -f 1): the SEs, "
+                         "stand-ins for remote hosts, can then never take the controllers' CPU "
+                         "(CFS weights cannot do that against 1000 processes); the kernel's RT "
+                         "throttling still leaves 5 %% to the rest")
+    ap.add_argument("--se-nice", type=int, default=0,
+                    help="start the SEs under nice -n N (on top of the bench's own nice): on one "
+                         "machine they stand in for remote hosts, whose CPU is not the "
+                         "controllers'; 0 (the default): the same priority as the controllers")
     ap.add_argument("--keep", action="store_true", help="keep the logs and data dirs")
     args = ap.parse_args()
     if not ch.SE_BIN.exists():
         raise RuntimeError(f"{ch.SE_BIN} not built (run `make`)")
     counts = [int(c) for c in args.counts.split(",")]
+    ch.BenchSE.nice = args.se_nice
+    if args.controllers_rt:
+        cl.VNode.prefix = ["chrt", "-f", "1"]
     base = Path(tempfile.mkdtemp(prefix="vigil-bench-se-scale-"))
     key_dir = base / "keys"
     key_dir.mkdir()

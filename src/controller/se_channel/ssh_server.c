@@ -49,6 +49,11 @@
  * connections wait in the kernel's backlog) until a handshake ends; a client that stalls
  * holds its place only until its handshake deadline. */
 #define SSH_SERVER__MAX_HANDSHAKES 64
+/* While this node has not caught up with the cluster's log (cb.caught_up), connections wait
+ * in the kernel's backlog instead of being accepted: an SE whose serviceengine object is in
+ * what the node has not applied would be refused and back off (after a whole-cluster
+ * restart, hundreds of SEs at once: a longer reconnect storm). How often it looks again. */
+#define SSH_SERVER__CATCH_UP_MS 20
 /* Refused authentication attempts before the session is closed. */
 #define SSH_SERVER__AUTH_TRIES 3
 
@@ -95,7 +100,10 @@ struct ssh_server {
     struct ssh_server_session *sessions;
     unsigned count;
     unsigned handshaking;        /* sessions in HANDSHAKE or AUTH */
-    int accept_paused;           /* the listening socket is not watched: handshaking is full */
+    int accept_paused;           /* the listening socket is not watched: handshaking is full,
+                                  * or the node has not caught up (catch_up runs then) */
+    uv_timer_t catch_up;         /* every SSH_SERVER__CATCH_UP_MS until the node caught up */
+    int catch_up_logged;
     int64_t paused_logged_ms;    /* the last "handshakes in progress" line */
     struct ssh_server_session *work;      /* sessions with work for the next pass */
     struct ssh_server_session *servicing; /* what is left of this pass's list */
@@ -130,15 +138,38 @@ const char *ssh_session_state_name(enum ssh_session_state state)
 
 static void ssh_server__on_listen(uv_poll_t *h, int status, int events);
 
+/* 1 when this node's store holds the cluster's SEs (or the owner does not say). */
+static int ssh_server__caught_up(struct ssh_server *server)
+{
+    return server->cb.caught_up == NULL || server->cb.caught_up(server->cb.data);
+}
+
+/* Watches the listening socket again when it was paused and nothing holds it back now. */
+static void ssh_server__resume_accept(struct ssh_server *server)
+{
+    if (server->accept_paused && !server->closing &&
+        server->handshaking < SSH_SERVER__MAX_HANDSHAKES && ssh_server__caught_up(server)) {
+        server->accept_paused = 0;
+        uv_poll_start(&server->listen_poll, UV_READABLE, ssh_server__on_listen);
+    }
+}
+
 /* A session left HANDSHAKE or AUTH: accepting resumes when it was paused for the bound. */
 static void ssh_server__handshake_over(struct ssh_server *server)
 {
     server->handshaking--;
-    if (server->accept_paused && !server->closing &&
-        server->handshaking < SSH_SERVER__MAX_HANDSHAKES) {
-        server->accept_paused = 0;
-        uv_poll_start(&server->listen_poll, UV_READABLE, ssh_server__on_listen);
-    }
+    ssh_server__resume_accept(server);
+}
+
+static void ssh_server__on_catch_up(uv_timer_t *t)
+{
+    struct ssh_server *server = t->data;
+
+    if (!ssh_server__caught_up(server))
+        return;
+    uv_timer_stop(&server->catch_up);
+    vlog_info("se channel: this node caught up with the cluster's log: accepting SEs");
+    ssh_server__resume_accept(server);
 }
 
 /* The one setter of a session's state: checks the move against the table, logs it. */
@@ -771,6 +802,17 @@ static void ssh_server__on_listen(uv_poll_t *h, int status, int events)
     (void)events;
     if (status < 0 || server->closing)
         return;
+    if (!ssh_server__caught_up(server)) {
+        if (!server->catch_up_logged)
+            vlog_info("se channel: this node has not caught up with the cluster's log yet: "
+                      "new connections wait until it has");
+        server->catch_up_logged = 1;
+        uv_poll_stop(&server->listen_poll);
+        server->accept_paused = 1;
+        uv_timer_start(&server->catch_up, ssh_server__on_catch_up, SSH_SERVER__CATCH_UP_MS,
+                       SSH_SERVER__CATCH_UP_MS);
+        return;
+    }
     for (int i = 0; i < SSH_SERVER__ACCEPT_PER_EVENT; i++) {
         int fd;
         if (server->handshaking >= SSH_SERVER__MAX_HANDSHAKES) {
@@ -878,7 +920,9 @@ int ssh_server_start(uv_loop_t *loop, int listen_fd, const struct ssh_server_con
     server->idle.data = server;
     uv_timer_init(loop, &server->tick);
     server->tick.data = server;
-    server->handles_open = 4;
+    uv_timer_init(loop, &server->catch_up);
+    server->catch_up.data = server;
+    server->handles_open = 5;
     uv_poll_start(&server->listen_poll, UV_READABLE, ssh_server__on_listen);
     uv_prepare_start(&server->prepare, ssh_server__on_prepare);
     uv_timer_start(&server->tick, ssh_server__on_tick, SSH_SERVER__TICK_MS, SSH_SERVER__TICK_MS);
@@ -900,4 +944,5 @@ void ssh_server_close(struct ssh_server *server, const char *reason, void (*done
     uv_close((uv_handle_t *)&server->prepare, ssh_server__on_handle_closed);
     uv_close((uv_handle_t *)&server->idle, ssh_server__on_handle_closed);
     uv_close((uv_handle_t *)&server->tick, ssh_server__on_handle_closed);
+    uv_close((uv_handle_t *)&server->catch_up, ssh_server__on_handle_closed);
 }

@@ -52,8 +52,10 @@ const char *ssh_session_state_name(enum ssh_session_state state);
  * - on_close: the session closes (once, for every session on_open accepted), REASON says
  *   why; SESSION must not be used after it returns.
  * - caught_up: a query, and the one callback run from inside libssh's authentication: 1
- *   once the node's store holds the cluster's SEs (se_sessions_ready). A refusal before
- *   then says the node is catching up rather than that the SE does not exist. */
+ *   once the node's store holds the cluster's SEs (se_sessions_ready). Until then no
+ *   connection is accepted (they wait in the kernel's backlog; looked at again every 20 ms),
+ *   so an SE is not refused for an object this node has not applied yet; a refusal that
+ *   still meets it says the node is catching up rather than that the SE does not exist. */
 struct ssh_server_callbacks {
     void *(*on_open)(void *data, struct ssh_server_session *session, const char *se_name);
     void (*on_frame)(void *data, void *owner_state, const struct se_frame *frame);
