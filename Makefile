@@ -72,6 +72,7 @@ demo-stop:
 
 bench: deps
 	$(MAKE) build
+	$(MAKE) test-build
 	./bench/run.sh
 
 clean:

@@ -25,6 +25,7 @@
 #include "controller/net/http_server.h"
 #include "controller/options.h"
 #include "controller/api/api.h"
+#include "controller/api/api_stream.h"
 #include "controller/api/rest.h"
 #include "controller/status/events.h"
 #include "controller/net/http_client.h"
@@ -76,6 +77,7 @@ struct vigild {
     struct api_auth api_auth;
     struct api_events api_events;
     struct api_analytics api_analytics;
+    struct api_stream *stream;   /* GET /api/stream (the live stream), or NULL once closed */
     struct http_client *client;
     struct leader_link *link;    /* every call to the leader (writes, commands, events) */
     struct write_path *write_path;
@@ -360,10 +362,14 @@ static void vigild__wire_api(struct vigild *d)
     d->api_analytics = (struct api_analytics){d->log_store, d->store, d->cluster, d->client,
                                               d->opts.id, d->scheme, d->cred.node_header};
     d->api_objects = (struct api_objects){d->store, d->cluster, d->write_path, NULL};
+    d->stream = api_stream_new(&d->loop, d->store, &d->api_cluster, &d->api_objects);
+    if (d->stream == NULL)
+        vigild__die("out of memory");
     if (api_auth_register(d->rest, &d->api_auth) != 0 ||
         api_analytics_register(d->rest, &d->api_analytics) != 0 ||
         api_cluster_register(d->rest, &d->api_cluster) != 0 ||
         api_events_register(d->rest, &d->api_events) != 0 ||
+        api_stream_register(d->rest, d->stream) != 0 ||
         api_objects_register(d->rest, &d->api_objects) != 0)
         vigild__die("the API's route table is full");
 }
@@ -622,6 +628,8 @@ static void vigild__stop(struct vigild *d)
         return;
     d->stopping = 1;
     rest_set_stopping(d->rest);
+    api_stream_close(d->stream); /* every stream ends while the API still serves */
+    d->stream = NULL;
     write_path_stop(d->write_path);
     leader_link_stop(d->link);
     vlog_info("stopping");

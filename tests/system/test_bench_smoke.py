@@ -32,6 +32,12 @@ def need(*tools):
         pytest.skip(f"missing {', '.join(missing)} (make deps installs them)")
 
 
+def test_stream_bench_runs():
+    out = run([BENCH / "stream" / "run.sh", "--duration", "1", "--streams", "5"],
+              env={"VIGILD": str(harness.VIGILD)})
+    assert "idle + 1 never reading" in out and "CPU ms" in out, out[-2000:]
+
+
 def test_controller_bench_runs():
     need("wrk", "etcd")
     out = run([BENCH / "controller" / "run.sh"], env={"BENCH_DURATION": "1"})

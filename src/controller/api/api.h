@@ -79,6 +79,19 @@ int api_events_register(struct rest *rest, struct api_events *area);
 int api_analytics_register(struct rest *rest, struct api_analytics *area);
 int api_objects_register(struct rest *rest, struct api_objects *area);
 
+/* What the areas' GET answers are made of, for those that show them elsewhere too (the
+ * live stream's snapshots, api_stream.c). Each returns a new reference owned by the
+ * caller; loop thread.
+ * api_cluster_doc: the body of GET /api/cluster (its "nodes" even before the cluster has
+ * its uuid, when GET /api/cluster answers 503).
+ * api_cluster_runtime: the body of GET /api/cluster/runtime.
+ * api_objects_list: the objects of TYPE as GET /api/<type> lists them (runtime fields
+ * included), OFFSET/LIMIT applied; *TOTAL = how many there are in all. */
+json_t *api_cluster_doc(struct api_cluster *area);
+json_t *api_cluster_runtime(struct api_cluster *area);
+json_t *api_objects_list(struct api_objects *area, enum obj_type type, int64_t offset,
+                         int64_t limit, int64_t *total);
+
 /* Reads ?page= and ?page_size= (defaults 1 and 100, page_size at most 1000). Returns 0,
  * or answers 400 itself and returns VIGIL_EINVAL. */
 int api_paging(struct http_request *req, int64_t *offset, int64_t *limit);

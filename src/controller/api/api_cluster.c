@@ -6,7 +6,7 @@
 #include "controller/api/api.h"
 #include "controller/api/write_path.h"
 
-static json_t *api__cluster(struct api_cluster *area)
+json_t *api_cluster_doc(struct api_cluster *area)
 {
     char *name = store_meta_get(area->store, "cluster_name");
     char *uuid = store_meta_get(area->store, "cluster_uuid");
@@ -36,7 +36,7 @@ static const char *api__cluster_state(const struct status_machine *sm, unsigned 
     }
 }
 
-static json_t *api__runtime(struct api_cluster *area)
+json_t *api_cluster_runtime(struct api_cluster *area)
 {
     const struct status_machine *sm = status_driver_status(area->status);
     struct cluster_member members[CLUSTER_MAX_NODES];
@@ -93,7 +93,7 @@ static json_t *api__runtime(struct api_cluster *area)
  * plus what only peers need. */
 static json_t *api__peer_report(struct api_cluster *area)
 {
-    json_t *report = api__runtime(area);
+    json_t *report = api_cluster_runtime(area);
     int64_t led = status_driver_led_since_ms(area->status);
     json_object_set_new(report, "applied_index",
                         json_integer((json_int_t)cluster_applied_index(area->cluster)));
@@ -193,11 +193,11 @@ static void api__cluster_handle(struct api_cluster *area, struct http_request *r
             return;
         }
         free(uuid);
-        http_request_respond(req, 200, api__cluster(area));
+        http_request_respond(req, 200, api_cluster_doc(area));
         return;
     }
     if (strcmp(sub, "runtime") == 0) {
-        http_request_respond(req, 200, api__runtime(area));
+        http_request_respond(req, 200, api_cluster_runtime(area));
         return;
     }
     http_request_respond_error(req, 404, "no such resource: %s", http_request_path(req));

@@ -92,17 +92,24 @@ static void api__decorate(struct api_objects *area, enum obj_type type, json_t *
     json_decref(rt);
 }
 
+json_t *api_objects_list(struct api_objects *area, enum obj_type type, int64_t offset,
+                         int64_t limit, int64_t *total)
+{
+    json_t *list = store_object_list(area->store, type, offset, limit, total), *item;
+    size_t i;
+    json_array_foreach(list, i, item) api__decorate(area, type, item);
+    return list;
+}
+
 static void api__answer_read(struct api_objects *area, struct http_request *req,
                              enum obj_type type, const char *uuid)
 {
     if (uuid == NULL || uuid[0] == '\0') {
         int64_t offset, limit, total;
-        json_t *list, *item;
-        size_t i;
+        json_t *list;
         if (api_paging(req, &offset, &limit) != 0)
             return;
-        list = store_object_list(area->store, type, offset, limit, &total);
-        json_array_foreach(list, i, item) api__decorate(area, type, item);
+        list = api_objects_list(area, type, offset, limit, &total);
         http_request_respond(req, 200, api_collection(list, total));
         return;
     }

@@ -45,6 +45,8 @@ enum http__req_state {
     HTTP__QUEUED,       /* answer handed to MHD */
 };
 
+struct http_stream;
+
 struct http_request {
     struct http_server *server;
     struct MHD_Connection *conn;
@@ -61,6 +63,25 @@ struct http_request {
     char peer[INET6_ADDRSTRLEN];
     char extra_headers[512]; /* "Name\0Value\0..." added to the answer */
     size_t extra_len;
+    struct http_stream *stream; /* a streamed answer's state, or NULL */
+};
+
+/* A streamed answer (http_request_respond_stream). It lives as long as its MHD response:
+ * the request holds one reference and MHD another while the answer is queued, and the
+ * response's free callback frees it, so MHD's content reader never sees it freed. */
+struct http_stream {
+    struct http_server *server;
+    struct http_request *req;        /* NULL once the request was freed */
+    struct http_stream *prev, *next; /* the server's open streams (while REQ is set) */
+    struct buf out;                  /* bytes not yet taken by MHD, from OFF on */
+    size_t off;
+    size_t cap;                      /* the most OUT may hold unsent */
+    int suspended; /* our content reader suspended the connection (not resumed since) */
+    int held;      /* the caller holds the handle (neither GONE nor http_stream_end yet) */
+    int ending;    /* http_stream_end: finish once OUT is sent */
+    int dropped;   /* over CAP: the connection closes without the rest */
+    http_stream_gone_fn gone;
+    void *gone_data;
 };
 
 /* A certificate and key as gnutls serves them. The newest heads the server's list; older
@@ -90,6 +111,7 @@ struct http_server {
     int progressed;          /* one of our MHD callbacks ran during this MHD_run */
     int closing;
     int handles_open;
+    struct http_stream *streams; /* every stream whose request lives */
     void (*done)(void *data);
     void *done_data;
 };
@@ -141,8 +163,12 @@ static void http__schedule(struct http_server *s)
     loop_timer_start(&s->timer, ms);
 }
 
+static void http__stream_detach(struct http_stream *st);
+
 static void http__request_free(struct http_request *req)
 {
+    if (req->stream != NULL)
+        http__stream_detach(req->stream); /* before the response (and maybe it) goes */
     if (req->user_free != NULL)
         req->user_free(req->user);
     if (req->response != NULL)
@@ -288,6 +314,20 @@ static void http__finish(struct http_request *req)
     }
 }
 
+/* Adds CONTENT_TYPE (unless NULL) and the headers added to REQ to RESPONSE. */
+static void http__add_headers(struct http_request *req, struct MHD_Response *response,
+                              const char *content_type)
+{
+    if (content_type != NULL)
+        MHD_add_response_header(response, "Content-Type", content_type);
+    for (size_t off = 0; off < req->extra_len;) {
+        const char *name = req->extra_headers + off;
+        const char *value = name + strlen(name) + 1;
+        MHD_add_response_header(response, name, value);
+        off = (size_t)(value - req->extra_headers) + strlen(value) + 1;
+    }
+}
+
 void http_request_respond_raw(struct http_request *req, unsigned status,
                               const char *content_type, const void *data, size_t len)
 {
@@ -296,15 +336,10 @@ void http_request_respond_raw(struct http_request *req, unsigned status,
         vlog_error("http: out of memory building a response");
         req->response = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         status = 500;
-    } else if (content_type != NULL) {
-        MHD_add_response_header(req->response, "Content-Type", content_type);
+        content_type = NULL;
     }
-    for (size_t off = 0; req->response != NULL && off < req->extra_len;) {
-        const char *name = req->extra_headers + off;
-        const char *value = name + strlen(name) + 1;
-        MHD_add_response_header(req->response, name, value);
-        off = (size_t)(value - req->extra_headers) + strlen(value) + 1;
-    }
+    if (req->response != NULL)
+        http__add_headers(req, req->response, content_type);
     req->status = status;
     http__finish(req);
 }
@@ -343,6 +378,155 @@ void http_request_respond_error(struct http_request *req, unsigned status, const
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     http_request_respond(req, status, json_pack("{s:s}", "error", msg));
+}
+
+/* --- streamed answers ----------------------------------------------------------------- */
+
+/* Lets MHD take the connection of ST up again (it was suspended by the reader for want of
+ * data); MHD runs on the next loop iteration. */
+static void http__stream_wake(struct http_stream *st)
+{
+    if (!st->suspended || st->req == NULL || st->req->conn == NULL)
+        return;
+    st->suspended = 0;
+    MHD_resume_connection(st->req->conn);
+    if (!st->server->closing)
+        loop_timer_start(&st->server->timer, 0);
+}
+
+/* MHD's content reader: hands over what is pending; with nothing pending, ends the answer
+ * (http_stream_end) or suspends the connection until the next write (returning 0 with the
+ * connection suspended is how the MHD 0.9.75 docs want a reader with nothing yet to say
+ * to avoid busy waiting: MHD_suspend_connection may be called from the reader). */
+static ssize_t http__stream_read(void *cls, uint64_t pos, char *to, size_t max)
+{
+    struct http_stream *st = cls;
+    size_t pending = st->out.len - st->off;
+
+    (void)pos;
+    if (st->dropped || st->req == NULL || st->req->conn == NULL)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (pending > 0) {
+        size_t n = pending < max ? pending : max;
+        memcpy(to, st->out.data + st->off, n);
+        st->off += n;
+        if (st->off == st->out.len) {
+            st->out.len = 0;
+            st->off = 0;
+            buf_trim(&st->out, 64 * 1024);
+        } else if (st->off >= 64 * 1024) {
+            buf_consume(&st->out, st->off);
+            st->off = 0;
+        }
+        st->server->progressed = 1;
+        return (ssize_t)n;
+    }
+    if (st->ending)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    st->suspended = 1;
+    MHD_suspend_connection(st->req->conn);
+    return 0;
+}
+
+/* MHD's free callback of the stream's response: the last reference to ST went. */
+static void http__stream_free(void *cls)
+{
+    struct http_stream *st = cls;
+    buf_free(&st->out);
+    free(st);
+}
+
+/* The request of ST is being freed: off the server's list, and the caller told (GONE)
+ * unless it let go already. */
+static void http__stream_detach(struct http_stream *st)
+{
+    struct http_server *s = st->server;
+    if (st->prev != NULL)
+        st->prev->next = st->next;
+    else if (s->streams == st)
+        s->streams = st->next;
+    if (st->next != NULL)
+        st->next->prev = st->prev;
+    st->prev = st->next = NULL;
+    st->req = NULL;
+    if (st->held) {
+        st->held = 0;
+        st->gone(st, st->gone_data);
+    }
+}
+
+struct http_stream *http_request_respond_stream(struct http_request *req,
+                                                const char *content_type, size_t cap_bytes,
+                                                http_stream_gone_fn gone, void *data)
+{
+    struct http_server *s = req->server;
+    struct http_stream *st = calloc(1, sizeof *st);
+
+    if (st != NULL) {
+        req->response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+                                                          http__stream_read, st,
+                                                          http__stream_free);
+        if (req->response == NULL)
+            free(st);
+    }
+    if (st == NULL || req->response == NULL) {
+        http_request_respond_error(req, 500, "out of memory");
+        return NULL;
+    }
+    st->server = s;
+    st->req = req;
+    st->cap = cap_bytes;
+    st->gone = gone;
+    st->gone_data = data;
+    req->stream = st;
+    st->next = s->streams;
+    if (s->streams != NULL)
+        s->streams->prev = st;
+    s->streams = st;
+    http__add_headers(req, req->response, content_type);
+    MHD_add_response_header(req->response, "Cache-Control", "no-store");
+    req->status = 200;
+    if (req->conn == NULL) { /* the client left while the handler decided */
+        http__finish(req);   /* frees REQ, and ST with its response */
+        return NULL;
+    }
+    http__finish(req);
+    st->held = 1;
+    return st;
+}
+
+int http_stream_write(struct http_stream *st, const void *data, size_t len)
+{
+    if (st->dropped || st->ending || st->req == NULL)
+        return VIGIL_ESHUTDOWN;
+    if (st->out.len - st->off + len > st->cap) {
+        /* The client does not read: it is dropped, never waited for. The reader ends the
+         * answer at its next call; a connection MHD waits to write to (a full socket) is
+         * closed by MHD's timeout, shortened to its minimum. */
+        st->dropped = 1;
+        buf_free(&st->out);
+        st->off = 0;
+        if (st->req->conn != NULL)
+            MHD_set_connection_option(st->req->conn, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
+        http__stream_wake(st);
+        return VIGIL_ETOOBIG;
+    }
+    if (buf_append(&st->out, data, len) != 0)
+        return VIGIL_ENOMEM;
+    http__stream_wake(st);
+    return 0;
+}
+
+size_t http_stream_pending(const struct http_stream *st)
+{
+    return st->out.len - st->off;
+}
+
+void http_stream_end(struct http_stream *st)
+{
+    st->held = 0;
+    st->ending = 1;
+    http__stream_wake(st);
 }
 
 /* Binds a TCP socket to ADDR, and listens on it when LISTEN_NOW. */
@@ -555,6 +739,11 @@ static void http__on_timer_closed(struct loop_timer *t)
 
 void http_server_close(struct http_server *s, void (*done)(void *data), void *data)
 {
+    /* MHD_stop_daemon panics on a suspended connection (0.9.75 close_all_connections);
+     * resumed ones it takes back first (resume_suspended_connections), then closes them
+     * all, which frees the streams' requests: their GONE callbacks run from in here. */
+    for (struct http_stream *st = s->streams; st != NULL; st = st->next)
+        http__stream_wake(st);
     s->closing = 1;
     s->done = done;
     s->done_data = data;

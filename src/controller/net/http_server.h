@@ -82,4 +82,41 @@ void http_request_respond_raw(struct http_request *req, unsigned status,
 void http_request_respond_error(struct http_request *req, unsigned status, const char *fmt,
                                 ...) __attribute__((format(printf, 3, 4)));
 
+/* --- streamed answers (Server-Sent Events and the like) -----------------------------------
+ *
+ * An answer whose body is written piece by piece for as long as the client stays. Writes
+ * are buffered per stream, never block and never wait for the client: MHD takes the bytes
+ * when the socket can take them, and while nothing is pending the connection is suspended
+ * (no CPU, no MHD timeout; also no notice of a client that left, so a writer that wants
+ * to learn of it soon writes something now and then). */
+struct http_stream;
+
+/* Called once when the client's connection ended (it closed, an error, MHD's timeout, the
+ * server closing) while the caller still held STREAM; STREAM must not be used after it.
+ * Never called from inside an http_stream_* call; from http_server_close, yes. */
+typedef void (*http_stream_gone_fn)(struct http_stream *stream, void *data);
+
+/* Answers REQ with status 200 and a body of unknown length (chunked) of CONTENT_TYPE,
+ * the headers added to REQ, and "Cache-Control: no-store". CAP_BYTES bounds what may wait
+ * unsent (see http_stream_write). Returns the stream (borrowed from the server; the
+ * caller holds it until GONE(STREAM, DATA) or its own http_stream_end), or NULL when the
+ * client left already or memory ran out (REQ was then answered 500 or freed). Either way
+ * REQ must not be used after this call. */
+struct http_stream *http_request_respond_stream(struct http_request *req,
+                                                const char *content_type, size_t cap_bytes,
+                                                http_stream_gone_fn gone, void *data);
+
+/* Queues LEN bytes of DATA (copied) for the client. Returns 0; VIGIL_ETOOBIG when they would
+ * take the bytes waiting past the stream's cap: the client is not reading, and is dropped
+ * (nothing more is sent, the connection closes soon); VIGIL_ESHUTDOWN when it was dropped
+ * or ended before; VIGIL_ENOMEM. After an error but ENOMEM only http_stream_end is left. */
+int http_stream_write(struct http_stream *stream, const void *data, size_t len);
+
+/* How many bytes wait unsent in STREAM's buffer (not those in the socket's). */
+size_t http_stream_pending(const struct http_stream *stream);
+
+/* The caller lets go of STREAM (GONE will not be called; the handle must not be used
+ * again): the answer ends once what is pending was sent (a dropped one: at once). */
+void http_stream_end(struct http_stream *stream);
+
 #endif

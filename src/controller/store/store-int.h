@@ -21,6 +21,10 @@ struct store {
     void (*config_watch)(void *data);
     void *config_watch_data;
     int config_touched;
+    /* store_set_event_watch's callback, and the newest event seq it was last told of. */
+    void (*event_watch)(void *data);
+    void *event_watch_data;
+    uint64_t event_seq_told;
 };
 
 /* Runs one command CMD (borrowed) on DB, inside the transaction or savepoint store.c

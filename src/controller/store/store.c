@@ -88,9 +88,26 @@ void store_set_config_watch(struct store *store, void (*cb)(void *data), void *d
     store->config_watch_data = data;
 }
 
-/* Tells the config watch, once per entry, that config objects may have changed. */
-static void store__config_notify(struct store *store)
+void store_set_event_watch(struct store *store, void (*cb)(void *data), void *data)
 {
+    store->event_watch = cb;
+    store->event_watch_data = data;
+    if (cb != NULL)
+        store->event_seq_told = store_events_newest_seq(store);
+}
+
+/* After each entry (its transaction ended) and each restore: tells the config watch, once,
+ * that config objects may have changed, and the event watch that events were recorded
+ * (the newest seq moved). */
+static void store__notify_watches(struct store *store)
+{
+    if (store->event_watch != NULL) {
+        uint64_t newest = store_events_newest_seq(store);
+        if (newest != store->event_seq_told) {
+            store->event_seq_told = newest;
+            store->event_watch(store->event_watch_data);
+        }
+    }
     if (!store->config_touched)
         return;
     store->config_touched = 0;
@@ -246,7 +263,7 @@ static json_t *store__parse_command(const char *cmd, size_t len)
 int store_apply(struct store *store, const char *cmd, size_t len, struct store_result *res)
 {
     int err = store__apply_one(store, store__parse_command(cmd, len), res);
-    store__config_notify(store);
+    store__notify_watches(store);
     return err;
 }
 
@@ -264,7 +281,7 @@ int store_apply_entry(struct store *store, const char *cmd, size_t len,
         /* One command (or none: refused as store_apply refuses it), parsed once. */
         *n = 1;
         err = store__apply_one(store, root, res);
-        store__config_notify(store);
+        store__notify_watches(store);
         return err;
     }
     cmds = json_object_get(root, "cmds");
@@ -289,7 +306,7 @@ int store_apply_entry(struct store *store, const char *cmd, size_t len,
     else
         store_db_rollback(&store->db);
     json_decref(root);
-    store__config_notify(store);
+    store__notify_watches(store);
     return err;
 }
 
@@ -374,6 +391,6 @@ int store_restore(struct store *store, const void *data, size_t len)
     store->db = probe;
     store->auth_generation++;
     store->config_touched = 1;
-    store__config_notify(store);
+    store__notify_watches(store);
     return 0;
 }

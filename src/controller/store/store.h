@@ -135,6 +135,26 @@ char *store_meta_get(struct store *store, const char *key);
 json_t *store_events_list(struct store *store, const char *event_id, int64_t since_ms,
                           int64_t offset, int64_t limit, int64_t *total);
 
+/* The events' sequence numbers: seq numbers each event as this store recorded it, in
+ * apply order (1, 2, ...; never reused, since only the oldest are pruned). Apply is
+ * deterministic, so an event has the same seq on every replica at the same applied
+ * index, and a seq names the same event on every node (the live stream's event ids).
+ *
+ * store_events_newest_seq: the seq of the newest event kept (0: none yet).
+ * store_events_after: the events after SEQ, oldest first, at most LIMIT:
+ * [{"seq": N, "event": <the contract's event object, as store_events_list gives it>}].
+ * Owned by the caller; [] when there are none (or SQLite failed). */
+uint64_t store_events_newest_seq(struct store *store);
+json_t *store_events_after(struct store *store, uint64_t seq, int64_t limit);
+
+/* Sets the one event watch: CB(DATA) is called on the loop thread once after each entry
+ * (store_apply, store_apply_entry) that recorded one or more events, after the entry's
+ * transaction committed (so store_events_after sees them), and after a store_restore
+ * that changed the newest seq (a snapshot install: whole runs of events at once). CB
+ * must not call store_apply; it may read the store. CB NULL removes it. Costs one
+ * indexed lookup per entry while set, none when not. */
+void store_set_event_watch(struct store *store, void (*cb)(void *data), void *data);
+
 /* SEs recorded as connected: [{"uuid", "name", "since_ms", "controller_node"}], by name.
  * SINCE_MS is the latest of the record's connect and its sessions' opening (store_se.h):
  * it moves when the SE opens a session with any node. */

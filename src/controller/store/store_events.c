@@ -266,6 +266,22 @@ int store_events_se_runtime(struct store_db *db, json_t *cmd, struct store_resul
 
 /* --- queries ---------------------------------------------------------------------- */
 
+/* The contract's event object of the row ST stands on (columns: uuid, event_id, time_ms,
+ * module, obj_type, obj_name, description, details, from FIRST on). Owned by the caller. */
+static json_t *store_events__row(sqlite3_stmt *st, int first)
+{
+    char ts[TIME_RFC3339_LEN];
+    json_t *details = json_loads((const char *)sqlite3_column_text(st, first + 7), 0, NULL);
+    time_format_rfc3339(sqlite3_column_int64(st, first + 2), ts);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "uuid",
+                     sqlite3_column_text(st, first), "event_id", sqlite3_column_text(st, first + 1),
+                     "report_timestamp", ts, "module", sqlite3_column_text(st, first + 3),
+                     "obj_type", sqlite3_column_text(st, first + 4), "obj_name",
+                     sqlite3_column_text(st, first + 5), "event_description",
+                     sqlite3_column_text(st, first + 6), "event_details",
+                     details != NULL ? details : json_object());
+}
+
 json_t *store_events_list(struct store *store, const char *event_id, int64_t since_ms,
                           int64_t offset, int64_t limit, int64_t *total)
 {
@@ -283,19 +299,32 @@ json_t *store_events_list(struct store *store, const char *event_id, int64_t sin
                       STORE_DB_INT(offset)));
     if (st == NULL)
         return list;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        char ts[TIME_RFC3339_LEN];
-        json_t *details = json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL);
-        time_format_rfc3339(sqlite3_column_int64(st, 2), ts);
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "uuid",
-                            sqlite3_column_text(st, 0), "event_id", sqlite3_column_text(st, 1),
-                            "report_timestamp", ts, "module", sqlite3_column_text(st, 3),
-                            "obj_type", sqlite3_column_text(st, 4), "obj_name",
-                            sqlite3_column_text(st, 5), "event_description",
-                            sqlite3_column_text(st, 6), "event_details",
-                            details != NULL ? details : json_object()));
-    }
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(list, store_events__row(st, 0));
+    store_db_release(&store->db, st);
+    return list;
+}
+
+uint64_t store_events_newest_seq(struct store *store)
+{
+    int64_t seq = store_db_int64(&store->db, "SELECT coalesce(max(seq), 0) FROM events", NULL, 0);
+    return seq > 0 ? (uint64_t)seq : 0;
+}
+
+json_t *store_events_after(struct store *store, uint64_t seq, int64_t limit)
+{
+    json_t *list = json_array();
+    sqlite3_stmt *st = store_db_statement(
+        &store->db, "SELECT seq, uuid, event_id, time_ms, module, obj_type, obj_name,"
+                    " description, details FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        STORE_DB_BIND(STORE_DB_INT(seq > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)seq),
+                      STORE_DB_INT(limit)));
+    if (st == NULL)
+        return list;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(list, json_pack("{s:I, s:o}", "seq",
+                                              (json_int_t)sqlite3_column_int64(st, 0), "event",
+                                              store_events__row(st, 1)));
     store_db_release(&store->db, st);
     return list;
 }
