@@ -27,6 +27,7 @@ import os
 import random
 import re
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -416,6 +417,9 @@ def main():
     ch.BenchSE.nice = args.se_nice
     if args.controllers_rt:
         cl.VNode.prefix = ["chrt", "-f", "1"]
+    # run.sh's timeout (and a kill) ends the bench with SIGTERM: stop every process it
+    # started (by PID, in the finally below) rather than leave 1000 SEs running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     base = Path(tempfile.mkdtemp(prefix="vigil-bench-se-scale-"))
     key_dir = base / "keys"
     key_dir.mkdir()
