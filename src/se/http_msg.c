@@ -181,10 +181,15 @@ static bool http_msg__hop_by_hop(const char *name, size_t len)
            (len == 16 && strncasecmp(name, "proxy-connection", 16) == 0);
 }
 
+/* Trailer fields (a chunked body's last part) come through the same callbacks in the BODY
+ * phase: they are body bytes, forwarded raw in the body span, and never touch the head
+ * (which may already be on its way, or waiting to go with these very bytes). */
 static int http_msg__on_field(http_parser *p, const char *at, size_t len)
 {
     struct http_msg *m = p->data;
 
+    if (m->phase != HTTP_MSG_PHASE_HEAD)
+        return 0;
     if (http_msg__over_limit(m, len))
         return -1;
     if (m->last_cb != HTTP_MSG__CB_FIELD) {
@@ -205,6 +210,8 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
 {
     struct http_msg *m = p->data;
 
+    if (m->phase != HTTP_MSG_PHASE_HEAD)
+        return 0; /* a trailer field's value: see http_msg__on_field */
     if (http_msg__over_limit(m, len + 2))
         return -1;
     for (size_t i = 0; i < len; i++) {

@@ -10,6 +10,7 @@
 
 struct result {
     char head[4096];
+    char head_at_end[4096]; /* the head when the message completed */
     char body[4096];
     size_t body_len;
     int heads, completes, errors;
@@ -46,6 +47,7 @@ static void run(const char *text, size_t step, enum http_parser_type type, struc
                 snprintf(r->head, sizeof r->head, "%s", m.head);
             }
             if (ev == HTTP_MSG_COMPLETE) {
+                snprintf(r->head_at_end, sizeof r->head_at_end, "%s", m.head ? m.head : "");
                 r->completes++;
                 r->rest = len - off - used;
                 break;
@@ -86,6 +88,26 @@ static void chunked_body_passes_raw(void **state)
     for (size_t step = 1; step <= strlen(req); step++) {
         run(req, step, HTTP_REQUEST, &r);
         assert_int_equal(r.completes, 1);
+        assert_int_equal(r.body_len, strlen(raw));
+        assert_memory_equal(r.body, raw, strlen(raw));
+    }
+}
+
+/* Trailer fields are body bytes: they pass raw and leave the head as it was sent
+ * (issue 17: they were added to the rebuilt head). */
+static void trailers_pass_raw_and_leave_the_head_alone(void **state)
+{
+    const char *resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "2\r\nok\r\n0\r\nX-Trailer: value\r\nConnection: x\r\n\r\n";
+    const char *raw = "2\r\nok\r\n0\r\nX-Trailer: value\r\nConnection: x\r\n\r\n";
+    struct result r;
+    (void)state;
+    for (size_t step = 1; step <= strlen(resp); step++) {
+        run(resp, step, HTTP_RESPONSE, &r);
+        assert_int_equal(r.completes, 1);
+        assert_string_equal(r.head, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                    "X-Test: 1\r\n\r\n");
+        assert_string_equal(r.head_at_end, r.head);
         assert_int_equal(r.body_len, strlen(raw));
         assert_memory_equal(r.body, raw, strlen(raw));
     }
@@ -217,6 +239,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rebuilds_request_head_without_hop_by_hop),
         cmocka_unit_test(chunked_body_passes_raw),
+        cmocka_unit_test(trailers_pass_raw_and_leave_the_head_alone),
         cmocka_unit_test(response_with_length_and_status),
         cmocka_unit_test(refuses_bad_and_oversized_heads),
         cmocka_unit_test(key_header_value),

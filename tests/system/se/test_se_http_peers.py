@@ -1,0 +1,173 @@
+"""vigil-se HTTP virtual services against misbehaving backends and raw-socket clients
+(issue 17, data plane): trailers, bodies where none may be, hop-by-hop headers, Host.
+
+The backend here is a scripted socket server on a thread of the test process (no process
+to stop): for each request head it reads, it records the head and sends the next scripted
+answer, in pieces when the script says so. The pause between pieces is the pacing of a
+misbehaving peer (so the SE reads them apart), not a wait for the SE."""
+import socket
+import threading
+import time
+
+from conftest import free_port, http_config, wait_for
+
+PIECE_GAP = 0.02
+
+
+class ScriptedBackend:
+    """Listens on 127.0.0.1:PORT. ANSWER(head) gives the answer to a request head: bytes,
+    or a list of pieces sent apart. Every request head seen is kept in .heads."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.heads = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.settimeout(10)
+        data = b""
+        with conn:
+            while not self.stopping:
+                while b"\r\n\r\n" not in data:
+                    try:
+                        b = conn.recv(65536)
+                    except OSError:
+                        return
+                    if not b:
+                        return
+                    data += b
+                head, data = data.split(b"\r\n\r\n", 1)
+                with self.lock:
+                    self.heads.append(head + b"\r\n\r\n")
+                answer = self.answer(head)
+                pieces = answer if isinstance(answer, list) else [answer]
+                try:
+                    for i, piece in enumerate(pieces):
+                        if i:
+                            time.sleep(PIECE_GAP)
+                        conn.sendall(piece)
+                except OSError:
+                    return
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+
+
+def read_head(s, buf=b""):
+    """Reads a response head from S: (head bytes with its empty line, what followed)."""
+    while b"\r\n\r\n" not in buf:
+        b = s.recv(65536)
+        if not b:
+            raise AssertionError("connection closed inside a response head: %r" % buf)
+        buf += b
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    return head + b"\r\n\r\n", rest
+
+
+def read_chunked(s, buf):
+    """Reads one strictly framed chunked body (chunks, last chunk, trailer section) from S
+    after BUF: (the body's raw bytes, what followed)."""
+    raw = b""
+
+    def need(n):
+        nonlocal buf
+        while len(buf) < n:
+            b = s.recv(65536)
+            if not b:
+                raise AssertionError("connection closed inside a chunked body: %r" % (raw + buf))
+            buf += b
+
+    def line():
+        nonlocal buf, raw
+        while b"\r\n" not in buf:
+            need(len(buf) + 1)
+        ln, buf = buf.split(b"\r\n", 1)
+        raw += ln + b"\r\n"
+        return ln
+
+    while True:
+        size_line = line()
+        try:
+            size = int(size_line.split(b";")[0], 16)
+        except ValueError:
+            raise AssertionError("not a chunk size line: %r after %r" % (size_line, raw))
+        if size == 0:
+            break
+        need(size + 2)
+        assert buf[size:size + 2] == b"\r\n", "chunk data not followed by CRLF: %r" % buf
+        raw += buf[:size + 2]
+        buf = buf[size + 2:]
+    while line() != b"":
+        pass
+    return raw, buf
+
+
+def header_names(head):
+    return [ln.split(b":", 1)[0].strip().lower() for ln in head.split(b"\r\n")[1:] if ln]
+
+
+def one_vs(procs, make_se, backend):
+    vs = free_port()
+    make_se(http_config([backend.port], vs))
+    return vs
+
+
+def connect(vs):
+    return socket.create_connection(("127.0.0.1", vs), timeout=5)
+
+
+CHUNKED_WITH_TRAILER = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        b"2\r\nok\r\n0\r\nX-Trailer: value\r\n\r\n")
+TRAILER_BODY = b"2\r\nok\r\n0\r\nX-Trailer: value\r\n\r\n"
+
+
+def test_chunked_trailers_pass_intact_in_one_write_or_split_anywhere(procs, make_se):
+    split = {"at": None}
+
+    def answer(head):
+        if head.startswith(b"GET /next"):
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext"
+        at = split["at"]
+        if at is None:
+            return CHUNKED_WITH_TRAILER
+        return [CHUNKED_WITH_TRAILER[:at], CHUNKED_WITH_TRAILER[at:]]
+
+    backend = ScriptedBackend(answer)
+    try:
+        vs = one_vs(procs, make_se, backend)
+        for at in [None] + list(range(1, len(CHUNKED_WITH_TRAILER))):
+            split["at"] = at
+            with connect(vs) as s:
+                s.sendall(b"GET /t HTTP/1.1\r\nHost: a\r\n\r\n")
+                head, rest = read_head(s)
+                assert head.startswith(b"HTTP/1.1 200 "), (at, head)
+                assert b"x-trailer" not in header_names(head), (at, head)
+                body, rest = read_chunked(s, rest)
+                assert body == TRAILER_BODY, (at, head, body)
+                assert rest == b"", (at, rest)
+                # the connection is still in step: a second request on it is answered
+                s.sendall(b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+                head, rest = read_head(s, rest)
+                while len(rest) < 4:
+                    rest += s.recv(100)
+                assert head.startswith(b"HTTP/1.1 200 ") and rest == b"next", (at, head, rest)
+    finally:
+        backend.stop()
