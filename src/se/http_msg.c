@@ -174,11 +174,24 @@ static int http_msg__on_start_data(http_parser *p, const char *at, size_t len)
     return http_msg__put(m, at, len);
 }
 
-static bool http_msg__hop_by_hop(const char *name, size_t len)
+/* A response whose status allows no body at all (1xx, 204): RFC 9110 8.6 and RFC 9112 6.1
+ * forbid it a Content-Length or Transfer-Encoding. */
+static bool http_msg__bodiless_status(const struct http_msg *m)
+{
+    unsigned status = m->parser.status_code;
+    return m->parser.type == HTTP_RESPONSE && (status / 100 == 1 || status == 204);
+}
+
+/* Whether the header NAME (LEN bytes) of M is dropped from the rebuilt head: the
+ * hop-by-hop ones, and the framing ones of a bodiless status (its body is skipped). */
+static bool http_msg__dropped(const struct http_msg *m, const char *name, size_t len)
 {
     return (len == 10 && strncasecmp(name, "connection", 10) == 0) ||
            (len == 10 && strncasecmp(name, "keep-alive", 10) == 0) ||
-           (len == 16 && strncasecmp(name, "proxy-connection", 16) == 0);
+           (len == 16 && strncasecmp(name, "proxy-connection", 16) == 0) ||
+           (http_msg__bodiless_status(m) &&
+            ((len == 14 && strncasecmp(name, "content-length", 14) == 0) ||
+             (len == 17 && strncasecmp(name, "transfer-encoding", 17) == 0)));
 }
 
 /* Trailer fields (a chunked body's last part) come through the same callbacks in the BODY
@@ -226,7 +239,7 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
         size_t name_len = m->head_len - m->field_start;
         m->key_match = m->key_header != NULL && strlen(m->key_header) == name_len &&
                        strncasecmp(name, m->key_header, name_len) == 0;
-        if (http_msg__hop_by_hop(name, name_len)) {
+        if (http_msg__dropped(m, name, name_len)) {
             m->head_len = m->field_start;
             m->head[m->head_len] = '\0';
             m->skipping = 1;
@@ -259,7 +272,13 @@ static int http_msg__on_headers_complete(http_parser *p)
         return -1;
     }
     http_parser_pause(p, 1);
-    return (m->parser.type == HTTP_RESPONSE && m->no_body) ? 1 : 0;
+    /* 1 skips the body: a response to HEAD, or a 1xx, 204 or 304, ends with its head
+     * whatever Content-Length or Transfer-Encoding it carries (RFC 9112 6.3); bytes after
+     * it are not its body (the proxy does not reuse a connection that sent some) */
+    if (m->parser.type == HTTP_RESPONSE &&
+        (m->no_body || http_msg__bodiless_status(m) || m->parser.status_code == 304))
+        return 1;
+    return 0;
 }
 
 static int http_msg__on_complete(http_parser *p)

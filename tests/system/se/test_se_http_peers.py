@@ -171,3 +171,64 @@ def test_chunked_trailers_pass_intact_in_one_write_or_split_anywhere(procs, make
                 assert head.startswith(b"HTTP/1.1 200 ") and rest == b"next", (at, head, rest)
     finally:
         backend.stop()
+
+
+NEXT_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext"
+
+
+def next_answer_on(s, rest):
+    """Asks S (a client connection) for /next and checks that the next bytes on it are the
+    answer to that, with nothing before it: the connection is still in step."""
+    s.sendall(b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+    head, rest = read_head(s, rest)
+    while len(rest) < 4:
+        b = s.recv(100)
+        if not b:
+            break
+        rest += b
+    assert head.startswith(b"HTTP/1.1 200 ") and rest == b"next", (head, rest)
+
+
+# (request method, backend answer with bytes where no body may be, header names the client
+# must not see)
+NO_BODY_CASES = [
+    ("GET", b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello",
+     [b"content-length"]),
+    ("GET", b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+     [b"transfer-encoding"]),
+    ("GET", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nhello", []),
+    ("GET", b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+     []),
+    ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", []),
+    ("HEAD", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", []),
+]
+
+
+def test_no_body_answers_pass_no_body_bytes(procs, make_se):
+    case = {"answer": None}
+
+    def answer(head):
+        return NEXT_ANSWER if head.startswith(b"GET /next") else case["answer"]
+
+    backend = ScriptedBackend(answer)
+    try:
+        vs = one_vs(procs, make_se, backend)
+        wrong = []
+        for method, bad, hidden in NO_BODY_CASES:
+            case["answer"] = bad
+            with connect(vs) as s:
+                s.sendall(b"%s /nb HTTP/1.1\r\nHost: a\r\n\r\n" % method.encode())
+                head, rest = read_head(s)
+                status = bad.split(b"\r\n", 1)[0]
+                assert head.startswith(status + b"\r\n"), (bad, head)
+                for name in hidden:
+                    if name in header_names(head):
+                        wrong.append((method, bad, "forwarded " + name.decode()))
+                # no body byte may follow: the next bytes are the next request's answer
+                try:
+                    next_answer_on(s, rest)
+                except AssertionError as exc:
+                    wrong.append((method, bad, "out of step: %s" % exc))
+        assert not wrong, "\n".join(repr(w) for w in wrong)
+    finally:
+        backend.stop()

@@ -125,6 +125,35 @@ static void response_with_length_and_status(void **state)
     }
 }
 
+/* A 1xx, 204 or 304 ends with its head whatever it says about a body; a 1xx or 204 loses
+ * its framing headers (issue 17: the proxy passed the bytes after it as its body). */
+static void bodiless_statuses_end_with_the_head(void **state)
+{
+    static const struct {
+        const char *resp, *head;
+    } cases[] = {
+        {"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: a\r\n\r\nhello",
+         "HTTP/1.1 204 No Content\r\nX-A: a\r\nX-Test: 1\r\n\r\n"},
+        {"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello",
+         "HTTP/1.1 204 No Content\r\nX-Test: 1\r\n\r\n"},
+        {"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nhello",
+         "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nX-Test: 1\r\n\r\n"},
+        {"HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\nhello",
+         "HTTP/1.1 100 Continue\r\nX-Test: 1\r\n\r\n"},
+    };
+    struct result r;
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (size_t step = 1; step <= strlen(cases[i].resp); step++) {
+            run(cases[i].resp, step, HTTP_RESPONSE, &r);
+            assert_int_equal(r.completes, 1);
+            assert_string_equal(r.head, cases[i].head);
+            assert_int_equal(r.body_len, 0);
+            assert_true(r.rest >= 5); /* "hello" (and what follows) is not this message's */
+        }
+    }
+}
+
 static void refuses_bad_and_oversized_heads(void **state)
 {
     struct result r;
@@ -241,6 +270,7 @@ int main(void)
         cmocka_unit_test(chunked_body_passes_raw),
         cmocka_unit_test(trailers_pass_raw_and_leave_the_head_alone),
         cmocka_unit_test(response_with_length_and_status),
+        cmocka_unit_test(bodiless_statuses_end_with_the_head),
         cmocka_unit_test(refuses_bad_and_oversized_heads),
         cmocka_unit_test(key_header_value),
         cmocka_unit_test(key_header_per_pipelined_request),
