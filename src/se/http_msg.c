@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "common/errors.h"
+#include "se/http_hop.h"
 
 #define HTTP_MSG__BUF_SMALL 4096
 #define HTTP_MSG__CACHE_MAX 256
@@ -83,7 +84,7 @@ static void http_msg__reset(struct http_msg *m)
     m->method_len = 0;
     m->key_off = m->key_len = 0;
     m->last_cb = HTTP_MSG__CB_NONE;
-    m->skipping = 0;
+    m->fields_off = 0;
     m->key_match = 0;
     m->phase = HTTP_MSG_PHASE_HEAD;
     m->skip_lf = 0;
@@ -137,9 +138,13 @@ static int http_msg__end_start_line(struct http_msg *m)
         return -1;
     if (m->parser.type == HTTP_REQUEST) {
         m->url_len = m->head_len - m->url_off;
-        return http_msg__put(m, " HTTP/1.1\r\n", 11);
+        if (http_msg__put(m, " HTTP/1.1\r\n", 11) != 0)
+            return -1;
+    } else if (http_msg__put(m, "\r\n", 2) != 0) {
+        return -1;
     }
-    return http_msg__put(m, "\r\n", 2);
+    m->fields_off = m->head_len;
+    return 0;
 }
 
 static int http_msg__over_limit(struct http_msg *m, size_t more)
@@ -182,17 +187,6 @@ static bool http_msg__bodiless_status(const struct http_msg *m)
     return m->parser.type == HTTP_RESPONSE && (status / 100 == 1 || status == 204);
 }
 
-/* Whether the header NAME (LEN bytes) of M is dropped from the rebuilt head: the
- * hop-by-hop ones, and the framing ones of a bodiless status (its body is skipped). */
-static bool http_msg__dropped(const struct http_msg *m, const char *name, size_t len)
-{
-    return (len == 10 && strncasecmp(name, "connection", 10) == 0) ||
-           (len == 10 && strncasecmp(name, "keep-alive", 10) == 0) ||
-           (len == 16 && strncasecmp(name, "proxy-connection", 16) == 0) ||
-           (http_msg__bodiless_status(m) &&
-            ((len == 14 && strncasecmp(name, "content-length", 14) == 0) ||
-             (len == 17 && strncasecmp(name, "transfer-encoding", 17) == 0)));
-}
 
 /* Trailer fields (a chunked body's last part) come through the same callbacks in the BODY
  * phase: they are body bytes, forwarded raw in the body span, and never touch the head
@@ -207,13 +201,12 @@ static int http_msg__on_field(http_parser *p, const char *at, size_t len)
         return -1;
     if (m->last_cb != HTTP_MSG__CB_FIELD) {
         if (m->last_cb == HTTP_MSG__CB_VALUE) {
-            if (!m->skipping && http_msg__put(m, "\r\n", 2) != 0)
+            if (http_msg__put(m, "\r\n", 2) != 0)
                 return -1;
         } else if (http_msg__end_start_line(m) != 0) {
             return -1;
         }
         m->field_start = m->head_len;
-        m->skipping = 0;
     }
     m->last_cb = HTTP_MSG__CB_FIELD;
     return http_msg__put(m, at, len);
@@ -239,38 +232,43 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
         size_t name_len = m->head_len - m->field_start;
         m->key_match = m->key_header != NULL && strlen(m->key_header) == name_len &&
                        strncasecmp(name, m->key_header, name_len) == 0;
-        if (http_msg__dropped(m, name, name_len)) {
-            m->head_len = m->field_start;
-            m->head[m->head_len] = '\0';
-            m->skipping = 1;
-        } else if (http_msg__put(m, ": ", 2) != 0) {
+        if (http_msg__put(m, ": ", 2) != 0)
             return -1;
-        }
-        if (m->key_match && !m->skipping) {
+        if (m->key_match) {
             m->key_off = m->head_len;
             m->key_len = 0;
         }
     }
     m->last_cb = HTTP_MSG__CB_VALUE;
-    if (m->skipping)
-        return 0;
     if (m->key_match)
         m->key_len += (uint32_t)len;
     return http_msg__put(m, at, len);
 }
 
+/* Every line is in: the hop-by-hop ones (and a bodiless status's framing) leave the head,
+ * the key header's value moving with its line. */
 static int http_msg__on_headers_complete(http_parser *p)
 {
     struct http_msg *m = p->data;
+    struct http_hop_span key;
 
     if (m->last_cb == HTTP_MSG__CB_VALUE) {
-        if (!m->skipping && http_msg__put(m, "\r\n", 2) != 0)
+        if (http_msg__put(m, "\r\n", 2) != 0)
             return -1;
     } else if (m->last_cb == HTTP_MSG__CB_FIELD) {
         return -1; /* a field without a value: http_parser does not let this through */
     } else if (http_msg__end_start_line(m) != 0) {
         return -1;
     }
+    key.off = m->key_off;
+    key.len = m->key_len;
+    if (http_hop_strip(m->head, &m->head_len, m->fields_off,
+                       http_msg__bodiless_status(m) ? HTTP_HOP_FRAMING : 0, &key) != 0) {
+        m->error = HTTP_MSG_ERR_SYNTAX; /* too many names in Connection */
+        return -1;
+    }
+    m->key_off = key.off;
+    m->key_len = key.len;
     http_parser_pause(p, 1);
     /* 1 skips the body: a response to HEAD, or a 1xx, 204 or 304, ends with its head
      * whatever Content-Length or Transfer-Encoding it carries (RFC 9112 6.3); bytes after

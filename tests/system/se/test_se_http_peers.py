@@ -232,3 +232,43 @@ def test_no_body_answers_pass_no_body_bytes(procs, make_se):
         assert not wrong, "\n".join(repr(w) for w in wrong)
     finally:
         backend.stop()
+
+
+def test_hop_by_hop_headers_named_in_connection_are_removed_both_ways(procs, make_se):
+    def answer(head):
+        return (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Internal: secret\r\n"
+                b"Connection: X-Internal , x-other-internal\r\nX-Kept: yes\r\n"
+                b"X-Other-Internal: 1\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive\r\n"
+                b"Upgrade: h2c\r\n\r\nok")
+
+    backend = ScriptedBackend(answer)
+    try:
+        vs = one_vs(procs, make_se, backend)
+        with connect(vs) as s:
+            # named before and after its Connection line, two Connection lines, any case,
+            # spaces around commas; Host, Content-Length and Transfer-Encoding stay even
+            # when named (the framing and the routing are what the SE parsed)
+            s.sendall(b"POST /hop HTTP/1.1\r\nHost: a\r\nX-Before: 1\r\n"
+                      b"Connection: x-before,\tX-After , Host, Content-Length\r\n"
+                      b"X-Kept: yes\r\nX-After: 2\r\nConnection: TE, x-also\r\nTE: trailers\r\n"
+                      b"X-Also: 3\r\nProxy-Connection: keep-alive\r\nContent-Length: 5\r\n"
+                      b"\r\nhello")
+            head, rest = read_head(s)
+            while len(rest) < 2:
+                rest += s.recv(100)
+            assert head.startswith(b"HTTP/1.1 200 ") and rest == b"ok", (head, rest)
+            names = header_names(head)
+            for gone in (b"x-internal", b"x-other-internal", b"keep-alive", b"upgrade"):
+                assert gone not in names, (gone, head)
+            assert b"x-kept" in names, head
+            # the client's own Connection never reaches it: the SE's (keep-alive) does not
+            # say close, so the same connection serves the next request
+            assert b"close" not in head.lower(), head
+        sent = backend.heads[0]
+        names = header_names(sent)
+        for gone in (b"x-before", b"x-after", b"x-also", b"te", b"proxy-connection"):
+            assert gone not in names, (gone, sent)
+        assert names.count(b"connection") <= 1, sent  # at most the SE's own
+        assert b"x-kept" in names and b"host" in names and b"content-length" in names, sent
+    finally:
+        backend.stop()

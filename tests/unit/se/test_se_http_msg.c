@@ -6,6 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "se/http_hop.h"
 #include "se/http_msg.h"
 
 struct result {
@@ -154,6 +155,37 @@ static void bodiless_statuses_end_with_the_head(void **state)
     }
 }
 
+/* Hop-by-hop lines leave the head in both directions; framing and Host stay even when
+ * Connection names them; too many names refuse the head. */
+static void strips_what_connection_names(void **state)
+{
+    const char *req = "POST / HTTP/1.1\r\nX-A: 1\r\nHost: h\r\nConnection: X-A , x-b, host,"
+                      " Content-Length\r\nTE: trailers\r\nX-B: 2\r\nUpgrade: h2c\r\n"
+                      "Connection: x-c\r\nX-C: 3\r\nX-D: 4\r\nContent-Length: 1\r\n\r\nz";
+    const char *resp = "HTTP/1.1 200 OK\r\nConnection: x-secret\r\nX-Secret: s\r\n"
+                       "Keep-Alive: timeout=1\r\nContent-Length: 0\r\n\r\n";
+    char many[1024];
+    int n;
+    struct result r;
+    (void)state;
+    for (size_t step = 1; step <= strlen(req); step++) {
+        run(req, step, HTTP_REQUEST, &r);
+        assert_int_equal(r.completes, 1);
+        assert_string_equal(r.head, "POST / HTTP/1.1\r\nHost: h\r\nX-D: 4\r\nContent-Length: 1\r\n"
+                                    "X-Test: 1\r\n\r\n");
+        assert_int_equal(r.body_len, 1);
+    }
+    run(resp, 5, HTTP_RESPONSE, &r);
+    assert_string_equal(r.head, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Test: 1\r\n\r\n");
+    n = snprintf(many, sizeof many, "GET / HTTP/1.1\r\nHost: h\r\nConnection: ");
+    for (int i = 0; i <= HTTP_HOP_NAMES_MAX; i++)
+        n += snprintf(many + n, sizeof many - (size_t)n, "x%d,", i);
+    snprintf(many + n, sizeof many - (size_t)n, "\r\n\r\n");
+    run(many, 64, HTTP_REQUEST, &r);
+    assert_int_equal(r.errors, 1);
+    assert_int_equal(r.heads, 0);
+}
+
 static void refuses_bad_and_oversized_heads(void **state)
 {
     struct result r;
@@ -231,6 +263,11 @@ static void key_header_value(void **state)
         {"GET / HTTP/1.1\r\nX-User: first\r\nHost: a\r\nX-User: last\r\n\r\n", "X-User", "last"},
         /* hop-by-hop headers are dropped from the head, so they are never a key */
         {"GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", "Connection", "(none)"},
+        /* a header named in Connection goes, before or after it: the key moves with its
+         * line, or is gone with it */
+        {"GET / HTTP/1.1\r\nX-Drop: 1\r\nX-User: gina\r\nConnection: x-drop\r\n\r\n", "X-User",
+         "gina"},
+        {"GET / HTTP/1.1\r\nConnection: a, X-User\r\nX-User: hal\r\n\r\n", "X-User", "(none)"},
         /* a dropped header right after the key header does not disturb it */
         {"GET / HTTP/1.1\r\nX-User: frank\r\nConnection: close\r\nHost: a\r\n\r\n", "X-User", "frank"},
     };
@@ -271,6 +308,7 @@ int main(void)
         cmocka_unit_test(trailers_pass_raw_and_leave_the_head_alone),
         cmocka_unit_test(response_with_length_and_status),
         cmocka_unit_test(bodiless_statuses_end_with_the_head),
+        cmocka_unit_test(strips_what_connection_names),
         cmocka_unit_test(refuses_bad_and_oversized_heads),
         cmocka_unit_test(key_header_value),
         cmocka_unit_test(key_header_per_pipelined_request),

@@ -1,0 +1,141 @@
+/* http_hop.c: the hop-by-hop lines of a rebuilt HTTP/1.x head (see http_hop.h). */
+#include "se/http_hop.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/errors.h"
+
+/* The names a head's Connection lines list, copied (the lines move while they are used). */
+struct http_hop__names {
+    char bytes[HTTP_HOP_NAMES_BYTES];
+    uint16_t off[HTTP_HOP_NAMES_MAX];
+    uint16_t len[HTTP_HOP_NAMES_MAX];
+    unsigned n;
+    uint32_t used;
+};
+
+/* One header line: its name at start (name_len bytes), its value (without the spaces
+ * after the colon), and end, the offset just after its CRLF. */
+struct http_hop__line {
+    uint32_t start, name_len, value_off, value_len, end;
+};
+
+static bool http_hop__is(const char *name, size_t len, const char *lit)
+{
+    return len == strlen(lit) && strncasecmp(name, lit, len) == 0;
+}
+
+/* Reads the header line at HEAD[AT, LEN) into *L. Returns false at the end, or on text
+ * that is not a "Name: value\r\n" line (the rebuild makes none; what follows is kept). */
+static bool http_hop__line_at(const char *head, uint32_t len, uint32_t at,
+                              struct http_hop__line *l)
+{
+    const char *p = head + at, *cr, *colon;
+
+    if (at >= len)
+        return false;
+    cr = memchr(p, '\r', len - at);
+    colon = memchr(p, ':', len - at);
+    if (cr == NULL || colon == NULL || colon > cr || cr + 1 >= head + len || cr[1] != '\n')
+        return false;
+    l->start = at;
+    l->name_len = (uint32_t)(colon - p);
+    l->value_off = (uint32_t)(colon + 1 - head);
+    while (head + l->value_off < cr && (head[l->value_off] == ' ' || head[l->value_off] == '\t'))
+        l->value_off++;
+    l->value_len = (uint32_t)(cr - head) - l->value_off;
+    l->end = (uint32_t)(cr + 2 - head);
+    return true;
+}
+
+/* Adds the comma-separated names of a Connection value V (LEN bytes) to *NAMES. Returns 0
+ * or VIGIL_EINVAL (over HTTP_HOP_NAMES_MAX names or HTTP_HOP_NAMES_BYTES bytes). */
+static int http_hop__collect(struct http_hop__names *names, const char *v, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        size_t start, end;
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        start = i;
+        while (i < len && v[i] != ',')
+            i++;
+        end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end == start)
+            continue;
+        if (names->n == HTTP_HOP_NAMES_MAX || names->used + (end - start) > HTTP_HOP_NAMES_BYTES)
+            return VIGIL_EINVAL;
+        memcpy(names->bytes + names->used, v + start, end - start);
+        names->off[names->n] = (uint16_t)names->used;
+        names->len[names->n] = (uint16_t)(end - start);
+        names->used += (uint32_t)(end - start);
+        names->n++;
+    }
+    return 0;
+}
+
+static bool http_hop__named(const struct http_hop__names *names, const char *name, size_t len)
+{
+    for (unsigned i = 0; i < names->n; i++)
+        if (names->len[i] == len && strncasecmp(names->bytes + names->off[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the line named NAME (LEN bytes) leaves the head. */
+static bool http_hop__drops(const struct http_hop__names *names, unsigned flags,
+                            const char *name, size_t len)
+{
+    if (http_hop__is(name, len, "connection") || http_hop__is(name, len, "keep-alive") ||
+        http_hop__is(name, len, "proxy-connection") || http_hop__is(name, len, "te") ||
+        http_hop__is(name, len, "upgrade"))
+        return true;
+    if (http_hop__is(name, len, "content-length") || http_hop__is(name, len, "transfer-encoding"))
+        return (flags & HTTP_HOP_FRAMING) != 0;
+    return !http_hop__is(name, len, "host") && http_hop__named(names, name, len);
+}
+
+int http_hop_strip(char *head, uint32_t *len, uint32_t from, unsigned flags,
+                   struct http_hop_span *track)
+{
+    struct http_hop__names names;
+    struct http_hop__line l;
+    uint32_t at, out = from;
+
+    names.n = 0;
+    names.used = 0;
+    if (track != NULL && track->len == 0)
+        track->off = 0; /* none: its offset may be past the head's new end */
+    for (at = from; http_hop__line_at(head, *len, at, &l); at = l.end)
+        if (http_hop__is(head + l.start, l.name_len, "connection") &&
+            http_hop__collect(&names, head + l.value_off, l.value_len) != 0)
+            return VIGIL_EINVAL;
+    /* Lines only move towards the start: a line is read before anything is written over
+     * it. */
+    for (at = from; http_hop__line_at(head, *len, at, &l); at = l.end) {
+        bool tracked = track != NULL && track->len > 0 && track->off >= l.start &&
+                       track->off < l.end;
+        if (http_hop__drops(&names, flags, head + l.start, l.name_len)) {
+            if (tracked)
+                track->off = track->len = 0;
+            continue;
+        }
+        if (tracked)
+            track->off -= at - out;
+        if (out != at)
+            memmove(head + out, head + at, l.end - at);
+        out += l.end - at;
+    }
+    if (at < *len) {
+        memmove(head + out, head + at, *len - at);
+        out += *len - at;
+    }
+    *len = out;
+    head[out] = '\0';
+    return 0;
+}
