@@ -97,7 +97,9 @@ static bool http_hop__drops(const struct http_hop__names *names, unsigned flags,
         return true;
     if (http_hop__is(name, len, "content-length") || http_hop__is(name, len, "transfer-encoding"))
         return (flags & HTTP_HOP_FRAMING) != 0;
-    return !http_hop__is(name, len, "host") && http_hop__named(names, name, len);
+    if (http_hop__is(name, len, "host"))
+        return (flags & HTTP_HOP_HOST) != 0;
+    return http_hop__named(names, name, len);
 }
 
 int http_hop_strip(char *head, uint32_t *len, uint32_t from, unsigned flags,
@@ -138,4 +140,59 @@ int http_hop_strip(char *head, uint32_t *len, uint32_t from, unsigned flags,
     *len = out;
     head[out] = '\0';
     return 0;
+}
+
+unsigned http_hop_hosts(const char *head, uint32_t len, uint32_t from,
+                        struct http_hop_span *value)
+{
+    struct http_hop__line l;
+    unsigned n = 0;
+
+    value->off = value->len = 0;
+    for (uint32_t at = from; http_hop__line_at(head, len, at, &l); at = l.end) {
+        if (http_hop__is(head + l.start, l.name_len, "host")) {
+            n++;
+            value->off = l.value_off;
+            value->len = l.value_len;
+            while (value->len > 0 && (head[value->off + value->len - 1] == ' ' ||
+                                      head[value->off + value->len - 1] == '\t'))
+                value->len--;
+        }
+    }
+    return n;
+}
+
+bool http_hop_host_valid(const char *v, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              strchr("-._~%!$&'()*+,;=:[]", ch) != NULL) || ch == '\0')
+            return false;
+    }
+    return true;
+}
+
+int http_hop_absolute(const char *t, size_t len, struct http_hop_span *authority,
+                      uint32_t *path_off)
+{
+    size_t scheme, end;
+
+    if (len == 0 || t[0] == '/' || (len == 1 && t[0] == '*'))
+        return 0;
+    if (len >= 7 && strncasecmp(t, "http://", 7) == 0)
+        scheme = 7;
+    else if (len >= 8 && strncasecmp(t, "https://", 8) == 0)
+        scheme = 8;
+    else
+        return VIGIL_EINVAL;
+    end = scheme;
+    while (end < len && t[end] != '/' && t[end] != '?' && t[end] != '#')
+        end++;
+    if (end == scheme || !http_hop_host_valid(t + scheme, end - scheme))
+        return VIGIL_EINVAL; /* empty, or not a host[:port] (userinfo's '@' included) */
+    authority->off = (uint32_t)scheme;
+    authority->len = (uint32_t)(end - scheme);
+    *path_off = (uint32_t)end;
+    return 1;
 }

@@ -7,6 +7,8 @@
 #ifndef VIGIL_SE_HTTP_HOP_H
 #define VIGIL_SE_HTTP_HOP_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Most names a head's Connection lines may list, and most bytes of them (over either,
@@ -20,8 +22,9 @@ struct http_hop_span {
 };
 
 enum http_hop_flags {
-    HTTP_HOP_FRAMING = 1 /* also remove Content-Length and Transfer-Encoding (a response
-                          * whose status has no body: 1xx, 204) */
+    HTTP_HOP_FRAMING = 1, /* also remove Content-Length and Transfer-Encoding (a response
+                           * whose status has no body: 1xx, 204) */
+    HTTP_HOP_HOST = 2     /* also remove Host (a request whose target names its authority) */
 };
 
 /* Removes, in place, the hop-by-hop header lines of HEAD[FROM, *LEN): Connection,
@@ -30,12 +33,31 @@ enum http_hop_flags {
  * Connection lines, before or after the lines they name), except Host, Content-Length and
  * Transfer-Encoding, which a Connection line cannot take away (the raw body's framing and
  * the routing stay as parsed). With HTTP_HOP_FRAMING, Content-Length and
- * Transfer-Encoding go too. HEAD (borrowed) stays NUL-terminated at the new *LEN.
+ * Transfer-Encoding go too; with HTTP_HOP_HOST, Host. HEAD (borrowed) stays
+ * NUL-terminated at the new *LEN.
  * TRACK (may be NULL) is moved with the bytes it covers, or set to {0, 0} when its line
  * goes or when it covers nothing (len 0).
  * Returns 0, or VIGIL_EINVAL when the Connection lines name more than HTTP_HOP_NAMES_MAX
  * names or HTTP_HOP_NAMES_BYTES bytes of them (HEAD is then left as it was). */
 int http_hop_strip(char *head, uint32_t *len, uint32_t from, unsigned flags,
                    struct http_hop_span *track);
+
+/* Counts the Host lines of HEAD[FROM, LEN) (borrowed) and writes the last one's value
+ * span into *VALUE ({0, 0} when there is none). */
+unsigned http_hop_hosts(const char *head, uint32_t len, uint32_t from,
+                        struct http_hop_span *value);
+
+/* Whether V (LEN bytes, may be 0) is a valid Host value or authority: uri-host [":" port]
+ * of RFC 3986 characters (reg-name, IPv4, [IP-literal]); no userinfo, path, space or
+ * control byte. */
+bool http_hop_host_valid(const char *v, size_t len);
+
+/* Reads a request target T (LEN bytes, borrowed). Returns 0 when it is not in absolute form
+ * (origin form "/...", asterisk form "*"); 1 for an http or https absolute form (scheme in
+ * any case), writing into *AUTHORITY the span of its authority in T and into *PATH_OFF
+ * where its path (or query, or the end) starts; VIGIL_EINVAL for another scheme, an empty
+ * or invalid authority, or userinfo (RFC 9110 4.2.4). */
+int http_hop_absolute(const char *t, size_t len, struct http_hop_span *authority,
+                      uint32_t *path_off);
 
 #endif

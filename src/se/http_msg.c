@@ -12,6 +12,7 @@
 
 #define HTTP_MSG__BUF_SMALL 4096
 #define HTTP_MSG__CACHE_MAX 256
+#define HTTP_MSG__AUTHORITY_MAX 512
 
 static char *http_msg__cache[HTTP_MSG__CACHE_MAX];
 static size_t http_msg__cache_len;
@@ -245,8 +246,73 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
     return http_msg__put(m, at, len);
 }
 
+/* Rewrites the absolute-form target of M's request (AUTH, PATH_OFF: from
+ * http_hop_absolute) in origin form (its path and query, "/" when it has no path), and
+ * makes its authority the one Host line (RFC 9112 3.2.2: a proxy generates Host from such
+ * a target). KEY follows the bytes it covers (the new Host when M's key header is Host).
+ * Returns 0, or -1 with M->error set (an authority over HTTP_MSG__AUTHORITY_MAX, memory). */
+static int http_msg__origin_form(struct http_msg *m, struct http_hop_span auth, uint32_t path_off,
+                                 struct http_hop_span *key)
+{
+    char authority[HTTP_MSG__AUTHORITY_MAX];
+    char *t = m->head + m->url_off;
+    bool slash = path_off == m->url_len || t[path_off] != '/';
+    uint32_t drop = path_off - (slash ? 1 : 0);
+
+    if (auth.len >= sizeof authority) {
+        m->error = HTTP_MSG_ERR_SYNTAX;
+        return -1;
+    }
+    memcpy(authority, t + auth.off, auth.len);
+    memmove(t + (slash ? 1 : 0), t + path_off, m->head_len - (m->url_off + path_off) + 1);
+    if (slash)
+        t[0] = '/';
+    m->head_len -= drop;
+    m->url_len -= drop;
+    m->fields_off -= drop;
+    if (key->len > 0)
+        key->off -= drop;
+    /* cannot fail: the Connection lines, the only source of names, are gone already */
+    (void)http_hop_strip(m->head, &m->head_len, m->fields_off, HTTP_HOP_HOST, key);
+    if (http_msg__put(m, "Host: ", 6) != 0)
+        return -1;
+    if (m->key_header != NULL && strcasecmp(m->key_header, "host") == 0) {
+        key->off = m->head_len;
+        key->len = auth.len;
+    }
+    if (http_msg__put(m, authority, auth.len) != 0 || http_msg__put(m, "\r\n", 2) != 0)
+        return -1;
+    return 0;
+}
+
+/* The Host rules of RFC 9112 3.2 for M's complete request head: an HTTP/1.1 request
+ * without Host, one with more than one, or with an invalid value, or an absolute-form
+ * target that is not http(s) with a valid authority, is refused (-1, M->error set: the
+ * proxy answers 400). An absolute-form target is rewritten (http_msg__origin_form).
+ * Returns 0 when the request may go on. */
+static int http_msg__request_host(struct http_msg *m, struct http_hop_span *key)
+{
+    struct http_hop_span host, auth = {0, 0};
+    uint32_t path_off = 0;
+    unsigned hosts = http_hop_hosts(m->head, m->head_len, m->fields_off, &host);
+    int form = m->parser.method == HTTP_CONNECT
+                   ? 0
+                   : http_hop_absolute(m->head + m->url_off, m->url_len, &auth, &path_off);
+
+    bool host_ok = hosts == 1 ? http_hop_host_valid(m->head + host.off, host.len)
+                              : hosts == 0 && !(m->parser.http_major == 1 &&
+                                                m->parser.http_minor == 1);
+
+    if (form < 0 || !host_ok) {
+        m->error = HTTP_MSG_ERR_SYNTAX;
+        return -1;
+    }
+    return form == 1 ? http_msg__origin_form(m, auth, path_off, key) : 0;
+}
+
 /* Every line is in: the hop-by-hop ones (and a bodiless status's framing) leave the head,
- * the key header's value moving with its line. */
+ * the key header's value moving with its line; a request's Host is checked (and made from
+ * an absolute-form target). */
 static int http_msg__on_headers_complete(http_parser *p)
 {
     struct http_msg *m = p->data;
@@ -267,6 +333,8 @@ static int http_msg__on_headers_complete(http_parser *p)
         m->error = HTTP_MSG_ERR_SYNTAX; /* too many names in Connection */
         return -1;
     }
+    if (m->parser.type == HTTP_REQUEST && http_msg__request_host(m, &key) != 0)
+        return -1;
     m->key_off = key.off;
     m->key_len = key.len;
     http_parser_pause(p, 1);

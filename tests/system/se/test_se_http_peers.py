@@ -9,7 +9,8 @@ import socket
 import threading
 import time
 
-from conftest import free_port, http_config, wait_for
+from conftest import free_port, http_config
+from test_se_http import raw_exchange
 
 PIECE_GAP = 0.02
 
@@ -270,5 +271,62 @@ def test_hop_by_hop_headers_named_in_connection_are_removed_both_ways(procs, mak
             assert gone not in names, (gone, sent)
         assert names.count(b"connection") <= 1, sent  # at most the SE's own
         assert b"x-kept" in names and b"host" in names and b"content-length" in names, sent
+    finally:
+        backend.stop()
+
+
+def raw_answer(vs, data):
+    """raw_exchange of the request DATA with "Connection: close" added after its start
+    line (so the SE closes after its answer, whatever it does with the request)."""
+    return raw_exchange(vs, data.replace(b"\r\n", b"\r\nConnection: close\r\n", 1))
+
+
+def test_host_required_once_and_absolute_form_authority_becomes_host(procs, make_se):
+    def answer(head):
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+    backend = ScriptedBackend(answer)
+    try:
+        vs = one_vs(procs, make_se, backend)
+        wrong = []
+        refused = [
+            b"GET /nohost HTTP/1.1\r\nX-A: 1\r\n\r\n",
+            b"GET /two HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET /bad HTTP/1.1\r\nHost: a b\r\n\r\n",
+            b"GET http://u@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n",
+            b"GET ftp://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n",
+        ]
+        for req in refused:
+            out = raw_answer(vs, req)
+            if not (out.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in out):
+                wrong.append((req, out[:60]))
+        forwarded = [
+            # (request, the start line and the one Host the backend must see)
+            (b"GET http://real.example:8080/p?q=1 HTTP/1.1\r\nHost: other.example\r\n\r\n",
+             b"GET /p?q=1 HTTP/1.1", b"real.example:8080"),
+            (b"GET HTTPS://Up.Example?x=1 HTTP/1.1\r\nHost: other.example\r\n\r\n",
+             b"GET /?x=1 HTTP/1.1", b"Up.Example"),
+            (b"GET http://old.example/o HTTP/1.0\r\n\r\n", b"GET /o HTTP/1.1", b"old.example"),
+            (b"GET /plain HTTP/1.1\r\nHost: plain.example\r\n\r\n", b"GET /plain HTTP/1.1",
+             b"plain.example"),
+        ]
+        for req, line, host in forwarded:
+            before = len(backend.heads)
+            out = raw_answer(vs, req)
+            if not out.startswith(b"HTTP/1.1 200 ") or len(backend.heads) != before + 1:
+                wrong.append((req, out[:60]))
+                continue
+            sent = backend.heads[-1]
+            hosts = [ln.split(b":", 1)[1].strip() for ln in sent.split(b"\r\n")[1:]
+                     if ln.lower().startswith(b"host:")]
+            if not sent.startswith(line + b"\r\n") or hosts != [host]:
+                wrong.append((req, sent))
+        # HTTP/1.0 needs no Host
+        if not raw_answer(vs, b"GET /ten HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200 "):
+            wrong.append("HTTP/1.0 without Host refused")
+        assert not wrong, "\n".join(repr(w) for w in wrong)
+        # nothing refused reached the backend
+        assert not any(h.startswith((b"GET /nohost", b"GET /two", b"GET /bad")) for h in
+                       backend.heads), backend.heads
     finally:
         backend.stop()
