@@ -50,9 +50,26 @@ static bool http_hop__line_at(const char *head, uint32_t len, uint32_t at,
     return true;
 }
 
-/* Adds the comma-separated names of a Connection value V (LEN bytes) to *NAMES. Returns 0
- * or VIGIL_EINVAL (over HTTP_HOP_NAMES_MAX names or HTTP_HOP_NAMES_BYTES bytes). */
-static int http_hop__collect(struct http_hop__names *names, const char *v, size_t len)
+/* What a line's name alone decides under FLAGS: 1 the line goes, 0 it stays, -1 it goes
+ * only when a Connection line names it. */
+static int http_hop__by_name(unsigned flags, const char *name, size_t len)
+{
+    if (http_hop__is(name, len, "connection") || http_hop__is(name, len, "keep-alive") ||
+        http_hop__is(name, len, "proxy-connection") || http_hop__is(name, len, "te") ||
+        http_hop__is(name, len, "upgrade"))
+        return 1;
+    if (http_hop__is(name, len, "content-length") || http_hop__is(name, len, "transfer-encoding"))
+        return (flags & HTTP_HOP_FRAMING) != 0;
+    if (http_hop__is(name, len, "host"))
+        return (flags & HTTP_HOP_HOST) != 0;
+    return -1;
+}
+
+/* Adds to *NAMES the comma-separated names of a Connection value V (LEN bytes) that
+ * matter: not the ones decided by name alone, nor "close". Returns 0 or VIGIL_EINVAL (over
+ * HTTP_HOP_NAMES_MAX names or HTTP_HOP_NAMES_BYTES bytes). */
+static int http_hop__collect(struct http_hop__names *names, unsigned flags, const char *v,
+                             size_t len)
 {
     size_t i = 0;
 
@@ -66,7 +83,8 @@ static int http_hop__collect(struct http_hop__names *names, const char *v, size_
         end = i;
         while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
             end--;
-        if (end == start)
+        if (end == start || http_hop__by_name(flags, v + start, end - start) != -1 ||
+            http_hop__is(v + start, end - start, "close"))
             continue;
         if (names->n == HTTP_HOP_NAMES_MAX || names->used + (end - start) > HTTP_HOP_NAMES_BYTES)
             return VIGIL_EINVAL;
@@ -87,42 +105,27 @@ static bool http_hop__named(const struct http_hop__names *names, const char *nam
     return false;
 }
 
-/* Whether the line named NAME (LEN bytes) leaves the head. */
-static bool http_hop__drops(const struct http_hop__names *names, unsigned flags,
-                            const char *name, size_t len)
+/* One pass over HEAD[FROM, *LEN): drops the lines that go by name or by the NAMES known so
+ * far, moving TRACK; with COLLECT, first adds each Connection line's names to NAMES (a
+ * named line before its Connection line stays: a second pass takes it). Lines only move
+ * towards the start, so a line is read before anything is written over it. Returns 0 or
+ * VIGIL_EINVAL (too many names; HEAD is then half done). */
+static int http_hop__pass(char *head, uint32_t *len, uint32_t from, unsigned flags,
+                          struct http_hop__names *names, bool collect,
+                          struct http_hop_span *track)
 {
-    if (http_hop__is(name, len, "connection") || http_hop__is(name, len, "keep-alive") ||
-        http_hop__is(name, len, "proxy-connection") || http_hop__is(name, len, "te") ||
-        http_hop__is(name, len, "upgrade"))
-        return true;
-    if (http_hop__is(name, len, "content-length") || http_hop__is(name, len, "transfer-encoding"))
-        return (flags & HTTP_HOP_FRAMING) != 0;
-    if (http_hop__is(name, len, "host"))
-        return (flags & HTTP_HOP_HOST) != 0;
-    return http_hop__named(names, name, len);
-}
-
-int http_hop_strip(char *head, uint32_t *len, uint32_t from, unsigned flags,
-                   struct http_hop_span *track)
-{
-    struct http_hop__names names;
     struct http_hop__line l;
     uint32_t at, out = from;
 
-    names.n = 0;
-    names.used = 0;
-    if (track != NULL && track->len == 0)
-        track->off = 0; /* none: its offset may be past the head's new end */
-    for (at = from; http_hop__line_at(head, *len, at, &l); at = l.end)
-        if (http_hop__is(head + l.start, l.name_len, "connection") &&
-            http_hop__collect(&names, head + l.value_off, l.value_len) != 0)
-            return VIGIL_EINVAL;
-    /* Lines only move towards the start: a line is read before anything is written over
-     * it. */
     for (at = from; http_hop__line_at(head, *len, at, &l); at = l.end) {
+        const char *name = head + l.start;
+        int verdict = http_hop__by_name(flags, name, l.name_len);
         bool tracked = track != NULL && track->len > 0 && track->off >= l.start &&
                        track->off < l.end;
-        if (http_hop__drops(&names, flags, head + l.start, l.name_len)) {
+        if (collect && verdict == 1 && http_hop__is(name, l.name_len, "connection") &&
+            http_hop__collect(names, flags, head + l.value_off, l.value_len) != 0)
+            return VIGIL_EINVAL;
+        if (verdict == 1 || (verdict == -1 && http_hop__named(names, name, l.name_len))) {
             if (tracked)
                 track->off = track->len = 0;
             continue;
@@ -142,24 +145,21 @@ int http_hop_strip(char *head, uint32_t *len, uint32_t from, unsigned flags,
     return 0;
 }
 
-unsigned http_hop_hosts(const char *head, uint32_t len, uint32_t from,
-                        struct http_hop_span *value)
+int http_hop_strip(char *head, uint32_t *len, uint32_t from, unsigned flags,
+                   struct http_hop_span *track)
 {
-    struct http_hop__line l;
-    unsigned n = 0;
+    struct http_hop__names names;
 
-    value->off = value->len = 0;
-    for (uint32_t at = from; http_hop__line_at(head, len, at, &l); at = l.end) {
-        if (http_hop__is(head + l.start, l.name_len, "host")) {
-            n++;
-            value->off = l.value_off;
-            value->len = l.value_len;
-            while (value->len > 0 && (head[value->off + value->len - 1] == ' ' ||
-                                      head[value->off + value->len - 1] == '\t'))
-                value->len--;
-        }
-    }
-    return n;
+    names.n = 0;
+    names.used = 0;
+    if (track != NULL && track->len == 0)
+        track->off = 0; /* none: its offset may be past the head's new end */
+    if (http_hop__pass(head, len, from, flags, &names, true, track) != 0)
+        return VIGIL_EINVAL;
+    /* Most heads name nothing that matters ("keep-alive", "close"): one pass. */
+    if (names.n > 0)
+        (void)http_hop__pass(head, len, from, flags, &names, false, track);
+    return 0;
 }
 
 bool http_hop_host_valid(const char *v, size_t len)

@@ -38,14 +38,10 @@ enum http_hop_flags {
  * TRACK (may be NULL) is moved with the bytes it covers, or set to {0, 0} when its line
  * goes or when it covers nothing (len 0).
  * Returns 0, or VIGIL_EINVAL when the Connection lines name more than HTTP_HOP_NAMES_MAX
- * names or HTTP_HOP_NAMES_BYTES bytes of them (HEAD is then left as it was). */
+ * names or HTTP_HOP_NAMES_BYTES bytes of them that are not removed or kept by name anyway
+ * (nor "close"); HEAD is then half stripped, to be refused. */
 int http_hop_strip(char *head, uint32_t *len, uint32_t from, unsigned flags,
                    struct http_hop_span *track);
-
-/* Counts the Host lines of HEAD[FROM, LEN) (borrowed) and writes the last one's value
- * span into *VALUE ({0, 0} when there is none). */
-unsigned http_hop_hosts(const char *head, uint32_t len, uint32_t from,
-                        struct http_hop_span *value);
 
 /* Whether V (LEN bytes, may be 0) is a valid Host value or authority: uri-host [":" port]
  * of RFC 3986 characters (reg-name, IPv4, [IP-literal]); no userinfo, path, space or

@@ -87,6 +87,9 @@ static void http_msg__reset(struct http_msg *m)
     m->last_cb = HTTP_MSG__CB_NONE;
     m->fields_off = 0;
     m->key_match = 0;
+    m->hosts = 0;
+    m->host_match = 0;
+    m->host_off = m->host_len = 0;
     m->phase = HTTP_MSG_PHASE_HEAD;
     m->skip_lf = 0;
     m->error = HTTP_MSG_ERR_NONE;
@@ -239,10 +242,19 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
             m->key_off = m->head_len;
             m->key_len = 0;
         }
+        m->host_match = m->parser.type == HTTP_REQUEST && name_len == 4 &&
+                        strncasecmp(name, "host", 4) == 0;
+        if (m->host_match) {
+            m->hosts += m->hosts < UINT8_MAX;
+            m->host_off = m->head_len;
+            m->host_len = 0;
+        }
     }
     m->last_cb = HTTP_MSG__CB_VALUE;
     if (m->key_match)
         m->key_len += (uint32_t)len;
+    if (m->host_match)
+        m->host_len += (uint32_t)len;
     return http_msg__put(m, at, len);
 }
 
@@ -285,29 +297,30 @@ static int http_msg__origin_form(struct http_msg *m, struct http_hop_span auth, 
     return 0;
 }
 
-/* The Host rules of RFC 9112 3.2 for M's complete request head: an HTTP/1.1 request
- * without Host, one with more than one, or with an invalid value, or an absolute-form
- * target that is not http(s) with a valid authority, is refused (-1, M->error set: the
- * proxy answers 400). An absolute-form target is rewritten (http_msg__origin_form).
- * Returns 0 when the request may go on. */
-static int http_msg__request_host(struct http_msg *m, struct http_hop_span *key)
+/* The Host rules of RFC 9112 3.2 for M's complete request head, before the hop-by-hop
+ * lines go (the Host span is as read): an HTTP/1.1 request without Host, one with more
+ * than one, or with an invalid value, or an absolute-form target that is not http(s) with a
+ * valid authority, is refused (-1, M->error set: the proxy answers 400). Returns 1 for an
+ * absolute-form target (*AUTH and *PATH_OFF from http_hop_absolute, for
+ * http_msg__origin_form), 0 for the others. */
+static int http_msg__request_host(struct http_msg *m, struct http_hop_span *auth,
+                                  uint32_t *path_off)
 {
-    struct http_hop_span host, auth = {0, 0};
-    uint32_t path_off = 0;
-    unsigned hosts = http_hop_hosts(m->head, m->head_len, m->fields_off, &host);
+    const char *host = m->head + m->host_off;
+    size_t host_len = m->host_len;
     int form = m->parser.method == HTTP_CONNECT
                    ? 0
-                   : http_hop_absolute(m->head + m->url_off, m->url_len, &auth, &path_off);
+                   : http_hop_absolute(m->head + m->url_off, m->url_len, auth, path_off);
+    bool http11 = m->parser.http_major == 1 && m->parser.http_minor == 1;
 
-    bool host_ok = hosts == 1 ? http_hop_host_valid(m->head + host.off, host.len)
-                              : hosts == 0 && !(m->parser.http_major == 1 &&
-                                                m->parser.http_minor == 1);
-
-    if (form < 0 || !host_ok) {
+    while (host_len > 0 && (host[host_len - 1] == ' ' || host[host_len - 1] == '\t'))
+        host_len--;
+    if (form < 0 || m->hosts > 1 || (m->hosts == 0 && http11) ||
+        (m->hosts == 1 && !http_hop_host_valid(host, host_len))) {
         m->error = HTTP_MSG_ERR_SYNTAX;
         return -1;
     }
-    return form == 1 ? http_msg__origin_form(m, auth, path_off, key) : 0;
+    return form;
 }
 
 /* Every line is in: the hop-by-hop ones (and a bodiless status's framing) leave the head,
@@ -316,7 +329,9 @@ static int http_msg__request_host(struct http_msg *m, struct http_hop_span *key)
 static int http_msg__on_headers_complete(http_parser *p)
 {
     struct http_msg *m = p->data;
-    struct http_hop_span key;
+    struct http_hop_span key, auth = {0, 0};
+    uint32_t path_off = 0;
+    int form = 0;
 
     if (m->last_cb == HTTP_MSG__CB_VALUE) {
         if (http_msg__put(m, "\r\n", 2) != 0)
@@ -326,6 +341,9 @@ static int http_msg__on_headers_complete(http_parser *p)
     } else if (http_msg__end_start_line(m) != 0) {
         return -1;
     }
+    if (m->parser.type == HTTP_REQUEST &&
+        (form = http_msg__request_host(m, &auth, &path_off)) < 0)
+        return -1;
     key.off = m->key_off;
     key.len = m->key_len;
     if (http_hop_strip(m->head, &m->head_len, m->fields_off,
@@ -333,7 +351,7 @@ static int http_msg__on_headers_complete(http_parser *p)
         m->error = HTTP_MSG_ERR_SYNTAX; /* too many names in Connection */
         return -1;
     }
-    if (m->parser.type == HTTP_REQUEST && http_msg__request_host(m, &key) != 0)
+    if (form == 1 && http_msg__origin_form(m, auth, path_off, &key) != 0)
         return -1;
     m->key_off = key.off;
     m->key_len = key.len;

@@ -50,8 +50,12 @@ struct http_msg {
     uint32_t method_len;            /* requests: the method's length at head[0] */
     uint32_t key_off, key_len;      /* the value of key_header inside head */
     const char *key_header;         /* header whose value to remember (borrowed), or NULL */
+    uint32_t host_off, host_len;    /* requests: the last Host value inside head, as read
+                                     * (checked before the hop-by-hop lines go) */
     uint8_t last_cb;    /* 0 none, 1 url/status, 2 field, 3 value */
     uint8_t key_match;  /* the current header is key_header */
+    uint8_t host_match; /* requests: the current header is Host */
+    uint8_t hosts;      /* requests: Host lines seen (saturating) */
     uint8_t phase;      /* enum http_msg_phase */
     uint8_t skip_lf;    /* the next input byte is the head's last LF, already accounted */
     uint8_t no_body;    /* responses: the request was HEAD */
