@@ -89,6 +89,7 @@ static void http_msg__reset(struct http_msg *m)
     m->key_match = 0;
     m->hosts = 0;
     m->host_match = 0;
+    m->body_announced = 0;
     m->host_off = m->host_len = 0;
     m->phase = HTTP_MSG_PHASE_HEAD;
     m->skip_lf = 0;
@@ -360,8 +361,13 @@ static int http_msg__on_headers_complete(http_parser *p)
      * whatever Content-Length or Transfer-Encoding it carries (RFC 9112 6.3); bytes after
      * it are not its body (the proxy does not reuse a connection that sent some) */
     if (m->parser.type == HTTP_RESPONSE &&
-        (m->no_body || http_msg__bodiless_status(m) || m->parser.status_code == 304))
+        (m->no_body || http_msg__bodiless_status(m) || m->parser.status_code == 304)) {
+        m->body_announced = http_msg__bodiless_status(m) &&
+                            (m->parser.uses_transfer_encoding ||
+                             (m->parser.content_length != ULLONG_MAX &&
+                              m->parser.content_length > 0));
         return 1;
+    }
     return 0;
 }
 

@@ -56,6 +56,9 @@ struct http_msg {
     uint8_t key_match;  /* the current header is key_header */
     uint8_t host_match; /* requests: the current header is Host */
     uint8_t hosts;      /* requests: Host lines seen (saturating) */
+    uint8_t body_announced; /* responses: a 1xx or 204 said Transfer-Encoding or a
+                             * Content-Length over 0; the body was skipped, but the server
+                             * may still send it (do not reuse its connection) */
     uint8_t phase;      /* enum http_msg_phase */
     uint8_t skip_lf;    /* the next input byte is the head's last LF, already accounted */
     uint8_t no_body;    /* responses: the request was HEAD */

@@ -330,3 +330,24 @@ def test_host_required_once_and_absolute_form_authority_becomes_host(procs, make
                        backend.heads), backend.heads
     finally:
         backend.stop()
+
+
+def test_body_sent_late_after_204_does_not_answer_the_next_request(procs, make_se):
+    # The backend announces a body on a 204 and sends it after a pause, on the connection
+    # the SE would pool: the next request must not get it as the start of its answer.
+    def answer(head):
+        if head.startswith(b"GET /next"):
+            return NEXT_ANSWER
+        return [b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", b"hello"]
+
+    backend = ScriptedBackend(answer)
+    try:
+        vs = one_vs(procs, make_se, backend)
+        for _ in range(5):
+            with connect(vs) as s:
+                s.sendall(b"GET /nb HTTP/1.1\r\nHost: a\r\n\r\n")
+                head, rest = read_head(s)
+                assert head.startswith(b"HTTP/1.1 204 "), head
+                next_answer_on(s, rest)
+    finally:
+        backend.stop()
