@@ -8,9 +8,11 @@
 #include <strings.h>
 
 #include "common/errors.h"
+#include "se/http_hop.h"
 
 #define HTTP_MSG__BUF_SMALL 4096
 #define HTTP_MSG__CACHE_MAX 256
+#define HTTP_MSG__AUTHORITY_MAX 512
 
 static char *http_msg__cache[HTTP_MSG__CACHE_MAX];
 static size_t http_msg__cache_len;
@@ -83,8 +85,12 @@ static void http_msg__reset(struct http_msg *m)
     m->method_len = 0;
     m->key_off = m->key_len = 0;
     m->last_cb = HTTP_MSG__CB_NONE;
-    m->skipping = 0;
+    m->fields_off = 0;
     m->key_match = 0;
+    m->hosts = 0;
+    m->host_match = 0;
+    m->body_announced = 0;
+    m->host_off = m->host_len = 0;
     m->phase = HTTP_MSG_PHASE_HEAD;
     m->skip_lf = 0;
     m->error = HTTP_MSG_ERR_NONE;
@@ -137,9 +143,13 @@ static int http_msg__end_start_line(struct http_msg *m)
         return -1;
     if (m->parser.type == HTTP_REQUEST) {
         m->url_len = m->head_len - m->url_off;
-        return http_msg__put(m, " HTTP/1.1\r\n", 11);
+        if (http_msg__put(m, " HTTP/1.1\r\n", 11) != 0)
+            return -1;
+    } else if (http_msg__put(m, "\r\n", 2) != 0) {
+        return -1;
     }
-    return http_msg__put(m, "\r\n", 2);
+    m->fields_off = m->head_len;
+    return 0;
 }
 
 static int http_msg__over_limit(struct http_msg *m, size_t more)
@@ -174,28 +184,34 @@ static int http_msg__on_start_data(http_parser *p, const char *at, size_t len)
     return http_msg__put(m, at, len);
 }
 
-static bool http_msg__hop_by_hop(const char *name, size_t len)
+/* A response whose status allows no body at all (1xx, 204): RFC 9110 8.6 and RFC 9112 6.1
+ * forbid it a Content-Length or Transfer-Encoding. */
+static bool http_msg__bodiless_status(const struct http_msg *m)
 {
-    return (len == 10 && strncasecmp(name, "connection", 10) == 0) ||
-           (len == 10 && strncasecmp(name, "keep-alive", 10) == 0) ||
-           (len == 16 && strncasecmp(name, "proxy-connection", 16) == 0);
+    unsigned status = m->parser.status_code;
+    return m->parser.type == HTTP_RESPONSE && (status / 100 == 1 || status == 204);
 }
 
+
+/* Trailer fields (a chunked body's last part) come through the same callbacks in the BODY
+ * phase: they are body bytes, forwarded raw in the body span, and never touch the head
+ * (which may already be on its way, or waiting to go with these very bytes). */
 static int http_msg__on_field(http_parser *p, const char *at, size_t len)
 {
     struct http_msg *m = p->data;
 
+    if (m->phase != HTTP_MSG_PHASE_HEAD)
+        return 0;
     if (http_msg__over_limit(m, len))
         return -1;
     if (m->last_cb != HTTP_MSG__CB_FIELD) {
         if (m->last_cb == HTTP_MSG__CB_VALUE) {
-            if (!m->skipping && http_msg__put(m, "\r\n", 2) != 0)
+            if (http_msg__put(m, "\r\n", 2) != 0)
                 return -1;
         } else if (http_msg__end_start_line(m) != 0) {
             return -1;
         }
         m->field_start = m->head_len;
-        m->skipping = 0;
     }
     m->last_cb = HTTP_MSG__CB_FIELD;
     return http_msg__put(m, at, len);
@@ -205,6 +221,8 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
 {
     struct http_msg *m = p->data;
 
+    if (m->phase != HTTP_MSG_PHASE_HEAD)
+        return 0; /* a trailer field's value: see http_msg__on_field */
     if (http_msg__over_limit(m, len + 2))
         return -1;
     for (size_t i = 0; i < len; i++) {
@@ -219,40 +237,138 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
         size_t name_len = m->head_len - m->field_start;
         m->key_match = m->key_header != NULL && strlen(m->key_header) == name_len &&
                        strncasecmp(name, m->key_header, name_len) == 0;
-        if (http_msg__hop_by_hop(name, name_len)) {
-            m->head_len = m->field_start;
-            m->head[m->head_len] = '\0';
-            m->skipping = 1;
-        } else if (http_msg__put(m, ": ", 2) != 0) {
+        if (http_msg__put(m, ": ", 2) != 0)
             return -1;
-        }
-        if (m->key_match && !m->skipping) {
+        if (m->key_match) {
             m->key_off = m->head_len;
             m->key_len = 0;
         }
+        m->host_match = m->parser.type == HTTP_REQUEST && name_len == 4 &&
+                        strncasecmp(name, "host", 4) == 0;
+        if (m->host_match) {
+            m->hosts += m->hosts < UINT8_MAX;
+            m->host_off = m->head_len;
+            m->host_len = 0;
+        }
     }
     m->last_cb = HTTP_MSG__CB_VALUE;
-    if (m->skipping)
-        return 0;
     if (m->key_match)
         m->key_len += (uint32_t)len;
+    if (m->host_match)
+        m->host_len += (uint32_t)len;
     return http_msg__put(m, at, len);
 }
 
+/* Rewrites the absolute-form target of M's request (AUTH, PATH_OFF: from
+ * http_hop_absolute) in origin form (its path and query, "/" when it has no path), and
+ * makes its authority the one Host line (RFC 9112 3.2.2: a proxy generates Host from such
+ * a target). KEY follows the bytes it covers (the new Host when M's key header is Host).
+ * Returns 0, or -1 with M->error set (an authority over HTTP_MSG__AUTHORITY_MAX, memory). */
+static int http_msg__origin_form(struct http_msg *m, struct http_hop_span auth, uint32_t path_off,
+                                 struct http_hop_span *key)
+{
+    char authority[HTTP_MSG__AUTHORITY_MAX];
+    char *t = m->head + m->url_off;
+    bool slash = path_off == m->url_len || t[path_off] != '/';
+    uint32_t drop = path_off - (slash ? 1 : 0);
+
+    if (auth.len >= sizeof authority) {
+        m->error = HTTP_MSG_ERR_SYNTAX;
+        return -1;
+    }
+    memcpy(authority, t + auth.off, auth.len);
+    memmove(t + (slash ? 1 : 0), t + path_off, m->head_len - (m->url_off + path_off) + 1);
+    if (slash)
+        t[0] = '/';
+    m->head_len -= drop;
+    m->url_len -= drop;
+    m->fields_off -= drop;
+    if (key->len > 0)
+        key->off -= drop;
+    /* cannot fail: the Connection lines, the only source of names, are gone already */
+    (void)http_hop_strip(m->head, &m->head_len, m->fields_off, HTTP_HOP_HOST, key);
+    if (http_msg__put(m, "Host: ", 6) != 0)
+        return -1;
+    if (m->key_header != NULL && strcasecmp(m->key_header, "host") == 0) {
+        key->off = m->head_len;
+        key->len = auth.len;
+    }
+    if (http_msg__put(m, authority, auth.len) != 0 || http_msg__put(m, "\r\n", 2) != 0)
+        return -1;
+    return 0;
+}
+
+/* The Host rules of RFC 9112 3.2 for M's complete request head, before the hop-by-hop
+ * lines go (the Host span is as read): an HTTP/1.1 request without Host, one with more
+ * than one, or with an invalid value, or an absolute-form target that is not http(s) with a
+ * valid authority, is refused (-1, M->error set: the proxy answers 400). Returns 1 for an
+ * absolute-form target (*AUTH and *PATH_OFF from http_hop_absolute, for
+ * http_msg__origin_form), 0 for the others. */
+static int http_msg__request_host(struct http_msg *m, struct http_hop_span *auth,
+                                  uint32_t *path_off)
+{
+    const char *host = m->head + m->host_off;
+    size_t host_len = m->host_len;
+    int form = m->parser.method == HTTP_CONNECT
+                   ? 0
+                   : http_hop_absolute(m->head + m->url_off, m->url_len, auth, path_off);
+    bool http11 = m->parser.http_major == 1 && m->parser.http_minor == 1;
+
+    while (host_len > 0 && (host[host_len - 1] == ' ' || host[host_len - 1] == '\t'))
+        host_len--;
+    if (form < 0 || m->hosts > 1 || (m->hosts == 0 && http11) ||
+        (m->hosts == 1 && !http_hop_host_valid(host, host_len))) {
+        m->error = HTTP_MSG_ERR_SYNTAX;
+        return -1;
+    }
+    return form;
+}
+
+/* Every line is in: the hop-by-hop ones (and a bodiless status's framing) leave the head,
+ * the key header's value moving with its line; a request's Host is checked (and made from
+ * an absolute-form target). */
 static int http_msg__on_headers_complete(http_parser *p)
 {
     struct http_msg *m = p->data;
+    struct http_hop_span key, auth = {0, 0};
+    uint32_t path_off = 0;
+    int form = 0;
 
     if (m->last_cb == HTTP_MSG__CB_VALUE) {
-        if (!m->skipping && http_msg__put(m, "\r\n", 2) != 0)
+        if (http_msg__put(m, "\r\n", 2) != 0)
             return -1;
     } else if (m->last_cb == HTTP_MSG__CB_FIELD) {
         return -1; /* a field without a value: http_parser does not let this through */
     } else if (http_msg__end_start_line(m) != 0) {
         return -1;
     }
+    if (m->parser.type == HTTP_REQUEST &&
+        (form = http_msg__request_host(m, &auth, &path_off)) < 0)
+        return -1;
+    key.off = m->key_off;
+    key.len = m->key_len;
+    if (http_hop_strip(m->head, &m->head_len, m->fields_off,
+                       http_msg__bodiless_status(m) ? HTTP_HOP_FRAMING : 0, &key) != 0) {
+        m->error = HTTP_MSG_ERR_SYNTAX; /* too many names in Connection */
+        return -1;
+    }
+    if (form == 1 && http_msg__origin_form(m, auth, path_off, &key) != 0)
+        return -1;
+    m->key_off = key.off;
+    m->key_len = key.len;
     http_parser_pause(p, 1);
-    return (m->parser.type == HTTP_RESPONSE && m->no_body) ? 1 : 0;
+    /* 1 skips the body: a response to HEAD, or a 1xx, 204 or 304, ends with its head
+     * whatever Content-Length or Transfer-Encoding it carries (RFC 9112 6.3); bytes after
+     * it are not its body (the proxy does not reuse a connection that sent some) */
+    if (m->parser.type == HTTP_RESPONSE &&
+        (m->no_body || http_msg__bodiless_status(m) || m->parser.status_code == 304)) {
+        m->body_announced = http_msg__bodiless_status(m) &&
+                            (m->parser.uses_transfer_encoding ||
+                             (m->parser.content_length != ULLONG_MAX &&
+                              m->parser.content_length > 0));
+        return 1;
+    }
+    return 0;
 }
 
 static int http_msg__on_complete(http_parser *p)

@@ -3,7 +3,10 @@
  * caller's input (chunked framing included), so bodies are never copied here.
  *
  * The rebuilt head has the start line normalised to HTTP/1.1 and the hop-by-hop headers
- * (Connection, Keep-Alive, Proxy-Connection) removed; the caller appends its own header
+ * removed when the head is complete (http_hop_strip: Connection, Keep-Alive,
+ * Proxy-Connection, TE, Upgrade and the ones Connection names; a 1xx or 204 response also
+ * loses its framing headers, and its body, like a 304's or a HEAD answer's, is skipped);
+ * trailer fields are body bytes and leave the head alone. The caller appends its own header
  * lines (X-Forwarded-For, Connection) with http_msg_head_append and closes the head with
  * http_msg_head_end. Head buffers come from a free list, so steady traffic does not
  * allocate; http_msg_release gives a buffer back while the connection is idle.
@@ -42,13 +45,20 @@ struct http_msg {
     uint32_t head_limit; /* largest head accepted (input bytes, about) */
     uint32_t raw_head_len; /* input bytes of the head */
     uint32_t field_start; /* offset of the header field being read */
+    uint32_t fields_off;  /* offset of the first header line (the start line's end) */
     uint32_t url_off, url_len;      /* requests: the target inside head */
     uint32_t method_len;            /* requests: the method's length at head[0] */
     uint32_t key_off, key_len;      /* the value of key_header inside head */
     const char *key_header;         /* header whose value to remember (borrowed), or NULL */
+    uint32_t host_off, host_len;    /* requests: the last Host value inside head, as read
+                                     * (checked before the hop-by-hop lines go) */
     uint8_t last_cb;    /* 0 none, 1 url/status, 2 field, 3 value */
-    uint8_t skipping;   /* dropping the current header */
     uint8_t key_match;  /* the current header is key_header */
+    uint8_t host_match; /* requests: the current header is Host */
+    uint8_t hosts;      /* requests: Host lines seen (saturating) */
+    uint8_t body_announced; /* responses: a 1xx or 204 said Transfer-Encoding or a
+                             * Content-Length over 0; the body was skipped, but the server
+                             * may still send it (do not reuse its connection) */
     uint8_t phase;      /* enum http_msg_phase */
     uint8_t skip_lf;    /* the next input byte is the head's last LF, already accounted */
     uint8_t no_body;    /* responses: the request was HEAD */

@@ -812,8 +812,8 @@ static void hp__server_input(struct http_server_conn *s, const char *data, size_
                     http_msg_next(&c->resp); /* interim answer: the final one follows */
                     continue;
                 }
-                if (off < len)
-                    s->dirty = true; /* bytes after the response: do not reuse */
+                if (off < len || c->resp.body_announced)
+                    s->dirty = true; /* bytes after the response, or due: do not reuse */
                 hp__client_finish(c, !s->dirty);
                 return;
             }

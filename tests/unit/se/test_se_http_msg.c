@@ -6,10 +6,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "se/http_hop.h"
 #include "se/http_msg.h"
 
 struct result {
     char head[4096];
+    char head_at_end[4096]; /* the head when the message completed */
     char body[4096];
     size_t body_len;
     int heads, completes, errors;
@@ -46,6 +48,7 @@ static void run(const char *text, size_t step, enum http_parser_type type, struc
                 snprintf(r->head, sizeof r->head, "%s", m.head);
             }
             if (ev == HTTP_MSG_COMPLETE) {
+                snprintf(r->head_at_end, sizeof r->head_at_end, "%s", m.head ? m.head : "");
                 r->completes++;
                 r->rest = len - off - used;
                 break;
@@ -79,13 +82,33 @@ static void rebuilds_request_head_without_hop_by_hop(void **state)
 
 static void chunked_body_passes_raw(void **state)
 {
-    const char *req = "POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    const char *req = "POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                       "5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nTrailer: x\r\n\r\n";
     const char *raw = "5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nTrailer: x\r\n\r\n";
     struct result r;
     for (size_t step = 1; step <= strlen(req); step++) {
         run(req, step, HTTP_REQUEST, &r);
         assert_int_equal(r.completes, 1);
+        assert_int_equal(r.body_len, strlen(raw));
+        assert_memory_equal(r.body, raw, strlen(raw));
+    }
+}
+
+/* Trailer fields are body bytes: they pass raw and leave the head as it was sent
+ * (issue 17: they were added to the rebuilt head). */
+static void trailers_pass_raw_and_leave_the_head_alone(void **state)
+{
+    const char *resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "2\r\nok\r\n0\r\nX-Trailer: value\r\nConnection: x\r\n\r\n";
+    const char *raw = "2\r\nok\r\n0\r\nX-Trailer: value\r\nConnection: x\r\n\r\n";
+    struct result r;
+    (void)state;
+    for (size_t step = 1; step <= strlen(resp); step++) {
+        run(resp, step, HTTP_RESPONSE, &r);
+        assert_int_equal(r.completes, 1);
+        assert_string_equal(r.head, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                    "X-Test: 1\r\n\r\n");
+        assert_string_equal(r.head_at_end, r.head);
         assert_int_equal(r.body_len, strlen(raw));
         assert_memory_equal(r.body, raw, strlen(raw));
     }
@@ -100,6 +123,107 @@ static void response_with_length_and_status(void **state)
         assert_int_equal(r.completes, 1);
         assert_string_equal(r.head, "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nX-Test: 1\r\n\r\n");
         assert_int_equal(r.body_len, 3);
+    }
+}
+
+/* A 1xx, 204 or 304 ends with its head whatever it says about a body; a 1xx or 204 loses
+ * its framing headers (issue 17: the proxy passed the bytes after it as its body). */
+static void bodiless_statuses_end_with_the_head(void **state)
+{
+    static const struct {
+        const char *resp, *head;
+    } cases[] = {
+        {"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: a\r\n\r\nhello",
+         "HTTP/1.1 204 No Content\r\nX-A: a\r\nX-Test: 1\r\n\r\n"},
+        {"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello",
+         "HTTP/1.1 204 No Content\r\nX-Test: 1\r\n\r\n"},
+        {"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nhello",
+         "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nX-Test: 1\r\n\r\n"},
+        {"HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\nhello",
+         "HTTP/1.1 100 Continue\r\nX-Test: 1\r\n\r\n"},
+    };
+    struct result r;
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (size_t step = 1; step <= strlen(cases[i].resp); step++) {
+            run(cases[i].resp, step, HTTP_RESPONSE, &r);
+            assert_int_equal(r.completes, 1);
+            assert_string_equal(r.head, cases[i].head);
+            assert_int_equal(r.body_len, 0);
+            assert_true(r.rest >= 5); /* "hello" (and what follows) is not this message's */
+        }
+    }
+}
+
+/* Hop-by-hop lines leave the head in both directions; framing and Host stay even when
+ * Connection names them; too many names refuse the head. */
+static void strips_what_connection_names(void **state)
+{
+    const char *req = "POST / HTTP/1.1\r\nX-A: 1\r\nHost: h\r\nConnection: X-A , x-b, host,"
+                      " Content-Length\r\nTE: trailers\r\nX-B: 2\r\nUpgrade: h2c\r\n"
+                      "Connection: x-c\r\nX-C: 3\r\nX-D: 4\r\nContent-Length: 1\r\n\r\nz";
+    const char *resp = "HTTP/1.1 200 OK\r\nConnection: x-secret\r\nX-Secret: s\r\n"
+                       "Keep-Alive: timeout=1\r\nContent-Length: 0\r\n\r\n";
+    char many[1024];
+    int n;
+    struct result r;
+    (void)state;
+    for (size_t step = 1; step <= strlen(req); step++) {
+        run(req, step, HTTP_REQUEST, &r);
+        assert_int_equal(r.completes, 1);
+        assert_string_equal(r.head, "POST / HTTP/1.1\r\nHost: h\r\nX-D: 4\r\nContent-Length: 1\r\n"
+                                    "X-Test: 1\r\n\r\n");
+        assert_int_equal(r.body_len, 1);
+    }
+    run(resp, 5, HTTP_RESPONSE, &r);
+    assert_string_equal(r.head, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Test: 1\r\n\r\n");
+    n = snprintf(many, sizeof many, "GET / HTTP/1.1\r\nHost: h\r\nConnection: ");
+    for (int i = 0; i <= HTTP_HOP_NAMES_MAX; i++)
+        n += snprintf(many + n, sizeof many - (size_t)n, "x%d,", i);
+    snprintf(many + n, sizeof many - (size_t)n, "\r\n\r\n");
+    run(many, 64, HTTP_REQUEST, &r);
+    assert_int_equal(r.errors, 1);
+    assert_int_equal(r.heads, 0);
+}
+
+/* RFC 9112 3.2: Host is required in HTTP/1.1, once, valid; an absolute-form target's
+ * authority becomes the Host and the target goes in origin form. NULL: refused. */
+static void host_rules_and_absolute_form(void **state)
+{
+    static const struct {
+        const char *req, *head;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nX: 1\r\n\r\n", NULL},
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", NULL},
+        {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", NULL},
+        {"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", NULL},
+        {"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", NULL},
+        {"GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", NULL},
+        {"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", NULL},
+        {"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", NULL},
+        {"GET http://a/x HTTP/1.1\r\n\r\n", NULL}, /* HTTP/1.1: Host even then */
+        {"GET / HTTP/1.0\r\n\r\n", "GET / HTTP/1.1\r\nX-Test: 1\r\n\r\n"},
+        {"GET / HTTP/1.1\r\nHost:\r\n\r\n", "GET / HTTP/1.1\r\nHost: \r\nX-Test: 1\r\n\r\n"},
+        {"OPTIONS * HTTP/1.1\r\nHost: a:80\r\n\r\n",
+         "OPTIONS * HTTP/1.1\r\nHost: a:80\r\nX-Test: 1\r\n\r\n"},
+        {"GET http://real.example:8080/p?q=1 HTTP/1.1\r\nX-A: 1\r\nHost: other\r\nX-B: 2\r\n\r\n",
+         "GET /p?q=1 HTTP/1.1\r\nX-A: 1\r\nX-B: 2\r\nHost: real.example:8080\r\nX-Test: 1\r\n\r\n"},
+        {"GET HTTPS://[::1]:8443?x HTTP/1.1\r\nHost: other\r\n\r\n",
+         "GET /?x HTTP/1.1\r\nHost: [::1]:8443\r\nX-Test: 1\r\n\r\n"},
+        {"GET http://a HTTP/1.0\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nX-Test: 1\r\n\r\n"},
+    };
+    struct result r;
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (size_t step = 1; step <= strlen(cases[i].req); step++) {
+            run(cases[i].req, step, HTTP_REQUEST, &r);
+            if (cases[i].head == NULL) {
+                if (r.errors != 1 || r.heads != 0)
+                    fail_msg("case %zu, step %zu: not refused", i, step);
+            } else if (r.heads != 1 || strcmp(r.head, cases[i].head) != 0) {
+                fail_msg("case %zu, step %zu: head \"%s\"", i, step, r.head);
+            }
+        }
     }
 }
 
@@ -164,22 +288,27 @@ static void key_header_value(void **state)
         {"GET / HTTP/1.1\r\nHost: a\r\nX-User: alice\r\n\r\n", "X-User", "alice"},
         /* names match case-insensitively; the value is taken as it is */
         {"GET / HTTP/1.1\r\nx-uSER: Alice\r\nHost: a\r\n\r\n", "X-User", "Alice"},
-        {"GET / HTTP/1.1\r\nX-USER: bob\r\n\r\n", "x-user", "bob"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-USER: bob\r\n\r\n", "x-user", "bob"},
         /* surrounding spaces and tabs are not part of the key; inner ones are */
-        {"GET / HTTP/1.1\r\nX-User: \t carol  dan \t \r\n\r\n", "X-User", "carol  dan"},
-        {"GET / HTTP/1.1\r\nX-User:eve\r\n\r\n", "X-User", "eve"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-User: \t carol  dan \t \r\n\r\n", "X-User", "carol  dan"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-User:eve\r\n\r\n", "X-User", "eve"},
         /* absent, empty or blank: no key (the proxy hashes the client IP) */
         {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "X-User", "(none)"},
         {"GET / HTTP/1.1\r\nX-User:\r\nHost: a\r\n\r\n", "X-User", "(none)"},
-        {"GET / HTTP/1.1\r\nX-User:   \r\n\r\n", "X-User", "(none)"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-User:   \r\n\r\n", "X-User", "(none)"},
         /* no key header configured */
-        {"GET / HTTP/1.1\r\nX-User: alice\r\n\r\n", NULL, "(none)"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-User: alice\r\n\r\n", NULL, "(none)"},
         /* only the whole name matches */
-        {"GET / HTTP/1.1\r\nX-Users: a\r\nX-Use: b\r\nX-User-Id: c\r\n\r\n", "X-User", "(none)"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-Users: a\r\nX-Use: b\r\nX-User-Id: c\r\n\r\n", "X-User", "(none)"},
         /* repeated: the last one */
         {"GET / HTTP/1.1\r\nX-User: first\r\nHost: a\r\nX-User: last\r\n\r\n", "X-User", "last"},
         /* hop-by-hop headers are dropped from the head, so they are never a key */
-        {"GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", "Connection", "(none)"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n", "Connection", "(none)"},
+        /* a header named in Connection goes, before or after it: the key moves with its
+         * line, or is gone with it */
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-Drop: 1\r\nX-User: gina\r\nConnection: x-drop\r\n\r\n", "X-User",
+         "gina"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nConnection: a, X-User\r\nX-User: hal\r\n\r\n", "X-User", "(none)"},
         /* a dropped header right after the key header does not disturb it */
         {"GET / HTTP/1.1\r\nX-User: frank\r\nConnection: close\r\nHost: a\r\n\r\n", "X-User", "frank"},
     };
@@ -197,10 +326,10 @@ static void key_header_value(void **state)
 
 static void key_header_per_pipelined_request(void **state)
 {
-    const char *text = "GET /1 HTTP/1.1\r\nX-User: alice\r\n\r\n"
+    const char *text = "GET /1 HTTP/1.1\r\nHost: a\r\nX-User: alice\r\n\r\n"
                        "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
-                       "POST /3 HTTP/1.1\r\nContent-Length: 5\r\nx-user: bob\r\n\r\nhello"
-                       "GET /4 HTTP/1.1\r\nX-User: carol\r\n\r\n";
+                       "POST /3 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nx-user: bob\r\n\r\nhello"
+                       "GET /4 HTTP/1.1\r\nHost: a\r\nX-User: carol\r\n\r\n";
     (void)state;
     for (size_t step = 1; step <= strlen(text); step++) {
         char keys[4][128];
@@ -217,7 +346,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rebuilds_request_head_without_hop_by_hop),
         cmocka_unit_test(chunked_body_passes_raw),
+        cmocka_unit_test(trailers_pass_raw_and_leave_the_head_alone),
         cmocka_unit_test(response_with_length_and_status),
+        cmocka_unit_test(bodiless_statuses_end_with_the_head),
+        cmocka_unit_test(strips_what_connection_names),
+        cmocka_unit_test(host_rules_and_absolute_form),
         cmocka_unit_test(refuses_bad_and_oversized_heads),
         cmocka_unit_test(key_header_value),
         cmocka_unit_test(key_header_per_pipelined_request),
