@@ -183,9 +183,10 @@ def test_hello_welcome_config_served_and_acked(procs, tmp_path, se_key, fakes):
     assert set(hello) >= {"name", "version", "config_version", "state", "log_seq"}
     # its own flags, which the nodes keep to for this session
     assert hello["heartbeat_ms"] == se.heartbeat_ms and hello["miss_limit"] == MISS_LIMIT, hello
-    r = requests.get("http://127.0.0.1:%d/x" % vs, timeout=5)
+    # generous deadlines: once failed at load average ~80 with 5 s ones
+    r = requests.get("http://127.0.0.1:%d/x" % vs, timeout=20)
     assert r.status_code == 200 and r.headers["X-Backend"] == "b1"
-    wait_for(lambda: se.state() == "CONNECTED", 5, "CONNECTED")
+    wait_for(lambda: se.state() == "CONNECTED", 20, "CONNECTED")
     st = se.status()
     assert st["config_version"] == 7
     c = st["controllers"][0]
@@ -193,7 +194,7 @@ def test_hello_welcome_config_served_and_acked(procs, tmp_path, se_key, fakes):
     saved = json.loads((se.dir / "controller-config.json").read_text())
     assert saved["config_version"] == 7
     se.stop()
-    wait_for(lambda: fake.frames(BYE), 5, "BYE from the stopping SE")
+    wait_for(lambda: fake.frames(BYE), 20, "BYE from the stopping SE")
     assert fake.frames(BYE)[0]["reason"]
 
 
