@@ -160,16 +160,16 @@ static void log_delivery__on_written(void *arg)
     log_delivery__arm(arg);
 }
 
-/* Sends frames while the window is open and records wait. Returns 0, or non-zero when a
- * frame could not be built or sent (the timer or a new target tries again). */
-static int log_delivery__send_frames(struct log_delivery *d)
+/* Sends frames while the window is open and records wait; stops early when a frame cannot
+ * be built or sent (the pump timer, armed after, or a new target tries again). */
+static void log_delivery__send_frames(struct log_delivery *d)
 {
     while (log_delivery__window_open(d) && d->next_seq <= log_spool_last_seq(d->spool)) {
         struct log_delivery__flight *f;
         if (log_delivery__build(d) <= 0)
-            return -1;
+            return;
         if (d->t.send(d->target, d->frame.data, d->frame.len) != 0)
-            return -1; /* the session is going: its owner sets a new target */
+            return; /* the session is going: its owner sets a new target */
         f = &d->flights[d->n_flights++];
         f->last_seq = d->frame_last;
         f->bytes = d->frame.len;
@@ -181,7 +181,6 @@ static int log_delivery__send_frames(struct log_delivery *d)
         if (d->n_flights > d->stats.max_frames_in_flight)
             d->stats.max_frames_in_flight = d->n_flights;
     }
-    return 0;
 }
 
 void log_delivery_pump(struct log_delivery *d)
