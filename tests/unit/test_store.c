@@ -1606,6 +1606,9 @@ static const struct {
     {"session_revoke", STORE_REMOVED, 1,
      "{\"op\": \"session_revoke\", \"sid\": \"s1\", \"expires\": 9}"},
     {"user_delete", STORE_NOT_FOUND, 1, "{\"op\": \"user_delete\", \"name\": \"nobody\"}"},
+    {"observations", STORE_OK, 1,
+     "{\"op\": \"observations\", \"cmds\": [{\"op\": \"session_revoke\", \"sid\": \"s9\","
+     " \"expires\": 9}]}"},
 };
 
 #define EVERY_COMMAND_COUNT (sizeof every_command / sizeof every_command[0])
@@ -1653,6 +1656,56 @@ static void test_command_table(void **state)
     assert_true(store_session_revoked(s, "s2"));
     store_result_clear(&res[0]);
     store_result_clear(&res[1]);
+}
+
+#define EVENT_TEXT(key, id)                                                                \
+    "{\"op\": \"event_record\", \"key\": \"" key "\", \"event_id\": \"" id "\", \"time\": 1,"    \
+    " \"module\": \"SEMGR\", \"obj_type\": \"SE\", \"obj_name\": \"se\", \"description\": \"d\","  \
+    " \"details\": {}}"
+
+/* An "observations" command runs each of its commands as if sent alone: a duplicate event
+ * is dropped, a refused command and a nested group change nothing, the others stand; the
+ * body counts them. A group without commands, or with too many, is not a command. */
+static void test_observations_group(void **state)
+{
+    struct store *s = *state;
+    struct store_result res;
+    int64_t total;
+    json_t *body, *l;
+    char *big;
+    size_t len, at;
+
+    body = run(s, STORE_OK,
+               "{\"op\": \"observations\", \"cmds\": [" EVENT_TEXT("ob-1", "SE_UP") ","
+               EVENT_TEXT("ob-1", "SE_DOWN") ", {\"op\": \"user_delete\", \"name\": \"nobody\"},"
+               " {\"op\": \"batch\", \"cmds\": [" EVENT_TEXT("ob-3", "SE_UP") "]},"
+               " {\"op\": \"no_such_op\"}, {\"op\": \"session_revoke\", \"sid\": \"s7\","
+               " \"expires\": 9}," EVENT_TEXT("ob-2", "SE_DOWN") "]}");
+    assert_json_text(body, "{\"applied\": 4, \"refused\": 3}");
+    json_decref(body);
+    assert_true(store_session_revoked(s, "s7"));
+    l = events(s, NULL, &total);
+    assert_int_equal(total, 2); /* ob-1 once (the first kept), ob-2; ob-3 never */
+    json_decref(l);
+    l = events(s, "SE_UP", &total);
+    assert_int_equal(total, 1);
+    json_decref(l);
+
+    static const char empty[] = "{\"op\": \"observations\", \"cmds\": []}";
+    assert_int_equal(store_apply(s, empty, strlen(empty), &res), VIGIL_EINVAL);
+    store_result_clear(&res);
+    len = 64 + (STORE_OBSERVATIONS_MAX + 1) * 64;
+    big = malloc(len);
+    assert_non_null(big);
+    at = (size_t)snprintf(big, len, "{\"op\": \"observations\", \"cmds\": [");
+    for (unsigned i = 0; i <= STORE_OBSERVATIONS_MAX; i++)
+        at += (size_t)snprintf(big + at, len - at, "%s{\"op\": \"session_revoke\", \"sid\": \"x%u\","
+                               " \"expires\": 9}", i ? "," : "", i);
+    snprintf(big + at, len - at, "]}");
+    assert_int_equal(store_apply(s, big, strlen(big), &res), VIGIL_EINVAL);
+    store_result_clear(&res);
+    assert_false(store_session_revoked(s, "x0"));
+    free(big);
 }
 
 /* Every outcome has a name; the refusals are the last three. */
@@ -1708,6 +1761,7 @@ int main(void)
         T(test_snapshot_buffer_reused),
         T(test_statement_cache_nested),
         T(test_command_table),
+        T(test_observations_group),
         T(test_outcome_names),
     };
     vlog_init("test_store", (enum vlog_level)(VLOG_ERROR + 1)); /* refusals are expected */

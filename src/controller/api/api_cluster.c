@@ -130,31 +130,69 @@ static int api__leader_hears(struct api_cluster *area, const json_t *cmd)
     return ps != NULL && ps->reachable && strcmp(boot, ps->boot) == 0;
 }
 
-/* Commands nodes send each other through the leader (POST /api/internal/command). */
+/* The ops nodes may send each other through the leader (POST /api/internal/command). */
+static const char *const api__internal_ops[] = {
+    "node_register", "cluster_init", "event_record", "node_joined", "node_left",
+    "leader_elected", "se_runtime", "se_session", "se_sessions_reset", "session_revoke", NULL};
+
+static int api__internal_op_allowed(const char *op)
+{
+    for (int i = 0; op != NULL && api__internal_ops[i] != NULL; i++)
+        if (strcmp(op, api__internal_ops[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Checks the group CMD ({"op": "observations", "cmds": [...]}, a node's queued
+ * observations, events.h) and drops from it the node_left reports this leader knows to be
+ * wrong. Returns NULL when the group is valid, else the reason (a static string). */
+static const char *api__observations_check(struct api_cluster *area, json_t *cmd)
+{
+    json_t *cmds = json_object_get(cmd, "cmds");
+    size_t i = 0;
+
+    if (!json_is_array(cmds) || json_array_size(cmds) == 0 ||
+        json_array_size(cmds) > STORE_OBSERVATIONS_MAX)
+        return "cmds: not a list of 1 to 256 commands";
+    while (i < json_array_size(cmds)) {
+        json_t *one = json_array_get(cmds, i);
+        const char *op = json_string_value(json_object_get(one, "op"));
+        if (!api__internal_op_allowed(op))
+            return "cmds: holds a command that is not an internal command";
+        if (strcmp(op, "node_left") == 0 && api__leader_hears(area, one))
+            json_array_remove(cmds, i);
+        else
+            i++;
+    }
+    return NULL;
+}
+
+/* Commands nodes send each other through the leader (POST /api/internal/command): one, or
+ * a group of them ("observations"; only from a node). */
 static void api__internal_command(struct api_cluster *area, struct http_request *req)
 {
     size_t len;
     const char *text = http_request_body(req, &len);
     json_t *cmd = json_loadb(text, len, 0, NULL);
     const char *op = json_string_value(json_object_get(cmd, "op"));
-
-    static const char *const allowed[] = {"node_register", "cluster_init", "event_record",
-                                          "node_joined", "node_left", "leader_elected",
-                                          "se_runtime", "se_session", "se_sessions_reset",
-                                          "session_revoke", NULL};
     const struct auth_identity *id = rest_identity(req);
-    int ok = 0;
-    for (int i = 0; op != NULL && allowed[i] != NULL; i++)
-        ok |= strcmp(op, allowed[i]) == 0;
+    int from_node = id == NULL || strcmp(id->role, "node") == 0;
+    const char *refusal = NULL;
+
+    if (op != NULL && strcmp(op, "observations") == 0)
+        refusal = from_node ? api__observations_check(area, cmd) : "op: not an internal command";
+    else if (!api__internal_op_allowed(op))
+        refusal = "op: not an internal command";
     /* A person (an admin) may only record an SE's runtime here, for tools and tests. */
-    if (ok && id != NULL && strcmp(id->role, "node") != 0 && strcmp(op, "se_runtime") != 0)
-        ok = 0;
-    if (!ok) {
+    else if (!from_node && strcmp(op, "se_runtime") != 0)
+        refusal = "op: not an internal command";
+    if (refusal != NULL) {
         json_decref(cmd);
-        http_request_respond_error(req, 400, "op: not an internal command");
+        http_request_respond_error(req, 400, "%s", refusal);
         return;
     }
-    if (strcmp(op, "node_left") == 0 && api__leader_hears(area, cmd)) {
+    if ((strcmp(op, "node_left") == 0 && api__leader_hears(area, cmd)) ||
+        (strcmp(op, "observations") == 0 && json_array_size(json_object_get(cmd, "cmds")) == 0)) {
         json_decref(cmd);
         http_request_respond(req, 200, json_pack("{s:s, s:s}", "outcome", "ignored", "reason",
                                                  "the leader hears from that node itself"));

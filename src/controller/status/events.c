@@ -11,9 +11,13 @@
 #define EVENTS__TICK_MS 50
 /* Bound on queued observations; past it the oldest are dropped, loudly. */
 #define EVENTS__MAX_PENDING 10000
+/* One send holds at most STORE_OBSERVATIONS_MAX observations and about this many bytes of
+ * them (the API takes bodies up to 1 MiB; one observation is far smaller). */
+#define EVENTS__GROUP_BYTES ((size_t)512 * 1024)
 
 struct events__item {
     json_t *cmd;
+    size_t bytes; /* CMD's compact JSON text */
     struct events__item *next;
 };
 
@@ -27,7 +31,7 @@ struct events {
     struct events__item *head, *tail;
     size_t pending;
     uint64_t seq;       /* numbers this incarnation's status moves */
-    int in_flight;
+    size_t in_flight;   /* how many of the oldest observations are on their way (0: none) */
     int closing;
     int timer_closed;
 };
@@ -41,16 +45,29 @@ static void events__push(struct events *e, json_t *cmd)
         return;
     }
     it->cmd = cmd;
+    it->bytes = json_dumpb(cmd, NULL, 0, JSON_COMPACT);
     if (e->tail != NULL)
         e->tail->next = it;
     else
         e->head = it;
     e->tail = it;
     if (++e->pending > EVENTS__MAX_PENDING) {
-        struct events__item *old = e->head;
+        /* The oldest not on its way (those are kept until their answer). */
+        struct events__item *prev = NULL, *old = e->head;
+        for (size_t k = 0; k < e->in_flight && old != NULL; k++) {
+            prev = old;
+            old = old->next;
+        }
+        if (old == NULL || old == it)
+            return;
         vlog_error("events: more than %d observations wait for quorum; dropping the oldest",
                    EVENTS__MAX_PENDING);
-        e->head = old->next;
+        if (prev != NULL)
+            prev->next = old->next;
+        else
+            e->head = old->next;
+        if (e->tail == old)
+            e->tail = prev;
         json_decref(old->cmd);
         free(old);
         e->pending--;
@@ -72,36 +89,80 @@ static void events__pop(struct events *e)
 
 static void events__flush(struct events *e);
 
-static void events__done(struct events *e, int ok)
+/* The flight of the oldest E->in_flight observations ended: ANSWERED (they were recorded,
+ * or refused for good, which sending again cannot change) drops them; otherwise they are
+ * kept and sent again at the next tick. */
+static void events__done(struct events *e, int answered)
 {
+    size_t n = e->in_flight;
+
     e->in_flight = 0;
     if (e->closing) {
         if (e->timer_closed)
             free(e);
         return;
     }
-    if (ok) {
+    if (!answered)
+        return;
+    while (n-- > 0)
         events__pop(e);
-        events__flush(e);
-    }
+    events__flush(e);
 }
 
 static void events__on_committed(void *data, int status, struct store_result *res)
 {
-    events__done(data, status == 0 && !store_outcome_refused(res->outcome));
+    struct events *e = data;
+    if (status == 0 && store_outcome_refused(res->outcome))
+        vlog_error("events: the leader refused an observation: %s", res->error);
+    events__done(e, status == 0);
 }
 
-/* Kept unless the leader answered 2xx (and then sent again: duplicates are dropped at
- * apply time); this node leading now proposes it at the next tick. */
+/* Kept unless the leader answered (and then sent again: duplicates are dropped at apply
+ * time): 2xx recorded, 4xx refused for good; this node leading now proposes it at the next
+ * tick. */
 static void events__on_sent(void *data, struct leader_link_result *r)
 {
-    events__done(data, r->outcome == LEADER_LINK_DONE && r->status >= 200 && r->status < 300);
+    struct events *e = data;
+    int answered = r->outcome == LEADER_LINK_DONE && r->status >= 200 && r->status < 500 &&
+                   r->status != 408 && r->status != 429;
+    if (answered && r->status >= 300)
+        vlog_error("events: the leader refused an observation (HTTP %ld): %s", r->status,
+                   json_string_value(json_object_get(r->body, "error")));
+    events__done(e, answered);
 }
 
-/* Sends the oldest observation if none is on its way. */
+/* The oldest observations as one command: the oldest alone, or a group ("observations",
+ * store.h) of up to STORE_OBSERVATIONS_MAX of them and about EVENTS__GROUP_BYTES. Sets *N
+ * to how many it holds. Returns a new reference, or NULL (out of memory). */
+static json_t *events__oldest(struct events *e, size_t *n)
+{
+    json_t *cmds, *group;
+    size_t bytes = 0;
+
+    *n = 1;
+    if (e->head->next == NULL)
+        return json_incref(e->head->cmd);
+    cmds = json_array();
+    group = json_pack("{s:s, s:o}", "op", "observations", "cmds", cmds);
+    if (group == NULL)
+        return NULL;
+    *n = 0;
+    for (struct events__item *it = e->head; it != NULL && *n < STORE_OBSERVATIONS_MAX; it = it->next) {
+        if (*n > 0 && bytes + it->bytes > EVENTS__GROUP_BYTES)
+            break;
+        json_array_append(cmds, it->cmd);
+        bytes += it->bytes;
+        (*n)++;
+    }
+    return group;
+}
+
+/* Sends the oldest observations if none are on their way. */
 static void events__flush(struct events *e)
 {
     char *text;
+    json_t *cmd;
+    size_t n;
     const char *const headers[] = {"Content-Type: application/json", NULL};
     struct leader_link_request rq = {.method = "POST", .target = "/api/internal/command",
                                      .headers = headers};
@@ -109,20 +170,25 @@ static void events__flush(struct events *e)
     if (e->closing || e->in_flight || e->head == NULL)
         return;
     if (cluster_is_leader(e->cluster)) {
-        if (cluster_leader_has_quorum(e->cluster) &&
-            cluster_propose(e->cluster, e->head->cmd, events__on_committed, e) == 0)
-            e->in_flight = 1;
+        if (!cluster_leader_has_quorum(e->cluster) || (cmd = events__oldest(e, &n)) == NULL)
+            return;
+        if (cluster_propose(e->cluster, cmd, events__on_committed, e) == 0)
+            e->in_flight = n;
+        json_decref(cmd);
         return;
     }
     if (cluster_leader(e->cluster, NULL) == 0)
         return; /* the next tick looks again */
-    text = json_dumps(e->head->cmd, JSON_COMPACT);
+    if ((cmd = events__oldest(e, &n)) == NULL)
+        return;
+    text = json_dumps(cmd, JSON_COMPACT);
+    json_decref(cmd);
     if (text == NULL)
         return;
     rq.body = text;
     rq.len = strlen(text);
     if (leader_link_call(e->link, &rq, leader_link_deadline(e->link, NULL), events__on_sent, e) == 0)
-        e->in_flight = 1;
+        e->in_flight = n;
     free(text);
 }
 

@@ -147,6 +147,8 @@ static const struct store__command store__commands[] = {
     {"token_create", store_auth_token_create, 1, 0},
     {"token_revoke", store_auth_token_revoke, 1, 0},
     {"session_revoke", store_auth_session_revoke, 1, 0},
+    /* A group of other commands (store__run_observations), run by store__run_command. */
+    {"observations", NULL, 0, 0},
 };
 
 #define STORE__COMMAND_COUNT (sizeof store__commands / sizeof store__commands[0])
@@ -170,6 +172,48 @@ static const struct store__command *store__command_find(const char *op)
     return NULL;
 }
 
+static int store__run_savepoint(struct store *store, json_t *root, struct store_result *res);
+
+/* Runs the commands of the "observations" command ROOT (a node's queued observations sent
+ * to the leader as one, events.h), in order, each as a savepoint: a refused one changes
+ * nothing and is logged, the others stand, as if each had been sent alone. A group inside
+ * a group is refused. RES is STORE_OK with {"applied": N, "refused": M}. Returns
+ * VIGIL_EINVAL when "cmds" is not 1..STORE_OBSERVATIONS_MAX commands, VIGIL_EIO when
+ * SQLite failed. */
+static int store__run_observations(struct store *store, json_t *root, struct store_result *res)
+{
+    json_t *cmds = json_object_get(root, "cmds"), *cmd;
+    size_t i, refused = 0;
+
+    if (!json_is_array(cmds) || json_array_size(cmds) == 0 ||
+        json_array_size(cmds) > STORE_OBSERVATIONS_MAX)
+        return VIGIL_EINVAL;
+    json_array_foreach(cmds, i, cmd) {
+        const char *op = json_string_value(json_object_get(cmd, "op"));
+        struct store_result one;
+        int err;
+
+        memset(&one, 0, sizeof one);
+        if (op != NULL && (strcmp(op, "observations") == 0 || strcmp(op, "batch") == 0)) {
+            vlog_error("store: skipping a '%s' command inside observations", op);
+            refused++;
+            continue;
+        }
+        err = store__run_savepoint(store, cmd, &one);
+        if (err == 0 && store_outcome_refused(one.outcome)) {
+            vlog_warn("store: observation '%s' refused: %s", op != NULL ? op : "?", one.error);
+            refused++;
+        }
+        store_result_clear(&one);
+        if (err != 0)
+            return err;
+    }
+    res->outcome = STORE_OK;
+    res->body = json_pack("{s:I, s:I}", "applied", (json_int_t)(json_array_size(cmds) - refused),
+                          "refused", (json_int_t)refused);
+    return 0;
+}
+
 /* Runs one parsed command ROOT; the caller holds a transaction or savepoint open and
  * keeps the changes only when this returns 0 with an outcome that is no refusal. */
 static int store__run_command(struct store *store, json_t *root, struct store_result *res)
@@ -189,7 +233,8 @@ static int store__run_command(struct store *store, json_t *root, struct store_re
             store->auth_generation++;
         if (command->changes_config)
             store->config_touched = 1;
-        err = command->run(&store->db, root, res);
+        err = command->run != NULL ? command->run(&store->db, root, res)
+                                   : store__run_observations(store, root, res);
     }
     if (err == VIGIL_EINVAL)
         vlog_error("store: skipping a malformed or unknown '%s' command", op);

@@ -72,6 +72,12 @@ int store_apply(struct store *store, const char *cmd, size_t len, struct store_r
 int store_apply_entry(struct store *store, const char *cmd, size_t len,
                       struct store_result *res, unsigned cap, unsigned *n);
 
+/* The most commands one {"op": "observations", "cmds": [command, ...]} command holds: a
+ * node's queued observations sent to the leader as one command (events.h). Each runs as
+ * if sent alone (a refused one changes nothing, the others stand); the group's outcome is
+ * STORE_OK with the body {"applied": N, "refused": M}. */
+#define STORE_OBSERVATIONS_MAX 256
+
 /* The commands this version knows, as the store's command table lists them: how many,
  * and the "op" of the Ith (a static string; NULL when I is not below the count). */
 size_t store_command_count(void);
