@@ -293,3 +293,39 @@ def test_a_node_cut_off_and_back_does_not_make_the_others_gone(cluster_factory, 
     assert count_events(leader, "SE_DOWN", "se-1") == 0, events(leader, "SE_DOWN")
     assert count_events(leader, "SE_UP", "se-1") == 1, events(leader, "SE_UP")
     assert se_object(leader, obj["uuid"])["oper_status"]["state"] == "OPER_UP"
+
+
+def test_a_session_the_leader_dropped_while_its_node_was_cut_off_is_reported_again(
+        cluster_factory, procs, tmp_path):
+    """A follower paused long enough to be recorded as gone loses its SE session rows in the
+    replicated state (store_se_node_left), while the SE, with a heartbeat slower than the
+    pause, keeps its session to it. Resumed, the follower finds its session missing from
+    the replicated state and reports it again (se_sessions__check_recorded); the SE never
+    looks down (no SE_DOWN, no second SE_UP)."""
+    cluster = three_nodes(cluster_factory)
+    leader = cluster.leader()
+    obj, key = register(leader, tmp_path, "se-1")
+    kh = known_hosts_from_cli(leader, tmp_path / "known_hosts")
+    d = tmp_path / "se-slow"
+    d.mkdir()
+    # 3 missed 4 s heartbeats: 12 s, longer than the pause below.
+    se = ChannelSE(procs, d, key, kh, [n.se_listen for n in cluster.nodes], name="se-1",
+                   heartbeat_ms=4000).start()
+    wait_connected(se)
+    follower = next(n for n in cluster.nodes if n is not leader)
+    follower.pause()
+    try:
+        wait_for(lambda: len(events(leader, "CONTROLLER_NODE_LEFT")) >= 1, 8,
+                 f"{follower.label} recorded as gone")
+    finally:
+        follower.resume()
+    wait_for(lambda: "its session here is not in the replicated state"
+             in follower.stderr_path.read_text(errors="replace"), 20,
+             f"{follower.label} reports its session again")
+    log = se.log_path.read_text(errors="replace")
+    # the SE's sessions stayed open: it never had to connect again
+    assert "connecting again" not in log, log[-2000:]
+    assert connected_count(se) == 3, se.status()
+    assert count_events(leader, "SE_DOWN", "se-1") == 0, events(leader, "SE_DOWN")
+    assert count_events(leader, "SE_UP", "se-1") == 1, events(leader, "SE_UP")
+    assert se_object(leader, obj["uuid"])["oper_status"]["state"] == "OPER_UP"
