@@ -18,6 +18,8 @@ static const char *const se_frame__names[] = {
     [SE_FRAME_LOGS] = "LOGS",
     [SE_FRAME_LOGS_ACK] = "LOGS_ACK",
     [SE_FRAME_BYE] = "BYE",
+    [SE_FRAME_METRICS] = "METRICS",
+    [SE_FRAME_METRICS_ACK] = "METRICS_ACK",
 };
 _Static_assert(sizeof se_frame__names / sizeof se_frame__names[0] == SE_FRAME_TYPE_END,
                "a name for every frame type");

@@ -40,6 +40,8 @@ enum se_frame_type {
     SE_FRAME_LOGS,          /* SE -> its log node: access-log records in sequence */
     SE_FRAME_LOGS_ACK,      /* log node -> SE: records stored through a sequence number */
     SE_FRAME_BYE,           /* either way, last: why the sender closes the session */
+    SE_FRAME_METRICS,       /* SE -> its log node: per-second metrics records in sequence */
+    SE_FRAME_METRICS_ACK,   /* log node -> SE: metrics stored through a sequence number */
     SE_FRAME_TYPE_END       /* one past the last type */
 };
 

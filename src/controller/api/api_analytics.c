@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/latency.h"
 #include "common/timeutil.h"
 #include "controller/api/api.h"
 
@@ -285,10 +286,10 @@ static json_t *api_analytics__quantile(int64_t *hist, int64_t n, double p)
     int64_t rank = (int64_t)ceil(p * (double)n), seen = 0;
     if (n == 0)
         return json_null();
-    for (int b = 0; b < LOG_STORE_BUCKETS; b++) {
+    for (int b = 0; b < LATENCY_BUCKETS; b++) {
         seen += hist[b];
         if (seen >= rank)
-            return json_real(round(log_store_bucket_upper(b) * 1000) / 1000);
+            return json_real(round(latency_bucket_upper(b) * 1000) / 1000);
     }
     return json_null();
 }
@@ -297,7 +298,7 @@ static json_t *api_analytics__merge_metrics(json_t *parts, const struct api_anal
 {
     json_t *totals = json_object(), *classes = json_object(), *points = json_object();
     json_t *part, *p, *series = json_array(), *out;
-    int64_t *hist = calloc(LOG_STORE_BUCKETS, sizeof *hist), n = 0;
+    int64_t *hist = calloc(LATENCY_BUCKETS, sizeof *hist), n = 0;
     const char *k;
     size_t i, j;
     json_t *v;
@@ -312,7 +313,7 @@ static json_t *api_analytics__merge_metrics(json_t *parts, const struct api_anal
         api_analytics__add_counts(classes, json_object_get(part, "status_classes"));
         json_object_foreach(json_object_get(part, "latency_histogram"), k, v) {
             long b = strtol(k, NULL, 10);
-            if (hist != NULL && b >= 0 && b < LOG_STORE_BUCKETS && json_is_integer(v)) {
+            if (hist != NULL && b >= 0 && b < LATENCY_BUCKETS && json_is_integer(v)) {
                 hist[b] += json_integer_value(v);
                 n += json_integer_value(v);
             }

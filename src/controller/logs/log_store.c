@@ -501,24 +501,6 @@ void log_store_batch_cancel(struct log_store_batch *batch)
     batch->data = NULL;
 }
 
-/* --- the latency buckets -------------------------------------------------------------- */
-
-int log_store_latency_bucket(double ms)
-{
-    double b;
-    if (!(ms > 0.01))
-        return 0;
-    b = ceil(log(ms / 0.01) / log(1.05));
-    if (b < 1)
-        b = 1;
-    return b >= LOG_STORE_BUCKETS - 1 ? LOG_STORE_BUCKETS - 1 : (int)b;
-}
-
-double log_store_bucket_upper(int bucket)
-{
-    return 0.01 * pow(1.05, bucket);
-}
-
 /* --- close ----------------------------------------------------------------------------- */
 
 static void log_store__on_wake_closed(uv_handle_t *h)

@@ -108,19 +108,11 @@ json_t *log_store_summary(struct log_store *store);
 
 /* The mergeable metrics of F's records (docs/api.md, "Analytics"): {"requests",
  * "status_classes": {"1xx".."5xx", "other"}, "bytes_in", "bytes_out", "latency_histogram":
- * {"BUCKET": count} (log_store_latency_bucket of total_ms), "series": [{"time_ms",
+ * {"BUCKET": count} (latency_bucket_of total_ms, common/latency.h), "series": [{"time_ms",
  * "requests", "errors_4xx", "errors_5xx", "bytes_in", "bytes_out"}] at STEP_MS from
  * since_ms}. A new object, or NULL (VIGIL_EIO). */
 json_t *log_store_metrics(struct log_store *store, const struct log_store_filter *f,
                           int64_t step_ms);
-
-/* The latency histogram's bucket of MS (>= 0): bucket 0 holds [0, 0.01 ms], bucket B > 0
- * holds (0.01 * 1.05^(B-1), 0.01 * 1.05^B] ms, capped at LOG_STORE_BUCKETS - 1. Pure. */
-#define LOG_STORE_BUCKETS 600
-int log_store_latency_bucket(double ms);
-
-/* The upper bound (ms) of bucket B. Pure. */
-double log_store_bucket_upper(int bucket);
 
 /* Stops: batches not yet committed are committed when a commit is running, then every
  * callback still due runs with VIGIL_ESHUTDOWN or its outcome; the databases close and

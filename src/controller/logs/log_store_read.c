@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/latency.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
 
@@ -154,7 +155,7 @@ json_t *log_store_metrics(struct log_store *store, const struct log_store_filter
         log_store__add(status, classes[cls], 1);
         if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
             snprintf(bucket, sizeof bucket, "%d",
-                     log_store_latency_bucket(sqlite3_column_double(st, 4)));
+                     latency_bucket_of(sqlite3_column_double(st, 4)));
             log_store__add(hist, bucket, 1);
         }
         if (slot != point_ms) {
