@@ -817,10 +817,12 @@ static int objects__validate_virtualservice(struct objects__ctx *c, const json_t
 {
     static const char *const allowed[] = {"name", "description", "enabled", "vip", "services",
                                           "application", "pool_ref", "se_refs", NULL};
+    /* what a GET shows besides the config: a client may PUT it back as it got it */
+    static const char *const runtime[] = {"uuid", "runtime", NULL};
     const char *application;
     uint32_t vip;
 
-    if (objects__check_keys(c, in, "", allowed, objects__read_only) != 0 ||
+    if (objects__check_keys(c, in, "", allowed, runtime) != 0 ||
         objects__copy_name(c, in, out) != 0 || objects__copy_description(c, in, out) != 0 ||
         objects__copy_bool(c, in, out, "", "enabled", true) != 0 ||
         objects__copy_ipv4(c, in, out, "", "vip", true, &vip) != 0 ||

@@ -428,7 +428,7 @@ static struct ctl_node *controller_link__add(struct controller_link *l, const ch
 /* The SE's HEARTBEAT payload (new, the caller's): seq, state, config_version and, with a
  * spool, "logs": what its cap cost this run (the controller raises SE_LOGS_DROPPED once per
  * episode from it). */
-static json_t *controller_link__heartbeat(const struct controller_link *l)
+static json_t *controller_link__heartbeat(const struct controller_link *l, json_t *vs)
 {
     json_t *hb = json_pack("{sIsssI}", "seq", (json_int_t)l->heartbeat_seq, "state",
                            se_state_name(se_state_current(l->p.state)), "config_version",
@@ -444,6 +444,8 @@ static json_t *controller_link__heartbeat(const struct controller_link *l)
                                       "spool_cap_bytes", (json_int_t)drops.cap_bytes, "run",
                                       l->run));
     }
+    if (hb != NULL && vs != NULL)
+        json_object_set(hb, "vs", vs);
     return hb;
 }
 
@@ -463,6 +465,7 @@ static void controller_link__on_heartbeat_timer(uv_timer_t *t)
 {
     struct controller_link *l = t->data;
     int64_t now = time_mono_ms();
+    json_t *vs = l->p.vs_runtime != NULL ? l->p.vs_runtime(l->p.arg) : NULL;
 
     l->heartbeat_seq++;
     for (size_t i = 0; i < l->n_nodes; i++) {
@@ -479,8 +482,9 @@ static void controller_link__on_heartbeat_timer(uv_timer_t *t)
             ctl_session_drop(n->session, why);
             continue;
         }
-        controller_link__send(n, SE_FRAME_HEARTBEAT, controller_link__heartbeat(l));
+        controller_link__send(n, SE_FRAME_HEARTBEAT, controller_link__heartbeat(l, vs));
     }
+    json_decref(vs);
     controller_link__evaluate(l);
 }
 

@@ -48,6 +48,10 @@ struct controller_link_params {
     int (*apply_config)(void *arg, const json_t *config, uint64_t version, char *err,
                         size_t errlen);
     uint64_t (*config_version)(void *arg);  /* the config_version being served (0: none) */
+    /* Each HEARTBEAT's "vs": the virtual services' health and counters (a new array,
+     * engine_vs_runtime's shape; NULL: none sent), made once per heartbeat tick. May be
+     * NULL. */
+    json_t *(*vs_runtime)(void *arg);
     void *arg;
     /* The access-log spool (NULL: no delivery): its records go to the log node (WELCOME's
      * log_node) through a log_delivery the link owns, HELLO carries its "log_seq" (the first

@@ -585,6 +585,71 @@ void engine_abort(struct se_engine *e)
 
 /* ---- status --------------------------------------------------------------------------- */
 
+/* Whether every port of VC is listening with VC's own generation; *LIVE (may stay NULL)
+ * gets the running se_vs of one of them. */
+static bool engine__vs_listening(struct se_engine *e, const struct se_vs_config *vc,
+                                 const struct se_vs **live)
+{
+    bool listening = vc->enabled && vc->n_ports > 0;
+    for (size_t k = 0; k < vc->n_ports; k++) {
+        struct sockaddr_in a = vc->vip;
+        struct se_listener *l;
+        a.sin_port = htons(vc->ports[k]);
+        l = engine__find_listener(e, &a);
+        if (l == NULL || l->vs == NULL || l->vs->cfg != vc)
+            listening = false;
+        else
+            *live = l->vs;
+    }
+    return listening;
+}
+
+/* The running server of server K of pool PC, or NULL. */
+static const struct se_server *engine__find_server(const struct se_engine *e,
+                                                   const struct se_pool_config *pc, size_t k)
+{
+    const char *key = pc->uuid ? pc->uuid : pc->name;
+    for (const struct se_server *s = e->servers; s; s = s->next)
+        if (!s->retired && strcmp(s->pool_key, key) == 0 && s->cfg.port == pc->servers[k].port &&
+            strcmp(s->cfg.ip, pc->servers[k].ip) == 0)
+            return s;
+    return NULL;
+}
+
+json_t *engine_vs_runtime(struct se_engine *e)
+{
+    json_t *list = json_array();
+    const struct se_config *gen = e->config;
+
+    for (size_t i = 0; gen && i < gen->n_vs; i++) {
+        const struct se_vs_config *vc = &gen->vs[i];
+        const struct se_pool_config *pc = &gen->pools[vc->pool];
+        const struct se_vs *live = NULL;
+        bool listening = engine__vs_listening(e, vc, &live);
+        size_t up = 0, enabled = 0;
+        const char *health;
+        for (size_t k = 0; k < pc->n_servers; k++) {
+            const struct se_server *s = engine__find_server(e, pc, k);
+            if (s == NULL || !s->cfg.enabled)
+                continue;
+            enabled++;
+            up += s->state != HEALTH_DOWN;
+        }
+        health = !vc->enabled                 ? "DISABLED"
+                 : !listening || up == 0      ? "DOWN"
+                 : up < enabled               ? "DEGRADED"
+                                              : "UP";
+        json_array_append_new(
+            list, json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I}", "uuid",
+                            vc->uuid ? json_string(vc->uuid) : json_null(), "name", vc->name,
+                            "health", health, "servers_up", (json_int_t)up, "servers",
+                            (json_int_t)enabled, "requests",
+                            (json_int_t)(live ? live->metrics->requests : 0), "errors",
+                            (json_int_t)(live ? live->metrics->responses[5] : 0)));
+    }
+    return list;
+}
+
 json_t *engine_status_json(struct se_engine *e, const char *state, json_t *controllers)
 {
     json_t *root = json_object(), *list = controllers ? controllers : json_array();
@@ -603,24 +668,16 @@ json_t *engine_status_json(struct se_engine *e, const char *state, json_t *contr
                                                 (json_int_t)ls.dropped));
     for (size_t i = 0; gen && i < gen->n_vs; i++) {
         const struct se_vs_config *vc = &gen->vs[i];
-        bool listening = vc->enabled && vc->n_ports > 0;
+        const struct se_vs *live = NULL;
+        bool listening = engine__vs_listening(e, vc, &live);
         json_t *ports = json_array();
-        uint64_t requests = 0;
-        for (size_t k = 0; k < vc->n_ports; k++) {
-            struct sockaddr_in a = vc->vip;
-            struct se_listener *l;
-            a.sin_port = htons(vc->ports[k]);
-            l = engine__find_listener(e, &a);
-            if (l == NULL || l->vs == NULL || l->vs->cfg != vc)
-                listening = false;
-            else
-                requests = l->vs->metrics->requests;
+        for (size_t k = 0; k < vc->n_ports; k++)
             json_array_append_new(ports, json_integer(vc->ports[k]));
-        }
         json_array_append_new(vs, json_pack("{sssosbsIsssssosssI}", "name", vc->name, "uuid",
                                             vc->uuid ? json_string(vc->uuid) : json_null(),
                                             "listening", listening, "requests",
-                                            (json_int_t)requests, "application",
+                                            (json_int_t)(live ? live->metrics->requests : 0),
+                                            "application",
                                             vc->app == SE_APP_TCP ? "tcp" : "http", "vip",
                                             vc->vip_text, "ports", ports, "pool",
                                             gen->pools[vc->pool].name, "config_version",
@@ -628,14 +685,9 @@ json_t *engine_status_json(struct se_engine *e, const char *state, json_t *contr
     }
     for (size_t i = 0; gen && i < gen->n_pools; i++) {
         const struct se_pool_config *pc = &gen->pools[i];
-        const char *key = pc->uuid ? pc->uuid : pc->name;
         json_t *servers = json_array();
         for (size_t k = 0; k < pc->n_servers; k++) {
-            struct se_server *s;
-            for (s = e->servers; s; s = s->next)
-                if (!s->retired && strcmp(s->pool_key, key) == 0 &&
-                    s->cfg.port == pc->servers[k].port && strcmp(s->cfg.ip, pc->servers[k].ip) == 0)
-                    break;
+            const struct se_server *s = engine__find_server(e, pc, k);
             if (s == NULL)
                 continue;
             json_array_append_new(servers, json_pack("{sssisbsssssIsI}", "ip", s->cfg.ip,

@@ -61,6 +61,13 @@ void engine_count_socket(struct se_engine *e, int delta);
 /* Pauses accepting on every listener (descriptors ran low); a timer resumes it. */
 void engine_pause_accepting(struct se_engine *e);
 
+/* Each virtual service of the running config as the SE's HEARTBEAT reports it (a new
+ * array): {"uuid" (or null), "name", "health": "UP" (every enabled server of its pool up
+ * or unchecked) | "DEGRADED" (some down) | "DOWN" (none up, or not listening) |
+ * "DISABLED", "servers_up", "servers" (enabled ones), "requests" and "errors" (5xx
+ * answers): counters since the SE started, from which a node computes rates}. */
+json_t *engine_vs_runtime(struct se_engine *e);
+
 /* The GET /status document (caller owns), with STATE (borrowed) and CONTROLLERS (stolen:
  * the "controllers" array; NULL: an empty one). */
 json_t *engine_status_json(struct se_engine *e, const char *state, json_t *controllers);

@@ -300,6 +300,12 @@ static int se__mkdirs(const char *path)
     return access(tmp, W_OK | X_OK);
 }
 
+static json_t *se__vs_runtime(void *arg)
+{
+    struct se_main *m = arg;
+    return engine_vs_runtime(&m->engine);
+}
+
 /* The access-log sink: DIR/access.log standalone, the spool DIR/spool (capped by
  * --spool-cap-mb, delivered by the controller link) with --controllers. Returns 0, or -1
  * after one line on stderr. */
@@ -411,7 +417,8 @@ int main(int argc, char **argv)
             .controllers = (const char (*)[72])m.opts.controllers,
             .n_controllers = m.opts.n_controllers, .heartbeat_ms = m.opts.heartbeat_ms,
             .miss_limit = m.opts.miss_limit, .state = &m.state,
-            .apply_config = se__apply_pushed, .config_version = se__config_version, .arg = &m,
+            .apply_config = se__apply_pushed, .config_version = se__config_version,
+            .vs_runtime = se__vs_runtime, .arg = &m,
             .spool = m.spool};
         se__load_last_pushed(&m);
         if (controller_link_start(m.loop, &lp, &m.link) != 0) {

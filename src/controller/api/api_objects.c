@@ -57,7 +57,9 @@ static json_t *api__time_or_null(json_t *rt, const char *key)
     return json_string(ts);
 }
 
-/* Adds the runtime fields an object type shows besides its config. A serviceengine's
+/* Adds the runtime fields an object type shows besides its config. A virtualservice's
+ * "runtime" is its health and rates as the SEs connected to this node report them
+ * (se_sessions_vs_runtime). A serviceengine's
  * come from the replicated runtime record (store_se.h); its last_heartbeat is the later
  * of the record's and what this node heard on its own session with the SE, and its
  * config_version is what the SE told this node it serves. */
@@ -67,6 +69,12 @@ static void api__decorate(struct api_objects *area, enum obj_type type, json_t *
     const char *uuid = json_string_value(json_object_get(obj, "uuid"));
     int up;
     struct se_sessions_heard heard = {0, -1};
+    if (type == OBJ_VIRTUALSERVICE && uuid != NULL) {
+        /* what the SEs connected here said of it (null: none serves it, or none said) */
+        rt = area->se_sessions != NULL ? se_sessions_vs_runtime(area->se_sessions, uuid) : NULL;
+        json_object_set_new(obj, "runtime", rt != NULL ? rt : json_null());
+        return;
+    }
     if (type != OBJ_SERVICEENGINE || uuid == NULL)
         return;
     rt = store_se_runtime(area->store, uuid);

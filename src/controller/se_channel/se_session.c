@@ -13,6 +13,7 @@
 #include "common/timeutil.h"
 #include "common/vlog.h"
 #include "controller/logs/log_store.h"
+#include "controller/se_channel/vs_reports.h"
 
 /* LOGS frames an SE may have unacknowledged on one session (the agreed wire format). */
 #define SE_SESSIONS_LOGS_IN_FLIGHT 4
@@ -85,6 +86,7 @@ struct se_sessions {
     se_sessions_report_cb report;
     void *report_data;
     struct log_store *log_store; /* borrowed; NULL: LOGS frames are not stored (not acked) */
+    struct vs_reports *vs_reports; /* owned: the SEs' HEARTBEAT "vs" lists (NULL: none kept) */
 };
 
 /* True if this node knows a leader with quorum: it leads and heard from a majority within
@@ -637,6 +639,9 @@ static void se_sessions__on_frame(void *data, void *owner_state, const struct se
                 s->se_config_version = json_integer_value(version);
             se_sessions__on_se_state(p, s, frame->payload);
             se_sessions__on_logs_counts(p, s, frame->payload);
+            if (p->vs_reports != NULL)
+                vs_reports_put(p->vs_reports, s->uuid, json_object_get(frame->payload, "vs"),
+                               time_mono_ms());
             break;
         }
         case SE_FRAME_HEARTBEAT_ACK:
@@ -704,6 +709,8 @@ static void se_sessions__on_close(void *data, void *owner_state, const char *rea
         se_sessions__report(p, s, SE_SESSION_DOWN, 0);
     for (unsigned i = 0; i < s->logs_n; i++) /* stored all the same, never acked here */
         log_store_batch_cancel(s->logs_in_flight[i]);
+    if (p->vs_reports != NULL)
+        vs_reports_forget(p->vs_reports, s->uuid);
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -835,6 +842,13 @@ void se_sessions_heard(const struct se_sessions *sessions, const char *uuid,
     }
 }
 
+json_t *se_sessions_vs_runtime(const struct se_sessions *sessions, const char *vs_uuid)
+{
+    if (sessions->vs_reports == NULL)
+        return NULL;
+    return vs_reports_runtime(sessions->vs_reports, vs_uuid);
+}
+
 static int se_sessions__caught_up(void *data)
 {
     return se_sessions_ready(data);
@@ -861,7 +875,9 @@ struct se_sessions *se_sessions_new(uv_loop_t *loop, struct store *store,
     p->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     p->miss_limit = cfg->miss_limit > 0 ? cfg->miss_limit : 3;
     snprintf(p->boot, sizeof p->boot, "%s", cfg->boot != NULL ? cfg->boot : "");
+    p->vs_reports = vs_reports_new(); /* NULL: virtual services show no runtime */
     if (loop_timer_init(loop, &p->push, se_sessions__on_push) != 0) {
+        vs_reports_free(p->vs_reports);
         free(p);
         return NULL;
     }
@@ -882,6 +898,7 @@ static void se_sessions__maybe_free(struct se_sessions *p)
     for (int t = 0; t < OBJ__COUNT; t++)
         json_decref(p->objects[t]);
     free(p->nodes_ready_told);
+    vs_reports_free(p->vs_reports);
     free(p);
 }
 

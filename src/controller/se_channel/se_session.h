@@ -123,6 +123,11 @@ struct se_sessions_heard {
 void se_sessions_heard(const struct se_sessions *sessions, const char *uuid,
                        struct se_sessions_heard *out);
 
+/* The runtime of virtual service VS_UUID (borrowed) from what the SEs connected here said
+ * in their latest HEARTBEATs (vs_reports_runtime's shape, a new object), or NULL when none
+ * reported it. */
+json_t *se_sessions_vs_runtime(const struct se_sessions *sessions, const char *vs_uuid);
+
 /* How many sessions have said HELLO. */
 unsigned se_sessions_count(const struct se_sessions *sessions);
 
