@@ -694,6 +694,7 @@ int main(int argc, char **argv)
 
     if (store_open(&d.store) != 0)
         vigild__die("cannot open the in-memory database");
+    store_set_events_keep(d.store, d.opts.test_events_keep); /* 0 unless a test build's knob */
     uv_loop_init(&d.loop);
     d.client = http_client_new(&d.loop);
     if (d.client == NULL)

@@ -218,6 +218,7 @@ OPTIONS__UINT_SETTER(set_apply_delay, "test-apply-delay-ms", test_apply_delay_ms
 OPTIONS__UINT_SETTER(set_se_max_sessions, "test-se-max-sessions", test_se_max_sessions, 1, 4096)
 OPTIONS__UINT_SETTER(set_log_commit_delay, "test-log-commit-delay-ms", test_log_commit_delay_ms, 1,
                      600000)
+OPTIONS__UINT_SETTER(set_events_keep, "test-events-keep", test_events_keep, 1, 100000)
 
 static int set_fast_hash(struct vigild_options *o, const char *v, char *e, size_t n)
 {
@@ -264,6 +265,7 @@ static const struct options__entry options__table[] = {
     {"test-wrong-answer-index", set_wrong_index, 0},
     {"test-se-max-sessions", set_se_max_sessions, 1},
     {"test-log-commit-delay-ms", set_log_commit_delay, 1},
+    {"test-events-keep", set_events_keep, 1},
 #endif
     {"verbose", set_verbose, 0},
 };

@@ -46,6 +46,8 @@ struct vigild_options {
     /* The log store's writer waits this long before each commit (tests only: a batch stays
      * unacknowledged that long; 0: none). */
     unsigned test_log_commit_delay_ms;
+    /* The events the store keeps, fewer than its 100,000 (tests only; 0: the default). */
+    unsigned test_events_keep;
     int verbose;
 };
 

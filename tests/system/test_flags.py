@@ -246,7 +246,8 @@ def test_config_file_garbage_line(cluster_factory, tmp_path):
 
 
 TEST_KNOBS = [["--test-fast-password-hash"], ["--test-wrong-answer-index"],
-              ["--test-apply-delay-ms", "10"], ["--test-se-max-sessions", "2"]]
+              ["--test-apply-delay-ms", "10"], ["--test-se-max-sessions", "2"],
+              ["--test-log-commit-delay-ms", "5"], ["--test-events-keep", "20"]]
 
 
 @pytest.mark.parametrize("knob", TEST_KNOBS, ids=[k[0] for k in TEST_KNOBS])

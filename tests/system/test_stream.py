@@ -245,3 +245,25 @@ def test_257th_stream_gets_503(cluster_factory, streams):
     finally:
         for r in raws:
             r.close()
+
+
+def test_a_resume_from_before_the_oldest_kept_event_says_what_it_missed(cluster_factory,
+                                                                        streams):
+    """The store keeps the newest events only (100,000; 20 here, --test-events-keep): a
+    client resuming from an id older than the oldest kept gets a `gap` message naming what
+    was pruned, then the kept events; a resume from inside the kept range gets none."""
+    node = cluster_factory(1, extra_flags=["--test-events-keep", "20"]).nodes[0]
+    make_events(node, 30)
+    kept = all_events(node)
+    assert len(kept) == 20, len(kept)
+    a = open_sse(streams, node, headers={"Last-Event-ID": "2"})
+    a.wait(lambda c: len(c.of("event")) >= 20, 10, "the kept events")
+    gaps = a.of("gap")
+    assert len(gaps) == 1, gaps
+    gap = json.loads(gaps[0]["data"])
+    first = event_messages(a)[0][0]
+    assert gap == {"after": 2, "next": first, "missed": first - 3}, (gap, first)
+    assert a.messages.index(gaps[0]) < a.messages.index(a.of("event")[0])
+    b = open_sse(streams, node, headers={"Last-Event-ID": str(first + 5)})
+    b.wait(lambda c: len(c.of("event")) >= 14, 10, "the events after a kept one")
+    assert b.of("gap") == [] and event_messages(b)[0][0] == first + 6

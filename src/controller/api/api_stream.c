@@ -127,6 +127,23 @@ static void api__build_snapshot(struct api_stream *area)
     area->snapshot_fresh = 1;
 }
 
+/* Appends a "gap" message to OUT when LIST (store_events_after's, after CURSOR) does not
+ * start right after CURSOR: the events between were pruned (the store keeps the newest
+ * STORE_EVENTS_KEEP), so a client resuming from CURSOR can tell it missed some. */
+static void api__frame_gap(struct buf *out, uint64_t cursor, json_t *list)
+{
+    uint64_t first = (uint64_t)json_integer_value(json_object_get(json_array_get(list, 0), "seq"));
+    char text[160];
+
+    if (first == 0 || first == cursor + 1)
+        return;
+    snprintf(text, sizeof text, "{\"after\":%llu,\"next\":%llu,\"missed\":%llu}",
+             (unsigned long long)cursor, (unsigned long long)first,
+             (unsigned long long)(first - cursor - 1));
+    if (sse_append_message(out, "gap", 0, text, strlen(text)) != 0)
+        vlog_error("stream: out of memory framing a gap");
+}
+
 /* Sends C the events after its cursor, up to the area's newest, while its buffer has room
  * (a quarter of its cap) and for a few pages at most: a client far behind catches up over
  * the next turns, never with one burst. Returns 0, or -1 when C was dropped. */
@@ -142,6 +159,7 @@ static int api__catch_up(struct api__client *c)
         size_t i;
         int rv = 0;
 
+        api__frame_gap(&out, c->cursor, list);
         json_array_foreach(list, i, item)
         {
             if ((uint64_t)json_integer_value(json_object_get(item, "seq")) > area->seq)

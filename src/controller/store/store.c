@@ -51,6 +51,11 @@ static const char store__schema[] =
     "CREATE TABLE revoked_sessions(sid TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);"
     "INSERT INTO meta(key, value) VALUES('schema_version', " STORE__SCHEMA_VERSION ");";
 
+void store_set_events_keep(struct store *store, int64_t keep)
+{
+    store->db.events_keep = keep;
+}
+
 int store_open(struct store **out)
 {
     struct store *store = calloc(1, sizeof *store);

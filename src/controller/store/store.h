@@ -131,6 +131,10 @@ char *store_meta_get(struct store *store, const char *key);
 /* How many events the store keeps: recording one more deletes the oldest. */
 #define STORE_EVENTS_KEEP 100000
 
+/* Keeps KEEP events instead (0: STORE_EVENTS_KEEP). The test build's --test-events-keep
+ * only: every replica must keep the same number, or their event logs differ. */
+void store_set_events_keep(struct store *store, int64_t keep);
+
 /* The longest a session lives from its issue (auth.h's AUTH_SESSION_MAX_MS): a session
  * revocation is kept until the session would have expired anyway. Here because the store
  * prunes revocations and calls nothing of the auth layer above it. */

@@ -29,6 +29,7 @@ struct store_db_slot {
 struct store_db {
     sqlite3 *handle;
     struct store_db_slot slots[STORE_DB_SLOTS]; /* see store_db_statement */
+    int64_t events_keep; /* the events kept (STORE_EVENTS_KEEP; store_set_events_keep) */
 };
 
 /* A value bound to a statement parameter; a list of them ends with STORE_DB_END. */

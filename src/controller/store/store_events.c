@@ -44,9 +44,10 @@ int store_events_insert(struct store_db *db, const char *key, const char *event_
     free(text);
     if (err != 0)
         return err;
-    /* Keep the newest STORE_EVENTS_KEEP. */
+    /* Keep the newest STORE_EVENTS_KEEP (or what store_set_events_keep said). */
     return store_db_write(db, "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - ?",
-                          STORE_DB_BIND(STORE_DB_INT(STORE_EVENTS_KEEP)));
+                          STORE_DB_BIND(STORE_DB_INT(db->events_keep > 0 ? db->events_keep
+                                                                          : STORE_EVENTS_KEEP)));
 }
 
 /* A node's name and IP from its record ("node-ID" and "" before it registered). */
