@@ -714,24 +714,24 @@ static void test_lockout(void **state)
 
     /* Four failures within the window: slowed, not locked. */
     for (unsigned i = 1; i < AUTH_LOCK_FAILURES; i++) {
-        assert_int_equal(auth_lockout_failure(f->auth, "u:alice", T0 + i * MINUTE, &locked), i);
+        assert_int_equal(lockout_failure(auth_lockout(f->auth), "u:alice", AUTH_LOCK_FAILURES, T0 + i * MINUTE, &locked), i);
         assert_int_equal(locked, 0);
-        assert_int_equal(auth_lockout_remaining(f->auth, "u:alice", T0 + i * MINUTE), 0);
+        assert_int_equal(lockout_remaining(auth_lockout(f->auth), "u:alice", T0 + i * MINUTE), 0);
     }
     /* The fifth locks the account for 15 minutes; nothing else. */
-    assert_int_equal(auth_lockout_failure(f->auth, "u:alice", T0 + 5 * MINUTE, &locked), 5);
+    assert_int_equal(lockout_failure(auth_lockout(f->auth), "u:alice", AUTH_LOCK_FAILURES, T0 + 5 * MINUTE, &locked), 5);
     assert_int_equal(locked, 1);
-    assert_int_equal(auth_lockout_remaining(f->auth, "u:alice", T0 + 5 * MINUTE), AUTH_LOCK_MS);
-    assert_int_equal(auth_lockout_remaining(f->auth, "u:alice", T0 + 20 * MINUTE - 1), 1);
-    assert_int_equal(auth_lockout_remaining(f->auth, "u:bob", T0 + 5 * MINUTE), 0);
-    assert_int_equal(auth_lockout_remaining(f->auth, "ip:127.0.0.1", T0 + 5 * MINUTE), 0);
+    assert_int_equal(lockout_remaining(auth_lockout(f->auth), "u:alice", T0 + 5 * MINUTE), AUTH_LOCK_MS);
+    assert_int_equal(lockout_remaining(auth_lockout(f->auth), "u:alice", T0 + 20 * MINUTE - 1), 1);
+    assert_int_equal(lockout_remaining(auth_lockout(f->auth), "u:bob", T0 + 5 * MINUTE), 0);
+    assert_int_equal(lockout_remaining(auth_lockout(f->auth), "ip:127.0.0.1", T0 + 5 * MINUTE), 0);
     /* A success while locked does not unlock. */
-    auth_lockout_success(f->auth, "u:alice", T0 + 6 * MINUTE);
-    assert_int_equal(auth_lockout_remaining(f->auth, "u:alice", T0 + 6 * MINUTE), 14 * MINUTE);
+    lockout_success(auth_lockout(f->auth), "u:alice", T0 + 6 * MINUTE);
+    assert_int_equal(lockout_remaining(auth_lockout(f->auth), "u:alice", T0 + 6 * MINUTE), 14 * MINUTE);
     /* Released after 15 minutes, with the count starting afresh. */
-    assert_int_equal(auth_lockout_remaining(f->auth, "u:alice", T0 + 20 * MINUTE), 0);
+    assert_int_equal(lockout_remaining(auth_lockout(f->auth), "u:alice", T0 + 20 * MINUTE), 0);
     locked = 0;
-    assert_int_equal(auth_lockout_failure(f->auth, "u:alice", T0 + 21 * MINUTE, &locked), 1);
+    assert_int_equal(lockout_failure(auth_lockout(f->auth), "u:alice", AUTH_LOCK_FAILURES, T0 + 21 * MINUTE, &locked), 1);
     assert_int_equal(locked, 0);
 }
 
@@ -743,14 +743,14 @@ static void test_lockout_not_flushed(void **state)
     char key[64];
 
     for (unsigned i = 0; i < AUTH_LOCK_FAILURES; i++)
-        auth_lockout_failure(f->auth, "u:admin", T0 + i, &locked);
+        lockout_failure(auth_lockout(f->auth), "u:admin", AUTH_LOCK_FAILURES, T0 + i, &locked);
     assert_int_equal(locked, 1);
     for (unsigned i = 0; i < 5000; i++) {
         int l = 0;
         snprintf(key, sizeof key, "u:made-up-%u", i);
-        auth_lockout_failure(f->auth, key, T0 + MINUTE + i, &l);
+        lockout_failure(auth_lockout(f->auth), key, AUTH_LOCK_FAILURES, T0 + MINUTE + i, &l);
     }
-    assert_true(auth_lockout_remaining(f->auth, "u:admin", T0 + 2 * MINUTE) > 0);
+    assert_true(lockout_remaining(auth_lockout(f->auth), "u:admin", T0 + 2 * MINUTE) > 0);
 }
 
 static void test_lockout_window(void **state)
@@ -760,22 +760,46 @@ static void test_lockout_window(void **state)
 
     /* Five failures four minutes apart span 16 minutes: the first has left the window. */
     for (unsigned i = 0; i < 4; i++)
-        assert_int_equal(auth_lockout_failure(f->auth, "ip:192.0.2.7", T0 + i * 4 * MINUTE, &locked),
+        assert_int_equal(lockout_failure(auth_lockout(f->auth), "ip:192.0.2.7", AUTH_LOCK_FAILURES, T0 + i * 4 * MINUTE, &locked),
                          i + 1);
-    assert_int_equal(auth_lockout_failure(f->auth, "ip:192.0.2.7", T0 + 16 * MINUTE, &locked), 4);
+    assert_int_equal(lockout_failure(auth_lockout(f->auth), "ip:192.0.2.7", AUTH_LOCK_FAILURES, T0 + 16 * MINUTE, &locked), 4);
     assert_int_equal(locked, 0);
-    assert_int_equal(auth_lockout_remaining(f->auth, "ip:192.0.2.7", T0 + 16 * MINUTE), 0);
+    assert_int_equal(lockout_remaining(auth_lockout(f->auth), "ip:192.0.2.7", T0 + 16 * MINUTE), 0);
     /* One more a minute later makes five within 15 minutes (+4 .. +17). */
-    assert_int_equal(auth_lockout_failure(f->auth, "ip:192.0.2.7", T0 + 17 * MINUTE, &locked), 5);
+    assert_int_equal(lockout_failure(auth_lockout(f->auth), "ip:192.0.2.7", AUTH_LOCK_FAILURES, T0 + 17 * MINUTE, &locked), 5);
     assert_int_equal(locked, 1);
 
     /* A success forgets an unlocked key's failures. */
     locked = 0;
     for (unsigned i = 1; i < AUTH_LOCK_FAILURES; i++)
-        assert_int_equal(auth_lockout_failure(f->auth, "u:admin", T0 + i * MINUTE, &locked), i);
-    auth_lockout_success(f->auth, "u:admin", T0 + 5 * MINUTE);
-    assert_int_equal(auth_lockout_failure(f->auth, "u:admin", T0 + 6 * MINUTE, &locked), 1);
+        assert_int_equal(lockout_failure(auth_lockout(f->auth), "u:admin", AUTH_LOCK_FAILURES, T0 + i * MINUTE, &locked), i);
+    lockout_success(auth_lockout(f->auth), "u:admin", T0 + 5 * MINUTE);
+    assert_int_equal(lockout_failure(auth_lockout(f->auth), "u:admin", AUTH_LOCK_FAILURES, T0 + 6 * MINUTE, &locked), 1);
     assert_int_equal(locked, 0);
+}
+
+/* A limit of 0 counts and never locks; a limit above 5 needs that many (the ring holds
+ * AUTH_LOCK_ADDRESS_FAILURES); lockout_recent reads without counting. */
+static void test_lockout_limits(void **state)
+{
+    struct fixture *f = *state;
+    struct lockout *l = auth_lockout(f->auth);
+    int locked = 0;
+
+    for (unsigned i = 1; i <= 30; i++)
+        assert_int_equal(lockout_failure(l, "u:admin", 0, T0 + i, &locked),
+                         i < AUTH_LOCK_ADDRESS_FAILURES ? i : AUTH_LOCK_ADDRESS_FAILURES);
+    assert_int_equal(locked, 0);
+    assert_int_equal(lockout_remaining(l, "u:admin", T0 + 31), 0);
+    assert_int_equal(lockout_recent(l, "u:admin", T0 + 31), AUTH_LOCK_ADDRESS_FAILURES);
+    assert_int_equal(lockout_recent(l, "u:nobody", T0 + 31), 0);
+    for (unsigned i = 1; i < AUTH_LOCK_ADDRESS_FAILURES; i++)
+        lockout_failure(l, "ip:192.0.2.9", AUTH_LOCK_ADDRESS_FAILURES, T0 + i, &locked);
+    assert_int_equal(locked, 0);
+    lockout_failure(l, "ip:192.0.2.9", AUTH_LOCK_ADDRESS_FAILURES, T0 + 40, &locked);
+    assert_int_equal(locked, 1);
+    assert_int_equal(lockout_remaining(l, "ip:192.0.2.9", T0 + 40), AUTH_LOCK_MS);
+    assert_int_equal(lockout_recent(l, "ip:192.0.2.9", T0 + 41), 0);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -957,7 +981,7 @@ int main(void)
         cmocka_unit_test(test_origin_sec_fetch_site),
         cmocka_unit_test_setup_teardown(test_lockout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lockout_not_flushed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lockout_not_flushed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lockout_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lockout_window, setup, teardown),
         cmocka_unit_test(test_authorize_roles),
         cmocka_unit_test(test_authorize_on_behalf),

@@ -10,12 +10,13 @@
 #include "common/timeutil.h"
 #include "common/vlog.h"
 #include "controller/auth/auth_crypto.h"
+#include "controller/auth/lockout.h"
 
 #define AUTH__MAX_HASHING 2      /* Argon2 checks running at once */
-#define AUTH__MAX_QUEUED 64      /* waiting for a slot; more get 429 */
+#define AUTH__MAX_QUEUED 64      /* waiting for a slot; more get 429 (a suspect one first) */
+#define AUTH__MAX_QUEUED_PER_ADDRESS 4 /* waiting checks from one source address */
 #define AUTH__CACHE_SIZE 256     /* Basic credentials remembered */
 #define AUTH__CACHE_MS 60000
-#define AUTH__LOCKS 1024         /* accounts and addresses tracked */
 #define AUTH__REFRESH_MS 60000   /* a session cookie is renewed when older than this */
 #define AUTH__TOKENS 128         /* bearer tokens remembered (direct-mapped by their hash) */
 
@@ -37,15 +38,13 @@ struct auth__token_entry {
     int revoked;
 };
 
-struct auth__lock {
-    char key[160];              /* "u:NAME" or "ip:ADDR" */
-    int64_t failures[AUTH_LOCK_FAILURES];
-    unsigned n;
-    int64_t locked_until_ms;
-    int64_t last_ms;
-};
-
 struct auth__work;
+
+/* Password checks waiting for a hashing slot, oldest first. */
+struct auth__queue {
+    struct auth__work *head, *tail;
+    unsigned n;
+};
 
 struct auth {
     uv_loop_t *loop;
@@ -56,10 +55,16 @@ struct auth {
     struct auth__cache_entry cache[AUTH__CACHE_SIZE];
     struct auth__token_entry tokens[AUTH__TOKENS];
     uint64_t users_generation;   /* store generation + 1 at which users were seen, or 0 */
-    struct auth__lock locks[AUTH__LOCKS];
+    struct lockout *lockout;
     unsigned hashing;
-    struct auth__work *queue_head, *queue_tail;
-    unsigned queued;
+    /* Checks from addresses without a recent failure go first ("clean"); those from
+     * addresses that failed ("suspect") wait behind them and are the ones refused when
+     * the queues are full (docs/api.md, "Lockout"). */
+    struct auth__queue clean, suspect;
+    /* Every check submitted and not answered yet (queued, hashing, or waiting out its
+     * delay): answered at once by auth_close, so that no request stays suspended (the HTTP
+     * server cannot stop with one). */
+    struct auth__work *live;
     int closing;
 };
 
@@ -77,7 +82,11 @@ struct auth__work {
     auth_hash_cb hash_cb;
     void *data;
     struct auth_identity id;
-    char ip[64];
+    char ip[64];                /* "" for hashing that no client asked for */
+    int suspect;                /* queued behind the clean ones */
+    int running;                /* on the thread pool now */
+    int delayed;                /* its answer waits on DELAY */
+    struct auth__work *live_prev, *live_next; /* in auth's live list while unanswered */
     char cache_key[AUTH_MAC_HEX_LEN];
     int known_user;
     uv_timer_t delay;
@@ -99,109 +108,179 @@ static void auth__work_run(uv_work_t *req)
 
 static void auth__start_next(struct auth *a);
 
+static void auth__live_add(struct auth *a, struct auth__work *w)
+{
+    w->live_prev = NULL;
+    w->live_next = a->live;
+    if (a->live != NULL)
+        a->live->live_prev = w;
+    a->live = w;
+}
+
+/* W is being answered: it leaves the live list. */
+static void auth__live_remove(struct auth__work *w)
+{
+    struct auth *a = w->a;
+    if (w->live_prev != NULL)
+        w->live_prev->live_next = w->live_next;
+    else if (a->live == w)
+        a->live = w->live_next;
+    if (w->live_next != NULL)
+        w->live_next->live_prev = w->live_prev;
+    w->live_prev = w->live_next = NULL;
+}
+
+static void auth__free(struct auth *a)
+{
+    lockout_free(a->lockout);
+    free(a);
+}
+
 static void auth__work_after(uv_work_t *req, int status)
 {
     struct auth__work *w = req->data;
     struct auth *a = w->a;
     a->hashing--;
+    w->running = 0;
     sodium_memzero(w->password, sizeof w->password);
-    if (a->closing) {
+    if (a->closing) { /* answered by auth_close already */
         free(w);
         if (a->hashing == 0)
-            free(a);
+            auth__free(a);
         return;
     }
     w->done(w);
     auth__start_next(a);
 }
 
+/* Takes the oldest of Q, or NULL. */
+static struct auth__work *auth__queue_take(struct auth__queue *q)
+{
+    struct auth__work *w = q->head;
+    if (w == NULL)
+        return NULL;
+    q->head = w->next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    q->n--;
+    return w;
+}
+
+static void auth__queue_put(struct auth__queue *q, struct auth__work *w)
+{
+    w->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    q->n++;
+}
+
+/* Takes the newest of Q (non-empty). */
+static struct auth__work *auth__queue_take_newest(struct auth__queue *q)
+{
+    struct auth__work *w = q->head, *prev = NULL;
+    while (w->next != NULL) {
+        prev = w;
+        w = w->next;
+    }
+    if (prev != NULL)
+        prev->next = NULL;
+    else
+        q->head = NULL;
+    q->tail = prev;
+    q->n--;
+    return w;
+}
+
+static unsigned auth__queued_from(const struct auth__queue *q, const char *ip)
+{
+    unsigned n = 0;
+    for (const struct auth__work *w = q->head; w != NULL; w = w->next)
+        n += strcmp(w->ip, ip) == 0;
+    return n;
+}
+
 static void auth__start_next(struct auth *a)
 {
-    while (a->hashing < AUTH__MAX_HASHING && a->queue_head != NULL) {
-        struct auth__work *w = a->queue_head;
-        a->queue_head = w->next;
-        if (a->queue_head == NULL)
-            a->queue_tail = NULL;
-        a->queued--;
+    struct auth__work *w;
+    while (a->hashing < AUTH__MAX_HASHING &&
+           ((w = auth__queue_take(&a->clean)) != NULL || (w = auth__queue_take(&a->suspect)) != NULL)) {
         a->hashing++;
+        w->running = 1;
         w->req.data = w;
         uv_queue_work(a->loop, &w->req, auth__work_run, auth__work_after);
     }
 }
 
-/* Queues W; returns VIGIL_ETOOBIG when too many checks wait already. */
+static void auth__answer_later(struct auth__work *w, unsigned status, const char *message,
+                               uint64_t delay_ms);
+
+/* Queues W: clean, or suspect when its address failed within the lockout window. Returns
+ * VIGIL_ETOOBIG when its address has AUTH__MAX_QUEUED_PER_ADDRESS checks waiting already,
+ * or the queues are full and W is suspect (or no suspect check waits); a clean W arriving
+ * at full queues takes the place of the newest suspect one, which is answered 429. */
 static int auth__submit(struct auth *a, struct auth__work *w)
 {
-    if (a->queued >= AUTH__MAX_QUEUED)
-        return VIGIL_ETOOBIG;
+    char addr[80];
+
     w->a = a;
-    w->next = NULL;
-    if (a->queue_tail != NULL)
-        a->queue_tail->next = w;
-    else
-        a->queue_head = w;
-    a->queue_tail = w;
-    a->queued++;
+    if (w->ip[0] != '\0') {
+        if (auth__queued_from(&a->clean, w->ip) + auth__queued_from(&a->suspect, w->ip) >=
+            AUTH__MAX_QUEUED_PER_ADDRESS)
+            return VIGIL_ETOOBIG;
+        snprintf(addr, sizeof addr, "ip:%s", w->ip);
+        w->suspect = lockout_recent(a->lockout, addr, time_now_ms()) > 0;
+    }
+    if (a->clean.n + a->suspect.n >= AUTH__MAX_QUEUED) {
+        struct auth__work *out;
+        if (w->suspect || a->suspect.n == 0)
+            return VIGIL_ETOOBIG;
+        out = auth__queue_take_newest(&a->suspect);
+        sodium_memzero(out->password, sizeof out->password);
+        auth__answer_later(out, 429, "too many password checks in progress", 0);
+    }
+    auth__queue_put(w->suspect ? &a->suspect : &a->clean, w);
+    auth__live_add(a, w);
     auth__start_next(a);
     return 0;
 }
 
 /* --- lockout ------------------------------------------------------------------------ */
 
-/* Finds KEY's entry, or (CREATE) takes a slot for it: the least recently failed entry
- * that is not locked, so that failures under many other names cannot push a lock out. */
-static struct auth__lock *auth__lock_find(struct auth *a, const char *key, int create,
-                                         int64_t now)
+struct lockout *auth_lockout(struct auth *a)
 {
-    struct auth__lock *oldest = NULL, *oldest_locked = &a->locks[0];
-    for (unsigned i = 0; i < AUTH__LOCKS; i++) {
-        struct auth__lock *l = &a->locks[i];
-        if (strcmp(l->key, key) == 0)
-            return l;
-        if (l->locked_until_ms > now) {
-            if (l->locked_until_ms < oldest_locked->locked_until_ms)
-                oldest_locked = l;
-        } else if (oldest == NULL || l->last_ms < oldest->last_ms) {
-            oldest = l;
-        }
-    }
-    if (!create)
-        return NULL;
-    if (oldest == NULL)
-        oldest = oldest_locked; /* every slot locked: the lock closest to its end goes */
-    memset(oldest, 0, sizeof *oldest);
-    snprintf(oldest->key, sizeof oldest->key, "%s", key);
-    return oldest;
+    return a->lockout;
 }
 
-int64_t auth_lockout_remaining(struct auth *a, const char *key, int64_t now)
+/* The lockout keys of USER checked from IP (lockout.h). */
+struct auth__keys {
+    char pair[200], addr[80], account[160];
+};
+
+static void auth__keys_of(const char *user, const char *ip, struct auth__keys *k)
 {
-    struct auth__lock *l = auth__lock_find(a, key, 0, now);
-    return l != NULL && l->locked_until_ms > now ? l->locked_until_ms - now : 0;
+    snprintf(k->pair, sizeof k->pair, "p:%s %.127s", ip, user);
+    snprintf(k->addr, sizeof k->addr, "ip:%s", ip);
+    snprintf(k->account, sizeof k->account, "u:%.127s", user);
 }
 
-unsigned auth_lockout_failure(struct auth *a, const char *key, int64_t now, int *locked)
+/* Refused before any password check: that account from that address, or that address. */
+static int auth__locked_out(struct auth *a, const struct auth__keys *k, int64_t now)
 {
-    struct auth__lock *l = auth__lock_find(a, key, 1, now);
-    unsigned recent = 0;
-    l->failures[l->n++ % AUTH_LOCK_FAILURES] = now;
-    l->last_ms = now;
-    for (unsigned i = 0; i < AUTH_LOCK_FAILURES; i++)
-        if (l->failures[i] != 0 && now - l->failures[i] <= AUTH_LOCK_WINDOW_MS)
-            recent++;
-    if (recent >= AUTH_LOCK_FAILURES && l->locked_until_ms <= now) {
-        l->locked_until_ms = now + AUTH_LOCK_MS;
-        memset(l->failures, 0, sizeof l->failures);
-        *locked = 1;
-    }
-    return recent;
+    return lockout_remaining(a->lockout, k->pair, now) > 0 ||
+           lockout_remaining(a->lockout, k->addr, now) > 0;
 }
 
-void auth_lockout_success(struct auth *a, const char *key, int64_t now)
+/* A correct password: the pair's failures are forgotten. The address's stay (one good
+ * account does not launder guesses at others) and so do the account's (its owner logging
+ * in does not speed up those guessing at it elsewhere): both age out of the window. */
+static void auth__succeeded(struct auth *a, const char *user, const char *ip, int64_t now)
 {
-    struct auth__lock *l = auth__lock_find(a, key, 0, now);
-    if (l != NULL && l->locked_until_ms <= now)
-        memset(l->failures, 0, sizeof l->failures);
+    struct auth__keys k;
+    auth__keys_of(user, ip, &k);
+    lockout_success(a->lockout, k.pair, now);
 }
 
 static void auth__event(struct auth *a, const char *event_id, const char *user, const char *ip)
@@ -414,9 +493,7 @@ static void auth__basic_done(struct auth__work *w)
 {
     struct auth *a = w->a;
     int64_t now = time_now_ms();
-    char ukey[160];
 
-    snprintf(ukey, sizeof ukey, "u:%s", w->id.user);
     if (w->ok && w->known_user && auth__load_user(a, w->id.user, &w->id) == 0) {
         unsigned slot = (unsigned)(now % AUTH__CACHE_SIZE);
         for (unsigned i = 0; i < AUTH__CACHE_SIZE; i++)
@@ -428,8 +505,9 @@ static void auth__basic_done(struct auth__work *w)
         snprintf(a->cache[slot].user, sizeof a->cache[slot].user, "%s", w->id.user);
         snprintf(a->cache[slot].hash, sizeof a->cache[slot].hash, "%s", w->hash);
         a->cache[slot].expires_ms = now + AUTH__CACHE_MS;
-        auth_lockout_success(a, ukey, now);
+        auth__succeeded(a, w->id.user, w->ip, now);
         w->id.via = AUTH_VIA_BASIC;
+        auth__live_remove(w);
         w->cb(w->data, 0, &w->id, NULL);
         free(w);
         return;
@@ -442,7 +520,8 @@ static void auth__basic(struct auth *a, struct http_request *req, const char *b6
 {
     unsigned char raw[512];
     size_t len = 0;
-    char *colon, cache_key[AUTH_MAC_HEX_LEN], ukey[160], ikey[80];
+    char *colon, cache_key[AUTH_MAC_HEX_LEN];
+    struct auth__keys keys;
     struct auth__work *w;
     json_t *u;
     int64_t now = time_now_ms();
@@ -487,9 +566,8 @@ static void auth__basic(struct auth *a, struct http_request *req, const char *b6
             return;
         }
     }
-    snprintf(ukey, sizeof ukey, "u:%.127s", (char *)raw);
-    snprintf(ikey, sizeof ikey, "ip:%s", http_request_peer(req));
-    if (auth_lockout_remaining(a, ukey, now) > 0 || auth_lockout_remaining(a, ikey, now) > 0) {
+    auth__keys_of((char *)raw, http_request_peer(req), &keys);
+    if (auth__locked_out(a, &keys, now)) {
         sodium_memzero(raw, sizeof raw);
         cb(data, 429, NULL, "too many failed logins: locked for a while");
         return;
@@ -732,54 +810,64 @@ static void auth__on_delay_closed(uv_handle_t *h)
 static void auth__on_delay(uv_timer_t *t)
 {
     struct auth__work *w = t->data;
+    auth__live_remove(w);
     w->cb(w->data, w->answer_status, NULL, w->answer_message);
     uv_close((uv_handle_t *)t, auth__on_delay_closed);
 }
 
-/* A failed password check (login or Basic): counted per account and address, reported,
- * and answered 401 after a delay that grows with the failures (250 ms, 500 ms, 1 s, 2 s).
- * W is freed once answered. */
+/* Answers W's caller STATUS with MESSAGE after DELAY_MS (0: on the next loop turn, never
+ * from inside the call that decided it); W is freed once answered. */
+static void auth__answer_later(struct auth__work *w, unsigned status, const char *message,
+                               uint64_t delay_ms)
+{
+    w->answer_status = status;
+    snprintf(w->answer_message, sizeof w->answer_message, "%s", message);
+    w->delayed = 1;
+    uv_timer_init(w->a->loop, &w->delay);
+    w->delay.data = w;
+    uv_timer_start(&w->delay, auth__on_delay, delay_ms, 0);
+}
+
+/* A failed password check (login or Basic), counted for the pair (address, account), the
+ * address and the account (lockout.h): the pair is locked at AUTH_LOCK_FAILURES, the
+ * address at AUTH_LOCK_ADDRESS_FAILURES, the account never (it is only slowed down: a
+ * correct password from an address that has not failed is never refused). Reported, and
+ * answered 401 after a delay that grows with the most failures of the three (250 ms,
+ * 500 ms, 1 s, 2 s). W is freed once answered. */
 static void auth__failed(struct auth__work *w, int64_t now, const char *message)
 {
     struct auth *a = w->a;
-    char ukey[160], ikey[80];
-    int locked = 0;
-    unsigned n, m;
+    struct auth__keys k;
+    int locked = 0, account_locked = 0;
+    unsigned n, m, acc;
     uint64_t delay;
 
-    snprintf(ukey, sizeof ukey, "u:%s", w->id.user);
-    snprintf(ikey, sizeof ikey, "ip:%s", w->ip);
-    n = auth_lockout_failure(a, ukey, now, &locked);
-    m = auth_lockout_failure(a, ikey, now, &locked);
-    if (m > n)
-        n = m;
+    auth__keys_of(w->id.user, w->ip, &k);
+    n = lockout_failure(a->lockout, k.pair, AUTH_LOCK_FAILURES, now, &locked);
+    m = lockout_failure(a->lockout, k.addr, AUTH_LOCK_ADDRESS_FAILURES, now, &locked);
+    acc = lockout_failure(a->lockout, k.account, 0, now, &account_locked);
+    n = m > n ? m : n;
+    n = acc > n ? acc : n;
     auth__event(a, "USER_LOGIN_FAILED", w->id.user, w->ip);
     if (locked)
         auth__event(a, "USER_LOCKED", w->id.user, w->ip);
     delay = n > 0 ? 250ULL << (n - 1 > 3 ? 3 : n - 1) : 0;
-    w->answer_status = 401;
-    snprintf(w->answer_message, sizeof w->answer_message, "%s", message);
-    uv_timer_init(a->loop, &w->delay);
-    w->delay.data = w;
-    uv_timer_start(&w->delay, auth__on_delay, delay, 0);
+    auth__answer_later(w, 401, message, delay);
 }
 
 static void auth__login_done(struct auth__work *w)
 {
     struct auth *a = w->a;
     int64_t now = time_now_ms();
-    char ukey[160], ikey[80];
 
-    snprintf(ukey, sizeof ukey, "u:%s", w->id.user);
-    snprintf(ikey, sizeof ikey, "ip:%s", w->ip);
     if (w->ok && w->known_user && auth__load_user(a, w->id.user, &w->id) == 0) {
-        auth_lockout_success(a, ukey, now);
-        auth_lockout_success(a, ikey, now);
+        auth__succeeded(a, w->id.user, w->ip, now);
         w->id.via = AUTH_VIA_SESSION;
         auth_random_token(w->id.sid, sizeof w->id.sid, 32);
         w->id.issued_ms = now;
         w->id.seen_ms = now;
         auth__event(a, "USER_LOGIN", w->id.user, w->ip);
+        auth__live_remove(w);
         w->cb(w->data, 0, &w->id, NULL);
         free(w);
         return;
@@ -790,7 +878,7 @@ static void auth__login_done(struct auth__work *w)
 void auth_login(struct auth *a, const char *user, const char *password, const char *ip,
                 auth_cb cb, void *data)
 {
-    char ukey[160], ikey[80];
+    struct auth__keys keys;
     int64_t now = time_now_ms();
     struct auth__work *w;
     json_t *u;
@@ -799,9 +887,8 @@ void auth_login(struct auth *a, const char *user, const char *password, const ch
         cb(data, 503, NULL, "this node does not know the cluster's credentials yet");
         return;
     }
-    snprintf(ukey, sizeof ukey, "u:%s", user);
-    snprintf(ikey, sizeof ikey, "ip:%s", ip);
-    if (auth_lockout_remaining(a, ukey, now) > 0 || auth_lockout_remaining(a, ikey, now) > 0) {
+    auth__keys_of(user, ip, &keys);
+    if (auth__locked_out(a, &keys, now)) {
         cb(data, 429, NULL, "too many failed logins: locked for a while");
         return;
     }
@@ -833,6 +920,7 @@ void auth_login(struct auth *a, const char *user, const char *password, const ch
 
 static void auth__hash_done(struct auth__work *w)
 {
+    auth__live_remove(w);
     w->hash_cb(w->data, w->ok ? 0 : VIGIL_ENOMEM, w->ok ? w->hash : NULL);
     free(w);
 }
@@ -870,17 +958,38 @@ struct auth *auth_new(uv_loop_t *loop, struct store *store, const char *secret,
     a->secret = secret;
     a->event_cb = event_cb;
     a->event_data = event_data;
+    a->lockout = lockout_new();
+    if (a->lockout == NULL) {
+        free(a);
+        return NULL;
+    }
     return a;
 }
 
 void auth_close(struct auth *a)
 {
     a->closing = 1;
-    while (a->queue_head != NULL) {
-        struct auth__work *w = a->queue_head;
-        a->queue_head = w->next;
-        free(w);
+    /* Every check not answered yet is answered now: one waiting out its delay gets what it
+     * was to get, the others 503; the thread pool's running ones are freed when they end. */
+    while (a->live != NULL) {
+        struct auth__work *w = a->live;
+        auth__live_remove(w);
+        sodium_memzero(w->password, sizeof w->password);
+        if (w->hash_cb != NULL)
+            w->hash_cb(w->data, VIGIL_ESHUTDOWN, NULL);
+        else if (w->delayed)
+            w->cb(w->data, w->answer_status, NULL, w->answer_message);
+        else
+            w->cb(w->data, 503, NULL, "this node is stopping");
+        if (w->delayed) {
+            uv_timer_stop(&w->delay);
+            uv_close((uv_handle_t *)&w->delay, auth__on_delay_closed);
+        } else if (!w->running) {
+            free(w); /* a queued one */
+        }
     }
+    a->clean = (struct auth__queue){0};
+    a->suspect = (struct auth__queue){0};
     if (a->hashing == 0)
-        free(a);
+        auth__free(a);
 }

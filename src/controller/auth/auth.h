@@ -17,14 +17,12 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "controller/auth/lockout.h"
 #include "controller/net/http_server.h"
 #include "controller/store/store.h"
 
 #define AUTH_SESSION_IDLE_MS (30LL * 60 * 1000)
 #define AUTH_SESSION_MAX_MS STORE_SESSION_MAX_MS
-#define AUTH_LOCK_FAILURES 5
-#define AUTH_LOCK_WINDOW_MS (15LL * 60 * 1000)
-#define AUTH_LOCK_MS (15LL * 60 * 1000)
 
 /* Headers of the nodes' own calls. */
 #define AUTH_NODE_HEADER "X-Vigil-Node-Auth"
@@ -116,16 +114,9 @@ void auth_token_mac(struct auth *a, const char *token, char out[65]);
 /* The node credential header value for NODE_ID into OUT ("ID.MAC"). */
 void auth_node_credential(const char *secret, uint64_t node_id, char *out, size_t len);
 
-/* The lockout counters of this node, keyed "u:NAME" (an account) or "ip:ADDR" (a source
- * address); KEY is borrowed, times are ms since the epoch. A failure at NOW_MS is
- * recorded; the return is how many failures KEY has within AUTH_LOCK_WINDOW_MS, and when
- * that reaches AUTH_LOCK_FAILURES, KEY is locked for AUTH_LOCK_MS (its failures forgotten)
- * and *LOCKED set to 1 (else left alone). */
-unsigned auth_lockout_failure(struct auth *a, const char *key, int64_t now_ms, int *locked);
-/* A success at NOW_MS forgets KEY's failures unless it is locked. */
-void auth_lockout_success(struct auth *a, const char *key, int64_t now_ms);
-/* How many ms KEY stays locked after NOW_MS; 0 when it is not locked. */
-int64_t auth_lockout_remaining(struct auth *a, const char *key, int64_t now_ms);
+/* This node's failed-check counters (lockout.h; borrowed, A's): for tests. The policy
+ * itself is in auth.c and docs/api.md ("Lockout"). */
+struct lockout *auth_lockout(struct auth *a);
 
 /* Forgets cached Basic credentials (after a password or role change). */
 void auth_flush_cache(struct auth *a);
