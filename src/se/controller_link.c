@@ -52,6 +52,7 @@ struct controller_link {
     uint64_t heartbeat_seq;
     long long log_node;                /* the latest WELCOME's log_node; -1 until one */
     struct log_delivery *delivery;     /* NULL without a spool */
+    struct log_delivery *metrics_delivery; /* NULL without a metrics spool */
     char run[48];                      /* this process's run ("EPOCH_MS-PID"): names its drop
                                         * episodes, which count from 1 in every run */
 };
@@ -224,6 +225,8 @@ static void controller_link__retarget(struct controller_link *l, const struct ct
         vlog_info("controller_link: log node %lld not connected; access logs wait in the spool",
                   l->log_node);
     log_delivery_set_target(l->delivery, session);
+    if (l->metrics_delivery != NULL)
+        log_delivery_set_target(l->metrics_delivery, session);
 }
 
 static struct ctl_node *controller_link__add(struct controller_link *l, const char *address);
@@ -364,6 +367,10 @@ static void controller_link__on_frame(struct ctl_session *s, struct se_frame *f,
         if (n->link->delivery != NULL)
             log_delivery_on_ack(n->link->delivery, n->session, p, n->address);
         break;
+    case SE_FRAME_METRICS_ACK:
+        if (n->link->metrics_delivery != NULL)
+            log_delivery_on_ack(n->link->metrics_delivery, n->session, p, n->address);
+        break;
     case SE_FRAME_BYE:
         vlog_info("controller_link %s: BYE: %s", n->address,
                   json_string_value(json_object_get(p, "reason")) ?: "no reason");
@@ -454,6 +461,11 @@ static int controller_link__send_logs(void *session, const char *text, size_t le
     return ctl_session_send_text(session, SE_FRAME_LOGS, text, len);
 }
 
+static int controller_link__send_metrics(void *session, const char *text, size_t len)
+{
+    return ctl_session_send_text(session, SE_FRAME_METRICS, text, len);
+}
+
 static size_t controller_link__queued(void *session)
 {
     return ctl_session_queued_bytes(session);
@@ -507,12 +519,23 @@ int controller_link_start(uv_loop_t *loop, const struct controller_link_params *
             return VIGIL_ENOMEM;
         }
     }
+    if (p->spool != NULL && p->metrics_spool != NULL) {
+        static const struct log_delivery_transport transport = {
+            .send = controller_link__send_metrics, .queued = controller_link__queued};
+        if (log_delivery_create(loop, p->metrics_spool, &transport, &l->metrics_delivery) != 0) {
+            log_delivery_close(l->delivery);
+            free(l);
+            return VIGIL_ENOMEM;
+        }
+    }
     for (size_t i = 0; i < p->n_controllers; i++) {
         if (controller_link__add(l, p->controllers[i]) == NULL) {
             for (size_t k = 0; k < l->n_nodes; k++)
                 ctl_session_destroy(l->nodes[k].session);
             if (l->delivery != NULL)
                 log_delivery_close(l->delivery); /* frees itself once its timers closed */
+            if (l->metrics_delivery != NULL)
+                log_delivery_close(l->metrics_delivery);
             free(l);
             return VIGIL_EINVAL;
         }
@@ -561,6 +584,9 @@ void controller_link_close(struct controller_link *l)
     if (l->delivery != NULL)
         log_delivery_close(l->delivery);
     l->delivery = NULL;
+    if (l->metrics_delivery != NULL)
+        log_delivery_close(l->metrics_delivery);
+    l->metrics_delivery = NULL;
     for (size_t i = 0; i < l->n_nodes; i++) {
         controller_link__send(&l->nodes[i], SE_FRAME_BYE,
                               json_pack("{ss}", "reason", "the SE is stopping"));

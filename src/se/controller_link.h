@@ -57,6 +57,9 @@ struct controller_link_params {
      * log_node) through a log_delivery the link owns, HELLO carries its "log_seq" (the first
      * seq not acknowledged) and "spooled_logs", each HEARTBEAT its drops ("logs"). */
     struct log_spool *spool;
+    /* The metrics spool (vs_metrics.h; NULL: none): delivered to the same log node as
+     * METRICS frames through a second log_delivery, acknowledged by METRICS_ACK. */
+    struct log_spool *metrics_spool;
 };
 
 /* Checks the files controller mode needs: KEY_PATH a readable OpenSSH ed25519 private key,

@@ -82,6 +82,7 @@ struct se_listener;
 struct se_conn;
 struct log_sink;
 struct log_seq;
+struct vs_metrics;
 
 /* What a stop asks of a proxy's client connection (see engine_drain). */
 struct se_conn_ops {
@@ -106,6 +107,7 @@ struct se_engine {
     struct se_server *servers;
     struct log_sink *sink;        /* borrowed */
     struct log_seq *seq;          /* borrowed */
+    struct vs_metrics *metrics;   /* borrowed; NULL: no per-second metrics (standalone) */
     struct se_limits limits;
     uint64_t open_connections;    /* client + server sockets of the proxies */
     uint64_t max_connections;     /* accepting pauses above this */

@@ -13,6 +13,7 @@
 #include "se/conn_pool.h"
 #include "se/listener.h"
 #include "se/log_seq.h"
+#include "se/vs_metrics.h"
 #include "se/log_sink.h"
 
 #define ENGINE__ACCEPT_RETRY_MS 100
@@ -468,6 +469,13 @@ void engine_log(struct se_engine *e, struct log_record *r)
     r->seq = log_seq_next(e->seq);
     r->se_name = e->se_name;
     log_sink_append(e->sink, r);
+    if (e->metrics != NULL)
+        vs_metrics_count(e->metrics, r, time_now_ms());
+}
+
+void engine_set_metrics(struct se_engine *e, struct vs_metrics *metrics)
+{
+    e->metrics = metrics;
 }
 
 static void engine__resume_accepting(struct se_engine *e)

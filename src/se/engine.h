@@ -52,8 +52,13 @@ static inline const struct se_limits *engine_limits(const struct se_engine *e)
  * when another is eligible. Returns a borrowed server or NULL when none is eligible. */
 struct se_server *engine_pick_server(struct se_vs *vs, uint64_t hash, const struct se_server *avoid);
 
-/* Numbers record R with the next sequence number and hands it to the log sink. */
+/* Numbers record R with the next sequence number and hands it to the log sink, and
+ * counts it into the per-second metrics when E has them. */
 void engine_log(struct se_engine *e, struct log_record *r);
+
+/* Counts every record logged from now on into METRICS (borrowed, must outlive E's use of
+ * it; NULL: stop counting). */
+void engine_set_metrics(struct se_engine *e, struct vs_metrics *metrics);
 
 /* A proxy opened (DELTA 1) or closed (-1) a socket; accepting pauses near the fd limit. */
 void engine_count_socket(struct se_engine *e, int delta);

@@ -261,7 +261,7 @@ int log_delivery_on_ack(struct log_delivery *d, void *session, const json_t *pay
         return 0; /* an old log node's, or before its WELCOME: delivery starts over anyway */
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
         d->stats.bad_acks++;
-        vlog_warn("log_delivery %s: LOGS_ACK refused: through_seq must be a non-negative "
+        vlog_warn("log_delivery %s: an ack refused: through_seq must be a non-negative "
                   "integer", address);
         return VIGIL_EINVAL;
     }
@@ -272,7 +272,7 @@ int log_delivery_on_ack(struct log_delivery *d, void *session, const json_t *pay
     }
     if (through > d->sent_through) {
         d->stats.bad_acks++;
-        vlog_warn("log_delivery %s: LOGS_ACK refused: through_seq %" PRIu64 " is above the last "
+        vlog_warn("log_delivery %s: an ack refused: through_seq %" PRIu64 " is above the last "
                   "record sent on this session (%" PRIu64 ")", address, through, d->sent_through);
         return VIGIL_EINVAL;
     }

@@ -1,4 +1,4 @@
-/* log_seq.c: block-reserved sequence numbers persisted in DIR/log.seq. */
+/* log_seq.c: block-reserved sequence numbers persisted in DIR/FILE (log_seq.h). */
 #include "se/log_seq.h"
 
 #include <errno.h>
@@ -43,7 +43,7 @@ static int log_seq__store(const struct log_seq *s, uint64_t v)
     return 0;
 }
 
-int log_seq_open(const char *dir, struct log_seq **out)
+int log_seq_open(const char *dir, const char *file, struct log_seq **out)
 {
     struct log_seq *s = calloc(1, sizeof *s);
     char text[64];
@@ -51,7 +51,7 @@ int log_seq_open(const char *dir, struct log_seq **out)
 
     if (s == NULL)
         return VIGIL_ENOMEM;
-    if (asprintf(&s->path, "%s/log.seq", dir) < 0) {
+    if (asprintf(&s->path, "%s/%s", dir, file) < 0) {
         free(s);
         return VIGIL_ENOMEM;
     }

@@ -256,30 +256,21 @@ static void log_spool__on_idle(uv_idle_t *h)
     (void)h;
 }
 
-static int log_spool__append(struct log_sink *sink, const struct log_record *r)
+/* Appends the record SEQ whose payload (N bytes, 0: it did not fit) is in S->scratch
+ * after the frame header's room: frames it, into the batch. */
+static int log_spool__append_scratch(struct log_spool *s, uint64_t seq, size_t n)
 {
-    struct log_spool *s = (struct log_spool *)sink;
-    struct log_record copy = *r;
     unsigned char *head = (unsigned char *)s->scratch;
-    size_t n, frame;
+    size_t frame = LOG_SPOOL__HEADER + n;
     uint32_t crc;
 
-    s->stats.generated++;
-    if (r->seq <= s->last_seq) {
-        vlog_debug("log_spool: seq %" PRIu64 " refused: not above %" PRIu64, r->seq, s->last_seq);
-        s->stats.dropped++;
-        return VIGIL_EINVAL;
-    }
-    copy.se_name = s->se_name;
-    n = log_record_encode(&copy, s->scratch + LOG_SPOOL__HEADER, LOG_RECORD_LINE_MAX);
-    frame = LOG_SPOOL__HEADER + n;
     if (n == 0 || s->bytes + frame > s->opts.cap_bytes) {
         log_spool__drop(s, 1, n == 0 ? "a record too big" : "the spool's size cap");
         return n == 0 ? VIGIL_ETOOBIG : VIGIL_ENOSPC;
     }
     memcpy(head, log_spool__magic, 4);
     log_spool__put(head + 4, n, 4);
-    log_spool__put(head + 8, r->seq, 8);
+    log_spool__put(head + 8, seq, 8);
     crc = crc32c_update(0, head + 4, 12);
     log_spool__put(head + 16, crc32c_update(crc, head + LOG_SPOOL__HEADER, n), 4);
     log_spool__maybe_roll(s, frame);
@@ -288,14 +279,51 @@ static int log_spool__append(struct log_sink *sink, const struct log_record *r)
         return VIGIL_ENOMEM;
     }
     if (s->batch_records++ == 0) {
-        s->batch_first_seq = r->seq;
+        s->batch_first_seq = seq;
         uv_idle_start(&s->idle, log_spool__on_idle);
     }
-    s->last_seq = r->seq;
+    s->last_seq = seq;
     s->bytes += frame;
     if (s->batch.len >= LOG_SPOOL__BATCH_MAX)
         log_spool__write_batch(s);
     return 0;
+}
+
+/* Counts a record SEQ handed to S; refuses (counted dropped) one not above the last. */
+static int log_spool__take(struct log_spool *s, uint64_t seq)
+{
+    s->stats.generated++;
+    if (seq <= s->last_seq) {
+        vlog_debug("log_spool: seq %" PRIu64 " refused: not above %" PRIu64, seq, s->last_seq);
+        s->stats.dropped++;
+        return VIGIL_EINVAL;
+    }
+    return 0;
+}
+
+static int log_spool__append(struct log_sink *sink, const struct log_record *r)
+{
+    struct log_spool *s = (struct log_spool *)sink;
+    struct log_record copy = *r;
+    int rc = log_spool__take(s, r->seq);
+
+    if (rc != 0)
+        return rc;
+    copy.se_name = s->se_name;
+    return log_spool__append_scratch(
+        s, r->seq, log_record_encode(&copy, s->scratch + LOG_SPOOL__HEADER, LOG_RECORD_LINE_MAX));
+}
+
+int log_spool_append_line(struct log_spool *s, uint64_t seq, const char *line, size_t len)
+{
+    int rc = log_spool__take(s, seq);
+
+    if (rc != 0)
+        return rc;
+    if (len == 0 || len > LOG_RECORD_LINE_MAX || line[len - 1] != '\n')
+        return log_spool__append_scratch(s, seq, 0);
+    memcpy(s->scratch + LOG_SPOOL__HEADER, line, len);
+    return log_spool__append_scratch(s, seq, len);
 }
 
 static void log_spool__flush(struct log_sink *sink)
@@ -445,6 +473,8 @@ static void log_spool__set_options(struct log_spool *s, const struct log_spool_o
         s->opts = *opts;
     if (s->opts.cap_bytes == 0)
         s->opts.cap_bytes = (uint64_t)LOG_SPOOL_DEFAULT_CAP_MB << 20;
+    if (s->opts.subdir == NULL || s->opts.subdir[0] == '\0')
+        s->opts.subdir = "spool";
     if (s->opts.segment_bytes == 0)
         s->opts.segment_bytes = LOG_SPOOL__SEGMENT_DEFAULT;
     most = s->opts.cap_bytes / 4;
@@ -497,7 +527,7 @@ int log_spool_open(uv_loop_t *loop, const char *dir, const char *se_name,
     log_spool__set_options(s, opts);
     s->window = malloc(LOG_SPOOL__WINDOW + LOG_SPOOL__FRAME_MAX);
     s->scratch = malloc(LOG_SPOOL__FRAME_MAX);
-    if (s->window == NULL || s->scratch == NULL || asprintf(&s->dir, "%s/spool", dir) < 0) {
+    if (s->window == NULL || s->scratch == NULL || asprintf(&s->dir, "%s/%s", dir, s->opts.subdir) < 0) {
         s->dir = NULL;
         log_spool__free(s);
         return VIGIL_ENOMEM;

@@ -71,6 +71,8 @@ struct log_spool;
 struct log_spool_options {
     uint64_t cap_bytes;     /* the size cap (0: LOG_SPOOL_DEFAULT_CAP_MB MiB) */
     uint64_t segment_bytes; /* a segment's size (0: 16 MiB); at most cap / 4, at least 64 KiB */
+    const char *subdir;     /* the spool's folder in DIR (NULL: "spool"; borrowed, must
+                             * outlive the spool): the metrics spool is "spool-metrics" */
     /* Called (may be NULL) on the loop thread when a drop episode starts, with its number
      * (1, 2, ...) and ARG: the caller raises SE_LOGS_DROPPED. */
     void (*on_drop_episode)(void *arg, uint64_t episode);
@@ -98,7 +100,7 @@ struct log_spool_record {
  * stop after this record. It must not call the spool (copy what it keeps). */
 typedef int (*log_spool_record_fn)(void *arg, const struct log_spool_record *rec);
 
-/* Opens (creating) DIR/spool on LOOP and recovers what it holds (see above). SE_NAME
+/* Opens (creating) DIR/spool (or DIR/OPTS->subdir) on LOOP and recovers what it holds (see above). SE_NAME
  * (borrowed, must outlive the spool) goes into each record; OPTS (borrowed, may be NULL)
  * is copied. Returns 0 and the spool in *OUT, owned by the caller and freed through
  * log_sink_close(log_spool_sink(spool)) (which writes and fsyncs what is pending; run the
@@ -113,6 +115,13 @@ int log_spool_open(uv_loop_t *loop, const char *dir, const char *se_name,
  * acked the records acknowledged this run, spooled the records not yet acked (on disk or
  * in the batch being written). */
 struct log_sink *log_spool_sink(struct log_spool *spool);
+
+/* Appends a record that is not an access-log record (the SE's per-second metrics,
+ * vs_metrics.h): LINE (LEN bytes, borrowed) is its JSON object with "seq" SEQ, ending in
+ * '\n', stored and delivered as is. As the sink's append() otherwise: SEQ must be above
+ * the last one (else VIGIL_EINVAL), the cap applies (VIGIL_ENOSPC), a line over
+ * LOG_RECORD_LINE_MAX or without its '\n' is VIGIL_ETOOBIG; each refusal counted dropped. */
+int log_spool_append_line(struct log_spool *spool, uint64_t seq, const char *line, size_t len);
 
 /* Writes the pending batch, then calls FN(ARG, record) for the records with seq >= FROM_SEQ
  * in order, up to MAX_RECORDS and MAX_BYTES of payload (at least one record when there is

@@ -26,6 +26,7 @@
 #include "se/log_file.h"
 #include "se/log_seq.h"
 #include "se/log_spool.h"
+#include "se/vs_metrics.h"
 #include "se/se_config.h"
 #include "se/se_options.h"
 #include "se/se_state.h"
@@ -46,6 +47,11 @@ struct se_main {
     struct log_sink *sink;
     struct log_spool *spool; /* with --controllers: the sink is its log_spool_sink */
     struct log_seq *seq;
+    /* With --controllers: the per-second metrics (vs_metrics.h), numbered from
+     * DIR/metrics.seq, spooled in DIR/spool-metrics; NULL standalone. */
+    struct vs_metrics *metrics;
+    struct log_seq *metrics_seq;
+    struct log_spool *metrics_spool;
     struct admin *admin;
     uv_signal_t sighup, sigterm, sigint;
     uv_timer_t drain_timer;
@@ -230,6 +236,15 @@ static void se__on_drained(void *arg)
     uv_close((uv_handle_t *)&m->sighup, NULL);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
+    if (m->metrics != NULL) {
+        engine_set_metrics(&m->engine, NULL);
+        vs_metrics_close(m->metrics); /* spools the second in progress */
+        log_seq_close(m->metrics_seq);
+        log_sink_close(log_spool_sink(m->metrics_spool));
+        m->metrics = NULL;
+        m->metrics_seq = NULL;
+        m->metrics_spool = NULL;
+    }
     log_sink_flush(m->sink);
     log_seq_close(m->seq);
     m->seq = NULL;
@@ -331,6 +346,37 @@ static int se__open_sink(struct se_main *m)
     return 0;
 }
 
+/* With --controllers: the per-second metrics, their seq file DIR/metrics.seq and their
+ * spool DIR/spool-metrics, capped at a sixteenth of --spool-cap-mb (at least 1 MiB; one
+ * virtual service's second is ~0.3-8 KB). Returns 0, or -1 after one line on stderr. */
+static int se__open_metrics(struct se_main *m)
+{
+    uint64_t cap = ((uint64_t)m->opts.spool_cap_mb << 20) / 16;
+    struct log_spool_options so = {.cap_bytes = cap < (1u << 20) ? (1u << 20) : cap,
+                                   .subdir = VS_METRICS_SPOOL_DIR};
+    int rc = log_seq_open(m->opts.data_dir, "metrics.seq", &m->metrics_seq);
+
+    if (rc != 0) {
+        fprintf(stderr, "vigil-se: %s/metrics.seq: %s\n", m->opts.data_dir,
+                rc == VIGIL_ECORRUPT ? "damaged (holds no sequence number)" : "cannot write it");
+        return -1;
+    }
+    rc = log_spool_open(m->loop, m->opts.data_dir, m->opts.name, &so, &m->metrics_spool);
+    if (rc != 0) {
+        fprintf(stderr, "vigil-se: %s/%s: %s\n", m->opts.data_dir, VS_METRICS_SPOOL_DIR,
+                rc == VIGIL_ECORRUPT ? "damaged (its ack mark holds no number)"
+                                     : vigil_strerror(rc));
+        return -1;
+    }
+    if (vs_metrics_create(m->loop, m->opts.name, m->metrics_seq, m->metrics_spool,
+                          &m->metrics) != 0) {
+        fprintf(stderr, "vigil-se: out of memory\n");
+        return -1;
+    }
+    engine_set_metrics(&m->engine, m->metrics);
+    return 0;
+}
+
 static void se__raise_fd_limit(struct se_main *m)
 {
     struct rlimit rl;
@@ -379,7 +425,7 @@ int main(int argc, char **argv)
     }
     snprintf(m.last_config_path, sizeof m.last_config_path, "%s/config.json", m.opts.data_dir);
     m.loop = uv_default_loop();
-    rc = log_seq_open(m.opts.data_dir, &m.seq);
+    rc = log_seq_open(m.opts.data_dir, "log.seq", &m.seq);
     if (rc != 0) {
         fprintf(stderr, "vigil-se: %s/log.seq: %s\n", m.opts.data_dir,
                 rc == VIGIL_ECORRUPT ? "damaged (holds no sequence number)" : "cannot write it");
@@ -412,6 +458,8 @@ int main(int argc, char **argv)
             return 2;
         }
     } else {
+        if (se__open_metrics(&m) != 0)
+            return 2; /* the message is on stderr */
         struct controller_link_params lp = {
             .name = m.opts.name, .key_path = m.opts.key, .known_hosts = m.opts.known_hosts,
             .controllers = (const char (*)[72])m.opts.controllers,
@@ -419,7 +467,7 @@ int main(int argc, char **argv)
             .miss_limit = m.opts.miss_limit, .state = &m.state,
             .apply_config = se__apply_pushed, .config_version = se__config_version,
             .vs_runtime = se__vs_runtime, .arg = &m,
-            .spool = m.spool};
+            .spool = m.spool, .metrics_spool = m.metrics_spool};
         se__load_last_pushed(&m);
         if (controller_link_start(m.loop, &lp, &m.link) != 0) {
             fprintf(stderr, "vigil-se: --controllers: cannot start the controller sessions\n");

@@ -24,9 +24,11 @@ import time
 
 import paramiko
 
-HELLO, WELCOME, CONFIG, CONFIG_ACK, HEARTBEAT, HEARTBEAT_ACK, LOGS, LOGS_ACK, BYE = range(1, 10)
+HELLO, WELCOME, CONFIG, CONFIG_ACK, HEARTBEAT, HEARTBEAT_ACK, LOGS, LOGS_ACK, BYE, METRICS, \
+    METRICS_ACK = range(1, 12)
 NAMES = {1: "HELLO", 2: "WELCOME", 3: "CONFIG", 4: "CONFIG_ACK", 5: "HEARTBEAT",
-         6: "HEARTBEAT_ACK", 7: "LOGS", 8: "LOGS_ACK", 9: "BYE"}
+         6: "HEARTBEAT_ACK", 7: "LOGS", 8: "LOGS_ACK", 9: "BYE",
+         10: "METRICS", 11: "METRICS_ACK"}
 
 
 def make_key(path, kind="ed25519"):
@@ -110,6 +112,8 @@ class FakeController:
         self.ack_logs = True
         self.log_node = node_id
         self.logs = []                # (session number, LOGS payload), in order
+        self.metrics = {}             # METRICS records by seq
+        self.metrics_duplicates = 0
         self.stored = {}              # seq -> record
         self.duplicates = 0
         self.duplicate_seqs = []
@@ -165,6 +169,26 @@ class FakeController:
                     self.stored[r.get("seq")] = r
             conn.unacked.append(first + len(records) - 1)
             self.max_unacked = max(self.max_unacked, len(conn.unacked))
+
+    def _on_metrics(self, conn, payload):
+        """METRICS: checked like LOGS (consecutive seqs), stored by seq in `metrics`, acked
+        at once with METRICS_ACK while `ack_logs` is true."""
+        records = payload.get("records")
+        first = payload.get("first_seq")
+        with self.lock:
+            if not isinstance(first, int) or not isinstance(records, list) or not records:
+                self.log_errors.append("bad METRICS %r" % (payload,))
+                return
+            for i, r in enumerate(records):
+                if r.get("seq") != first + i:
+                    self.log_errors.append("metrics %d has seq %r, not %d" % (i, r.get("seq"),
+                                                                             first + i))
+                if r.get("seq") in self.metrics:
+                    self.metrics_duplicates += 1
+                self.metrics[r.get("seq")] = r
+            ack = self.ack_logs and not self.silent
+        if ack:
+            conn.queue(METRICS_ACK, {"through_seq": first + len(records) - 1})
 
     def _ack_logs(self, conn):
         if not self.ack_logs or self.silent:
@@ -262,6 +286,8 @@ class FakeController:
                     conn.queue(HEARTBEAT_ACK, {"seq": payload.get("seq")})
                 elif ftype == LOGS:
                     self._on_logs(conn, payload)
+                elif ftype == METRICS:
+                    self._on_metrics(conn, payload)
             if self.raw_after_hello is not None and conn.hello is not None:
                 ch.sendall(self.raw_after_hello)
                 conn.hello = None

@@ -40,10 +40,10 @@ def logs(se):
     return se.status()["logs"]
 
 
-def spool_seqs(se_dir):
-    """The seqs of the valid frames in DIR/spool's segments (the format of log_spool.h)."""
+def spool_seqs(se_dir, folder="spool"):
+    """The seqs of the valid frames in DIR/FOLDER's segments (the format of log_spool.h)."""
     seqs = []
-    spool = se_dir / "spool"
+    spool = se_dir / folder
     for name in sorted(os.listdir(spool)):
         if not name.endswith(".seg"):
             continue

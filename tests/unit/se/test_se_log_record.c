@@ -100,12 +100,12 @@ static void sequence_survives_clean_and_crash_restarts(void **state)
     uint64_t last = 0;
 
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(log_seq_open(dir, &s), 0);
+    assert_int_equal(log_seq_open(dir, "log.seq", &s), 0);
     assert_int_equal(log_seq_next(s), 1);
     for (int i = 0; i < LOG_SEQ_BLOCK + 10; i++)
         last = log_seq_next(s);
     log_seq_close(s); /* clean: continues right after */
-    assert_int_equal(log_seq_open(dir, &s), 0);
+    assert_int_equal(log_seq_open(dir, "log.seq", &s), 0);
     assert_int_equal(log_seq_next(s), last + 1);
     last = log_seq_next(s);
     log_seq_close(s);
@@ -113,7 +113,7 @@ static void sequence_survives_clean_and_crash_restarts(void **state)
     pid_t pid = fork();
     if (pid == 0) {
         struct log_seq *c;
-        if (log_seq_open(dir, &c) != 0)
+        if (log_seq_open(dir, "log.seq", &c) != 0)
             _exit(1);
         for (int i = 0; i < 100; i++)
             log_seq_next(c);
@@ -122,7 +122,7 @@ static void sequence_survives_clean_and_crash_restarts(void **state)
     int status = -1;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_int_equal(status, 0);
-    assert_int_equal(log_seq_open(dir, &s), 0);
+    assert_int_equal(log_seq_open(dir, "log.seq", &s), 0);
     assert_true(log_seq_next(s) > last + 101);
     log_seq_close(s);
     /* a damaged file is refused */
@@ -130,7 +130,7 @@ static void sequence_survives_clean_and_crash_restarts(void **state)
     FILE *f = fopen(path, "w");
     fputs("garbage\n", f);
     fclose(f);
-    assert_int_not_equal(log_seq_open(dir, &s), 0);
+    assert_int_not_equal(log_seq_open(dir, "log.seq", &s), 0);
     unlink(path);
     rmdir(dir);
 }
