@@ -82,7 +82,8 @@ static int api_analytics__number(struct http_request *req, const char *name, int
 }
 
 /* The filter parameters of REQ into Q: since, until, status_class, client_ip, and for logs
- * page_size, for metrics step. Returns 0, or answered 400 and VIGIL_EINVAL. */
+ * page_size, for metrics step (metrics refuse status_class and client_ip). Returns 0, or
+ * answered 400 and VIGIL_EINVAL. */
 static int api_analytics__filter(struct http_request *req, struct api_analytics__query *q)
 {
     const char *cls = http_request_query(req, "status_class");
@@ -108,6 +109,14 @@ static int api_analytics__filter(struct http_request *req, struct api_analytics_
         (q->filter.until_ms - q->filter.since_ms) / q->step_ms >= API_ANALYTICS__MAX_POINTS) {
         http_request_respond_error(req, 400, "step: gives more than %d points from since to "
                                    "until; choose a larger step", API_ANALYTICS__MAX_POINTS);
+        return VIGIL_EINVAL;
+    }
+    if (q->kind == API_ANALYTICS_METRICS && (cls != NULL || ip != NULL)) {
+        /* The metrics are the SEs' per-second aggregates: neither is in them. */
+        http_request_respond_error(req, 400, "%s: metrics cannot be filtered by %s (they are "
+                                   "per-second aggregates of a virtual service); the logs "
+                                   "endpoint can", cls != NULL ? "status_class" : "client_ip",
+                                   cls != NULL ? "status class" : "client IP");
         return VIGIL_EINVAL;
     }
     if (cls != NULL) {
