@@ -315,38 +315,32 @@ static void test_bad_metrics_are_refused(void **state)
     struct log_store_batch *b = log_store_metrics_batch_new("u", "n");
     struct log_store_batch *records = log_store_batch_new("u", "n");
     int64_t second = time_now_ms() / 1000 * 1000;
-    static const struct {
-        const char *field, *bad_json, *named;
-    } cases[] = {
-        {"timestamp", "\"yesterday\"", "\"timestamp\""},
-        {"interval_ms", "500", "\"interval_ms\""},
-        {"se_name", "7", "\"se_name\""},
-        {"vs_name", "[]", "\"vs_name\""},
-        {"vs_uuid", "12", "\"vs_uuid\""},
-        {"requests", "-1", "\"requests\""},
-        {"bytes_in", "\"10\"", "\"bytes_in\""},
-        {"bytes_out", "1.5", "\"bytes_out\""},
-        {"status_classes", "{\"1xx\":0,\"2xx\":4,\"3xx\":0,\"4xx\":0,\"5xx\":1}", "\"other\""},
-        {"status_classes", "{\"1xx\":0,\"2xx\":9,\"3xx\":0,\"4xx\":0,\"5xx\":1,\"other\":0}",
-         "\"status_classes\""},
-        {"status_classes", "[]", "\"status_classes\""},
-        {"latency_histogram", "{\"600\":1}", "\"latency_histogram\""},
-        {"latency_histogram", "{\"x\":1}", "\"latency_histogram\""},
-        {"latency_histogram", "{\"3\":6}", "\"latency_histogram\""},
-        {"latency_histogram", "{\"3\":-1}", "\"latency_histogram\""},
+    /* "field=bad value (JSON)": the reason must name the field; "!other" after it, another
+     * name it must say */
+    static const char *const cases[] = {
+        "timestamp=\"yesterday\"", "interval_ms=500", "se_name=7", "vs_name=[]", "vs_uuid=12",
+        "requests=-1", "bytes_in=\"10\"", "bytes_out=1.5", "status_classes=[]",
+        "status_classes={\"1xx\":0,\"2xx\":4,\"3xx\":0,\"4xx\":0,\"5xx\":1}!other",
+        "status_classes={\"1xx\":0,\"2xx\":9,\"3xx\":0,\"4xx\":0,\"5xx\":1,\"other\":0}",
+        "latency_histogram={\"600\":1}", "latency_histogram={\"x\":1}",
+        "latency_histogram={\"3\":6}", "latency_histogram={\"3\":-1}",
     };
     char why[300];
     json_t *good = metric(1, second, VS, 5, 1), *r;
     (void)state;
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char field[40], value[100], named[50];
+        const char *eq = strchr(cases[i], '='), *other = strchr(cases[i], '!');
+        snprintf(field, sizeof field, "%.*s", (int)(eq - cases[i]), cases[i]);
+        snprintf(value, sizeof value, "%.*s", (int)(other != NULL ? other - eq - 1 : 99), eq + 1);
+        snprintf(named, sizeof named, "\"%s\"", other != NULL ? other + 1 : field);
         r = json_deep_copy(good);
-        json_object_set_new(r, cases[i].field, json_loads(cases[i].bad_json, JSON_DECODE_ANY, NULL));
+        json_object_set_new(r, field, json_loads(value, JSON_DECODE_ANY, NULL));
         why[0] = '\0';
         assert_int_equal(log_store_metrics_batch_add(b, 1, r, why, sizeof why), VIGIL_EINVAL);
-        if (strstr(why, cases[i].named) == NULL)
-            fail_msg("case %zu (%s=%s): \"%s\" does not name %s", i, cases[i].field,
-                     cases[i].bad_json, why, cases[i].named);
+        if (strstr(why, named) == NULL)
+            fail_msg("case %s: \"%s\" does not name %s", cases[i], why, named);
         assert_null(strchr(why, '\n'));
         json_decref(r);
     }
@@ -405,12 +399,12 @@ static int64_t file_int(const char *sql)
  * from since, by virtual service and the seconds' timestamps. */
 static void test_metrics_stored_once_and_summed(void **state)
 {
-    char damage[400];
-    struct log_store *s = open_store(1 << 30, INT64_MAX / 4, damage, sizeof damage);
-    struct done a = {0}, b = {0}, c = {0};
     int64_t second = (time_now_ms() / 1000 - 100) * 1000;
     struct log_store_filter f = {VS, second, second + 5000, 0, NULL};
+    struct done a = {0}, b = {0}, c = {0};
     json_t *m, *series, *hist;
+    char damage[400];
+    struct log_store *s = open_store(1 << 30, INT64_MAX / 4, damage, sizeof damage);
     (void)state;
 
     log_store_submit(s, metrics_of(1, 6, second, VS), on_done, &a);
@@ -491,19 +485,18 @@ static void test_retention_deletes_old_metrics(void **state)
     assert_int_equal(file_int("SELECT min(seq) FROM metrics"), 6);
 }
 
-/* The schema version 1 text, as log_store.c made it before the metrics. */
+/* The schema version 1, as log_store.c made it before the metrics (frozen here: the
+ * store's own text may change, the files of version 1 do not). */
 static const char *const schema_1 =
-    "CREATE TABLE records(id INTEGER PRIMARY KEY, se_uuid TEXT NOT NULL, se_name TEXT NOT NULL,"
-    " seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL, vs_uuid TEXT, status INTEGER NOT NULL,"
-    " client_ip TEXT NOT NULL, bytes_in INTEGER NOT NULL, bytes_out INTEGER NOT NULL,"
-    " total_ms REAL, record TEXT NOT NULL);"
-    "CREATE UNIQUE INDEX records_se_seq ON records(se_uuid, seq);"
-    "CREATE INDEX records_vs_time ON records(vs_uuid, ts_ms);"
-    "CREATE INDEX records_status ON records(status);"
-    "CREATE INDEX records_time ON records(ts_ms);"
-    "CREATE TABLE se_counts(se_uuid TEXT PRIMARY KEY, se_name TEXT NOT NULL,"
-    " duplicates_rejected INTEGER NOT NULL DEFAULT 0);"
-    "PRAGMA user_version=1;";
+    "CREATE TABLE records(id INTEGER PRIMARY KEY, se_uuid TEXT NOT NULL,"
+    " se_name TEXT NOT NULL, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL, vs_uuid TEXT,"
+    " status INTEGER NOT NULL, client_ip TEXT NOT NULL, bytes_in INTEGER NOT NULL,"
+    " bytes_out INTEGER NOT NULL, total_ms REAL, record TEXT NOT NULL);"
+    " CREATE UNIQUE INDEX records_se_seq ON records(se_uuid, seq);"
+    " CREATE INDEX records_vs_time ON records(vs_uuid, ts_ms);"
+    " CREATE INDEX records_status ON records(status); CREATE INDEX records_time ON records(ts_ms);"
+    " CREATE TABLE se_counts(se_uuid TEXT PRIMARY KEY, se_name TEXT NOT NULL,"
+    " duplicates_rejected INTEGER NOT NULL DEFAULT 0); PRAGMA user_version=1;";
 
 /* Writes a version 1 store holding three records of se-1 (3 duplicates counted) and sets
  * its user_version to VERSION. */

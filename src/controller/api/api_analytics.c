@@ -303,6 +303,37 @@ static json_t *api_analytics__quantile(int64_t *hist, int64_t n, double p)
     return json_null();
 }
 
+/* Oldest first: "time_ms" ascending. */
+static int api_analytics__older(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "time_ms"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "time_ms"));
+    return x < y ? -1 : x > y;
+}
+
+/* The merged POINTS (an object of series points, in the order the parts brought them)
+ * into SERIES in time order, each with "time" (RFC 3339) for "time_ms". */
+static void api_analytics__series_in_order(json_t *points, json_t *series)
+{
+    size_t n = json_object_size(points), i = 0;
+    json_t **sorted = calloc(n ? n : 1, sizeof *sorted), *p;
+    const char *k;
+
+    if (sorted == NULL)
+        return;
+    json_object_foreach(points, k, p)
+        sorted[i++] = p;
+    qsort(sorted, n, sizeof *sorted, api_analytics__older);
+    for (i = 0; i < n; i++) {
+        char ts[TIME_RFC3339_LEN];
+        time_format_rfc3339(json_integer_value(json_object_get(sorted[i], "time_ms")), ts);
+        json_object_set_new(sorted[i], "time", json_string(ts));
+        json_object_del(sorted[i], "time_ms");
+        json_array_append(series, sorted[i]);
+    }
+    free(sorted);
+}
+
 static json_t *api_analytics__merge_metrics(json_t *parts, const struct api_analytics__query *q)
 {
     json_t *totals = json_object(), *classes = json_object(), *points = json_object();
@@ -338,13 +369,7 @@ static json_t *api_analytics__merge_metrics(json_t *parts, const struct api_anal
                 api_analytics__add_counts(have, p);
         }
     }
-    json_object_foreach(points, k, p) { /* keys are zero-padded: in time order once sorted */
-        char ts[TIME_RFC3339_LEN];
-        time_format_rfc3339(json_integer_value(json_object_get(p, "time_ms")), ts);
-        json_object_set_new(p, "time", json_string(ts));
-        json_object_del(p, "time_ms");
-        json_array_append(series, p);
-    }
+    api_analytics__series_in_order(points, series);
     out = json_pack("{s:s, s:I, s:O, s:{s:O, s:O}, s:O, s:O, s:O, s:{s:o, s:o, s:o}, s:o}",
                     "virtualservice", q->vs_uuid, "step", (json_int_t)(q->step_ms / 1000),
                     "requests", json_object_get(totals, "requests") ?: json_integer(0), "errors",

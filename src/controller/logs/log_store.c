@@ -531,20 +531,42 @@ struct log_store__statements {
     sqlite3_stmt *record_duplicates, *metric_duplicates; /* add to its counts */
 };
 
+/* Runs INS (an INSERT OR IGNORE of one of B's rows, bound) and resets it: the row counted
+ * as stored when it was new, else as a duplicate. Returns 0 or VIGIL_EIO. */
+static int log_store__step_counted(sqlite3_stmt *ins, struct log_store_batch *b)
+{
+    if (sqlite3_step(ins) != SQLITE_DONE)
+        return VIGIL_EIO;
+    sqlite3_reset(ins);
+    if (sqlite3_changes(sqlite3_db_handle(ins)) > 0)
+        b->outcome.stored++;
+    else
+        b->outcome.duplicates++;
+    return 0;
+}
+
+/* Binds the columns both kinds of row begin with: ?1 se_uuid and ?2 se_name (B's), ?3 SEQ,
+ * ?4 TS_MS, ?5 VS_UUID (NULL: null). */
+static void log_store__bind_key(sqlite3_stmt *ins, const struct log_store_batch *b, int64_t seq,
+                                int64_t ts_ms, const char *vs_uuid)
+{
+    sqlite3_bind_text(ins, 1, b->se_uuid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 2, b->se_name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 3, seq);
+    sqlite3_bind_int64(ins, 4, ts_ms);
+    if (vs_uuid != NULL)
+        sqlite3_bind_text(ins, 5, vs_uuid, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(ins, 5);
+}
+
 /* B's records into the open transaction (INS): new ones counted as stored, the others as
  * duplicates. Returns 0 or VIGIL_EIO. */
 static int log_store__insert_records(sqlite3_stmt *ins, struct log_store_batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         const struct log_store_row *r = &b->rows[i];
-        sqlite3_bind_text(ins, 1, b->se_uuid, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 2, b->se_name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 3, r->seq);
-        sqlite3_bind_int64(ins, 4, r->ts_ms);
-        if (r->vs_uuid != NULL)
-            sqlite3_bind_text(ins, 5, r->vs_uuid, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(ins, 5);
+        log_store__bind_key(ins, b, r->seq, r->ts_ms, r->vs_uuid);
         sqlite3_bind_int64(ins, 6, r->status);
         sqlite3_bind_text(ins, 7, r->client_ip, -1, SQLITE_STATIC);
         sqlite3_bind_int64(ins, 8, r->bytes_in);
@@ -554,13 +576,8 @@ static int log_store__insert_records(sqlite3_stmt *ins, struct log_store_batch *
         else
             sqlite3_bind_null(ins, 10);
         sqlite3_bind_text(ins, 11, r->text, -1, SQLITE_STATIC);
-        if (sqlite3_step(ins) != SQLITE_DONE)
+        if (log_store__step_counted(ins, b) != 0)
             return VIGIL_EIO;
-        sqlite3_reset(ins);
-        if (sqlite3_changes(sqlite3_db_handle(ins)) > 0)
-            b->outcome.stored++;
-        else
-            b->outcome.duplicates++;
     }
     return 0;
 }
@@ -571,27 +588,15 @@ static int log_store__insert_metrics(sqlite3_stmt *ins, struct log_store_batch *
 {
     for (size_t i = 0; i < b->n; i++) {
         const struct log_store_metric_row *m = &b->metric_rows[i];
-        sqlite3_bind_text(ins, 1, b->se_uuid, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 2, b->se_name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 3, m->seq);
-        sqlite3_bind_int64(ins, 4, m->ts_ms);
-        if (m->vs_uuid != NULL)
-            sqlite3_bind_text(ins, 5, m->vs_uuid, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(ins, 5);
+        log_store__bind_key(ins, b, m->seq, m->ts_ms, m->vs_uuid);
         sqlite3_bind_int64(ins, 6, m->requests);
         for (int c = 0; c < LOG_STORE__CLASSES; c++)
             sqlite3_bind_int64(ins, 7 + c, m->status_classes[c]);
         sqlite3_bind_int64(ins, 13, m->bytes_in);
         sqlite3_bind_int64(ins, 14, m->bytes_out);
         sqlite3_bind_text(ins, 15, m->latency_histogram, -1, SQLITE_STATIC);
-        if (sqlite3_step(ins) != SQLITE_DONE)
+        if (log_store__step_counted(ins, b) != 0)
             return VIGIL_EIO;
-        sqlite3_reset(ins);
-        if (sqlite3_changes(sqlite3_db_handle(ins)) > 0)
-            b->outcome.stored++;
-        else
-            b->outcome.duplicates++;
     }
     return 0;
 }
