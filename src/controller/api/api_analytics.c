@@ -31,7 +31,9 @@ struct api_analytics__query {
     int64_t step_ms; /* metrics */
 };
 
-/* One merged answer in the making (owned by its request's user slot until answered). */
+/* One merged answer in the making (owned by api_analytics__on_public until every part is in;
+ * api_analytics__finish answers and frees it). The request's user slot is not used: it
+ * holds rest's call (the caller's identity). */
 struct api_analytics__merge {
     struct api_analytics *area;
     struct http_request *req;
@@ -395,7 +397,7 @@ static json_t *api_analytics__merge_metrics(json_t *parts, const struct api_anal
     return out;
 }
 
-/* Every part is in: the merged answer, with "unreachable". */
+/* Every part is in: the merged answer, with "unreachable"; M is freed. */
 static void api_analytics__finish(struct api_analytics__merge *m)
 {
     json_t *out;
@@ -410,12 +412,7 @@ static void api_analytics__finish(struct api_analytics__merge *m)
         out = api_analytics__merge_metrics(m->parts, &m->q);
     }
     json_object_set(out, "unreachable", m->unreachable);
-    http_request_respond(m->req, 200, out); /* frees M (the request's user slot) */
-}
-
-static void api_analytics__merge_free(void *user)
-{
-    struct api_analytics__merge *m = user;
+    http_request_respond(m->req, 200, out); /* the request stays until answered */
     json_decref(m->parts);
     json_decref(m->unreachable);
     free(m);
@@ -518,7 +515,6 @@ static int api_analytics__on_public(void *data, struct http_request *req, const 
     m->req = req;
     m->parts = json_array();
     m->unreachable = json_array();
-    http_request_set_user(req, m, api_analytics__merge_free);
     own = api_analytics__local(area, &m->q);
     if (own != NULL)
         json_array_append_new(m->parts, own);
