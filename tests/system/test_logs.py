@@ -2,6 +2,7 @@
 METRICS_ACK once durable, the analytics API merged over the nodes (TLS on, as users run
 it); the metrics endpoint answers from the METRICS records only."""
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -374,5 +375,28 @@ def test_bad_metrics_frames_close_only_their_session(node, keys):
         other.close()
     metrics = metrics_of(node, since=stamp(start - 1))
     assert metrics["requests"] == 10, metrics  # se-b's only: nothing of se-a's was stored
+    status, _ = node.api.get("/api/healthz")
+    assert status == 200
+
+
+def test_a_failed_metrics_commit_closes_the_session_unacked(node, keys):
+    key_path, public_key = keys("se-a")
+    create(node.api, "serviceengine", serviceengine_body("se-a", public_key))
+    start = int(time.time()) - 30
+    fake = connect(node, key_path)
+    try:
+        fake.send_metrics(1, seconds(1, 2, start))
+        assert fake.expect_metrics_ack(timeout=10) == 2
+        db = sqlite3.connect(Path(node.data_dir) / "logs.db", timeout=10)
+        db.execute("DROP TABLE metrics")  # the node's next commit fails
+        db.commit()
+        db.close()
+        fake.send_metrics(3, seconds(3, 2, start + 2))
+        frames = fake.wait_closed(timeout=10)
+    finally:
+        fake.close()
+    assert all(t != 11 for t, _ in frames), frames  # never acked
+    wait_until(lambda: log_lines(node, "the log store could not store its metrics records"), 5,
+               "the failed commit's line")
     status, _ = node.api.get("/api/healthz")
     assert status == 200
