@@ -25,6 +25,7 @@ from harness import (healthmonitor_body, pool_body, serviceengine_body, virtuals
                      wait_until)
 
 HELLO, WELCOME, CONFIG, CONFIG_ACK, HEARTBEAT, HEARTBEAT_ACK, LOGS, LOGS_ACK, BYE = range(1, 10)
+METRICS, METRICS_ACK = 10, 11
 
 
 class ChannelClosed(Exception):
@@ -143,6 +144,17 @@ class FakeSE:
         return self.expect(LOGS_ACK, timeout=timeout,
                            skip=(HEARTBEAT, HEARTBEAT_ACK, CONFIG))["through_seq"]
 
+    def send_metrics(self, first_seq, records):
+        """A METRICS frame: RECORDS (metrics_record() dicts) with the consecutive seqs from
+        FIRST_SEQ, the metrics' own sequence space (issue 13, "Metrics without a gap")."""
+        self.send(METRICS, {"first_seq": first_seq, "records": records})
+
+    def expect_metrics_ack(self, timeout=5.0):
+        """The next METRICS_ACK's through_seq (heartbeats, their acks and CONFIG passed
+        over; a LOGS_ACK here fails the test)."""
+        return self.expect(METRICS_ACK, timeout=timeout,
+                           skip=(HEARTBEAT, HEARTBEAT_ACK, CONFIG))["through_seq"]
+
 
 def log_record(seq, se_name="se-a", vs_uuid=None, vs_name="vs", status=200, timestamp=None,
                client_ip="127.0.0.9", total_ms=1.5):
@@ -159,6 +171,21 @@ def log_record(seq, se_name="se-a", vs_uuid=None, vs_name="vs", status=200, time
                    "uri": f"/item/{seq}", "status": status, "bytes_in": 120, "bytes_out": 300,
                    "total_ms": total_ms, "server_ms": total_ms / 2})
     return record
+
+
+def metrics_record(seq, second, se_name="se-a", vs_uuid=None, vs_name="vs", requests=10,
+                   fives=0, latency_bucket=90):
+    """One per-second metrics record as vigil-se sends it on METRICS (docs/architecture.md,
+    "The SE channel's frames"): SECOND (epoch seconds, a whole number) of VS_UUID, REQUESTS
+    of which FIVES got a 5xx and the rest a 2xx, all in LATENCY_BUCKET (common/latency.h;
+    90 is about 0.8 ms)."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(int(second)))
+    return {"seq": seq, "se_name": se_name, "vs_uuid": vs_uuid, "vs_name": vs_name,
+            "timestamp": stamp, "interval_ms": 1000, "requests": requests,
+            "status_classes": {"1xx": 0, "2xx": requests - fives, "3xx": 0, "4xx": 0,
+                               "5xx": fives, "other": 0},
+            "bytes_in": 100 * requests, "bytes_out": 1000 * requests,
+            "latency_histogram": {str(latency_bucket): requests} if requests else {}}
 
 
 def create(api, obj_type, body):

@@ -1,6 +1,7 @@
 /* test_log_store.c: the access-log store (controller/logs/log_store.c): batches committed
  * together, acked after the commit, duplicates dropped and counted, the summary's gaps,
- * retention, a damaged file set aside, the queries' filters. */
+ * retention, a damaged file set aside, the queries' filters; the per-second metrics records
+ * (checked, deduplicated, summed by the metrics query) and the schema 1 -> 2 migration. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -283,12 +284,295 @@ static void test_queries_filter_and_order(void **state)
     assert_int_equal(total, 0);
     json_decref(list);
     f.client_ip = NULL;
-    m = log_store_metrics(s, &f, 1000);
-    assert_int_equal(json_integer_value(json_object_get(m, "requests")), 40);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "status_classes"),
-                                                        "4xx")), 10);
-    assert_int_equal(json_integer_value(json_object_get(m, "bytes_out")), 8000);
+    m = log_store_metrics(s, &f, 1000); /* from the metrics records only: none here */
+    assert_int_equal(json_integer_value(json_object_get(m, "requests")), 0);
+    assert_int_equal(json_array_size(json_object_get(m, "series")), 0);
     json_decref(m);
+    log_store_close(s);
+}
+
+/* A metrics record as the SE sends it: the second TS_MS of VS, REQUESTS of which FIVES
+ * got a 5xx, the rest a 2xx; the latencies in bucket 40 but one in bucket 100. */
+static json_t *metric(uint64_t seq, int64_t ts_ms, const char *vs, int requests, int fives)
+{
+    char ts[TIME_RFC3339_LEN];
+    time_format_rfc3339(ts_ms, ts);
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i, s:i}, "
+                     "s:i, s:i, s:{s:i, s:i}}",
+                     "seq", (json_int_t)seq, "se_name", "se-1", "vs_uuid", vs, "vs_name", "web",
+                     "timestamp", ts, "interval_ms", 1000, "requests", requests,
+                     "status_classes", "1xx", 0, "2xx", requests - fives, "3xx", 0, "4xx", 0,
+                     "5xx", fives, "other", 0, "bytes_in", 10 * requests, "bytes_out",
+                     100 * requests, "latency_histogram", "40", requests - 1, "100", 1);
+}
+
+static const char *const VS2 = "22222222-2222-4222-8222-222222222222";
+
+/* Every bad field of a metrics record is refused with its name, the batch unchanged; a
+ * metrics record does not go into a batch of records, nor a record into one of metrics. */
+static void test_bad_metrics_are_refused(void **state)
+{
+    struct log_store_batch *b = log_store_metrics_batch_new("u", "n");
+    struct log_store_batch *records = log_store_batch_new("u", "n");
+    int64_t second = time_now_ms() / 1000 * 1000;
+    /* "field=bad value (JSON)": the reason must name the field; "!other" after it, another
+     * name it must say */
+    static const char *const cases[] = {
+        "timestamp=\"yesterday\"", "interval_ms=500", "se_name=7", "vs_name=[]", "vs_uuid=12",
+        "requests=-1", "bytes_in=\"10\"", "bytes_out=1.5", "status_classes=[]",
+        "status_classes={\"1xx\":0,\"2xx\":4,\"3xx\":0,\"4xx\":0,\"5xx\":1}!other",
+        "status_classes={\"1xx\":0,\"2xx\":9,\"3xx\":0,\"4xx\":0,\"5xx\":1,\"other\":0}",
+        "latency_histogram={\"600\":1}", "latency_histogram={\"x\":1}",
+        "latency_histogram={\"3\":6}", "latency_histogram={\"3\":-1}",
+    };
+    char why[300];
+    json_t *good = metric(1, second, VS, 5, 1), *r;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char field[40], value[100], named[50];
+        const char *eq = strchr(cases[i], '='), *other = strchr(cases[i], '!');
+        snprintf(field, sizeof field, "%.*s", (int)(eq - cases[i]), cases[i]);
+        snprintf(value, sizeof value, "%.*s", (int)(other != NULL ? other - eq - 1 : 99), eq + 1);
+        snprintf(named, sizeof named, "\"%s\"", other != NULL ? other + 1 : field);
+        r = json_deep_copy(good);
+        json_object_set_new(r, field, json_loads(value, JSON_DECODE_ANY, NULL));
+        why[0] = '\0';
+        assert_int_equal(log_store_metrics_batch_add(b, 1, r, why, sizeof why), VIGIL_EINVAL);
+        if (strstr(why, named) == NULL)
+            fail_msg("case %s: \"%s\" does not name %s", cases[i], why, named);
+        assert_null(strchr(why, '\n'));
+        json_decref(r);
+    }
+    r = json_deep_copy(good); /* not at the start of a second */
+    json_object_set_new(r, "timestamp", json_string("2026-12-04T06:00:00.500Z"));
+    assert_int_equal(log_store_metrics_batch_add(b, 1, r, why, sizeof why), VIGIL_EINVAL);
+    assert_non_null(strstr(why, "timestamp"));
+    json_decref(r);
+    assert_int_equal(log_store_batch_size(b), 0);
+    assert_int_equal(log_store_batch_add(b, 1, good, why, sizeof why), VIGIL_EINVAL);
+    assert_int_equal(log_store_metrics_batch_add(records, 1, good, why, sizeof why), VIGIL_EINVAL);
+    r = json_deep_copy(good); /* vs_uuid null: traffic no virtual service took */
+    json_object_set_new(r, "vs_uuid", json_null());
+    assert_int_equal(log_store_metrics_batch_add(b, 1, r, why, sizeof why), 0);
+    json_decref(r);
+    assert_int_equal(log_store_metrics_batch_add(b, 2, good, why, sizeof why), 0);
+    assert_int_equal(log_store_batch_size(b), 2);
+    json_decref(good);
+    log_store_batch_free(b);
+    log_store_batch_free(records);
+}
+
+/* N metrics records of SE-1 from SEQ, the seconds from SECOND, 10 requests each (2 5xx). */
+static struct log_store_batch *metrics_of(uint64_t first, unsigned n, int64_t second,
+                                          const char *vs)
+{
+    struct log_store_batch *b = log_store_metrics_batch_new("se-uuid-1", "se-1");
+    char why[300];
+    for (unsigned i = 0; i < n; i++) {
+        json_t *m = metric(first + i, second + (int64_t)i * 1000, vs, 10, 2);
+        if (log_store_metrics_batch_add(b, first + i, m, why, sizeof why) != 0)
+            fail_msg("metrics_batch_add: %s", why);
+        json_decref(m);
+    }
+    return b;
+}
+
+/* One integer from SQL on the store's file, read beside the store. */
+static int64_t file_int(const char *sql)
+{
+    char path[400];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    snprintf(path, sizeof path, "%s/logs.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Metrics records commit with the records (callbacks in submit order); a resend is dropped
+ * and counted apart from the records' duplicates; the query sums the seconds into steps
+ * from since, by virtual service and the seconds' timestamps. */
+static void test_metrics_stored_once_and_summed(void **state)
+{
+    int64_t second = (time_now_ms() / 1000 - 100) * 1000;
+    struct log_store_filter f = {VS, second, second + 5000, 0, NULL};
+    struct done a = {0}, b = {0}, c = {0};
+    json_t *m, *series, *hist;
+    char damage[400];
+    struct log_store *s = open_store(1 << 30, INT64_MAX / 4, damage, sizeof damage);
+    (void)state;
+
+    log_store_submit(s, metrics_of(1, 6, second, VS), on_done, &a);
+    log_store_submit(s, batch_of(1, 5, second), on_done, &b);
+    log_store_submit(s, metrics_of(7, 3, second, VS2), on_done, &c);
+    wait_done(&c, 1);
+    assert_int_equal(a.calls + b.calls, 2);
+    assert_true(a.order[0] < b.order[0] && b.order[0] < c.order[0]);
+    assert_int_equal(a.last.stored, 6);
+    assert_int_equal(c.last.stored, 3);
+    log_store_submit(s, metrics_of(4, 4, second + 3000, VS), on_done, &a); /* 4-6 held, 7 held */
+    wait_done(&a, 2);
+    assert_int_equal(a.last.err, 0);
+    assert_int_equal(a.last.stored, 0);
+    assert_int_equal(a.last.duplicates, 4);
+    assert_int_equal(summary_int(s, "duplicates_rejected"), 0); /* the records' count */
+    assert_int_equal(summary_int(s, "records"), 5);
+    assert_int_equal(file_int("SELECT metrics_duplicates_rejected FROM se_counts"), 4);
+    assert_int_equal(file_int("SELECT count(*) FROM metrics"), 9);
+
+    m = log_store_metrics(s, &f, 2000); /* seconds 0-5 of VS: steps 0-1, 2-3, 4-5 */
+    assert_non_null(m);
+    assert_int_equal(json_integer_value(json_object_get(m, "requests")), 60);
+    assert_int_equal(json_integer_value(json_object_get(m, "bytes_in")), 600);
+    assert_int_equal(json_integer_value(json_object_get(m, "bytes_out")), 6000);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "status_classes"),
+                                                        "5xx")), 12);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "status_classes"),
+                                                        "2xx")), 48);
+    hist = json_object_get(m, "latency_histogram");
+    assert_int_equal(json_object_size(hist), 2);
+    assert_int_equal(json_integer_value(json_object_get(hist, "40")), 54);
+    assert_int_equal(json_integer_value(json_object_get(hist, "100")), 6);
+    series = json_object_get(m, "series");
+    assert_int_equal(json_array_size(series), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *p = json_array_get(series, i);
+        assert_int_equal(json_integer_value(json_object_get(p, "time_ms")), second + 2000 * (int64_t)i);
+        assert_int_equal(json_integer_value(json_object_get(p, "requests")), 20);
+        assert_int_equal(json_integer_value(json_object_get(p, "errors_5xx")), 4);
+        assert_int_equal(json_integer_value(json_object_get(p, "errors_4xx")), 0);
+        assert_int_equal(json_integer_value(json_object_get(p, "bytes_out")), 2000);
+    }
+    json_decref(m);
+    f.since_ms = second + 1000; /* by the second's timestamp: seconds 1-2 */
+    f.until_ms = second + 2000;
+    m = log_store_metrics(s, &f, 60000);
+    assert_int_equal(json_integer_value(json_object_get(m, "requests")), 20);
+    assert_int_equal(json_array_size(json_object_get(m, "series")), 1);
+    json_decref(m);
+    f.vs_uuid = VS2;
+    f.since_ms = second;
+    f.until_ms = second + 100000;
+    m = log_store_metrics(s, &f, 1000);
+    assert_int_equal(json_integer_value(json_object_get(m, "requests")), 30);
+    assert_int_equal(json_array_size(json_object_get(m, "series")), 3);
+    json_decref(m);
+    log_store_close(s);
+}
+
+/* The age bound deletes old metrics records too. */
+static void test_retention_deletes_old_metrics(void **state)
+{
+    char damage[400];
+    struct log_store *s = open_store(1 << 30, 3600 * 1000, damage, sizeof damage);
+    struct done a = {0};
+    int64_t second = time_now_ms() / 1000 * 1000;
+    (void)state;
+
+    log_store_submit(s, metrics_of(1, 5, second - 2 * 3600 * 1000, VS), on_done, &a);
+    wait_done(&a, 1);
+    usleep(5000);
+    log_store_submit(s, metrics_of(6, 5, second - 60 * 1000, VS), on_done, &a);
+    wait_done(&a, 2);
+    log_store_close(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(file_int("SELECT count(*) FROM metrics"), 5);
+    assert_int_equal(file_int("SELECT min(seq) FROM metrics"), 6);
+}
+
+/* The schema version 1, as log_store.c made it before the metrics (frozen here: the
+ * store's own text may change, the files of version 1 do not). */
+static const char *const schema_1 =
+    "CREATE TABLE records(id INTEGER PRIMARY KEY, se_uuid TEXT NOT NULL,"
+    " se_name TEXT NOT NULL, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL, vs_uuid TEXT,"
+    " status INTEGER NOT NULL, client_ip TEXT NOT NULL, bytes_in INTEGER NOT NULL,"
+    " bytes_out INTEGER NOT NULL, total_ms REAL, record TEXT NOT NULL);"
+    " CREATE UNIQUE INDEX records_se_seq ON records(se_uuid, seq);"
+    " CREATE INDEX records_vs_time ON records(vs_uuid, ts_ms);"
+    " CREATE INDEX records_status ON records(status); CREATE INDEX records_time ON records(ts_ms);"
+    " CREATE TABLE se_counts(se_uuid TEXT PRIMARY KEY, se_name TEXT NOT NULL,"
+    " duplicates_rejected INTEGER NOT NULL DEFAULT 0); PRAGMA user_version=1;";
+
+/* Writes a version 1 store holding three records of se-1 (3 duplicates counted) and sets
+ * its user_version to VERSION. */
+static void make_v1_store(int version)
+{
+    char path[400], sql[400];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof path, "%s/logs.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, schema_1, NULL, NULL, NULL), SQLITE_OK);
+    for (int seq = 1; seq <= 3; seq++) {
+        snprintf(sql, sizeof sql, "INSERT INTO records(se_uuid, se_name, seq, ts_ms, vs_uuid, "
+                 "status, client_ip, bytes_in, bytes_out, total_ms, record) VALUES('se-uuid-1',"
+                 " 'se-1', %d, %lld, '%s', 200, '127.0.0.9', 1, 2, 1.0, '{}')", seq,
+                 (long long)time_now_ms(), VS);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    snprintf(sql, sizeof sql, "INSERT INTO se_counts VALUES('se-uuid-1', 'se-1', 3);"
+             "PRAGMA user_version=%d;", version);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* A version 1 store is migrated in place: its records and counts kept, the metrics table
+ * there, user_version 2, nothing set aside; metrics then go in beside the old records. */
+static void test_schema_1_is_migrated_in_place(void **state)
+{
+    char damage[400], cmd[500];
+    struct log_store *s;
+    struct done a = {0};
+    int64_t second = time_now_ms() / 1000 * 1000;
+    struct log_store_filter f = {VS, second - 1000, second + 10000, 0, NULL};
+    json_t *m;
+    (void)state;
+
+    make_v1_store(1);
+    s = open_store(1 << 30, INT64_MAX / 4, damage, sizeof damage);
+    assert_string_equal(damage, "");
+    assert_int_equal(summary_int(s, "records"), 3);
+    assert_int_equal(summary_int(s, "last_seq"), 3);
+    assert_int_equal(summary_int(s, "duplicates_rejected"), 3);
+    log_store_submit(s, metrics_of(1, 2, second, VS), on_done, &a);
+    log_store_submit(s, batch_of(4, 2, second), on_done, &a);
+    wait_done(&a, 2);
+    assert_int_equal(a.last.err, 0);
+    m = log_store_metrics(s, &f, 1000);
+    assert_int_equal(json_integer_value(json_object_get(m, "requests")), 20);
+    json_decref(m);
+    log_store_close(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(file_int("PRAGMA user_version"), 2);
+    assert_int_equal(file_int("SELECT count(*) FROM records"), 5);
+    assert_int_equal(file_int("SELECT count(*) FROM metrics"), 2);
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q damaged", dir);
+    assert_int_not_equal(system(cmd), 0);
+    s = open_store(1 << 30, INT64_MAX / 4, damage, sizeof damage); /* a v2 store reopens */
+    assert_string_equal(damage, "");
+    assert_int_equal(summary_int(s, "records"), 5);
+    log_store_close(s);
+}
+
+/* A store of an unknown version is still set aside. */
+static void test_unknown_version_is_set_aside(void **state)
+{
+    char damage[400];
+    struct log_store *s;
+    (void)state;
+
+    make_v1_store(3);
+    s = open_store(1 << 30, INT64_MAX / 4, damage, sizeof damage);
+    assert_non_null(strstr(damage, "another schema (user_version 3"));
+    {
+        json_t *list = log_store_summary(s);
+        assert_int_equal(json_array_size(list), 0);
+        json_decref(list);
+    }
     log_store_close(s);
 }
 
@@ -315,6 +599,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged_file_is_set_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_records_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queries_filter_and_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_metrics_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_stored_once_and_summed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_deletes_old_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_1_is_migrated_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_version_is_set_aside, setup, teardown),
         cmocka_unit_test(test_latency_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

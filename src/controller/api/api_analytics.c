@@ -31,7 +31,9 @@ struct api_analytics__query {
     int64_t step_ms; /* metrics */
 };
 
-/* One merged answer in the making (owned by its request's user slot until answered). */
+/* One merged answer in the making (owned by api_analytics__on_public until every part is in;
+ * api_analytics__finish answers and frees it). The request's user slot is not used: it
+ * holds rest's call (the caller's identity). */
 struct api_analytics__merge {
     struct api_analytics *area;
     struct http_request *req;
@@ -82,7 +84,8 @@ static int api_analytics__number(struct http_request *req, const char *name, int
 }
 
 /* The filter parameters of REQ into Q: since, until, status_class, client_ip, and for logs
- * page_size, for metrics step. Returns 0, or answered 400 and VIGIL_EINVAL. */
+ * page_size, for metrics step (metrics refuse status_class and client_ip). Returns 0, or
+ * answered 400 and VIGIL_EINVAL. */
 static int api_analytics__filter(struct http_request *req, struct api_analytics__query *q)
 {
     const char *cls = http_request_query(req, "status_class");
@@ -108,6 +111,14 @@ static int api_analytics__filter(struct http_request *req, struct api_analytics_
         (q->filter.until_ms - q->filter.since_ms) / q->step_ms >= API_ANALYTICS__MAX_POINTS) {
         http_request_respond_error(req, 400, "step: gives more than %d points from since to "
                                    "until; choose a larger step", API_ANALYTICS__MAX_POINTS);
+        return VIGIL_EINVAL;
+    }
+    if (q->kind == API_ANALYTICS_METRICS && (cls != NULL || ip != NULL)) {
+        /* The metrics are the SEs' per-second aggregates: neither is in them. */
+        http_request_respond_error(req, 400, "%s: metrics cannot be filtered by %s (they are "
+                                   "per-second aggregates of a virtual service); the logs "
+                                   "endpoint can", cls != NULL ? "status_class" : "client_ip",
+                                   cls != NULL ? "status class" : "client IP");
         return VIGIL_EINVAL;
     }
     if (cls != NULL) {
@@ -294,6 +305,37 @@ static json_t *api_analytics__quantile(int64_t *hist, int64_t n, double p)
     return json_null();
 }
 
+/* Oldest first: "time_ms" ascending. */
+static int api_analytics__older(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "time_ms"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "time_ms"));
+    return x < y ? -1 : x > y;
+}
+
+/* The merged POINTS (an object of series points, in the order the parts brought them)
+ * into SERIES in time order, each with "time" (RFC 3339) for "time_ms". */
+static void api_analytics__series_in_order(json_t *points, json_t *series)
+{
+    size_t n = json_object_size(points), i = 0;
+    json_t **sorted = calloc(n ? n : 1, sizeof *sorted), *p;
+    const char *k;
+
+    if (sorted == NULL)
+        return;
+    json_object_foreach(points, k, p)
+        sorted[i++] = p;
+    qsort(sorted, n, sizeof *sorted, api_analytics__older);
+    for (i = 0; i < n; i++) {
+        char ts[TIME_RFC3339_LEN];
+        time_format_rfc3339(json_integer_value(json_object_get(sorted[i], "time_ms")), ts);
+        json_object_set_new(sorted[i], "time", json_string(ts));
+        json_object_del(sorted[i], "time_ms");
+        json_array_append(series, sorted[i]);
+    }
+    free(sorted);
+}
+
 static json_t *api_analytics__merge_metrics(json_t *parts, const struct api_analytics__query *q)
 {
     json_t *totals = json_object(), *classes = json_object(), *points = json_object();
@@ -329,13 +371,7 @@ static json_t *api_analytics__merge_metrics(json_t *parts, const struct api_anal
                 api_analytics__add_counts(have, p);
         }
     }
-    json_object_foreach(points, k, p) { /* keys are zero-padded: in time order once sorted */
-        char ts[TIME_RFC3339_LEN];
-        time_format_rfc3339(json_integer_value(json_object_get(p, "time_ms")), ts);
-        json_object_set_new(p, "time", json_string(ts));
-        json_object_del(p, "time_ms");
-        json_array_append(series, p);
-    }
+    api_analytics__series_in_order(points, series);
     out = json_pack("{s:s, s:I, s:O, s:{s:O, s:O}, s:O, s:O, s:O, s:{s:o, s:o, s:o}, s:o}",
                     "virtualservice", q->vs_uuid, "step", (json_int_t)(q->step_ms / 1000),
                     "requests", json_object_get(totals, "requests") ?: json_integer(0), "errors",
@@ -361,7 +397,7 @@ static json_t *api_analytics__merge_metrics(json_t *parts, const struct api_anal
     return out;
 }
 
-/* Every part is in: the merged answer, with "unreachable". */
+/* Every part is in: the merged answer, with "unreachable"; M is freed. */
 static void api_analytics__finish(struct api_analytics__merge *m)
 {
     json_t *out;
@@ -376,12 +412,7 @@ static void api_analytics__finish(struct api_analytics__merge *m)
         out = api_analytics__merge_metrics(m->parts, &m->q);
     }
     json_object_set(out, "unreachable", m->unreachable);
-    http_request_respond(m->req, 200, out); /* frees M (the request's user slot) */
-}
-
-static void api_analytics__merge_free(void *user)
-{
-    struct api_analytics__merge *m = user;
+    http_request_respond(m->req, 200, out); /* the request stays until answered */
     json_decref(m->parts);
     json_decref(m->unreachable);
     free(m);
@@ -484,7 +515,6 @@ static int api_analytics__on_public(void *data, struct http_request *req, const 
     m->req = req;
     m->parts = json_array();
     m->unreachable = json_array();
-    http_request_set_user(req, m, api_analytics__merge_free);
     own = api_analytics__local(area, &m->q);
     if (own != NULL)
         json_array_append_new(m->parts, own);

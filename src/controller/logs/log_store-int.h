@@ -16,10 +16,30 @@ struct log_store_row {
     char *text;       /* the record's compact JSON */
 };
 
+/* Where a metrics record's status classes go in log_store_metric_row.status_classes. */
+enum log_store_status_class {
+    LOG_STORE_1XX, LOG_STORE_2XX, LOG_STORE_3XX, LOG_STORE_4XX, LOG_STORE_5XX, LOG_STORE_OTHER,
+    LOG_STORE__CLASSES
+};
+/* Their names on the wire, in the API and (status_<name>) as the metrics table's columns. */
+extern const char *const log_store_status_class_names[LOG_STORE__CLASSES];
+
+/* One per-second metrics record as it is stored. */
+struct log_store_metric_row {
+    int64_t seq, ts_ms, requests, bytes_in, bytes_out;
+    int64_t status_classes[LOG_STORE__CLASSES];
+    char *vs_uuid;           /* or NULL */
+    char *latency_histogram; /* compact JSON {"BUCKET": count}, checked */
+};
+
+enum log_store_batch_kind { LOG_STORE_RECORDS, LOG_STORE_METRICS };
+
 struct log_store_batch {
     struct log_store_batch *next;
+    enum log_store_batch_kind kind;
     char *se_uuid, *se_name;
-    struct log_store_row *rows;
+    struct log_store_row *rows;               /* LOG_STORE_RECORDS */
+    struct log_store_metric_row *metric_rows; /* LOG_STORE_METRICS */
     size_t n, cap;
     log_store_done_cb cb;  /* NULL: cancelled */
     void *data;

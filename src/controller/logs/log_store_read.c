@@ -3,6 +3,7 @@
 #include "controller/logs/log_store-int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
@@ -122,15 +123,85 @@ static void log_store__add(json_t *obj, const char *name, json_int_t v)
     json_object_set_new(obj, name, json_integer(json_integer_value(json_object_get(obj, name)) + v));
 }
 
+/* Adds the stored histogram TEXT ({"BUCKET": count}, checked when it was added) to HIST. */
+static void log_store__add_histogram(int64_t *hist, const char *text)
+{
+    json_t *h = json_loads(text != NULL ? text : "", 0, NULL);
+    const char *key;
+    json_t *count;
+
+    json_object_foreach(h, key, count) {
+        long bucket = strtol(key, NULL, 10);
+        if (bucket >= 0 && bucket < LATENCY_BUCKETS && json_is_integer(count))
+            hist[bucket] += json_integer_value(count);
+    }
+    json_decref(h);
+}
+
+/* A new series point at SLOT_MS, its counts 0. */
+static json_t *log_store__point(int64_t slot_ms)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "time_ms", (json_int_t)slot_ms,
+                     "requests", (json_int_t)0, "errors_4xx", (json_int_t)0, "errors_5xx",
+                     (json_int_t)0, "bytes_in", (json_int_t)0, "bytes_out", (json_int_t)0);
+}
+
+/* The totals, histogram and series of the metrics rows of ST (stepped through here) into
+ * OUT (log_store_metrics' shape). Returns sqlite3_step's last code. */
+static int log_store__sum_metrics(sqlite3_stmt *st, const struct log_store_filter *f,
+                                  int64_t step_ms, json_t *out)
+{
+    json_t *status = json_object_get(out, "status_classes"), *point = NULL;
+    int64_t *hist = calloc(LATENCY_BUCKETS, sizeof *hist);
+    int64_t point_ms = INT64_MIN;
+    int rc;
+
+    if (hist == NULL)
+        return SQLITE_NOMEM;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t ts = sqlite3_column_int64(st, 0), requests = sqlite3_column_int64(st, 1);
+        int64_t in = sqlite3_column_int64(st, 8), bytes_out = sqlite3_column_int64(st, 9);
+        int64_t slot = f->since_ms + (ts - f->since_ms) / step_ms * step_ms;
+
+        log_store__add(out, "requests", requests);
+        log_store__add(out, "bytes_in", in);
+        log_store__add(out, "bytes_out", bytes_out);
+        for (int c = 0; c < LOG_STORE__CLASSES; c++)
+            log_store__add(status, log_store_status_class_names[c], sqlite3_column_int64(st, 2 + c));
+        log_store__add_histogram(hist, (const char *)sqlite3_column_text(st, 10));
+        if (slot != point_ms) {
+            point_ms = slot;
+            point = log_store__point(slot);
+            json_array_append_new(json_object_get(out, "series"), point);
+        }
+        log_store__add(point, "requests", requests);
+        log_store__add(point, "bytes_in", in);
+        log_store__add(point, "bytes_out", bytes_out);
+        log_store__add(point, "errors_4xx", sqlite3_column_int64(st, 2 + LOG_STORE_4XX));
+        log_store__add(point, "errors_5xx", sqlite3_column_int64(st, 2 + LOG_STORE_5XX));
+    }
+    for (int b = 0; b < LATENCY_BUCKETS; b++) {
+        char bucket[16];
+        snprintf(bucket, sizeof bucket, "%d", b);
+        if (hist[b] > 0)
+            json_object_set_new(json_object_get(out, "latency_histogram"), bucket,
+                                json_integer((json_int_t)hist[b]));
+    }
+    free(hist);
+    return rc;
+}
+
 json_t *log_store_metrics(struct log_store *store, const struct log_store_filter *f,
                           int64_t step_ms)
 {
-    static const char *const classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
-    sqlite3_stmt *st = log_store__select(store, "SELECT ts_ms, status, bytes_in, bytes_out, "
-                                                "total_ms FROM records" LOG_STORE__WHERE
-                                                " ORDER BY ts_ms", f);
-    json_t *out, *status, *hist, *series, *point = NULL;
-    int64_t point_ms = INT64_MIN;
+    /* log_store__select binds ?4 and ?5 too: absent here, those binds fail unseen. */
+    sqlite3_stmt *st = log_store__select(store, "SELECT ts_ms, requests, status_1xx, "
+                                                "status_2xx, status_3xx, status_4xx, status_5xx,"
+                                                " status_other, bytes_in, bytes_out, "
+                                                "latency_histogram FROM metrics WHERE "
+                                                "vs_uuid=?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER "
+                                                "BY ts_ms", f);
+    json_t *out;
     int rc;
 
     if (st == NULL)
@@ -139,39 +210,7 @@ json_t *log_store_metrics(struct log_store *store, const struct log_store_filter
                     (json_int_t)0, "status_classes", "1xx", 0, "2xx", 0, "3xx", 0, "4xx", 0,
                     "5xx", 0, "other", 0, "bytes_in", (json_int_t)0, "bytes_out", (json_int_t)0,
                     "latency_histogram", "series");
-    status = json_object_get(out, "status_classes");
-    hist = json_object_get(out, "latency_histogram");
-    series = json_object_get(out, "series");
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t ts = sqlite3_column_int64(st, 0), code = sqlite3_column_int64(st, 1);
-        int64_t in = sqlite3_column_int64(st, 2), bytes_out = sqlite3_column_int64(st, 3);
-        int64_t slot = f->since_ms + (ts - f->since_ms) / step_ms * step_ms;
-        int cls = code >= 100 && code < 600 ? (int)(code / 100) : 0;
-        char bucket[16];
-
-        log_store__add(out, "requests", 1);
-        log_store__add(out, "bytes_in", in);
-        log_store__add(out, "bytes_out", bytes_out);
-        log_store__add(status, classes[cls], 1);
-        if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
-            snprintf(bucket, sizeof bucket, "%d",
-                     latency_bucket_of(sqlite3_column_double(st, 4)));
-            log_store__add(hist, bucket, 1);
-        }
-        if (slot != point_ms) {
-            point_ms = slot;
-            point = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "time_ms", (json_int_t)slot,
-                              "requests", (json_int_t)0, "errors_4xx", (json_int_t)0,
-                              "errors_5xx", (json_int_t)0, "bytes_in", (json_int_t)0,
-                              "bytes_out", (json_int_t)0);
-            json_array_append_new(series, point);
-        }
-        log_store__add(point, "requests", 1);
-        log_store__add(point, "bytes_in", in);
-        log_store__add(point, "bytes_out", bytes_out);
-        if (cls == 4 || cls == 5)
-            log_store__add(point, cls == 4 ? "errors_4xx" : "errors_5xx", 1);
-    }
+    rc = log_store__sum_metrics(st, f, step_ms, out);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
         vlog_error("log store: the metrics query failed: %s", sqlite3_errmsg(store->reader));

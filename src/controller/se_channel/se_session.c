@@ -13,10 +13,8 @@
 #include "common/timeutil.h"
 #include "common/vlog.h"
 #include "controller/logs/log_store.h"
+#include "controller/se_channel/se_stream.h"
 #include "controller/se_channel/vs_reports.h"
-
-/* LOGS frames an SE may have unacknowledged on one session (the agreed wire format). */
-#define SE_SESSIONS_LOGS_IN_FLIGHT 4
 
 struct se_session {
     struct se_sessions *owner;
@@ -40,12 +38,8 @@ struct se_session {
     int64_t last_sent_ms;     /* the last HEARTBEAT (or the WELCOME) sent (monotonic) */
     int64_t reported_ms;      /* when its SE_SESSION_UP last went to the reporter (monotonic) */
     uint64_t log_node;        /* the SE's log node as WELCOME named it */
-    /* The LOGS frames handed to the log store and not yet acked, oldest first, and the
-     * through_seq each one's LOGS_ACK will carry. */
-    struct log_store_batch *logs_in_flight[SE_SESSIONS_LOGS_IN_FLIGHT];
-    uint64_t logs_through[SE_SESSIONS_LOGS_IN_FLIGHT];
-    unsigned logs_n;
-    int logs_unstored_told;   /* "no log store here" logged for this session */
+    struct se_stream logs;    /* its LOGS frames (se_stream.h) */
+    struct se_stream metrics; /* its METRICS frames */
     int64_t logs_episodes_reported; /* the SE's drop_episodes last reported from this session */
 };
 
@@ -483,99 +477,7 @@ static void se_sessions__on_config_ack(struct se_session *s, json_t *ack)
                   (long long)version, error);
 }
 
-/* --- LOGS -------------------------------------------------------------------------------- */
-
-/* The log store made a LOGS frame of S durable (or failed): LOGS_ACK for it, the oldest in
- * flight (the store calls back in submit order). A failed commit closes the session: the
- * SE keeps the records spooled and sends them again on its next session. */
-static void se_sessions__on_logs_stored(void *data, const struct log_store_outcome *o)
-{
-    struct se_session *s = data;
-    uint64_t through = s->logs_through[0];
-    char why[200];
-
-    memmove(s->logs_in_flight, s->logs_in_flight + 1, (s->logs_n - 1) * sizeof s->logs_in_flight[0]);
-    memmove(s->logs_through, s->logs_through + 1, (s->logs_n - 1) * sizeof s->logs_through[0]);
-    s->logs_n--;
-    if (o->err != 0) {
-        snprintf(why, sizeof why, "the log store could not store its records: %s",
-                 vigil_strerror(o->err));
-        ssh_server_session_close(s->link, why); /* frees S */
-        return;
-    }
-    if (o->duplicates > 0)
-        vlog_info("se channel SE '%s': LOGS through seq %" PRIu64 ": %" PRIu64 " stored, %" PRIu64
-                  " held already (dropped as duplicates)", s->name, through, o->stored,
-                  o->duplicates);
-    se_sessions__send(s, SE_FRAME_LOGS_ACK, json_pack("{s:I}", "through_seq", (json_int_t)through));
-}
-
-/* A LOGS frame {"first_seq", "records": [...]} (1 to LOG_STORE_BATCH_MAX records with the
- * consecutive seqs from first_seq), handed to the log store; acked once durable. Returns
- * 0, or VIGIL_EINVAL with the reason in WHY (nothing stored: close the session). */
-static int se_sessions__on_logs(struct se_sessions *p, struct se_session *s, json_t *logs,
-                                char *why, size_t len)
-{
-    json_t *first = json_object_get(logs, "first_seq"), *records = json_object_get(logs, "records");
-    struct log_store_batch *batch;
-    uint64_t first_seq;
-    size_t i, n = json_array_size(records);
-    json_t *r;
-
-    if (!json_is_integer(first) || json_integer_value(first) < 0 || !json_is_array(records) ||
-        n == 0) {
-        snprintf(why, len, "a malformed LOGS frame: it needs \"first_seq\" (a non-negative "
-                 "integer) and \"records\" (a non-empty array)");
-        return VIGIL_EINVAL;
-    }
-    if (n > LOG_STORE_BATCH_MAX) {
-        snprintf(why, len, "a LOGS frame of %zu records (at most %d)", n, LOG_STORE_BATCH_MAX);
-        return VIGIL_EINVAL;
-    }
-    if (s->logs_n >= SE_SESSIONS_LOGS_IN_FLIGHT) {
-        snprintf(why, len, "a LOGS frame while %d were not acknowledged yet (at most %d in "
-                 "flight)", SE_SESSIONS_LOGS_IN_FLIGHT, SE_SESSIONS_LOGS_IN_FLIGHT);
-        return VIGIL_EINVAL;
-    }
-    first_seq = (uint64_t)json_integer_value(first);
-    if (p->log_store == NULL) {
-        if (!s->logs_unstored_told)
-            vlog_warn("se channel SE '%s': LOGS frames not stored (this node has no log store): "
-                      "they stay unacknowledged, spooled on the SE", s->name);
-        s->logs_unstored_told = 1;
-        return 0;
-    }
-    batch = log_store_batch_new(s->uuid, s->name);
-    if (batch == NULL) {
-        snprintf(why, len, "out of memory storing its LOGS frame");
-        return VIGIL_EINVAL;
-    }
-    json_array_foreach(records, i, r) {
-        json_t *seq = json_object_get(r, "seq");
-        char bad[160];
-        int err;
-        if (!json_is_integer(seq) || (uint64_t)json_integer_value(seq) != first_seq + i) {
-            snprintf(why, len, "a LOGS frame whose record %zu has seq %s where %" PRIu64
-                     " follows (first_seq %" PRIu64 "; seqs must be consecutive)", i,
-                     json_is_integer(seq) ? "another" : "none", first_seq + i, first_seq);
-            log_store_batch_free(batch);
-            return VIGIL_EINVAL;
-        }
-        err = log_store_batch_add(batch, first_seq + i, r, bad, sizeof bad);
-        if (err != 0) {
-            snprintf(why, len, "a LOGS frame with a bad record (seq %" PRIu64 "): %s",
-                     first_seq + i, err == VIGIL_EINVAL || err == VIGIL_ETOOBIG
-                                        ? bad : vigil_strerror(err));
-            log_store_batch_free(batch);
-            return VIGIL_EINVAL;
-        }
-    }
-    s->logs_in_flight[s->logs_n] = batch;
-    s->logs_through[s->logs_n] = first_seq + n - 1;
-    s->logs_n++;
-    log_store_submit(p->log_store, batch, se_sessions__on_logs_stored, s);
-    return 0;
-}
+/* --- the logs' counts ---------------------------------------------------------------- */
 
 /* A HEARTBEAT's "logs" {"dropped", "drop_episodes", "episode_dropped", "spool_cap_bytes",
  * "run"?}: on the SE's log node, a drop episode not yet reported from this session goes to
@@ -647,7 +549,10 @@ static void se_sessions__on_frame(void *data, void *owner_state, const struct se
         case SE_FRAME_HEARTBEAT_ACK:
             break; /* liveness only: last_heard_ms */
         case SE_FRAME_LOGS:
-            se_sessions__on_logs(p, s, frame->payload, why, sizeof why);
+            se_stream_receive(&s->logs, p->log_store, frame->payload, why, sizeof why);
+            break;
+        case SE_FRAME_METRICS:
+            se_stream_receive(&s->metrics, p->log_store, frame->payload, why, sizeof why);
             break;
         case SE_FRAME_BYE: {
             const char *reason = json_string_value(json_object_get(frame->payload, "reason"));
@@ -691,6 +596,8 @@ static void *se_sessions__on_open(void *data, struct ssh_server_session *link, c
     s->last_heard_ms = time_mono_ms();
     s->heartbeat_ms = p->heartbeat_ms;
     s->miss_limit = p->miss_limit;
+    se_stream_init(&s->logs, SE_STREAM_LOGS, link, s->uuid, s->name);
+    se_stream_init(&s->metrics, SE_STREAM_METRICS, link, s->uuid, s->name);
     json_decref(se);
     s->next = p->list;
     if (p->list != NULL)
@@ -707,8 +614,8 @@ static void se_sessions__on_close(void *data, void *owner_state, const char *rea
     (void)reason; /* ssh_server logged it */
     if (s->welcomed)
         se_sessions__report(p, s, SE_SESSION_DOWN, 0);
-    for (unsigned i = 0; i < s->logs_n; i++) /* stored all the same, never acked here */
-        log_store_batch_cancel(s->logs_in_flight[i]);
+    se_stream_cancel(&s->logs); /* stored all the same, never acked here */
+    se_stream_cancel(&s->metrics);
     if (p->vs_reports != NULL)
         vs_reports_forget(p->vs_reports, s->uuid);
     if (s->prev != NULL)

@@ -71,11 +71,13 @@ void se_sessions_set_peers(struct se_sessions *sessions, struct peers *peers);
  * what the SEs were last told, every SE past HELLO gets a HEARTBEAT with it now. */
 void se_sessions_peers_changed(struct se_sessions *sessions);
 
-/* LOGS frames (docs/architecture.md, "Access logs") go into LOG_STORE (borrowed, outliving
- * SESSIONS; NULL: none, frames are then taken but neither stored nor acked): each frame is
- * checked (first_seq, 1 to LOG_STORE_BATCH_MAX records with consecutive seqs, each record's
- * fields, at most 4 unacknowledged; else one line and the session closes, nothing stored)
- * and answered LOGS_ACK {"through_seq"} once durable, in frame order. */
+/* LOGS and METRICS frames (docs/architecture.md, "Access logs") go into LOG_STORE
+ * (borrowed, outliving SESSIONS; NULL: none, frames are then taken but neither stored nor
+ * acked), each stream on its own (se_stream.h): each frame is checked (first_seq, 1 to
+ * LOG_STORE_BATCH_MAX records with consecutive seqs, each record's fields, at most 4
+ * unacknowledged per stream; else one line and the session closes, nothing stored) and
+ * answered LOGS_ACK / METRICS_ACK {"through_seq"} once durable, in frame order; a failed
+ * commit closes the session. */
 void se_sessions_set_log_store(struct se_sessions *sessions, struct log_store *log_store);
 
 /* A change of one session (docs/architecture.md, "The SE runtime record"):
