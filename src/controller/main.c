@@ -17,6 +17,7 @@
 #include "common/fileutil.h"
 #include "common/objects.h"
 #include "common/timeutil.h"
+#include "common/version.h"
 #include "common/vlog.h"
 #include "controller/auth/auth.h"
 #include "controller/auth/auth_crypto.h"
@@ -668,7 +669,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(options_usage(), stdout);
+            options_print_help(stdout);
             return 0;
         }
     }

@@ -16,6 +16,7 @@
 #include "common/errors.h"
 #include "common/fileutil.h"
 #include "common/timeutil.h"
+#include "common/version.h"
 #include "common/vlog.h"
 #include "se/admin.h"
 #include "se/controller_link.h"
@@ -348,8 +349,13 @@ int main(int argc, char **argv)
 
     vlog_init("vigil-se", getenv("VIGIL_SE_DEBUG") ? VLOG_DEBUG : VLOG_INFO);
     for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            se_options_print_help(stdout);
+            return fflush(stdout) == 0 ? 0 : 1;
+        }
+    for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--version") == 0) { /* contract: one line, exit 0 */
-            printf("vigil-se %s\n", VIGIL_SE_VERSION);
+            printf("vigil-se %s\n", VIGIL_VERSION);
             return 0;
         }
     if (se_options_parse(argc, argv, &m.opts, err, sizeof err) != 0) {

@@ -60,12 +60,56 @@ static int se_options__controllers(struct se_options *o, const char *v, char *er
     return 0;
 }
 
+/* The flags: what se_options_parse accepts and what --help lists (the man page vigil-se(8)
+ * is checked against --help by tests/system/test_manpages.py). */
+struct se_options__flag {
+    const char *flag;
+    const char *value_name;
+    const char *default_text; /* "" for none */
+    const char *help;
+};
+
+static const struct se_options__flag se_options__flags[] = {
+    {"--name", "NAME", "", "this SE's name: its serviceengine object's name; required"},
+    {"--data-dir", "DIR", "", "state: the last good config, the log spool; required"},
+    {"--controllers", "HOST:PORT,...", "", "the controllers' SSH addresses (their se-listen)"},
+    {"--key", "FILE", "", "the SE's OpenSSH ed25519 private key"},
+    {"--known-hosts", "FILE", "", "the controllers' host keys (known_hosts format)"},
+    {"--admin", "HOST:PORT", "", "admin HTTP: GET /status and /metrics; required"},
+    {"--heartbeat-ms", "N", "1000", "heartbeat interval to each controller"},
+    {"--miss-limit", "N", "3", "missed heartbeats before a controller counts as lost"},
+    {"--config-file", "FILE", "", "standalone: serve this JSON config, no controller"},
+    {"--spool-cap-mb", "N", "1024", "size cap of the access log spool"},
+};
+
+#define SE_OPTIONS__N_FLAGS (sizeof se_options__flags / sizeof se_options__flags[0])
+
+void se_options_print_help(FILE *out)
+{
+    fputs("usage: vigil-se --name NAME --data-dir DIR --admin HOST:PORT\n"
+          "                (--controllers HOST:PORT,... --key FILE --known-hosts FILE\n"
+          "                 | --config-file FILE) [OPTIONS]\n"
+          "The Vigil Service Engine: the data plane (virtual services, pools, health\n"
+          "monitors), configured by the controllers or by a file. SIGHUP reloads the file.\n"
+          "\n"
+          "options (--flag VALUE or --flag=VALUE):\n",
+          out);
+    for (size_t i = 0; i < SE_OPTIONS__N_FLAGS; i++) {
+        const struct se_options__flag *f = &se_options__flags[i];
+        char left[64];
+        snprintf(left, sizeof left, "%s %s", f->flag, f->value_name);
+        fprintf(out, "  %-30s %s", left, f->help);
+        if (f->default_text[0] != '\0')
+            fprintf(out, " (default %s)", f->default_text);
+        fputc('\n', out);
+    }
+    fprintf(out, "  %-30s %s\n", "--help", "print this text and exit");
+    fprintf(out, "  %-30s %s\n", "--version", "print the name and version and exit");
+    fputs("\nexit status: 0 after a clean stop (SIGTERM), 2 on bad options.\n", out);
+}
+
 int se_options_parse(int argc, char **argv, struct se_options *o, char *err, size_t errlen)
 {
-    static const char *const flags[] = {"--name", "--data-dir", "--controllers", "--key",
-                                        "--known-hosts", "--admin", "--heartbeat-ms",
-                                        "--miss-limit", "--config-file", "--spool-cap-mb",
-                                        NULL};
     int have_admin = 0;
 
     memset(o, 0, sizeof *o);
@@ -90,9 +134,10 @@ int se_options_parse(int argc, char **argv, struct se_options *o, char *err, siz
         }
         memcpy(flag, arg, flen);
         flag[flen] = '\0';
-        for (k = 0; flags[k] != NULL && strcmp(flags[k], flag) != 0; k++)
+        for (k = 0; k < (int)SE_OPTIONS__N_FLAGS && strcmp(se_options__flags[k].flag, flag) != 0;
+             k++)
             ;
-        if (flags[k] == NULL) {
+        if (k == (int)SE_OPTIONS__N_FLAGS) {
             snprintf(err, errlen, "unknown flag \"%s\"", flag);
             return VIGIL_EINVAL;
         }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/netaddr.h"
 
@@ -27,5 +28,9 @@ struct se_options {
  * "--flag=VALUE". Returns 0, or VIGIL_EINVAL with a one-line message naming the bad flag in
  * ERR (ERRLEN bytes). */
 int se_options_parse(int argc, char **argv, struct se_options *out, char *err, size_t errlen);
+
+/* Writes the --help text to OUT (borrowed): the flags se_options_parse accepts, from the
+ * same table, with their defaults. */
+void se_options_print_help(FILE *out);
 
 #endif
