@@ -75,6 +75,7 @@ struct vigild {
     struct rest *rest;           /* the API's gate and router */
     struct api_objects api_objects; /* the API's areas: what each one's handlers see */
     struct api_cluster api_cluster;
+    struct api_metrics api_metrics;
     struct api_auth api_auth;
     struct api_events api_events;
     struct api_analytics api_analytics;
@@ -363,6 +364,7 @@ static void vigild__wire_api(struct vigild *d)
     d->api_analytics = (struct api_analytics){d->log_store, d->store, d->cluster, d->client,
                                               d->opts.id, d->scheme, d->cred.node_header};
     d->api_objects = (struct api_objects){d->store, d->cluster, d->write_path, NULL};
+    d->api_metrics = (struct api_metrics){d->cluster, d->driver, NULL, d->opts.id, d->opts.name};
     d->stream = api_stream_new(&d->loop, d->store, &d->api_cluster, &d->api_objects);
     if (d->stream == NULL)
         vigild__die("out of memory");
@@ -371,6 +373,7 @@ static void vigild__wire_api(struct vigild *d)
         api_cluster_register(d->rest, &d->api_cluster) != 0 ||
         api_events_register(d->rest, &d->api_events) != 0 ||
         api_stream_register(d->rest, d->stream) != 0 ||
+        api_metrics_register(d->rest, &d->api_metrics) != 0 ||
         api_objects_register(d->rest, &d->api_objects) != 0)
         vigild__die("the API's route table is full");
 }
@@ -390,6 +393,7 @@ static void vigild__start_api(struct vigild *d)
         vlog_error("--api: %s", err);
         exit(2);
     }
+    http_server_set_answered_cb(d->api, rest_count_answer, NULL);
     if (!d->opts.no_tls && tls_fingerprint(d->cred.tls_serve, fp) == 0)
         vlog_info("serving https on %s:%u, certificate SHA-256 fingerprint %s", d->opts.api.host,
                   d->opts.api.port, fp);
@@ -541,6 +545,7 @@ static void vigild__start_se_channel(struct vigild *d)
                          sizeof err) != 0)
         vigild__die("--se-listen: %s", err);
     d->se_fd = -1;
+    d->api_metrics.se_server = d->se_server;
 }
 
 /* After the SE sessions: the commit running completes, then the files close. */
@@ -642,6 +647,7 @@ static void vigild__stop(struct vigild *d)
         d->api_objects.se_sessions = NULL;
         d->api_cluster.se_sessions = NULL;
     }
+    d->api_metrics.se_server = NULL;
     if (d->se_server != NULL) /* BYE to every SE while this node still answers */
         ssh_server_close(d->se_server, "the controller node is stopping",
                          vigild__on_se_server_closed, d);
