@@ -16,6 +16,7 @@
 #include "common/errors.h"
 #include "common/fileutil.h"
 #include "common/objects.h"
+#include "common/sd_notify.h"
 #include "common/timeutil.h"
 #include "common/version.h"
 #include "common/vlog.h"
@@ -378,6 +379,14 @@ static void vigild__wire_api(struct vigild *d)
         vigild__die("the API's route table is full");
 }
 
+/* Tells systemd STATE (Type=notify units); a failure is logged, never fatal. */
+static void vigild__notify(const char *state)
+{
+    int rv = sd_notify_send(state);
+    if (rv < 0)
+        vlog_warn("cannot notify systemd (%s): %s", state, strerror(-rv));
+}
+
 /* Serves the API once it can: at once over plain HTTP, over TLS once the certificate is
  * known (given, from DIR, or replicated from the first leader). */
 static void vigild__start_api(struct vigild *d)
@@ -394,6 +403,7 @@ static void vigild__start_api(struct vigild *d)
         exit(2);
     }
     http_server_set_answered_cb(d->api, rest_count_answer, NULL);
+    vigild__notify("READY=1"); /* systemd (Type=notify): the API serves */
     if (!d->opts.no_tls && tls_fingerprint(d->cred.tls_serve, fp) == 0)
         vlog_info("serving https on %s:%u, certificate SHA-256 fingerprint %s", d->opts.api.host,
                   d->opts.api.port, fp);
@@ -633,6 +643,7 @@ static void vigild__stop(struct vigild *d)
     if (d->stopping)
         return;
     d->stopping = 1;
+    vigild__notify("STOPPING=1");
     rest_set_stopping(d->rest);
     api_stream_close(d->stream); /* every stream ends while the API still serves */
     d->stream = NULL;

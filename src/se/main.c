@@ -15,6 +15,7 @@
 
 #include "common/errors.h"
 #include "common/fileutil.h"
+#include "common/sd_notify.h"
 #include "common/timeutil.h"
 #include "common/version.h"
 #include "common/vlog.h"
@@ -202,6 +203,14 @@ static int se__load(struct se_main *m, const char *path)
     return failed ? VIGIL_EIO : 0;
 }
 
+/* Tells systemd STATE (Type=notify units); a failure is logged, never fatal. */
+static void se__notify(const char *state)
+{
+    int rv = sd_notify_send(state);
+    if (rv < 0)
+        vlog_warn("se: cannot notify systemd (%s): %s", state, strerror(-rv));
+}
+
 static void se__on_sighup(uv_signal_t *h, int signum)
 {
     struct se_main *m = h->data;
@@ -210,7 +219,9 @@ static void se__on_sighup(uv_signal_t *h, int signum)
         return;
     }
     vlog_info("se: SIGHUP: reloading %s", m->opts.config_file);
+    se__notify("RELOADING=1");
     se__load(m, m->opts.config_file);
+    se__notify("READY=1");
 }
 
 static void se__on_exit_grace(uv_timer_t *t)
@@ -267,6 +278,7 @@ static void se__on_stop(uv_signal_t *h, int signum)
         return;
     }
     m->stopping = true;
+    se__notify("STOPPING=1");
     vlog_info("se: signal %d: stopping; no new connections, %llu in flight get up to %d ms",
               signum, (unsigned long long)m->engine.n_conns, SE_DRAIN_MS);
     engine_stop(&m->engine);
@@ -435,6 +447,7 @@ int main(int argc, char **argv)
     uv_signal_start(&m.sigint, se__on_stop, SIGINT);
     vlog_info("se: %s running (%s), admin on %s:%u", m.opts.name, se__state(&m), m.opts.admin.host,
               m.opts.admin.port);
+    se__notify("READY=1"); /* the admin endpoint and the config's listeners serve */
     uv_run(m.loop, UV_RUN_DEFAULT);
     http_msg_free_cache();
     return 0;
