@@ -11,6 +11,7 @@
 #include "se/engine.h"
 #include "se/log_sink.h"
 #include "se/metrics.h"
+#include "se/se_state.h"
 
 #define ADMIN__URL_MAX 256
 
@@ -117,6 +118,15 @@ static void admin__metrics(struct admin_conn *c)
         prom_text_sample_u64(f, "vigil_se_server_up",
                              prom_text_labels(labels, sizeof labels, keys, values, 2),
                              s->state != HEALTH_DOWN);
+    }
+    prom_text_family(f, "vigil_se_state", "gauge", "The SE state (1 for the current one)");
+    for (int i = 0; i < SE_STATE__COUNT; i++) {
+        const char *name = se_state_name((enum se_state)i);
+        char labels[64];
+        const char *const keys[] = {"state"}, *values[] = {name};
+        prom_text_sample_u64(f, "vigil_se_state",
+                             prom_text_labels(labels, sizeof labels, keys, values, 1),
+                             strcmp(name, c->admin->src.state(c->admin->src.arg)) == 0);
     }
     prom_text_family(f, "vigil_se_sockets_open", "gauge", "Proxy sockets open");
     prom_text_sample_u64(f, "vigil_se_sockets_open", NULL, e->open_connections);

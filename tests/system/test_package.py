@@ -13,10 +13,8 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -29,7 +27,8 @@ FILES = ["/usr/sbin/vigild", "/usr/sbin/vigil-se", "/usr/bin/vigil",
          "/usr/share/man/man8/vigild.8.gz", "/usr/share/man/man8/vigil-se.8.gz",
          "/usr/share/man/man1/vigil.1.gz", "/etc/vigil/vigild.conf", "/etc/vigil/vigil-se.conf",
          "/lib/systemd/system/vigild.service", "/lib/systemd/system/vigil-se.service",
-         "/usr/lib/sysusers.d/vigil.conf", "/usr/lib/tmpfiles.d/vigil.conf"]
+         "/usr/lib/sysusers.d/vigil.conf", "/usr/lib/tmpfiles.d/vigil.conf",
+         "/usr/share/bash-completion/completions/vigil"]
 FLAG_DEFAULT = re.compile(r"^  --([a-z][a-z0-9-]*)(?: (\S+))?\s.*?(?:\(default ([^)]*)\))?$")
 
 
@@ -104,16 +103,6 @@ def start(argv, log):
         return subprocess.Popen(argv, stdout=f, stderr=f)
 
 
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def run_installed_cluster(tmp_path):
     """vigild from /etc/vigil/vigild.conf as the user vigil (ports from flags: this machine
     is shared), until it answers as a one-node cluster with a leader."""
@@ -145,7 +134,7 @@ def run_installed_cluster(tmp_path):
         owners = {p.stat().st_uid for p in data.rglob("*")}
         assert owners == {data.stat().st_uid}, "a file in the data dir not owned by vigil"
     finally:
-        stop(proc)
+        harness.terminate(proc)
     assert proc.returncode == 0, (tmp_path / "vigild.log").read_text()[-2000:]
 
 
@@ -170,7 +159,7 @@ def run_installed_se(tmp_path):
         assert serves()["state"] == "STANDALONE"
         assert Path("/var/lib/vigil/se").exists()
     finally:
-        stop(proc)
+        harness.terminate(proc)
         shutil.rmtree(shared, ignore_errors=True)
     assert proc.returncode == 0, (tmp_path / "se.log").read_text()[-2000:]
 

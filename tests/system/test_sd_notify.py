@@ -42,16 +42,6 @@ class NotifySocket:
         self.sock.close()
 
 
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def assert_stops_with_notice(proc, ns):
     proc.send_signal(signal.SIGTERM)
     ns.wait_for("STOPPING=1", 10)
@@ -79,7 +69,7 @@ def test_vigild_notifies_ready_once_the_api_serves_and_stopping(kind, tmp_path):
         assert r.status_code == 200
         assert_stops_with_notice(proc, ns)
     finally:
-        stop(proc)
+        harness.terminate(proc)
         ns.close()
 
 
@@ -105,5 +95,5 @@ def test_vigil_se_notifies_ready_reloading_and_stopping(tmp_path):
         ns.wait_for("READY=1", 10)
         assert_stops_with_notice(proc, ns)
     finally:
-        stop(proc)
+        harness.terminate(proc)
         ns.close()
