@@ -107,3 +107,12 @@ def test_man_page_renders_without_warnings(program):
     assert p.returncode == 0, p.stderr
     assert p.stderr == "", p.stderr
     assert "OPTIONS" in re.sub(".\x08", "", p.stdout)
+
+
+def test_debian_changelog_carries_the_meson_version():
+    """The package's version (debian/changelog's first entry, which Debian requires) is the
+    project's: a release bumps both or this fails."""
+    version = re.search(r"version\s*:\s*'([^']+)'",
+                        (harness.REPO_ROOT / "meson.build").read_text()).group(1)
+    first = (harness.REPO_ROOT / "debian" / "changelog").read_text().splitlines()[0]
+    assert re.match(rf"vigil \({re.escape(version)}(-\d+)?\) ", first), (first, version)

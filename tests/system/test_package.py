@@ -28,7 +28,9 @@ FILES = ["/usr/sbin/vigild", "/usr/sbin/vigil-se", "/usr/bin/vigil",
          "/usr/share/man/man1/vigil.1.gz", "/etc/vigil/vigild.conf", "/etc/vigil/vigil-se.conf",
          "/lib/systemd/system/vigild.service", "/lib/systemd/system/vigil-se.service",
          "/usr/lib/sysusers.d/vigil.conf", "/usr/lib/tmpfiles.d/vigil.conf",
-         "/usr/share/bash-completion/completions/vigil"]
+         "/usr/share/bash-completion/completions/vigil",
+         "/usr/share/doc/vigil/examples/vigil-alerts.yml",
+         "/usr/share/doc/vigil/examples/vigil-dashboard.json"]
 FLAG_DEFAULT = re.compile(r"^  --([a-z][a-z0-9-]*)(?: (\S+))?\s.*?(?:\(default ([^)]*)\))?$")
 
 
@@ -207,3 +209,54 @@ def test_package_installs_runs_and_purges(deb, tmp_path):
     finally:
         if installed:
             run(["dpkg", "--purge", "vigil"], check=False)
+
+
+def systemctl(*args, check=True):
+    return run(["systemctl", *args], timeout=120, check=check)
+
+
+def test_units_start_ready_reload_and_stop_under_systemd(request):
+    """Where systemd runs (PID 1): `systemctl start` returns once READY=1 came, reload and
+    stop work. The ports come from a drop-in (this machine is shared)."""
+    if not Path("/run/systemd/system").is_dir():
+        pytest.skip("systemd is not this machine's init: the units cannot be started here "
+                    "(test_sd_notify.py checks the readiness protocol without it)")
+    deb = request.getfixturevalue("deb")  # built only where it is used
+    dropins = [Path("/etc/systemd/system/vigild.service.d"),
+               Path("/etc/systemd/system/vigil-se.service.d")]
+    api, raft, se, admin = (harness.allocate_port() for _ in range(4))
+    installed = False
+    try:
+        run(["dpkg", "-i", str(deb)])
+        installed = True
+        dropins[0].mkdir(parents=True, exist_ok=True)
+        (dropins[0] / "test.conf").write_text(
+            "[Service]\nExecStart=\nExecStart=/usr/sbin/vigild --config /etc/vigil/vigild.conf"
+            f" --api 127.0.0.1:{api} --raft 127.0.0.1:{raft} --se-listen 127.0.0.1:{se}\n")
+        config = Path("/var/lib/vigil/se/test-config.json")
+        config.write_text(json.dumps({"healthmonitor": [], "pool": [], "virtualservice": []}))
+        dropins[1].mkdir(parents=True, exist_ok=True)
+        (dropins[1] / "test.conf").write_text(
+            "[Service]\nExecStart=\nExecStart=/usr/sbin/vigil-se --config /etc/vigil/vigil-se.conf"
+            f" --name se-unit --admin 127.0.0.1:{admin} --config-file {config}\n")
+        systemctl("daemon-reload")
+        systemctl("start", "vigild")       # returns once READY=1 came
+        assert systemctl("is-active", "vigild").stdout.strip() == "active"
+        assert requests.get(f"https://127.0.0.1:{api}/api/healthz", verify=False,
+                            timeout=5).status_code == 200
+        systemctl("start", "vigil-se")
+        assert requests.get(f"http://127.0.0.1:{admin}/status", timeout=5).status_code == 200
+        systemctl("reload", "vigil-se")
+        assert systemctl("is-active", "vigil-se").stdout.strip() == "active"
+        systemctl("stop", "vigil-se", "vigild")
+        for unit in ("vigild", "vigil-se"):
+            state = systemctl("show", "-p", "Result", "--value", unit).stdout.strip()
+            assert state == "success", (unit, state)
+    finally:
+        for unit in ("vigil-se", "vigild"):
+            systemctl("stop", unit, check=False)
+        for d in dropins:
+            shutil.rmtree(d, ignore_errors=True)
+        if installed:
+            run(["dpkg", "--purge", "vigil"], check=False)
+        systemctl("daemon-reload", check=False)
