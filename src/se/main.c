@@ -450,5 +450,6 @@ int main(int argc, char **argv)
     se__notify("READY=1"); /* the admin endpoint and the config's listeners serve */
     uv_run(m.loop, UV_RUN_DEFAULT);
     http_msg_free_cache();
+    se_options_free(&m.opts);
     return 0;
 }

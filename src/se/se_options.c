@@ -259,25 +259,10 @@ static int se_options__ini(struct se_options *o, const char *path, char *err, si
     return rv;
 }
 
-int se_options_parse(int argc, char **argv, struct se_options *o, char *err, size_t errlen)
+/* The flags a run needs: --name, --data-dir, --admin, and the controllers' three or a
+ * --config-file. */
+static int se_options__required(const struct se_options *o, char *err, size_t errlen)
 {
-    const char *config = NULL;
-
-    memset(o, 0, sizeof *o);
-    o->heartbeat_ms = 1000;
-    o->miss_limit = 3;
-    o->spool_cap_mb = 1024; /* LOG_SPOOL_DEFAULT_CAP_MB: fits a small disk */
-    /* The file first, so that flags win. */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            config = argv[i + 1];
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            config = argv[i] + 9;
-    }
-    if (config != NULL && se_options__ini(o, config, err, errlen) != 0)
-        return VIGIL_EINVAL;
-    if (se_options__args(o, argc, argv, err, errlen) != 0)
-        return VIGIL_EINVAL;
     if (o->name == NULL) {
         snprintf(err, errlen, "--name is required");
         return VIGIL_EINVAL;
@@ -304,6 +289,37 @@ int se_options_parse(int argc, char **argv, struct se_options *o, char *err, siz
                      "--known-hosts is required (or --config-file for standalone)");
             return VIGIL_EINVAL;
         }
+    }
+    return 0;
+}
+
+void se_options_free(struct se_options *o)
+{
+    for (size_t i = 0; i < o->n_config_text; i++)
+        free(o->config_text[i]);
+    o->n_config_text = 0;
+}
+
+int se_options_parse(int argc, char **argv, struct se_options *o, char *err, size_t errlen)
+{
+    const char *config = NULL;
+
+    memset(o, 0, sizeof *o);
+    o->heartbeat_ms = 1000;
+    o->miss_limit = 3;
+    o->spool_cap_mb = 1024; /* LOG_SPOOL_DEFAULT_CAP_MB: fits a small disk */
+    /* The file first, so that flags win. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config = argv[i] + 9;
+    }
+    if ((config != NULL && se_options__ini(o, config, err, errlen) != 0) ||
+        se_options__args(o, argc, argv, err, errlen) != 0 ||
+        se_options__required(o, err, errlen) != 0) {
+        se_options_free(o);
+        return VIGIL_EINVAL;
     }
     return 0;
 }

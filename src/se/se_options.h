@@ -36,6 +36,10 @@ struct se_options {
  * ERR (ERRLEN bytes). */
 int se_options_parse(int argc, char **argv, struct se_options *out, char *err, size_t errlen);
 
+/* Frees what se_options_parse kept of the --config file (the fields pointing into it must
+ * not be used after). Also after a failed parse (then a no-op). */
+void se_options_free(struct se_options *o);
+
 /* Writes the --help text to OUT (borrowed): the flags se_options_parse accepts, from the
  * same table, with their defaults. */
 void se_options_print_help(FILE *out);

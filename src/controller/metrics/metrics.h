@@ -58,10 +58,16 @@ enum metrics_path_class {
 /* The class of PATH (borrowed; an API path without its query). */
 enum metrics_path_class metrics_path_class_of(const char *path);
 
+/* Each of these counts one occurrence; a value out of its enum's range is ignored (or, for
+ * the path class, counted as "other"). Cheap (an array slot), loop thread. */
+
+/* A proposal ended with OUTCOME (cluster.c: refused at once, or its entry's callback). */
 void metrics_count_proposal(enum metrics_proposal_outcome outcome);
+/* One duration of WHICH, SECONDS long (a negative one, a clock step, counts as 0). */
 void metrics_observe(enum metrics_duration which, double seconds);
 /* The leader this node knows changed to a new one (not to "none"). */
 void metrics_count_leader_change(void);
+/* The API's gate refused a request for WHY (rest.c). */
 void metrics_count_auth_failure(enum metrics_auth_failure why);
 /* One answer of the API: STATUS (100..599; others count as 0) to a path of CLASS. */
 void metrics_count_api_request(enum metrics_path_class cls, unsigned status);

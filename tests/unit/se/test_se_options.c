@@ -50,6 +50,7 @@ static void test_ini_then_flags_win(void **state)
     assert_int_equal(o.admin.port, 9100);
     assert_int_equal(o.heartbeat_ms, 250);
     assert_int_equal(o.miss_limit, 7); /* the flag wins */
+    se_options_free(&o);
     unlink(ini_path);
 }
 
