@@ -11,9 +11,10 @@ DEB_PACKAGES := build-essential meson ninja-build pkg-config \
 	libraft-dev libuv1-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libssh-dev \
 	libcurl4-openssl-dev libsodium-dev libgnutls28-dev libmnl-dev libhttp-parser-dev libcmocka-dev \
 	python3 python3-pytest python3-requests python3-paramiko curl iproute2 openssh-client \
-	etcd-server etcd-client wrk haproxy nginx-light clang libclang-rt-14-dev util-linux gdb
+	etcd-server etcd-client wrk haproxy nginx-light clang libclang-rt-14-dev util-linux gdb \
+	dpkg-dev debhelper lintian man-db prometheus
 
-.PHONY: all deps build test-build test test-asan unit system demo demo-stop bench clean
+.PHONY: all deps build test-build test test-asan unit system demo demo-stop bench deb clean
 
 all: build
 
@@ -25,7 +26,7 @@ deps:
 		echo "installing:" $$missing; \
 		if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root to install packages" >&2; exit 1; fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-		for s in nginx haproxy etcd; do systemctl disable --now $$s >/dev/null 2>&1 || true; done; \
+		for s in nginx haproxy etcd prometheus prometheus-node-exporter; do systemctl disable --now $$s >/dev/null 2>&1 || true; done; \
 	fi
 
 $(BUILD)/build.ninja:
@@ -75,5 +76,10 @@ bench: deps
 	$(MAKE) test-build
 	./bench/run.sh
 
+# The Debian package (debian/), built by dpkg-buildpackage in a copy of the tree under
+# build-deb/ and checked by lintian: build-deb/vigil_VERSION_ARCH.deb.
+deb: deps
+	./scripts/build_deb.sh build-deb
+
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) build-deb

@@ -18,6 +18,7 @@ import sys
 # lower rank; folders of the same rank do not include each other.
 LAYERS = {
     'common': 0,
+    'controller/metrics': 0.5,  # counters every controller layer counts into
     'controller/net': 1,
     'controller/store': 1,
     'controller/consensus': 2,

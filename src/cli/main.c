@@ -17,11 +17,8 @@
 #include "cli/rest_client.h"
 #include "cli/token_store.h"
 #include "common/errors.h"
+#include "common/version.h"
 #include "common/vlog.h"
-
-#ifndef VIGIL_VERSION
-#define VIGIL_VERSION "unknown"
-#endif
 
 enum { MAIN_EXIT_OK = 0, MAIN_EXIT_FAILED = 1, MAIN_EXIT_USAGE = 2 };
 

@@ -16,7 +16,9 @@
 #include "common/errors.h"
 #include "common/fileutil.h"
 #include "common/objects.h"
+#include "common/sd_notify.h"
 #include "common/timeutil.h"
+#include "common/version.h"
 #include "common/vlog.h"
 #include "controller/auth/auth.h"
 #include "controller/auth/auth_crypto.h"
@@ -74,6 +76,7 @@ struct vigild {
     struct rest *rest;           /* the API's gate and router */
     struct api_objects api_objects; /* the API's areas: what each one's handlers see */
     struct api_cluster api_cluster;
+    struct api_metrics api_metrics;
     struct api_auth api_auth;
     struct api_events api_events;
     struct api_analytics api_analytics;
@@ -362,6 +365,7 @@ static void vigild__wire_api(struct vigild *d)
     d->api_analytics = (struct api_analytics){d->log_store, d->store, d->cluster, d->client,
                                               d->opts.id, d->scheme, d->cred.node_header};
     d->api_objects = (struct api_objects){d->store, d->cluster, d->write_path, NULL};
+    d->api_metrics = (struct api_metrics){d->cluster, d->driver, NULL, d->opts.id, d->opts.name};
     d->stream = api_stream_new(&d->loop, d->store, &d->api_cluster, &d->api_objects);
     if (d->stream == NULL)
         vigild__die("out of memory");
@@ -370,8 +374,17 @@ static void vigild__wire_api(struct vigild *d)
         api_cluster_register(d->rest, &d->api_cluster) != 0 ||
         api_events_register(d->rest, &d->api_events) != 0 ||
         api_stream_register(d->rest, d->stream) != 0 ||
+        api_metrics_register(d->rest, &d->api_metrics) != 0 ||
         api_objects_register(d->rest, &d->api_objects) != 0)
         vigild__die("the API's route table is full");
+}
+
+/* Tells systemd STATE (Type=notify units); a failure is logged, never fatal. */
+static void vigild__notify(const char *state)
+{
+    int rv = sd_notify_send(state);
+    if (rv < 0)
+        vlog_warn("cannot notify systemd (%s): %s", state, strerror(-rv));
 }
 
 /* Serves the API once it can: at once over plain HTTP, over TLS once the certificate is
@@ -389,6 +402,8 @@ static void vigild__start_api(struct vigild *d)
         vlog_error("--api: %s", err);
         exit(2);
     }
+    http_server_set_answered_cb(d->api, rest_count_answer, NULL);
+    vigild__notify("READY=1"); /* systemd (Type=notify): the API serves */
     if (!d->opts.no_tls && tls_fingerprint(d->cred.tls_serve, fp) == 0)
         vlog_info("serving https on %s:%u, certificate SHA-256 fingerprint %s", d->opts.api.host,
                   d->opts.api.port, fp);
@@ -540,6 +555,7 @@ static void vigild__start_se_channel(struct vigild *d)
                          sizeof err) != 0)
         vigild__die("--se-listen: %s", err);
     d->se_fd = -1;
+    d->api_metrics.se_server = d->se_server;
 }
 
 /* After the SE sessions: the commit running completes, then the files close. */
@@ -627,6 +643,7 @@ static void vigild__stop(struct vigild *d)
     if (d->stopping)
         return;
     d->stopping = 1;
+    vigild__notify("STOPPING=1");
     rest_set_stopping(d->rest);
     api_stream_close(d->stream); /* every stream ends while the API still serves */
     d->stream = NULL;
@@ -641,6 +658,7 @@ static void vigild__stop(struct vigild *d)
         d->api_objects.se_sessions = NULL;
         d->api_cluster.se_sessions = NULL;
     }
+    d->api_metrics.se_server = NULL;
     if (d->se_server != NULL) /* BYE to every SE while this node still answers */
         ssh_server_close(d->se_server, "the controller node is stopping",
                          vigild__on_se_server_closed, d);
@@ -668,7 +686,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(options_usage(), stdout);
+            options_print_help(stdout);
             return 0;
         }
     }

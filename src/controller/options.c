@@ -13,6 +13,12 @@ struct options__entry {
     const char *name;
     int (*set)(struct vigild_options *o, const char *v, char *err, size_t errlen);
     int takes_value;
+    /* For --help (and so the man page, checked against it by tests/system/test_manpages.py):
+     * the value's placeholder, its default ("" for none), and one line saying what it does.
+     * help == NULL: a hidden setting, not part of the contract (benchmarks' and tests'). */
+    const char *value_name;
+    const char *default_text;
+    const char *help;
 };
 
 static int options__uint(const char *name, const char *v, unsigned long min, unsigned long max,
@@ -238,36 +244,37 @@ static int set_verbose(struct vigild_options *o, const char *v, char *e, size_t 
 }
 
 static const struct options__entry options__table[] = {
-    {"data-dir", set_data_dir, 1},
-    {"id", set_id, 1},
-    {"raft", set_raft, 1},
-    {"api", set_api, 1},
-    {"se-listen", set_se_listen, 1},
-    {"name", set_name, 1},
-    {"cluster", set_cluster, 1},
-    {"cluster-name", set_cluster_name, 1},
-    {"heartbeat-ms", set_heartbeat, 1},
-    {"election-timeout-ms", set_election, 1},
-    {"se-wait-s", set_se_wait, 1},
-    {"vip", set_vip, 1},
-    {"vip-dev", set_vip_dev, 1},
-    {"snapshot-threshold", set_snap_threshold, 1},
-    {"snapshot-trailing", set_snap_trailing, 1},
-    {"log-retention-mb", set_log_retention_mb, 1},
-    {"log-retention-hours", set_log_retention_hours, 1},
-    {"tls-cert", set_tls_cert, 1},
-    {"tls-key", set_tls_key, 1},
-    {"no-tls", set_no_tls, 0},
-    {"admin-password-file", set_admin_password_file, 1},
+    {"data-dir", set_data_dir, 1, "DIR", "", "the node's state (raft log, snapshots, store); required"},
+    {"id", set_id, 1, "N", "1", "this node's raft id"},
+    {"raft", set_raft, 1, "HOST:PORT", "127.0.0.1:7000", "raft address, told to the other nodes"},
+    {"api", set_api, 1, "HOST:PORT", "127.0.0.1:8080", "REST API (0.0.0.0:PORT: every address)"},
+    {"se-listen", set_se_listen, 1, "HOST:PORT", "127.0.0.1:5098", "SSH channel for Service Engines"},
+    {"name", set_name, 1, "NAME", "node-ID", "this node's name"},
+    {"cluster", set_cluster, 1, "ID@HOST:PORT,...", "", "initial voters (used only while DIR is empty)"},
+    {"cluster-name", set_cluster_name, 1, "NAME", "vigil", "the cluster's name, set at bootstrap"},
+    {"heartbeat-ms", set_heartbeat, 1, "N", "50", "raft heartbeat interval"},
+    {"election-timeout-ms", set_election, 1, "N", "300", "raft election timeout"},
+    {"se-wait-s", set_se_wait, 1, "N", "30", "how long a new leader waits for its SEs"},
+    {"vip", set_vip, 1, "ADDR/PREFIX", "", "the cluster IP, held by the leader (with --vip-dev)"},
+    {"vip-dev", set_vip_dev, 1, "IFACE", "", "the interface the cluster IP goes on"},
+    {"snapshot-threshold", set_snap_threshold, 1, NULL, NULL, NULL},
+    {"snapshot-trailing", set_snap_trailing, 1, NULL, NULL, NULL},
+    {"log-retention-mb", set_log_retention_mb, 1, "N", "1024", "access log store's size bound"},
+    {"log-retention-hours", set_log_retention_hours, 1, "N", "168", "access log store's age bound"},
+    {"tls-cert", set_tls_cert, 1, "FILE", "", "API certificate (PEM; default: the cluster's own)"},
+    {"tls-key", set_tls_key, 1, "FILE", "", "its private key (PEM)"},
+    {"no-tls", set_no_tls, 0, NULL, "false", "serve the API as plain HTTP (tests, loopback demos)"},
+    {"admin-password-file", set_admin_password_file, 1, "FILE", "",
+     "the first admin password (default: DIR/initial-admin-password)"},
 #ifdef VIGIL_TEST_KNOBS
-    {"test-apply-delay-ms", set_apply_delay, 1},
-    {"test-fast-password-hash", set_fast_hash, 0},
-    {"test-wrong-answer-index", set_wrong_index, 0},
-    {"test-se-max-sessions", set_se_max_sessions, 1},
-    {"test-log-commit-delay-ms", set_log_commit_delay, 1},
-    {"test-events-keep", set_events_keep, 1},
+    {"test-apply-delay-ms", set_apply_delay, 1, NULL, NULL, NULL},
+    {"test-fast-password-hash", set_fast_hash, 0, NULL, NULL, NULL},
+    {"test-wrong-answer-index", set_wrong_index, 0, NULL, NULL, NULL},
+    {"test-se-max-sessions", set_se_max_sessions, 1, NULL, NULL, NULL},
+    {"test-log-commit-delay-ms", set_log_commit_delay, 1, NULL, NULL, NULL},
+    {"test-events-keep", set_events_keep, 1, NULL, NULL, NULL},
 #endif
-    {"verbose", set_verbose, 0},
+    {"verbose", set_verbose, 0, NULL, "false", "debug logging"},
 };
 
 static const struct options__entry *options__find(const char *name)
@@ -331,14 +338,33 @@ fail:
     return VIGIL_EINVAL;
 }
 
-const char *options_usage(void)
+void options_print_help(FILE *out)
 {
-    return "usage: vigild --data-dir DIR [--id 1] [--raft 127.0.0.1:7000] [--api 127.0.0.1:8080]\n"
-           "              [--se-listen 127.0.0.1:5098] [--name node-ID] [--cluster ID@HOST:PORT,...]\n"
-           "              [--cluster-name vigil] [--config FILE] [--heartbeat-ms 50]\n"
-           "              [--election-timeout-ms 300] [--se-wait-s 30] [--vip ADDR/PREFIX --vip-dev IFACE]\n"
-           "              [--tls-cert FILE --tls-key FILE | --no-tls] [--admin-password-file FILE]\n"
-           "              [--log-retention-mb 1024] [--log-retention-hours 168]\n";
+    fputs("usage: vigild --data-dir DIR [OPTIONS]\n"
+          "The Vigil controller: one node of the cluster (raft + SQLite) and its REST API.\n"
+          "Every option can also be set in the INI file given with --config, as\n"
+          "'name = value' (the option without its dashes); options on the command line win.\n"
+          "\n"
+          "options:\n",
+          out);
+    for (size_t i = 0; i < sizeof options__table / sizeof options__table[0]; i++) {
+        const struct options__entry *e = &options__table[i];
+        char left[64];
+        if (e->help == NULL)
+            continue;
+        snprintf(left, sizeof left, "--%s%s%s", e->name, e->value_name ? " " : "",
+                 e->value_name ? e->value_name : "");
+        fprintf(out, "  %-32s %s", left, e->help);
+        if (e->default_text[0] != '\0' && e->value_name != NULL)
+            fprintf(out, " (default %s)", e->default_text);
+        fputc('\n', out);
+    }
+    fprintf(out, "  %-32s %s\n", "--config FILE", "read options from an INI file");
+    fprintf(out, "  %-32s %s\n", "--help", "print this text and exit");
+    fprintf(out, "  %-32s %s\n", "--version", "print the name and version and exit");
+    fputs("\nexit status: 0 after a clean stop, 2 on bad options or an unusable data dir,\n"
+          "3 when the node had to stop (a failed disk write).\n",
+          out);
 }
 
 int options_parse(struct vigild_options *o, int argc, char **argv, char *err, size_t errlen)

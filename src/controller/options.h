@@ -4,6 +4,7 @@
 #define VIGIL_OPTIONS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/netaddr.h"
 #include "controller/consensus/cluster.h"
@@ -55,7 +56,9 @@ struct vigild_options {
  * with a one-line reason in ERR (the caller prints it and exits 2). */
 int options_parse(struct vigild_options *opts, int argc, char **argv, char *err, size_t errlen);
 
-/* The usage text for --help. Static string. */
-const char *options_usage(void);
+/* Writes the --help text to OUT (borrowed), made from the option table that options_parse
+ * reads, so that the flags it lists are the ones accepted (hidden and test-only ones left
+ * out). The man page vigild(8) is checked against it (tests/system/test_manpages.py). */
+void options_print_help(FILE *out);
 
 #endif

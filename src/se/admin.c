@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/prom_text.h"
 #include "common/vlog.h"
 #include "se/engine.h"
 #include "se/log_sink.h"
 #include "se/metrics.h"
+#include "se/se_state.h"
 
 #define ADMIN__URL_MAX 256
 
@@ -101,29 +103,35 @@ static void admin__metrics(struct admin_conn *c)
     }
     metrics_render(f);
     log_sink_stats(e->sink, &ls);
-    fprintf(f, "# HELP vigil_se_config_version Configuration generation applied\n"
-               "# TYPE vigil_se_config_version gauge\nvigil_se_config_version %llu\n",
-            (unsigned long long)e->config_version);
-    fprintf(f, "# HELP vigil_se_log_records_total Log records by outcome\n"
-               "# TYPE vigil_se_log_records_total counter\n"
-               "vigil_se_log_records_total{outcome=\"generated\"} %llu\n"
-               "vigil_se_log_records_total{outcome=\"acked\"} %llu\n"
-               "vigil_se_log_records_total{outcome=\"dropped\"} %llu\n",
-            (unsigned long long)ls.generated, (unsigned long long)ls.acked,
-            (unsigned long long)ls.dropped);
-    fprintf(f, "# HELP vigil_se_server_up Server health (1 up or unknown, 0 down)\n"
-               "# TYPE vigil_se_server_up gauge\n");
+    prom_text_family(f, "vigil_se_config_version", "gauge", "Configuration generation applied");
+    prom_text_sample_u64(f, "vigil_se_config_version", NULL, e->config_version);
+    prom_text_family(f, "vigil_se_log_records_total", "counter", "Log records by outcome");
+    prom_text_sample_u64(f, "vigil_se_log_records_total", "outcome=\"generated\"", ls.generated);
+    prom_text_sample_u64(f, "vigil_se_log_records_total", "outcome=\"acked\"", ls.acked);
+    prom_text_sample_u64(f, "vigil_se_log_records_total", "outcome=\"dropped\"", ls.dropped);
+    prom_text_family(f, "vigil_se_server_up", "gauge", "Server health (1 up or unknown, 0 down)");
     for (struct se_server *s = e->servers; s; s = s->next) {
+        char labels[700];
+        const char *const keys[] = {"pool", "server"}, *values[] = {s->pool_key, s->label};
         if (s->retired)
             continue;
-        fprintf(f, "vigil_se_server_up{pool=\"%s\",server=\"%s\"} %d\n", s->pool_key, s->label,
-                s->state != HEALTH_DOWN);
+        prom_text_sample_u64(f, "vigil_se_server_up",
+                             prom_text_labels(labels, sizeof labels, keys, values, 2),
+                             s->state != HEALTH_DOWN);
     }
-    fprintf(f, "# HELP vigil_se_sockets_open Proxy sockets open\n"
-               "# TYPE vigil_se_sockets_open gauge\nvigil_se_sockets_open %llu\n",
-            (unsigned long long)e->open_connections);
+    prom_text_family(f, "vigil_se_state", "gauge", "The SE state (1 for the current one)");
+    for (int i = 0; i < SE_STATE__COUNT; i++) {
+        const char *name = se_state_name((enum se_state)i);
+        char labels[64];
+        const char *const keys[] = {"state"}, *values[] = {name};
+        prom_text_sample_u64(f, "vigil_se_state",
+                             prom_text_labels(labels, sizeof labels, keys, values, 1),
+                             strcmp(name, c->admin->src.state(c->admin->src.arg)) == 0);
+    }
+    prom_text_family(f, "vigil_se_sockets_open", "gauge", "Proxy sockets open");
+    prom_text_sample_u64(f, "vigil_se_sockets_open", NULL, e->open_connections);
     fclose(f);
-    admin__respond(c, 200, "OK", "text/plain; version=0.0.4", text, len);
+    admin__respond(c, 200, "OK", PROM_TEXT_CONTENT_TYPE, text, len);
     free(text);
 }
 

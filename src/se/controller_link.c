@@ -12,14 +12,11 @@
 
 #include "common/errors.h"
 #include "common/timeutil.h"
+#include "common/version.h"
 #include "common/vlog.h"
 #include "se/ctl_session.h"
 #include "se/log_delivery.h"
 
-/* HELLO's "version": the program's (meson's project version). */
-#ifndef VIGIL_SE_VERSION
-#define VIGIL_SE_VERSION "unknown"
-#endif
 /* A node said to be back is connected to within this spread (ctl_session_connect_soon). */
 #define CONTROLLER_LINK_RETURN_SPREAD_MS 50
 /* A node never heard from while it knew a leader: as if it missed every heartbeat. */
@@ -191,7 +188,7 @@ static void controller_link__on_opened(struct ctl_session *s, void *arg)
     }
     controller_link__send(
         n, SE_FRAME_HELLO,
-        json_pack("{sssssIsssIsIsIsIsI}", "name", l->p.name, "version", VIGIL_SE_VERSION,
+        json_pack("{sssssIsssIsIsIsIsI}", "name", l->p.name, "version", VIGIL_VERSION,
                   "config_version", (json_int_t)l->p.config_version(l->p.arg), "state",
                   se_state_name(se_state_current(l->p.state)), "log_seq", (json_int_t)log_seq,
                   "spooled_logs", (json_int_t)ls.spooled, "state_since",

@@ -15,7 +15,9 @@
 
 #include "common/errors.h"
 #include "common/fileutil.h"
+#include "common/sd_notify.h"
 #include "common/timeutil.h"
+#include "common/version.h"
 #include "common/vlog.h"
 #include "se/admin.h"
 #include "se/controller_link.h"
@@ -207,6 +209,14 @@ static int se__load(struct se_main *m, const char *path)
     return failed ? VIGIL_EIO : 0;
 }
 
+/* Tells systemd STATE (Type=notify units); a failure is logged, never fatal. */
+static void se__notify(const char *state)
+{
+    int rv = sd_notify_send(state);
+    if (rv < 0)
+        vlog_warn("se: cannot notify systemd (%s): %s", state, strerror(-rv));
+}
+
 static void se__on_sighup(uv_signal_t *h, int signum)
 {
     struct se_main *m = h->data;
@@ -215,7 +225,9 @@ static void se__on_sighup(uv_signal_t *h, int signum)
         return;
     }
     vlog_info("se: SIGHUP: reloading %s", m->opts.config_file);
+    se__notify("RELOADING=1");
     se__load(m, m->opts.config_file);
+    se__notify("READY=1");
 }
 
 static void se__on_exit_grace(uv_timer_t *t)
@@ -281,6 +293,7 @@ static void se__on_stop(uv_signal_t *h, int signum)
         return;
     }
     m->stopping = true;
+    se__notify("STOPPING=1");
     vlog_info("se: signal %d: stopping; no new connections, %llu in flight get up to %d ms",
               signum, (unsigned long long)m->engine.n_conns, SE_DRAIN_MS);
     engine_stop(&m->engine);
@@ -400,8 +413,13 @@ int main(int argc, char **argv)
 
     vlog_init("vigil-se", getenv("VIGIL_SE_DEBUG") ? VLOG_DEBUG : VLOG_INFO);
     for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            se_options_print_help(stdout);
+            return fflush(stdout) == 0 ? 0 : 1;
+        }
+    for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--version") == 0) { /* contract: one line, exit 0 */
-            printf("vigil-se %s\n", VIGIL_SE_VERSION);
+            printf("vigil-se %s\n", VIGIL_VERSION);
             return 0;
         }
     if (se_options_parse(argc, argv, &m.opts, err, sizeof err) != 0) {
@@ -484,7 +502,9 @@ int main(int argc, char **argv)
     uv_signal_start(&m.sigint, se__on_stop, SIGINT);
     vlog_info("se: %s running (%s), admin on %s:%u", m.opts.name, se__state(&m), m.opts.admin.host,
               m.opts.admin.port);
+    se__notify("READY=1"); /* the admin endpoint and the config's listeners serve */
     uv_run(m.loop, UV_RUN_DEFAULT);
     http_msg_free_cache();
+    se_options_free(&m.opts);
     return 0;
 }

@@ -1,11 +1,14 @@
 /* metrics.c: per-VS counters and Prometheus text. */
 #include "se/metrics.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const double metrics__bounds[METRICS_BUCKETS] = {0.5, 1, 2, 5, 10, 25, 50, 100, 250,
-                                                        500, 1000, 2500, 5000, 10000};
+/* The request duration histogram's upper bounds, in seconds (0.5 ms to 10 s). */
+static const double metrics__bounds[METRICS_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01,
+                                                        0.025, 0.05, 0.1, 0.25, 0.5,
+                                                        1, 2.5, 5, 10};
 static const char *const metrics__error_names[METRICS_ERR__COUNT] = {
     "client", "connect", "timeout", "server", "no_server"};
 
@@ -27,6 +30,7 @@ struct metrics_vs *metrics_vs_get(const char *name)
         return NULL;
     }
     m->refs = 1;
+    prom_histogram_init(&m->latency, metrics__bounds, METRICS_BUCKETS);
     m->next = metrics__all;
     metrics__all = m;
     return m;
@@ -52,108 +56,80 @@ void metrics_vs_record(struct metrics_vs *m, int status, double total_ms, uint64
                        uint64_t bytes_out)
 {
     int cls = status / 100;
-    size_t b = 0;
 
     m->requests++;
     m->responses[cls >= 1 && cls <= 5 ? cls : 0]++;
     m->bytes_in += bytes_in;
     m->bytes_out += bytes_out;
-    while (b < METRICS_BUCKETS && total_ms > metrics__bounds[b])
-        b++;
-    m->latency[b]++;
-    m->latency_sum_ms += total_ms;
+    prom_histogram_observe(&m->latency, total_ms / 1000.0);
 }
 
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static void metrics__label(FILE *out, const char *s)
+/* One sample per virtual service: NAME{vs="..."} and the field FIELD reads. */
+static void metrics__each_vs(FILE *out, const char *name, const char *type, const char *help,
+                             uint64_t (*field)(const struct metrics_vs *m))
 {
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            fputc('\\', out), fputc(*s, out);
-        else if (*s == '\n')
-            fputs("\\n", out);
-        else
-            fputc(*s, out);
+    prom_text_family(out, name, type, help);
+    for (const struct metrics_vs *m = metrics__all; m; m = m->next) {
+        char labels[600];
+        const char *const keys[] = {"vs"}, *values[] = {m->name};
+        prom_text_sample_u64(out, name, prom_text_labels(labels, sizeof labels, keys, values, 1),
+                             field(m));
+    }
+}
+
+static uint64_t metrics__requests(const struct metrics_vs *m) { return m->requests; }
+static uint64_t metrics__bytes_in(const struct metrics_vs *m) { return m->bytes_in; }
+static uint64_t metrics__bytes_out(const struct metrics_vs *m) { return m->bytes_out; }
+static uint64_t metrics__connections(const struct metrics_vs *m) { return m->connections; }
+static uint64_t metrics__active(const struct metrics_vs *m)
+{
+    return m->active > 0 ? (uint64_t)m->active : 0;
+}
+
+/* One sample per virtual service and per name in NAMES (N): NAME{vs="...",KEY="..."}. */
+static void metrics__each_vs_by(FILE *out, const char *name, const char *help, const char *key,
+                                const char *const names[], int n, size_t offset)
+{
+    prom_text_family(out, name, "counter", help);
+    for (const struct metrics_vs *m = metrics__all; m; m = m->next) {
+        const uint64_t *counts = (const uint64_t *)((const char *)m + offset);
+        for (int i = 0; i < n; i++) {
+            char labels[600];
+            const char *const keys[] = {"vs", key}, *values[] = {m->name, names[i]};
+            prom_text_sample_u64(out, name,
+                                 prom_text_labels(labels, sizeof labels, keys, values, 2),
+                                 counts[i]);
+        }
     }
 }
 
 void metrics_render(FILE *out)
 {
-    struct metrics_vs *m;
     static const char *const classes[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
-#define METRICS__EACH(help_name, type, help)                                              \
-    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", help_name, help, help_name, type)
-
-    METRICS__EACH("vigil_se_vs_requests_total", "counter",
-                  "HTTP requests (TCP: connections) finished per virtual service");
-    for (m = metrics__all; m; m = m->next) {
-        fputs("vigil_se_vs_requests_total{vs=\"", out);
-        metrics__label(out, m->name);
-        fprintf(out, "\"} %llu\n", (unsigned long long)m->requests);
+    metrics__each_vs(out, "vigil_se_vs_requests_total", "counter",
+                     "HTTP requests (TCP: connections) finished per virtual service",
+                     metrics__requests);
+    metrics__each_vs_by(out, "vigil_se_vs_responses_total", "Responses by status class", "class",
+                        classes, 6, offsetof(struct metrics_vs, responses));
+    metrics__each_vs_by(out, "vigil_se_vs_errors_total", "Errors seen by the proxy, by kind",
+                        "kind", metrics__error_names, METRICS_ERR__COUNT,
+                        offsetof(struct metrics_vs, errors));
+    metrics__each_vs(out, "vigil_se_vs_bytes_in_total", "counter", "Bytes received from clients",
+                     metrics__bytes_in);
+    metrics__each_vs(out, "vigil_se_vs_bytes_out_total", "counter", "Bytes sent to clients",
+                     metrics__bytes_out);
+    metrics__each_vs(out, "vigil_se_vs_connections_total", "counter",
+                     "Client connections accepted", metrics__connections);
+    metrics__each_vs(out, "vigil_se_vs_connections_active", "gauge", "Client connections open",
+                     metrics__active);
+    prom_text_family(out, "vigil_se_vs_request_duration_seconds", "histogram",
+                     "Request (TCP: connection) duration");
+    for (const struct metrics_vs *m = metrics__all; m; m = m->next) {
+        char labels[600];
+        const char *const keys[] = {"vs"}, *values[] = {m->name};
+        prom_text_histogram(out, "vigil_se_vs_request_duration_seconds",
+                            prom_text_labels(labels, sizeof labels, keys, values, 1),
+                            &m->latency);
     }
-    METRICS__EACH("vigil_se_vs_responses_total", "counter", "Responses by status class");
-    for (m = metrics__all; m; m = m->next) {
-        for (int c = 0; c < 6; c++) {
-            fputs("vigil_se_vs_responses_total{vs=\"", out);
-            metrics__label(out, m->name);
-            fprintf(out, "\",class=\"%s\"} %llu\n", classes[c],
-                    (unsigned long long)m->responses[c]);
-        }
-    }
-    METRICS__EACH("vigil_se_vs_errors_total", "counter", "Errors seen by the proxy, by kind");
-    for (m = metrics__all; m; m = m->next) {
-        for (int e = 0; e < METRICS_ERR__COUNT; e++) {
-            fputs("vigil_se_vs_errors_total{vs=\"", out);
-            metrics__label(out, m->name);
-            fprintf(out, "\",kind=\"%s\"} %llu\n", metrics__error_names[e],
-                    (unsigned long long)m->errors[e]);
-        }
-    }
-    METRICS__EACH("vigil_se_vs_bytes_in_total", "counter", "Bytes received from clients");
-    for (m = metrics__all; m; m = m->next) {
-        fputs("vigil_se_vs_bytes_in_total{vs=\"", out);
-        metrics__label(out, m->name);
-        fprintf(out, "\"} %llu\n", (unsigned long long)m->bytes_in);
-    }
-    METRICS__EACH("vigil_se_vs_bytes_out_total", "counter", "Bytes sent to clients");
-    for (m = metrics__all; m; m = m->next) {
-        fputs("vigil_se_vs_bytes_out_total{vs=\"", out);
-        metrics__label(out, m->name);
-        fprintf(out, "\"} %llu\n", (unsigned long long)m->bytes_out);
-    }
-    METRICS__EACH("vigil_se_vs_connections_total", "counter", "Client connections accepted");
-    for (m = metrics__all; m; m = m->next) {
-        fputs("vigil_se_vs_connections_total{vs=\"", out);
-        metrics__label(out, m->name);
-        fprintf(out, "\"} %llu\n", (unsigned long long)m->connections);
-    }
-    METRICS__EACH("vigil_se_vs_connections_active", "gauge", "Client connections open");
-    for (m = metrics__all; m; m = m->next) {
-        fputs("vigil_se_vs_connections_active{vs=\"", out);
-        metrics__label(out, m->name);
-        fprintf(out, "\"} %lld\n", (long long)m->active);
-    }
-    METRICS__EACH("vigil_se_vs_request_duration_seconds", "histogram",
-                  "Request (TCP: connection) duration");
-    for (m = metrics__all; m; m = m->next) {
-        uint64_t cum = 0;
-        for (int b = 0; b <= METRICS_BUCKETS; b++) {
-            cum += m->latency[b];
-            fputs("vigil_se_vs_request_duration_seconds_bucket{vs=\"", out);
-            metrics__label(out, m->name);
-            if (b < METRICS_BUCKETS)
-                fprintf(out, "\",le=\"%g\"} %llu\n", metrics__bounds[b] / 1000.0,
-                        (unsigned long long)cum);
-            else
-                fprintf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-        }
-        fputs("vigil_se_vs_request_duration_seconds_sum{vs=\"", out);
-        metrics__label(out, m->name);
-        fprintf(out, "\"} %.6f\n", m->latency_sum_ms / 1000.0);
-        fputs("vigil_se_vs_request_duration_seconds_count{vs=\"", out);
-        metrics__label(out, m->name);
-        fprintf(out, "\"} %llu\n", (unsigned long long)cum);
-    }
-#undef METRICS__EACH
 }

@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Upper bounds (ms) of the latency histogram buckets; one more bucket is +Inf. */
+#include "common/prom_text.h"
+
+/* Bounds of the latency histogram (0.5 ms to 10 s); one more bucket is +Inf. */
 #define METRICS_BUCKETS 14
 
 /* Errors the proxy itself answered or saw, by class. */
@@ -30,8 +32,7 @@ struct metrics_vs {
     uint64_t bytes_out;
     uint64_t connections;    /* client connections accepted */
     int64_t active;          /* client connections open */
-    uint64_t latency[METRICS_BUCKETS + 1];
-    double latency_sum_ms;
+    struct prom_histogram latency; /* total duration, seconds */
     struct metrics_vs *next;
 };
 

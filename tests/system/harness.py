@@ -138,6 +138,18 @@ def addr(port):
 # ---------------------------------------------------------------------------
 # processes
 
+def terminate(proc, timeout=20.0):
+    """Stops the subprocess.Popen PROC by its PID: SIGTERM, then SIGKILL after TIMEOUT
+    seconds. For a test's own processes started outside the registry."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def tail(path, lines=40):
     try:
         text = Path(path).read_text(errors="replace")

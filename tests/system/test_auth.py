@@ -183,7 +183,8 @@ def every_route():
              "/api/user/admin", "/api/internal/peer", "/api/internal/command", "/api/stream",
              "/api/analytics/logs/summary", f"/api/analytics/logs/virtualservice/{SOME_UUID}",
              f"/api/analytics/metrics/virtualservice/{SOME_UUID}", "/api/no-such-thing",
-             "/api/login", "/api/healthz/", "/API/pool", "//api/pool", "/nothing"]
+             "/api/login", "/api/healthz/", "/API/pool", "//api/pool", "/nothing",
+             "/metrics", "/metrics/"]
     for t in OBJECT_TYPES:
         paths += [f"/api/{t}", f"/api/{t}/", f"/api/{t}/{SOME_UUID}"]
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]

@@ -13,6 +13,7 @@
 #include "controller/net/http_client.h"
 #include "controller/api/rest.h"
 #include "controller/se_channel/se_session.h"
+#include "controller/se_channel/ssh_server.h"
 #include "controller/status/status_driver.h"
 #include "controller/store/store.h"
 #include "controller/api/write_path.h"
@@ -68,6 +69,15 @@ struct api_analytics {
     const char *node_header;      /* this node's credential header (read at each call) */
 };
 
+/* GET /metrics (api_metrics.c): this node's Prometheus text. */
+struct api_metrics {
+    struct cluster *cluster;
+    struct status_driver *status;
+    struct ssh_server *se_server;   /* NULL until the SE channel serves (and once it stops) */
+    uint64_t node_id;
+    const char *node_name;
+};
+
 /* Register each area's routes with REST (the areas borrowed, outliving REST). Order
  * matters, as routes are tried in order: auth first (it takes only its own paths), objects
  * last (it takes /api/<type>: anything no other area took). Each returns 0 or
@@ -78,6 +88,8 @@ int api_events_register(struct rest *rest, struct api_events *area);
 /* Before api_cluster_register (its "internal" route would take internal/analytics). */
 int api_analytics_register(struct rest *rest, struct api_analytics *area);
 int api_objects_register(struct rest *rest, struct api_objects *area);
+/* Anywhere in the order: its one path is outside /api/. */
+int api_metrics_register(struct rest *rest, struct api_metrics *area);
 
 /* What the areas' GET answers are made of, for those that show them elsewhere too (the
  * live stream's snapshots, api_stream.c). Each returns a new reference owned by the

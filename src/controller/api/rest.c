@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "controller/metrics/metrics.h"
 
 struct rest__route {
     const char *name;
@@ -134,6 +135,10 @@ static void rest__on_authenticated(void *data, unsigned status, const struct aut
     char why[256];
 
     if (status != 0) {
+        if (status == 401 || status == 429)
+            metrics_count_auth_failure(METRICS_AUTH_UNAUTHENTICATED);
+        else if (status == 403)
+            metrics_count_auth_failure(METRICS_AUTH_FORBIDDEN);
         if (status == 401)
             http_request_add_header(req, "WWW-Authenticate", "Basic realm=\"vigil\"");
         http_request_respond_error(req, status, "%s", message != NULL ? message : "refused");
@@ -141,8 +146,13 @@ static void rest__on_authenticated(void *data, unsigned status, const struct aut
     }
     call->id = *id;
     status = auth_authorize(id, http_request_method(req), http_request_path(req), why, sizeof why);
-    if (status == 0)
+    if (status != 0) {
+        metrics_count_auth_failure(METRICS_AUTH_FORBIDDEN);
+    } else {
         status = auth_csrf_check(call->rest->auth, req, id, why, sizeof why);
+        if (status != 0)
+            metrics_count_auth_failure(METRICS_AUTH_CSRF);
+    }
     if (status != 0) {
         http_request_respond_error(req, status, "%s", why);
         return;
@@ -208,11 +218,29 @@ static const char *rest__match(const struct rest__route *route, const char *rest
         return rest + route->name_len + 1;
     case REST_MATCH_ANY:
         return rest;
+    case REST_MATCH_ROOT:
+        return NULL; /* only rest__route_root's */
     }
     return NULL;
 }
 
 /* Routes REQ (through the gate) to the first route that matches and takes it. */
+/* A route of a path outside /api/ (REST_MATCH_ROOT). Returns 1 when one answered. */
+static int rest__route_root(struct rest *rest, struct http_request *req, const char *path)
+{
+    for (unsigned i = 0; i < rest->n_routes; i++)
+        if (rest->routes[i].match == REST_MATCH_ROOT && strcmp(rest->routes[i].name, path) == 0 &&
+            rest->routes[i].handler(rest->routes[i].area, req, ""))
+            return 1;
+    return 0;
+}
+
+void rest_count_answer(void *data, const struct http_request *req, unsigned status)
+{
+    (void)data;
+    metrics_count_api_request(metrics_path_class_of(http_request_path(req)), status);
+}
+
 static void rest__route(struct rest *rest, struct http_request *req)
 {
     const char *path = http_request_path(req);
@@ -231,6 +259,8 @@ static void rest__route(struct rest *rest, struct http_request *req)
         http_request_respond(req, 302, NULL);
         return;
     }
+    if (strncmp(path, "/api/", 5) != 0 && rest__route_root(rest, req, path))
+        return;
     if (strncmp(path, "/api/", 5) == 0) {
         for (unsigned i = 0; i < rest->n_routes; i++) {
             const char *sub = rest__match(&rest->routes[i], path + 5);

@@ -20,6 +20,7 @@ enum rest_match {
     REST_MATCH_EXACT, /* REST is NAME or NAME/; the handler gets SUB "" */
     REST_MATCH_UNDER, /* REST starts with NAME/; SUB is what follows the slash (maybe "") */
     REST_MATCH_ANY,   /* any REST (NAME unused); SUB is REST: for an area that parses its paths */
+    REST_MATCH_ROOT,  /* a path outside /api/ equal to NAME ("/metrics"); SUB is "" */
 };
 
 /* A route's handler: answers REQ (borrowed; answered exactly once, now or later) for AREA
@@ -41,6 +42,10 @@ int rest_add_route(struct rest *rest, const char *name, enum rest_match match,
 
 /* From now on every request is answered 503 not_applied ("this node is stopping"). */
 void rest_set_stopping(struct rest *rest);
+
+/* An http_server_set_answered_cb callback (DATA unused): counts each answer by its path's
+ * class and status (metrics_count_api_request). */
+void rest_count_answer(void *data, const struct http_request *req, unsigned status);
 
 /* The http_server handler; DATA is the struct rest. */
 void rest_handle(struct http_request *req, void *data);

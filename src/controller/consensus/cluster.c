@@ -11,6 +11,7 @@
 
 #include "common/errors.h"
 #include "common/vlog.h"
+#include "controller/metrics/metrics.h"
 #include "controller/consensus/disk_guard.h"
 #include "controller/consensus/fsm.h"
 #include "controller/consensus/raft_log_check.h"
@@ -78,6 +79,7 @@ struct cluster__queued {
     size_t len;
     cluster_propose_cb cb;
     void *data;
+    uint64_t since_ns;           /* uv_hrtime() at cluster_propose */
 };
 
 /* One raft entry carrying N proposals, in order. */
@@ -89,6 +91,7 @@ struct cluster__batch {
     struct {
         cluster_propose_cb cb;
         void *data;
+        uint64_t since_ns;       /* uv_hrtime() at cluster_propose (write latency) */
     } items[];
 };
 
@@ -131,6 +134,8 @@ static void cluster__check(struct cluster *c)
     disk_guard_set_snapshot_bytes(c->guard, c->fsm_state.snapshot_bytes);
     if (state == c->seen_state && leader == c->seen_leader && term == c->seen_term)
         return;
+    if (leader != c->seen_leader && leader != 0)
+        metrics_count_leader_change();
     if (state != c->seen_state || leader != c->seen_leader)
         vlog_info("cluster: role %s, leader %llu, term %llu",
                   state == RAFT_LEADER      ? "leader"
@@ -188,17 +193,26 @@ static int cluster__apply_and_wake(struct raft_fsm *fsm, const struct raft_buffe
                                    void **result)
 {
     struct cluster *c = cluster__of_fsm(fsm);
+    uint64_t start = uv_hrtime();
+    int rv;
     if (c->waiters != NULL)
         uv_idle_start(&c->applied_idle, cluster__on_applied_idle);
-    return c->fsm_apply(fsm, buf, result);
+    rv = c->fsm_apply(fsm, buf, result);
+    metrics_observe(METRICS_APPLY, metrics_seconds_since(start));
+    return rv;
 }
 
 static int cluster__restore_and_wake(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct cluster *c = cluster__of_fsm(fsm);
+    uint64_t start = uv_hrtime();
+    int rv;
     if (c->waiters != NULL)
         uv_idle_start(&c->applied_idle, cluster__on_applied_idle);
-    return c->fsm_restore(fsm, buf);
+    rv = c->fsm_restore(fsm, buf);
+    if (rv == 0)
+        metrics_observe(METRICS_SNAPSHOT_RESTORE, metrics_seconds_since(start));
+    return rv;
 }
 
 int cluster_wait_applied(struct cluster *c, uint64_t index, cluster_wait_cb cb, void *data)
@@ -408,15 +422,20 @@ static void cluster__on_applied(struct raft_apply *req, int status, void *result
         struct store_result *res = status == 0 && out != NULL && i < out->n ? &out->results[i]
                                                                             : NULL;
         if (res != NULL) {
+            metrics_count_proposal(METRICS_PROPOSAL_COMMITTED);
+            metrics_observe(METRICS_WRITE, metrics_seconds_since(b->items[i].since_ns));
             res->index = req->index;
             res->entry_id = b->entry_id;
             if (b->items[i].cb != NULL)
                 b->items[i].cb(b->items[i].data, 0, res);
             store_result_clear(res);
-        } else if (b->items[i].cb != NULL) {
-            b->c->failing_cbs++;
-            b->items[i].cb(b->items[i].data, VIGIL_ETIMEDOUT, &empty);
-            b->c->failing_cbs--;
+        } else {
+            metrics_count_proposal(METRICS_PROPOSAL_FAILED);
+            if (b->items[i].cb != NULL) {
+                b->c->failing_cbs++;
+                b->items[i].cb(b->items[i].data, VIGIL_ETIMEDOUT, &empty);
+                b->c->failing_cbs--;
+            }
         }
     }
     free(b);
@@ -432,6 +451,16 @@ static struct cluster__queued *cluster__dequeue(struct cluster *c)
     return q;
 }
 
+/* Counts a proposal refused before the log with STATUS (a VIGIL_E* code). */
+static void cluster__count_refusal(int status)
+{
+    metrics_count_proposal(status == VIGIL_ENOTLEADER ? METRICS_PROPOSAL_NOT_LEADER
+                           : status == VIGIL_ENOSPC   ? METRICS_PROPOSAL_NO_SPACE
+                           : status == VIGIL_ENOQUORUM ? METRICS_PROPOSAL_NO_QUORUM
+                           : status == VIGIL_ESHUTDOWN ? METRICS_PROPOSAL_SHUTDOWN
+                                                       : METRICS_PROPOSAL_OTHER);
+}
+
 /* Answers every queued proposal with STATUS (they never entered the log) and empties the
  * queue. */
 static void cluster__fail_queued(struct cluster *c, int status)
@@ -442,6 +471,7 @@ static void cluster__fail_queued(struct cluster *c, int status)
     while (c->queue_head != NULL) {
         struct cluster__queued *q = cluster__dequeue(c);
         c->pending--;
+        cluster__count_refusal(status);
         if (q->cb != NULL)
             q->cb(q->data, status, &empty);
         free(q->text);
@@ -507,6 +537,7 @@ static int cluster__send_batch(struct cluster *c)
         q = cluster__dequeue(c);
         b->items[i].cb = q->cb;
         b->items[i].data = q->data;
+        b->items[i].since_ns = q->since_ns;
         free(q->text);
         free(q);
     }
@@ -531,18 +562,23 @@ static void cluster__on_batch_check(uv_check_t *h)
 int cluster_propose(struct cluster *c, json_t *cmd, cluster_propose_cb cb, void *data)
 {
     struct cluster__queued *q;
+    int refused = c->closing                             ? VIGIL_ESHUTDOWN
+                  : raft_state(&c->raft) != RAFT_LEADER ? VIGIL_ENOTLEADER
+                  : disk_guard_is_full(c->guard)         ? VIGIL_ENOSPC
+                                                         : 0;
 
-    if (c->closing)
-        return VIGIL_ESHUTDOWN;
-    if (raft_state(&c->raft) != RAFT_LEADER)
-        return VIGIL_ENOTLEADER;
-    if (disk_guard_is_full(c->guard))
-        return VIGIL_ENOSPC;
-    q = calloc(1, sizeof *q);
-    if (q == NULL || (q->text = json_dumps(cmd, JSON_COMPACT)) == NULL) {
-        free(q);
-        return VIGIL_ENOMEM;
+    if (refused == 0) {
+        q = calloc(1, sizeof *q);
+        if (q == NULL || (q->text = json_dumps(cmd, JSON_COMPACT)) == NULL) {
+            free(q);
+            refused = VIGIL_ENOMEM;
+        }
     }
+    if (refused != 0) {
+        cluster__count_refusal(refused);
+        return refused;
+    }
+    q->since_ns = uv_hrtime();
     q->len = strlen(q->text);
     q->cb = cb;
     q->data = data;
@@ -661,6 +697,36 @@ uint64_t cluster_leader(struct cluster *c, const char **address)
 uint64_t cluster_term(struct cluster *c) { return c->raft.current_term; }
 uint64_t cluster_applied_index(struct cluster *c) { return raft_last_applied(&c->raft); }
 uint64_t cluster_commit_index(struct cluster *c) { return c->raft.commit_index; }
+
+const char *cluster_role_name(struct cluster *c)
+{
+    switch (raft_state(&c->raft)) {
+    case RAFT_LEADER:
+        return "leader";
+    case RAFT_CANDIDATE:
+        return "candidate";
+    case RAFT_FOLLOWER:
+        return "follower";
+    default:
+        return "unavailable";
+    }
+}
+
+void cluster_log_size(struct cluster *c, uint64_t *entries, uint64_t *bytes,
+                      uint64_t *snapshot_index)
+{
+    const struct raft_log *log = &c->raft.log;
+    size_t n = 0;
+
+    *bytes = 0;
+    if (log->size > 0) {
+        n = log->back >= log->front ? log->back - log->front : log->size - log->front + log->back;
+        for (size_t i = 0; i < n; i++)
+            *bytes += log->entries[(log->front + i) % log->size].buf.len;
+    }
+    *entries = n;
+    *snapshot_index = log->snapshot.last_index;
+}
 
 int cluster_applied_entry_id(struct cluster *c, uint64_t index, uint64_t *entry_id)
 {

@@ -87,6 +87,15 @@ uint64_t cluster_term(struct cluster *c);
 uint64_t cluster_applied_index(struct cluster *c);
 uint64_t cluster_commit_index(struct cluster *c);
 
+/* This node's raft role ("follower", "candidate", "leader", "unavailable": static). */
+const char *cluster_role_name(struct cluster *c);
+
+/* The raft log this node holds in memory (the entries since the last snapshot, kept for
+ * followers): how many entries, their payload bytes, and the last snapshot's index (0:
+ * none). Loop thread; walks the entries (a few thousand at most). */
+void cluster_log_size(struct cluster *c, uint64_t *entries, uint64_t *bytes,
+                      uint64_t *snapshot_index);
+
 /* The unique tag of the entry this node applied at INDEX into *ENTRY_ID (0 when that entry
  * carried none). Returns 0, or VIGIL_ENOTFOUND when this node did not apply INDEX one
  * entry at a time recently (not yet, long ago, or within a snapshot). */

@@ -5,9 +5,11 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
+#include <uv.h>
 
 #include "common/errors.h"
 #include "common/vlog.h"
+#include "controller/metrics/metrics.h"
 
 #define FSM__MAGIC "VGC1"
 /* Version 2 adds the index the leader appended the entry at (u64 after the length). */
@@ -214,6 +216,7 @@ static int fsm__snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsig
     void *data;
     size_t len;
     unsigned char *header;
+    uint64_t start = uv_hrtime();
     int rv = store_snapshot(c->store, &data, &len);
 
     /* libraft 0.15 touches nothing of a failed fsm->snapshot (we free what we took) and
@@ -232,6 +235,7 @@ static int fsm__snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsig
     }
     fsm__snap_header_start(header, len); /* hashed by fsm__snapshot_async */
     c->snapshot_bytes = len + FSM__SNAP_HEADER;
+    c->snapshot_started_ns = start;
     (*bufs)[0].base = header;
     (*bufs)[0].len = FSM__SNAP_HEADER;
     (*bufs)[1].base = data;
@@ -260,6 +264,9 @@ static int fsm__snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs
         free((*bufs)[0].base);
         store_snapshot_done(c->store, (*bufs)[1].base);
     }
+    if (c->snapshot_started_ns != 0)
+        metrics_observe(METRICS_SNAPSHOT_TAKE, metrics_seconds_since(c->snapshot_started_ns));
+    c->snapshot_started_ns = 0;
     raft_free(*bufs);
     *bufs = NULL;
     *n = 0;

@@ -40,6 +40,7 @@ struct fsm_state {
     struct fsm_result last;          /* points into results */
     struct fsm__applied_id applied_ids[FSM_ID_RING]; /* by index % FSM_ID_RING */
     uint64_t snapshot_bytes;         /* size of the latest snapshot taken (0: none yet) */
+    uint64_t snapshot_started_ns;    /* uv_hrtime() when the one being taken began, or 0 */
 };
 
 /* Sets FSM (version 3: the snapshot's hash is computed in raft's async work, off the loop)

@@ -107,6 +107,8 @@ struct http_server {
     size_t max_body;
     http_handler_fn handler;
     void *data;
+    http_answered_fn answered; /* told each answer (http_server_set_answered_cb), or NULL */
+    void *answered_data;
     unsigned immediate_runs; /* timeout-0 runs since the last socket event or progress */
     int progressed;          /* one of our MHD callbacks ran during this MHD_run */
     int closing;
@@ -275,6 +277,12 @@ void http_request_set_user(struct http_request *req, void *user, void (*free_fn)
     req->user_free = free_fn;
 }
 
+void http_server_set_answered_cb(struct http_server *server, http_answered_fn cb, void *data)
+{
+    server->answered = cb;
+    server->answered_data = data;
+}
+
 int http_request_is_tls(const struct http_request *req) { return req->server->tls; }
 void *http_request_user(const struct http_request *req) { return req->user; }
 
@@ -302,6 +310,8 @@ const char *http_request_body(const struct http_request *req, size_t *len)
 static void http__finish(struct http_request *req)
 {
     req->state = HTTP__ANSWERED;
+    if (req->server->answered != NULL)
+        req->server->answered(req->server->answered_data, req, req->status);
     if (req->conn == NULL) {
         http__request_free(req);
         return;

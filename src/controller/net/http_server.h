@@ -44,6 +44,12 @@ struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *ce
  * certificate and key) or VIGIL_ENOMEM; SERVER is then unchanged. */
 int http_server_set_cert(struct http_server *server, const char *cert_pem, const char *key_pem);
 
+/* Tells CB(DATA, REQ, STATUS) of every answer SERVER gives, as it is given (REQ borrowed
+ * for the call: its method and path can be read): how the layers above count requests
+ * (GET /metrics) without the server knowing them. CB NULL: nothing is told. Loop thread. */
+typedef void (*http_answered_fn)(void *data, const struct http_request *req, unsigned status);
+void http_server_set_answered_cb(struct http_server *server, http_answered_fn cb, void *data);
+
 /* Stops accepting, answers nothing further, closes every connection and frees SERVER;
  * DONE(data) is called from the loop once all its handles are closed. Requests not yet
  * answered must have been answered before (their memory goes with the server). */

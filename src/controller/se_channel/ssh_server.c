@@ -717,6 +717,15 @@ unsigned ssh_server_session_count(const struct ssh_server *server)
     return server->count;
 }
 
+void ssh_server_session_states(const struct ssh_server *server,
+                               unsigned counts[SSH_SESSION__COUNT])
+{
+    memset(counts, 0, SSH_SESSION__COUNT * sizeof counts[0]);
+    for (const struct ssh_server_session *s = server->sessions; s != NULL; s = s->next)
+        if ((unsigned)s->state < SSH_SESSION__COUNT)
+            counts[s->state]++;
+}
+
 /* --- accepting ------------------------------------------------------------------ */
 
 static void ssh_server__peer_name(int fd, char *out, size_t len)

@@ -103,6 +103,11 @@ const char *ssh_server_session_peer(const struct ssh_server_session *session);
 /* How many sessions exist now (any state but closed). */
 unsigned ssh_server_session_count(const struct ssh_server *server);
 
+/* How many of SERVER's sessions are in each state, into COUNTS (indexed by the state).
+ * Loop thread. */
+void ssh_server_session_states(const struct ssh_server *server,
+                               unsigned counts[SSH_SESSION__COUNT]);
+
 /* Stops accepting, closes every session with REASON (BYE to the open ones), closes every
  * handle and frees SERVER; DONE(DATA) (may be NULL) runs from the loop once all is
  * closed. */

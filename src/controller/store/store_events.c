@@ -9,6 +9,7 @@
 #include "common/errors.h"
 #include "common/timeutil.h"
 #include "common/vlog.h"
+#include "controller/metrics/metrics.h"
 #include "controller/store/store_events.h"
 
 /* A uuid derived from KEY, the same on every replica. */
@@ -44,6 +45,8 @@ int store_events_insert(struct store_db *db, const char *key, const char *event_
     free(text);
     if (err != 0)
         return err;
+    if (store_db_changes(db) > 0)
+        metrics_count_event_recorded();
     /* Keep the newest STORE_EVENTS_KEEP (or what store_set_events_keep said). */
     return store_db_write(db, "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - ?",
                           STORE_DB_BIND(STORE_DB_INT(db->events_keep > 0 ? db->events_keep
