@@ -108,6 +108,11 @@ json_t *api_objects_list(struct api_objects *area, enum obj_type type, int64_t o
  * or answers 400 itself and returns VIGIL_EINVAL. */
 int api_paging(struct http_request *req, int64_t *offset, int64_t *limit);
 
+/* REQ's body as a JSON object (a new reference), or NULL after answering 400 with what is
+ * wrong: no body, invalid JSON (its line, column and reason, e.g. a \u0000 in a string),
+ * a duplicate key, or a value that is no object. */
+json_t *api_body_object(struct http_request *req);
+
 /* {"count": TOTAL, "results": LIST (stolen)}. */
 json_t *api_collection(json_t *list, int64_t total);
 

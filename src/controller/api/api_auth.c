@@ -24,20 +24,6 @@ struct api__pending {
     int create;
 };
 
-static json_t *api__body_object(struct http_request *req)
-{
-    size_t len;
-    const char *text = http_request_body(req, &len);
-    json_error_t jerr;
-    json_t *body = len > 0 ? json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    if (body == NULL || !json_is_object(body)) {
-        json_decref(body);
-        http_request_respond_error(req, 400, "(body): a JSON object is required");
-        return NULL;
-    }
-    return body;
-}
-
 static int api__valid_username(const char *u)
 {
     size_t n = strlen(u);
@@ -80,7 +66,7 @@ static void api__on_login(void *data, unsigned status, const struct auth_identit
 
 static void api__login(struct api_auth *area, struct http_request *req)
 {
-    json_t *body = api__body_object(req);
+    json_t *body = api_body_object(req);
     const char *user, *password;
     struct api__pending *p;
 
@@ -89,9 +75,13 @@ static void api__login(struct api_auth *area, struct http_request *req)
     user = json_string_value(json_object_get(body, "username"));
     password = json_string_value(json_object_get(body, "password"));
     if (user == NULL || password == NULL || strlen(user) > 127 || strlen(password) > 255) {
+        /* USER and PASSWORD are BODY's: told before it goes */
+        http_request_respond_error(req, 400, "%s",
+                                   user == NULL       ? "username: required (a string)"
+                                   : strlen(user) > 127 ? "username: too long (at most 127 bytes)"
+                                   : password == NULL   ? "password: required (a string)"
+                                                        : "password: too long (at most 255 bytes)");
         json_decref(body);
-        http_request_respond_error(req, 400, user == NULL ? "username: required (a string)"
-                                                          : "password: required (a string)");
         return;
     }
     p = calloc(1, sizeof *p);
@@ -166,7 +156,7 @@ static int api__valid_role(const char *role)
 
 static void api__user_write(struct api_auth *area, struct http_request *req, const char *name)
 {
-    json_t *body = api__body_object(req), *have = NULL;
+    json_t *body = api_body_object(req), *have = NULL;
     const char *user, *role, *password;
     struct api__pending *p;
     int create = name == NULL;

@@ -26,7 +26,8 @@ int api_paging(struct http_request *req, int64_t *offset, int64_t *limit)
     if (p != NULL) {
         page = strtoll(p, &end, 10);
         if (*p == '\0' || *end != '\0' || page < 1 || page > 1000000000LL) {
-            http_request_respond_error(req, 400, "page: must be a whole number from 1");
+            http_request_respond_error(req, 400,
+                                       "page: must be a whole number from 1 to 1000000000");
             return VIGIL_EINVAL;
         }
     }
@@ -201,13 +202,12 @@ static void api__propose(struct api_objects *area, struct http_request *req, jso
 
 /* Parses and validates the request body as an object of TYPE; answers 400 itself and
  * returns NULL when it is not one. */
-static json_t *api__body(struct http_request *req, enum obj_type type)
+json_t *api_body_object(struct http_request *req)
 {
     size_t len;
     const char *text = http_request_body(req, &len);
     json_error_t jerr;
-    json_t *body, *obj;
-    char err[256];
+    json_t *body;
 
     if (len == 0) {
         http_request_respond_error(req, 400, "(body): a JSON object is required");
@@ -219,6 +219,21 @@ static json_t *api__body(struct http_request *req, enum obj_type type)
                                    jerr.line, jerr.column, jerr.text);
         return NULL;
     }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        http_request_respond_error(req, 400, "(body): a JSON object is required");
+        return NULL;
+    }
+    return body;
+}
+
+static json_t *api__body(struct http_request *req, enum obj_type type)
+{
+    json_t *body = api_body_object(req), *obj;
+    char err[256];
+
+    if (body == NULL)
+        return NULL;
     obj = obj_validate(type, body, 0, err, sizeof err);
     json_decref(body);
     if (obj == NULL)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -204,6 +205,71 @@ static enum MHD_Result http__queue(struct http_request *req)
     return rv;
 }
 
+/* What a request head says of its body's framing (http__framing_check). */
+struct http__framing {
+    unsigned content_lengths, transfer_encodings;
+    int lengths_differ, length_bad, coding_bad, name_bad;
+    char first_length[32], coding[48], name[48];
+};
+
+static enum MHD_Result http__framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                            const char *value)
+{
+    struct http__framing *f = cls;
+    (void)kind;
+    if (key == NULL)
+        return MHD_YES;
+    if (key[strcspn(key, " \t")] != '\0' && !f->name_bad) {
+        f->name_bad = 1;
+        snprintf(f->name, sizeof f->name, "%s", key);
+    }
+    value = value != NULL ? value : "";
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (value[0] == '\0' || value[strspn(value, "0123456789")] != '\0')
+            f->length_bad = 1;
+        if (f->content_lengths++ == 0)
+            snprintf(f->first_length, sizeof f->first_length, "%s", value);
+        else if (strcmp(f->first_length, value) != 0)
+            f->lengths_differ = 1;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->transfer_encodings++;
+        if (strcasecmp(value, "chunked") != 0 && !f->coding_bad) {
+            f->coding_bad = 1;
+            snprintf(f->coding, sizeof f->coding, "%s", value);
+        }
+    }
+    return MHD_YES;
+}
+
+/* Checks the framing CONN's request head gives its body, before any of it is read (RFC
+ * 9112 6.3: a message whose length cannot be told must be refused, and the connection
+ * closed): a header name holding a space ("Content-Length : 12", which libmicrohttpd keeps
+ * as another name, leaving the body on the connection), two different Content-Length
+ * values or one that is no number, a Transfer-Encoding other than exactly "chunked"
+ * (e.g. "xchunked", "chunked, identity": 501), or both headers. Returns 0, or the status
+ * to refuse with and the reason in WHY. */
+static unsigned http__framing_check(struct MHD_Connection *conn, char *why, size_t len)
+{
+    struct http__framing f = {0};
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, http__framing_header, &f);
+    if (f.name_bad)
+        return snprintf(why, len, "header name \"%.40s\": a header name holds no space", f.name),
+               400;
+    if (f.lengths_differ || f.length_bad)
+        return snprintf(why, len, "Content-Length: %s", f.lengths_differ
+                                                            ? "given twice with different values"
+                                                            : "not a whole number"),
+               400;
+    if (f.coding_bad)
+        return snprintf(why, len, "Transfer-Encoding: \"%.40s\" is not supported (only "
+                                  "\"chunked\")", f.coding),
+               501;
+    if (f.transfer_encodings > 0 && f.content_lengths > 0)
+        return snprintf(why, len, "Transfer-Encoding and Content-Length: give one of them"), 400;
+    return 0;
+}
+
 static enum MHD_Result http__access(void *cls, struct MHD_Connection *conn, const char *url,
                                     const char *method, const char *version,
                                     const char *upload_data, size_t *upload_data_size,
@@ -211,6 +277,8 @@ static enum MHD_Result http__access(void *cls, struct MHD_Connection *conn, cons
 {
     struct http_server *s = cls;
     struct http_request *req = *con_cls;
+    char why[160];
+    unsigned refusal;
 
     s->progressed = 1;
     if (req == NULL) {
@@ -231,6 +299,13 @@ static enum MHD_Result http__access(void *cls, struct MHD_Connection *conn, cons
             inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
                       req->peer, sizeof req->peer);
         *con_cls = req;
+        if ((refusal = http__framing_check(conn, why, sizeof why)) != 0) {
+            /* answered before the body: the connection closes after the answer */
+            req->state = HTTP__DISPATCHED;
+            http_request_add_header(req, "Connection", "close");
+            http_request_respond_error(req, refusal, "%s", why);
+            return http__queue(req);
+        }
         return MHD_YES;
     }
 

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+from datetime import datetime, timedelta
 
 import requests
 
@@ -110,5 +111,24 @@ def test_log_node_reboot_under_traffic_loses_and_repeats_nothing(cluster_factory
     # last second's is sent once that second is over
     lines = wait_for(every_request_counted, 15, "the metrics of every request", interval=0.5)
     assert int(lines["errors 5xx"]) == 0, lines
+
+    # no gap in the one-second series across the log node's reboot: every second from the
+    # first record's to the last one's holds requests (the traffic sends one every 10 ms),
+    # and the series adds up to every request
+    times = sorted(r["timestamp"] for r in doc["results"])
+    first = times[0][:19] + ".000Z"
+    status, m = other.api.get(f"/api/analytics/metrics/virtualservice/{vs_uuid}",
+                              params={"since": first, "until": times[-1], "step": 1})
+    assert status == 200 and m["unreachable"] == [], (status, m)
+    series = m["series"]
+    assert sum(p["requests"] for p in series) >= generated - 2, (len(series), generated)
+    seconds = [p["time"] for p in series]
+    span = len(seconds)
+    assert span >= 3, series
+    t0 = datetime.strptime(seconds[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    want = [(t0 + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            for i in range(span)]
+    assert seconds == want, ("a second without requests: a gap", seconds)
+    assert all(p["requests"] > 0 for p in series), series
     rc, out, err = vigil_cli(other, "logs", "no-such-vs")
     assert rc == 1 and "no virtualservice named no-such-vs" in err, (rc, out, err)
