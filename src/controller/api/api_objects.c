@@ -71,9 +71,11 @@ static void api__decorate(struct api_objects *area, enum obj_type type, json_t *
     int up;
     struct se_sessions_heard heard = {0, -1};
     if (type == OBJ_VIRTUALSERVICE && uuid != NULL) {
-        /* what the SEs connected here said of it (null: none serves it, or none said) */
+        /* what the SEs connected here said of it (absent: none serves it, or none said, so
+         * that the object is then exactly what was written) */
         rt = area->se_sessions != NULL ? se_sessions_vs_runtime(area->se_sessions, uuid) : NULL;
-        json_object_set_new(obj, "runtime", rt != NULL ? rt : json_null());
+        if (rt != NULL)
+            json_object_set_new(obj, "runtime", rt);
         return;
     }
     if (type != OBJ_SERVICEENGINE || uuid == NULL)
