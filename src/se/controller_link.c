@@ -518,7 +518,8 @@ int controller_link_start(uv_loop_t *loop, const struct controller_link_params *
     }
     if (p->spool != NULL && p->metrics_spool != NULL) {
         static const struct log_delivery_transport transport = {
-            .send = controller_link__send_metrics, .queued = controller_link__queued};
+            .send = controller_link__send_metrics, .queued = controller_link__queued,
+            .ack_name = "METRICS_ACK"};
         if (log_delivery_create(loop, p->metrics_spool, &transport, &l->metrics_delivery) != 0) {
             log_delivery_close(l->delivery);
             free(l);

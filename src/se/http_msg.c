@@ -237,14 +237,15 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
         size_t name_len = m->head_len - m->field_start;
         m->key_match = m->key_header != NULL && strlen(m->key_header) == name_len &&
                        strncasecmp(name, m->key_header, name_len) == 0;
+        m->host_match = m->parser.type == HTTP_REQUEST && name_len == 4 &&
+                        strncasecmp(name, "host", 4) == 0;
+        /* NAME points into the head, which the put may move */
         if (http_msg__put(m, ": ", 2) != 0)
             return -1;
         if (m->key_match) {
             m->key_off = m->head_len;
             m->key_len = 0;
         }
-        m->host_match = m->parser.type == HTTP_REQUEST && name_len == 4 &&
-                        strncasecmp(name, "host", 4) == 0;
         if (m->host_match) {
             m->hosts += m->hosts < UINT8_MAX;
             m->host_off = m->head_len;

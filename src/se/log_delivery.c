@@ -261,8 +261,8 @@ int log_delivery_on_ack(struct log_delivery *d, void *session, const json_t *pay
         return 0; /* an old log node's, or before its WELCOME: delivery starts over anyway */
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
         d->stats.bad_acks++;
-        vlog_warn("log_delivery %s: an ack refused: through_seq must be a non-negative "
-                  "integer", address);
+        vlog_warn("log_delivery %s: %s refused: through_seq must be a non-negative "
+                  "integer", address, d->t.ack_name != NULL ? d->t.ack_name : "LOGS_ACK");
         return VIGIL_EINVAL;
     }
     through = (uint64_t)json_integer_value(v);
@@ -272,8 +272,9 @@ int log_delivery_on_ack(struct log_delivery *d, void *session, const json_t *pay
     }
     if (through > d->sent_through) {
         d->stats.bad_acks++;
-        vlog_warn("log_delivery %s: an ack refused: through_seq %" PRIu64 " is above the last "
-                  "record sent on this session (%" PRIu64 ")", address, through, d->sent_through);
+        vlog_warn("log_delivery %s: %s refused: through_seq %" PRIu64 " is above the last "
+                  "record sent on this session (%" PRIu64 ")", address,
+                  d->t.ack_name != NULL ? d->t.ack_name : "LOGS_ACK", through, d->sent_through);
         return VIGIL_EINVAL;
     }
     d->stats.acks++;

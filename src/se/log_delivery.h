@@ -52,6 +52,8 @@ struct log_delivery_transport {
     int (*send)(void *session, const char *text, size_t len);
     /* Bytes queued on SESSION and not yet written. */
     size_t (*queued)(void *session);
+    /* The acknowledging frame's name in log lines ("LOGS_ACK" when NULL). */
+    const char *ack_name;
 };
 
 /* Counters, for tests and logs. */
