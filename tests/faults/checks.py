@@ -214,6 +214,36 @@ def check_leaders(samples):
             for term, by in sorted(named.items()) if len(by) > 1]
 
 
+def check_vip(vip_samples, majority_at, runtime_samples, fresh_s=1.0):
+    """The cluster IP is held by at most one node at a time among the nodes that count: in
+    the connected majority (MAJORITY_AT(t): ids) and knowing a leader (their last runtime
+    sample, at most FRESH_S old, names one). A node cut off, paused or stopped may keep a
+    stale copy until it notices; it does not count (the contract fences by term)."""
+    by_node = collections.defaultdict(list)
+    for t, node, term, leader in runtime_samples:
+        by_node[node].append((t, leader))
+
+    def knows_leader(node, t):
+        last = None
+        for when, leader in by_node[node]:
+            if when > t:
+                break
+            last = (when, leader)
+        return last is not None and last[1] is not None and t - last[0] <= fresh_s
+
+    bad = []
+    for t, row in vip_samples:
+        major = majority_at(t)
+        holders = [n for n, holds in row.items()
+                   if holds and n in major and knows_leader(n, t)]
+        if len(holders) > 1:
+            bad.append((t, holders))
+    if not bad:
+        return []
+    return [f"vip: {len(bad)} of {len(vip_samples)} samples had two counted holders of the "
+            f"cluster IP; first at {bad[0][0]:.3f}: nodes {bad[0][1]}"]
+
+
 def event_key(ev):
     return (ev.get("event_id"), ev.get("report_timestamp"), ev.get("obj_name"),
             repr(sorted((ev.get("event_details") or {}).items())))

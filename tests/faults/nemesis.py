@@ -15,7 +15,9 @@ Kinds:
   pause        SIGSTOP for 2-6 s, then SIGCONT
   term         SIGTERM (a leader hands over first), down 1-3 s, started again
   netem        tc netem on one node's or every node's eth0: loss, or delay with jitter
-               (which reorders)
+               (which reorders); without netem in the kernel, see impair()
+  slow-disk    the node restarted (SIGTERM) with the test build's --test-apply-delay-ms
+               (its log appends complete that much later), then restarted without it
 """
 
 import random
@@ -24,7 +26,7 @@ import threading
 from harness import HarnessError
 
 KINDS = {"isolate": 3, "partition": 2, "flap": 1, "kill9": 2, "kill9-two": 1, "pause": 2,
-         "term": 2, "netem": 2}
+         "term": 2, "netem": 2, "slow-disk": 1}
 
 
 def make_schedule(seed, seconds, kinds=None):
@@ -50,6 +52,8 @@ def make_schedule(seed, seconds, kinds=None):
             duration = round(rng.uniform(1.0, 4.0), 2)
         elif kind == "flap":
             params = {"period": round(rng.uniform(0.3, 1.0), 2)}
+        elif kind == "slow-disk":
+            params = {"ms": rng.choice([20, 80, 200])}
         schedule.append({"kind": kind, "at": round(t, 2), "duration": duration,
                          "aim": rng.choice(["leader", "follower", "any"]),
                          "pick": rng.random(), "params": params})
@@ -117,6 +121,7 @@ class Nemesis:
         self._groups = []          # partition groups (sets of ids)
         self._down = set()         # paused or stopped
         self._netem = set()
+        self._current = None       # the fault being applied (its start is set by _note)
         self.thread = None
 
     # the majority timeline ----------------------------------------------------------------
@@ -126,7 +131,10 @@ class Nemesis:
         rest = up - self._cut - set().union(*self._groups) if self._groups else up - self._cut
         comps.append(rest)
         major = next((c for c in comps if len(c) * 2 > len(self.nodes)), set())
-        self.timeline.append((self.now(), frozenset(major)))
+        now = self.now()
+        self.timeline.append((now, frozenset(major)))
+        if self._current is not None and "start" not in self._current:
+            self._current["start"] = now      # the moment the fault took effect
 
     def connected_at(self, t):
         """The ids of the nodes in a connected majority at time T."""
@@ -184,10 +192,13 @@ class Nemesis:
         if not victims:
             return
         entry = {"kind": kind, "at": fault["at"], "targets": [v.id for v in victims],
-                 "leader_before": self._leader_id(), "params": fault["params"],
-                 "start": self.now()}
+                 "leader_before": self._leader_id(), "params": fault["params"]}
         self.faults.append(entry)
-        getattr(self, "_do_" + kind.replace("-", "_"))(victims, dur, fault["params"])
+        self._current = entry
+        try:
+            getattr(self, "_do_" + kind.replace("-", "_"))(victims, dur, fault["params"])
+        finally:
+            self._current = None
         entry["healed"] = self.now()
         if kind in ("isolate", "partition", "flap"):
             entry["rejoin_s"] = self.measure_rejoin(victims[0], entry["healed"])
@@ -261,8 +272,27 @@ class Nemesis:
         for n in hosts:
             params["impl"] = impair(n.host, params)
             self._netem.add(n.id)
+        self._note()
         self._hold(dur)
         self._clear_netem()
+
+    def _do_slow_disk(self, victims, dur, params):
+        v = victims[0]
+        self._restart_with(v, ["--test-apply-delay-ms", str(params["ms"])])
+        self._hold(dur)
+        self._restart_with(v, [])
+
+    def _restart_with(self, node, flags):
+        """A clean stop, and a start with the node's own flags plus FLAGS."""
+        if not hasattr(node, "base_flags"):
+            node.base_flags = list(node.extra_flags)
+        self._down.add(node.id)
+        self._note()
+        rc = node.term(deadline=15.0)
+        if rc != 0:
+            self.errors.append(f"node {node.id} exited {rc} on SIGTERM")
+        node.extra_flags = node.base_flags + list(flags)
+        self._start(node)
 
     # healing ------------------------------------------------------------------------------
     def _start(self, node):
@@ -290,6 +320,8 @@ class Nemesis:
         for n in self.nodes:
             if n.paused:
                 n.resume()
+            if getattr(n, "base_flags", None) is not None and n.extra_flags != n.base_flags:
+                self._restart_with(n, [])
             if not n.running:
                 try:
                     n.start(wait=False)

@@ -1,5 +1,5 @@
 """One fault run: three vigild hosts on the namespace test bed (TLS and authentication on,
-vigild's default timings), the clients and the monitor (workload.py), the nemesis
+vigild's default timings, a cluster IP on eth0), the clients and the monitor (workload.py), the nemesis
 (nemesis.py) for SECONDS, then every fault healed, the cluster left to converge, the final
 reads on every node and the checkers (checks.py).
 
@@ -74,8 +74,9 @@ class FaultCluster(testbed.NetnsCluster):
     def __init__(self, registry, base_dir, hosts):
         self.registry = registry
         cluster = ",".join(f"{i + 1}@{h.ip}:{testbed.RAFT_PORT}" for i, h in enumerate(hosts))
+        vip = ["--vip", f"{testbed.VIP}/{testbed.PREFIX}", "--vip-dev", "eth0"]
         self.nodes = [FaultNode(registry, i + 1, Path(base_dir) / f"node{i + 1}", h,
-                                cluster=cluster) for i, h in enumerate(hosts)]
+                                cluster=cluster, extra_flags=vip) for i, h in enumerate(hosts)]
 
 
 # ---------------------------------------------------------------------------
@@ -259,6 +260,7 @@ def _run_body(bed, registry, seed, seconds, schedule, run_dir, result, clients_p
     wait_converged(cluster)
     work = workload_module.Workload(cluster.nodes, ca, registers, tag, seed)
     monitor = workload_module.Monitor(work)
+    vip = workload_module.VipWatch(work, testbed.VIP)
 
     def leader_hint():
         for t, node, term, lid in reversed(monitor.samples[-12:]):
@@ -270,6 +272,7 @@ def _run_body(bed, registry, seed, seconds, schedule, run_dir, result, clients_p
                                  lambda node, since: measure_rejoin(cluster, node, since,
                                                                     work.now))
     monitor.start()
+    vip.start()
     work.start(clients_per_node=clients_per_node)
     nem.start()
     nem.join(seconds + 120.0)
@@ -281,6 +284,7 @@ def _run_body(bed, registry, seed, seconds, schedule, run_dir, result, clients_p
     finally:
         stuck = work.finish()
         monitor.finish()
+        vip.finish()
     if stuck:
         result["errors"].append(f"client threads still running: {stuck}")
     wait_converged(cluster)
@@ -292,15 +296,19 @@ def _run_body(bed, registry, seed, seconds, schedule, run_dir, result, clients_p
                             + checks.check_linearizable(history, keys, initial)
                             + checks.check_plain_reads(history, keys, initial)
                             + checks.check_leaders(monitor.samples)
+                            + checks.check_vip(vip.samples, nem.connected_at, monitor.samples)
                             + checks.check_events(events)
                             + [f"unexpected answer: {u}" for u in work.unexpected[:20]])
     first_acks(history, nem.faults)
     result.update(operations=len(history), by_outcome=summarise(history),
                   availability=availability(history, nem), samples=len(monitor.samples),
+                  vip_samples=len(vip.samples),
+                  vip_held_samples=sum(1 for _, row in vip.samples if any(row.values())),
                   events=len(events[1]))
     result["_history"], result["_final"] = history, (pools, events)
     _write_json(run_dir / "history.jsonl", history, lines=True)
     _write_json(run_dir / "samples.json", monitor.samples)
+    _write_json(run_dir / "vip.json", vip.samples)
     _write_json(run_dir / "timeline.json", [(t, sorted(ids)) for t, ids in nem.timeline])
 
 
@@ -318,7 +326,7 @@ def _keep(run_dir, result):
     result["passed"] = not result["anomalies"] and not result["errors"]
     _write_json(run_dir / "result.json", {k: v for k, v in result.items() if k[0] != "_"})
     if result["passed"]:
-        for name in ("history.jsonl", "samples.json", "timeline.json"):
+        for name in ("history.jsonl", "samples.json", "vip.json", "timeline.json"):
             (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "data", ignore_errors=True)
 

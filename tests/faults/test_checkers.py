@@ -183,3 +183,27 @@ def test_events_checker():
     assert checks.check_events({1: [e1, e2], 2: [e2, e1]})
     assert checks.check_events({1: [e1, e1]})
     assert checks.check_events({1: [e1, dict(e1, uuid="3")]})
+
+
+def test_vip_checker():
+    runtime = [(0.0, 1, 2, 1), (0.0, 2, 2, 1), (0.0, 3, 2, 1), (1.0, 1, 2, 1),
+               (1.0, 2, 2, 1), (1.0, 3, 2, 1)]
+    everyone = lambda t: {1, 2, 3}
+    one = [(0.5, {1: True, 2: False, 3: False}), (1.5, {1: True, 2: False, 3: False})]
+    assert checks.check_vip(one, everyone, runtime) == []
+    two = one + [(1.6, {1: True, 2: True, 3: False})]
+    assert "two counted holders" in checks.check_vip(two, everyone, runtime)[0]
+    # node 2 cut off (not in the majority): its stale copy does not count
+    assert checks.check_vip(two, lambda t: {1, 3}, runtime) == []
+    # node 2 silent for longer than the freshness window: it does not count either
+    assert checks.check_vip([(3.0, {1: True, 2: True, 3: False})], everyone, runtime) == []
+
+
+def test_nemesis_schedule_is_a_function_of_the_seed():
+    import nemesis
+    a = nemesis.make_schedule(7, 90)
+    assert a == nemesis.make_schedule(7, 90)
+    assert a != nemesis.make_schedule(8, 90)
+    assert a and all(f["at"] + f["duration"] <= 90 for f in a)
+    kinds = {f["kind"] for s in range(40) for f in nemesis.make_schedule(s, 90)}
+    assert kinds == set(nemesis.KINDS), kinds

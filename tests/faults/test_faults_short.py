@@ -45,6 +45,7 @@ def test_short_fault_run_has_no_anomaly(runs, which):
     assert not r["errors"], f"seed {r['seed']}: harness errors: {r['errors']}"
     assert not r["anomalies"], f"seed {r['seed']}: anomalies: {r['anomalies']}"
     assert r["faults"], f"seed {r['seed']}: no fault was applied"
+    assert r["vip_held_samples"] > 10, f"seed {r['seed']}: the cluster IP was never seen held"
     ok = r["by_outcome"]
     assert ok.get("create:ok", 0) > 20 and ok.get("write:ok", 0) > 20 and \
         ok.get("read:ok", 0) > 20, f"seed {r['seed']}: too few operations: {ok}"

@@ -249,3 +249,31 @@ class Monitor:
     def finish(self, timeout=10.0):
         for t in self.threads:
             t.join(timeout)
+
+
+class VipWatch:
+    """Samples which hosts hold the cluster IP (`ip -o addr` of each host's eth0) every
+    INTERVAL_S, from the root namespace: (time, {node id: holds})."""
+
+    def __init__(self, workload, vip, interval_s=0.1):
+        self.workload = workload
+        self.vip = vip
+        self.interval_s = interval_s
+        self.samples = []
+        self.thread = threading.Thread(target=self._run, name="vip-watch", daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def _run(self):
+        stop = self.workload.stop
+        while not stop.wait(self.interval_s):
+            t = self.workload.now()
+            try:
+                row = {n.id: n.host.has_address(self.vip) for n in self.workload.nodes}
+            except Exception:  # noqa: BLE001 - `ip` stuck behind the rtnl lock: no sample
+                continue
+            self.samples.append((t, row))
+
+    def finish(self, timeout=10.0):
+        self.thread.join(timeout)
