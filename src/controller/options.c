@@ -206,6 +206,11 @@ static int options__bool(const char *name, const char *v, int *out, char *e, siz
     return VIGIL_EINVAL;
 }
 
+static int set_rebuild(struct vigild_options *o, const char *v, char *e, size_t n)
+{
+    return options__bool("rebuild", v, &o->rebuild, e, n);
+}
+
 static int set_no_tls(struct vigild_options *o, const char *v, char *e, size_t n)
 {
     return options__bool("no-tls", v, &o->no_tls, e, n);
@@ -257,6 +262,7 @@ static const struct options__entry options__table[] = {
     {"tls-cert", set_tls_cert, 1},
     {"tls-key", set_tls_key, 1},
     {"no-tls", set_no_tls, 0},
+    {"rebuild", set_rebuild, 0},
     {"admin-password-file", set_admin_password_file, 1},
 #ifdef VIGIL_TEST_KNOBS
     {"test-apply-delay-ms", set_apply_delay, 1},
@@ -336,7 +342,7 @@ const char *options_usage(void)
            "              [--cluster-name vigil] [--config FILE] [--heartbeat-ms 50]\n"
            "              [--election-timeout-ms 300] [--se-wait-s 30] [--vip ADDR/PREFIX --vip-dev IFACE]\n"
            "              [--tls-cert FILE --tls-key FILE | --no-tls] [--admin-password-file FILE]\n"
-           "              [--log-retention-mb 1024] [--log-retention-hours 168]\n";
+           "              [--log-retention-mb 1024] [--log-retention-hours 168] [--rebuild]\n";
 }
 
 int options_parse(struct vigild_options *o, int argc, char **argv, char *err, size_t errlen)

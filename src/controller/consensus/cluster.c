@@ -269,7 +269,8 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
         size_t used = strlen(err);
         if (rv == VIGIL_ECORRUPT && used < errlen)
             snprintf(err + used, errlen - used,
-                     "; remove the data dir to rebuild this node from the leader");
+                     "; start it with --rebuild to take the leader's state (this is kept "
+                     "in DIR/damaged-<time>/)");
         free(c);
         return rv;
     }
@@ -341,7 +342,8 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
             goto fail_raft;
         }
     }
-    rv = raft_bootstrap(&c->raft, &conf);
+    /* A rebuilt node (an emptied raft_dir) takes its configuration from the leader. */
+    rv = cfg->rebuilding ? RAFT_CANTBOOTSTRAP : raft_bootstrap(&c->raft, &conf);
     raft_configuration_close(&conf);
     if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
         snprintf(err, errlen, "raft bootstrap in %s: %s", cfg->raft_dir, raft_errmsg(&c->raft));
@@ -354,7 +356,8 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
             why = rv == RAFT_CORRUPT ? "a snapshot or log segment is damaged" : raft_strerror(rv);
         if (rv == RAFT_CORRUPT || rv == RAFT_MALFORMED || strstr(why, "corrupt") ||
             strstr(why, "checksum") || strstr(why, "load"))
-            snprintf(err, errlen, "damaged raft state in %s: %s", cfg->raft_dir, why);
+            snprintf(err, errlen, "damaged raft state in %s: %s; start it with --rebuild to "
+                     "take the leader's state", cfg->raft_dir, why);
         else
             snprintf(err, errlen, "raft start: %s", why);
         rv = (rv == RAFT_CORRUPT || rv == RAFT_MALFORMED) ? VIGIL_ECORRUPT : VIGIL_EIO;

@@ -36,6 +36,7 @@ struct cluster_config {
     unsigned election_timeout_ms;
     unsigned snapshot_threshold; /* entries between snapshots */
     unsigned snapshot_trailing;  /* entries kept behind a snapshot */
+    int rebuilding;              /* --rebuild: an emptied raft_dir, never bootstrapped */
 };
 
 /* Outcome of a proposal, as the REST API reports it:
