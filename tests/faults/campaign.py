@@ -51,6 +51,8 @@ def aggregate(results):
     rep["rejoin_missed"] = sum(1 for f in faults if "rejoin_s" in f and f["rejoin_s"] is None)
     avail = [r["availability"] for r in results if r.get("availability") is not None]
     rep["availability"] = run_module.stats(avail)
+    if rep["availability"]:     # for a share, the worst run is the lowest
+        rep["availability"]["worst"] = min(avail)
     return rep
 
 
