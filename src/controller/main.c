@@ -484,6 +484,7 @@ static void vigild__on_peer_change(void *data, uint64_t id, bool reachable, cons
             events_node_presence(d->events, id, ps->boot, true,
                                  ps->leader_id == id ? "CLUSTER_LEADER" : "CLUSTER_FOLLOWER");
         status_driver_member_rejoined(d->driver, id);
+        cluster_peer_back(d->cluster, id);
     } else if (ps != NULL) {
         events_node_presence(d->events, id, ps->boot, false, role);
     }

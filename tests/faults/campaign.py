@@ -3,7 +3,7 @@ report: runs, operations, faults by kind, anomalies, availability, time to the f
 acknowledged write after each fault, rejoin time after a healed partition.
 
     /usr/bin/python3 tests/faults/campaign.py [--runs 20] [--seconds 90] [--seed S]
-                                              [--out DIR]
+                                              [--out DIR] [--kinds isolate,partition,...]
 
 Needs root (network namespaces) and the test build's vigild (VIGILD, as the system tests).
 Seeds are SEED, SEED+1, ...; SEED defaults to a random one, printed first. One run is
@@ -23,6 +23,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "system"))
 
 import harness  # noqa: E402
+import nemesis  # noqa: E402
 import run as run_module  # noqa: E402
 import testbed  # noqa: E402
 
@@ -95,7 +96,16 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--out", default=str(harness.REPO_ROOT / "build-test" / "faults"))
+    ap.add_argument("--kinds", default=None,
+                    help="only these nemesis kinds, comma-separated (e.g. isolate,partition)")
     args = ap.parse_args(argv)
+    kinds = None
+    if args.kinds:
+        names = [k.strip() for k in args.kinds.split(",") if k.strip()]
+        unknown = [k for k in names if k not in nemesis.KINDS]
+        if unknown or not names:
+            ap.error(f"--kinds: unknown {unknown}; one of {sorted(nemesis.KINDS)}")
+        kinds = {k: nemesis.KINDS[k] for k in names}
     if not 1 <= args.runs <= 1000 or not 10 <= args.seconds <= 3600:
         ap.error("--runs 1-1000, --seconds 10-3600")
     if not harness.VIGILD.exists():
@@ -110,7 +120,7 @@ def main(argv=None):
     for i in range(args.runs):
         seed = base + i
         try:
-            r = run_module.run_once(seed, args.seconds, out / f"seed-{seed}")
+            r = run_module.run_once(seed, args.seconds, out / f"seed-{seed}", kinds=kinds)
         except testbed.TestbedUnavailable as exc:
             print(f"the namespace test bed is unavailable: {exc}", file=sys.stderr)
             return 2

@@ -223,11 +223,12 @@ def summarise(history):
 # ---------------------------------------------------------------------------
 # one run
 
-def run_once(seed, seconds, run_dir, clients_per_node=2):
-    """One run; returns its result dict (also written to RUN_DIR/result.json)."""
+def run_once(seed, seconds, run_dir, clients_per_node=2, kinds=None):
+    """One run; returns its result dict (also written to RUN_DIR/result.json). KINDS: the
+    nemesis's kinds and weights (nemesis.KINDS when None)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    schedule = nemesis_module.make_schedule(seed, seconds)
+    schedule = nemesis_module.make_schedule(seed, seconds, kinds)
     result = {"seed": seed, "seconds": seconds, "schedule": schedule, "anomalies": [],
               "errors": []}
     bed = testbed.Testbed(run_dir)      # raises TestbedUnavailable

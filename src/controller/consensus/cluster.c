@@ -651,6 +651,14 @@ bool cluster_leader_has_quorum(struct cluster *c)
            now - c->quorum_seen_ms <= r->election_timeout;
 }
 
+void cluster_peer_back(struct cluster *c, uint64_t id)
+{
+    unsigned ended = raft_transport_kick(&c->transport, id);
+    if (ended > 0)
+        vlog_info("cluster: node %llu is reachable again: ended %u raft stream(s) with it so "
+                  "that they connect again", (unsigned long long)id, ended);
+}
+
 uint64_t cluster_leader(struct cluster *c, const char **address)
 {
     raft_id id = 0;

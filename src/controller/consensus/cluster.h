@@ -83,6 +83,12 @@ bool cluster_is_leader(struct cluster *c);
  * its term, until the followers answer. */
 bool cluster_leader_has_quorum(struct cluster *c);
 /* Leader's id (0 when none is known) and raft address (borrowed, may be NULL). */
+/* The liveness channel sees peer ID again after it was unreachable (a healed partition, a
+ * resumed or restarted node): ends raft's streams with it, which may be stuck in TCP's
+ * retransmission backoff, so that libraft connects again at once (raft_transport_kick).
+ * Loop thread. */
+void cluster_peer_back(struct cluster *c, uint64_t id);
+
 uint64_t cluster_leader(struct cluster *c, const char **address);
 uint64_t cluster_term(struct cluster *c);
 uint64_t cluster_applied_index(struct cluster *c);
