@@ -49,6 +49,8 @@ def aggregate(results):
         rep["first_ack_after_heal_s"][kind] = run_module.stats(
             f.get("first_ack_after_heal_s") for f in of)
     rep["rejoin_s"] = run_module.stats(f.get("rejoin_s") for f in faults if "rejoin_s" in f)
+    snap = [f for f in faults if f["kind"] == "kill9-snapshot"]
+    rep["snapshot_kills"] = [len(snap), sum(1 for f in snap if f["params"].get("snapshot_seen"))]
     rep["rejoin_missed"] = sum(1 for f in faults if "rejoin_s" in f and f["rejoin_s"] is None)
     avail = [r["availability"] for r in results if r.get("availability") is not None]
     rep["availability"] = run_module.stats(avail)
@@ -78,6 +80,8 @@ def render(rep, seeds, seconds):
              f"worst run: {_fmt(rep['availability'])}",
              f"rejoin after a healed partition (s), median / worst: {_fmt(rep['rejoin_s'])}"
              f"; not within 20 s: {rep['rejoin_missed']}",
+             f"kill -9 at a new snapshot: {rep['snapshot_kills'][1]} of "
+             f"{rep['snapshot_kills'][0]} kill9-snapshot faults saw one come",
              "", f"{'fault':<18} {'count':>5}  first ack after start (s)   first ack after heal (s)"]
     for kind, n in sorted(rep["faults"].items()):
         lines.append(f"{kind:<18} {n:>5}  {_fmt(rep['first_ack_s'][kind]):<26}  "
@@ -96,6 +100,9 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--out", default=str(harness.REPO_ROOT / "build-test" / "faults"))
+    ap.add_argument("--snapshot-threshold", type=int, default=None,
+                    help="vigild's (hidden) --snapshot-threshold, trailing an eighth of it: "
+                         "snapshots, and their installs on lagging nodes, come often")
     ap.add_argument("--kinds", default=None,
                     help="only these nemesis kinds, comma-separated (e.g. isolate,partition)")
     args = ap.parse_args(argv)
@@ -106,6 +113,10 @@ def main(argv=None):
         if unknown or not names:
             ap.error(f"--kinds: unknown {unknown}; one of {sorted(nemesis.KINDS)}")
         kinds = {k: nemesis.KINDS[k] for k in names}
+    flags = []
+    if args.snapshot_threshold:
+        flags = ["--snapshot-threshold", str(args.snapshot_threshold),
+                 "--snapshot-trailing", str(max(1, args.snapshot_threshold // 8))]
     if not 1 <= args.runs <= 1000 or not 10 <= args.seconds <= 3600:
         ap.error("--runs 1-1000, --seconds 10-3600")
     if not harness.VIGILD.exists():
@@ -120,7 +131,8 @@ def main(argv=None):
     for i in range(args.runs):
         seed = base + i
         try:
-            r = run_module.run_once(seed, args.seconds, out / f"seed-{seed}", kinds=kinds)
+            r = run_module.run_once(seed, args.seconds, out / f"seed-{seed}", kinds=kinds,
+                                    extra_flags=flags)
         except testbed.TestbedUnavailable as exc:
             print(f"the namespace test bed is unavailable: {exc}", file=sys.stderr)
             return 2

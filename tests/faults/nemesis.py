@@ -18,6 +18,9 @@ Kinds:
                (which reorders); without netem in the kernel, see impair()
   slow-disk    the node restarted (SIGTERM) with the test build's --test-apply-delay-ms
                (its log appends complete that much later), then restarted without it
+  kill9-snapshot  SIGKILL the moment a new snapshot file appears in the node's raft dir
+               (one it takes, or one the leader installs), watched for up to the fault's
+               duration (killed at its end if none came), down 1-2 s
 """
 
 import random
@@ -26,7 +29,7 @@ import threading
 from harness import HarnessError
 
 KINDS = {"isolate": 3, "partition": 2, "flap": 1, "kill9": 2, "kill9-two": 1, "pause": 2,
-         "term": 2, "netem": 2, "slow-disk": 1}
+         "term": 2, "netem": 2, "slow-disk": 1, "kill9-snapshot": 1}
 
 
 def make_schedule(seed, seconds, kinds=None):
@@ -50,6 +53,8 @@ def make_schedule(seed, seconds, kinds=None):
             params["all"] = rng.random() < 0.4
         elif kind in ("kill9", "kill9-two", "term"):
             duration = round(rng.uniform(1.0, 4.0), 2)
+        elif kind == "kill9-snapshot":
+            params = {"down": round(rng.uniform(1.0, 2.0), 2)}
         elif kind == "flap":
             params = {"period": round(rng.uniform(0.3, 1.0), 2)}
         elif kind == "slow-disk":
@@ -275,6 +280,24 @@ class Nemesis:
         self._note()
         self._hold(dur)
         self._clear_netem()
+
+    def _do_kill9_snapshot(self, victims, dur, params):
+        v = victims[0]
+        raft_dir = v.data_dir / "raft"
+
+        def snapshots():
+            try:
+                return {p.name for p in raft_dir.iterdir() if p.name.startswith("snapshot-")}
+            except OSError:
+                return set()
+        before, end = snapshots(), self.now() + dur
+        params["snapshot_seen"] = False
+        while self.now() < end and not self.stop.is_set():
+            if snapshots() - before:
+                params["snapshot_seen"] = True
+                break
+            self.stop.wait(0.005)
+        self._do_kill9(victims, params["down"], params)
 
     def _do_slow_disk(self, victims, dur, params):
         v = victims[0]

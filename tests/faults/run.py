@@ -71,10 +71,10 @@ class FaultNode(testbed.NetnsNode):
 
 
 class FaultCluster(testbed.NetnsCluster):
-    def __init__(self, registry, base_dir, hosts):
+    def __init__(self, registry, base_dir, hosts, extra_flags=()):
         self.registry = registry
         cluster = ",".join(f"{i + 1}@{h.ip}:{testbed.RAFT_PORT}" for i, h in enumerate(hosts))
-        vip = ["--vip", f"{testbed.VIP}/{testbed.PREFIX}", "--vip-dev", "eth0"]
+        vip = ["--vip", f"{testbed.VIP}/{testbed.PREFIX}", "--vip-dev", "eth0", *extra_flags]
         self.nodes = [FaultNode(registry, i + 1, Path(base_dir) / f"node{i + 1}", h,
                                 cluster=cluster, extra_flags=vip) for i, h in enumerate(hosts)]
 
@@ -223,9 +223,9 @@ def summarise(history):
 # ---------------------------------------------------------------------------
 # one run
 
-def run_once(seed, seconds, run_dir, clients_per_node=2, kinds=None):
+def run_once(seed, seconds, run_dir, clients_per_node=2, kinds=None, extra_flags=()):
     """One run; returns its result dict (also written to RUN_DIR/result.json). KINDS: the
-    nemesis's kinds and weights (nemesis.KINDS when None)."""
+    nemesis's kinds and weights (nemesis.KINDS when None); EXTRA_FLAGS go to every vigild."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     schedule = nemesis_module.make_schedule(seed, seconds, kinds)
@@ -235,7 +235,8 @@ def run_once(seed, seconds, run_dir, clients_per_node=2, kinds=None):
     registry = harness.ProcessRegistry(run_dir / "logs")
     bed.registry = registry
     try:
-        _run_body(bed, registry, seed, seconds, schedule, run_dir, result, clients_per_node)
+        _run_body(bed, registry, seed, seconds, schedule, run_dir, result, clients_per_node,
+                  extra_flags)
     except Exception as exc:  # noqa: BLE001 - a harness error is reported, not raised
         result["errors"].append(f"{type(exc).__name__}: {exc}"[:2000])
     finally:
@@ -250,9 +251,10 @@ def run_once(seed, seconds, run_dir, clients_per_node=2, kinds=None):
     return result
 
 
-def _run_body(bed, registry, seed, seconds, schedule, run_dir, result, clients_per_node):
+def _run_body(bed, registry, seed, seconds, schedule, run_dir, result, clients_per_node,
+              extra_flags):
     hosts = [bed.add_host(f"ctl{i + 1}", "controller") for i in range(3)]
-    cluster = FaultCluster(registry, run_dir / "data", hosts)
+    cluster = FaultCluster(registry, run_dir / "data", hosts, extra_flags)
     cluster.start(timeout=60.0)
     leader = cluster.wait_leader(30.0)
     ca = wait_until(lambda: cluster.nodes[0].ca_file(), 30.0, "the cluster certificate")
