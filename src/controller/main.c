@@ -99,6 +99,7 @@ struct vigild {
     char rebuild_report[900];
     char rebuild_moved_to[700];
     uint64_t rebuild_leader;
+    uint64_t rebuild_target;      /* the leader's commit index as first reported after it */
     int64_t rebuild_started_ms;
     int stopping;
 };
@@ -294,7 +295,9 @@ static void vigild__rebuild(struct vigild *d)
 }
 
 /* The rebuild's event, once the events outbox runs; and its end, once this node applied
- * what its leader had committed (called from housekeeping). */
+ * what its leader had committed when the leader's first report after the rebuild came
+ * (called from housekeeping). A snapshot's index is not the end: the entries after it
+ * follow. */
 static void vigild__rebuild_progress(struct vigild *d, int started)
 {
     uint64_t applied;
@@ -309,8 +312,18 @@ static void vigild__rebuild_progress(struct vigild *d, int started)
         json_decref(details);
         return;
     }
+    if (d->rebuild_target == 0) {
+        uint64_t leader = cluster_leader(d->cluster, NULL);
+        const struct peer_state *ps = leader != 0 ? peers_get(d->peers, leader) : NULL;
+        json_int_t commit = ps != NULL && ps->reachable && ps->report != NULL
+                                ? json_integer_value(json_object_get(ps->report, "commit_index"))
+                                : 0;
+        if (commit <= 0)
+            return;
+        d->rebuild_target = (uint64_t)commit;
+    }
     applied = cluster_applied_index(d->cluster);
-    if (cluster_leader(d->cluster, NULL) == 0 || applied == 0 || applied < cluster_commit_index(d->cluster))
+    if (applied < d->rebuild_target)
         return;
     vlog_info("rebuild: done: caught up with the leader at index %llu in %lld ms",
               (unsigned long long)applied, (long long)(time_mono_ms() - d->rebuild_started_ms));

@@ -82,9 +82,9 @@ def render(rep, seeds, seconds):
              f"; not within 20 s: {rep['rejoin_missed']}",
              f"kill -9 at a new snapshot: {rep['snapshot_kills'][1]} of "
              f"{rep['snapshot_kills'][0]} kill9-snapshot faults saw one come",
-             "", f"{'fault':<18} {'count':>5}  first ack after start (s)   first ack after heal (s)"]
+             "", f"{'fault':<24} {'count':>5}  first ack after start (s)   first ack after heal (s)"]
     for kind, n in sorted(rep["faults"].items()):
-        lines.append(f"{kind:<18} {n:>5}  {_fmt(rep['first_ack_s'][kind]):<26}  "
+        lines.append(f"{kind:<24} {n:>5}  {_fmt(rep['first_ack_s'][kind]):<26}  "
                      f"{_fmt(rep['first_ack_after_heal_s'][kind])}")
     lines.append("")
     lines.append(f"anomalies: {len(rep['anomalies'])}")

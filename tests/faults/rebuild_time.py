@@ -59,11 +59,15 @@ def main(n):
                                             victim.stderr_path.read_text(errors="replace")),
                           300.0, "the rebuild to finish")
         wait_until(lambda: count(victim) == n, 120.0, "every object")
+        for line in victim.stderr_path.read_text(errors="replace").splitlines()[-400:]:
+            if re.search(r"rebuild|snapshot|role|copying|Ready", line):
+                print("   ", line[:200])
         print(f"{n} objects: rebuild done {done.group(1)} ms after start (vigild's own "
               f"measure); every object listed {time.monotonic() - t0:.2f} s after start")
     finally:
         registry.stop_all()
-        shutil.rmtree(base, ignore_errors=True)
+        if len(sys.argv) <= 2:     # a second argument keeps the run's dir (logs)
+            shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
