@@ -100,6 +100,7 @@ struct vigild {
     char rebuild_moved_to[700];
     uint64_t rebuild_leader;
     uint64_t rebuild_target;      /* the leader's commit index as first reported after it */
+    int peer_rebuilding;          /* a peer's report says it rebuilds: short install timeout */
     int64_t rebuild_started_ms;
     int stopping;
 };
@@ -330,6 +331,32 @@ static void vigild__rebuild_progress(struct vigild *d, int started)
     d->rebuild_report[0] = '\0';
 }
 
+/* While a reachable peer reports that it rebuilds, the install-snapshot timeout is short:
+ * libraft 0.15 ignores the rebuilt node's answer to the snapshot (below the match index of
+ * its old incarnation) and waits for the timeout before it sends the entries after it. */
+static void vigild__watch_rebuilding_peers(struct vigild *d)
+{
+    struct cluster_member members[CLUSTER_MAX_NODES];
+    unsigned n = cluster_members(d->cluster, members, CLUSTER_MAX_NODES);
+    int rebuilding = 0;
+
+    for (unsigned i = 0; i < n && !rebuilding; i++) {
+        const struct peer_state *ps = members[i].id != d->opts.id ? peers_get(d->peers, members[i].id)
+                                                                   : NULL;
+        json_t *errors = ps != NULL && ps->reachable ? json_object_get(ps->report, "errors") : NULL;
+        const char *first = json_string_value(json_array_get(errors, 0));
+        rebuilding = first != NULL && strstr(first, "rebuilding") != NULL;
+    }
+    if (rebuilding != d->peer_rebuilding) {
+        d->peer_rebuilding = rebuilding;
+        cluster_set_install_timeout(d->cluster, rebuilding ? CLUSTER_INSTALL_TIMEOUT_REBUILD_MS
+                                                           : CLUSTER_INSTALL_TIMEOUT_MS);
+        vlog_info("cluster: %s", rebuilding ? "a peer is rebuilding: install-snapshot timeout "
+                                              "3 s until it is done"
+                                            : "install-snapshot timeout back to 30 s");
+    }
+}
+
 /* Housekeeping on a short timer: learns the cluster's credentials (starts the HTTPS server
  * once the certificate is known, hands it a renewed one), keeps DIR/nodes.json current, as
  * the leader of a new cluster proposes the cluster's identity (uuid, key, certificate, first
@@ -354,6 +381,7 @@ static void vigild__on_housekeeping(uv_timer_t *t)
             vlog_info("serving the renewed cluster certificate, SHA-256 fingerprint %s", fp);
     }
     vigild__rebuild_progress(d, 0);
+    vigild__watch_rebuilding_peers(d);
     nodes_changed = vigild__save_nodes(d);
     if (!cluster_is_leader(d->cluster))
         return;

@@ -329,7 +329,7 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     raft_set_pre_vote(&c->raft, true);
     raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold);
     raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing);
-    raft_set_install_snapshot_timeout(&c->raft, 30000);
+    raft_set_install_snapshot_timeout(&c->raft, CLUSTER_INSTALL_TIMEOUT_MS);
 
     raft_configuration_init(&conf);
     for (unsigned i = 0; i < cfg->n_voters; i++) {
@@ -649,6 +649,11 @@ bool cluster_leader_has_quorum(struct cluster *c)
      * itself steps down when none answers for that long). */
     return c->quorum_seen_term == r->current_term &&
            now - c->quorum_seen_ms <= r->election_timeout;
+}
+
+void cluster_set_install_timeout(struct cluster *c, unsigned ms)
+{
+    raft_set_install_snapshot_timeout(&c->raft, ms);
 }
 
 void cluster_peer_back(struct cluster *c, uint64_t id)
