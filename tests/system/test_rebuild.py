@@ -9,6 +9,7 @@ Run: /usr/bin/python3 -m pytest tests/system/test_rebuild.py
 """
 
 import re
+import time
 
 import harness
 from cluster_helpers import events, three_nodes, wait_identical, wait_stable
@@ -122,3 +123,27 @@ def test_a_rebuild_without_a_leader_with_quorum_is_refused_and_touches_nothing(c
     rc, line = refusal_line(cluster_factory.registry, victim, ["--rebuild"])
     assert rc == 2 and "--rebuild refused" in line, (rc, line)
     assert tree_digest(victim.data_dir) == before
+
+
+def test_a_rebuild_that_installs_an_older_snapshot_than_it_had_is_not_held_30_s(cluster_factory):
+    """The leader kept the old incarnation's match index; the snapshot it sends is older than
+    that (no writes since the node stopped), so libraft 0.15 ignores the rebuilt node's answer
+    until its install-snapshot timeout: 30 s, 3 s while a peer reports a rebuild."""
+    cluster = three_nodes(cluster_factory, extra_flags=SNAPSHOT_FLAGS)
+    leader = cluster.leader()
+    acked, failed = write_many(leader.api, [f"obj-{i}" for i in range(300)], workers=8)
+    assert not failed
+    victim = next(n for n in cluster.nodes if n is not leader)
+    wait_identical(cluster.nodes)
+    assert victim.term() == 0
+    damage_raft_log(victim)
+    victim.extra_flags.append("--rebuild")
+    try:
+        started = time.monotonic()
+        victim.start()
+    finally:
+        victim.extra_flags.remove("--rebuild")
+    wait_until(lambda: set(acked) <= names(victim), 20.0, "the rebuilt node to hold every object")
+    took = time.monotonic() - started
+    print(f"measured: rebuild with an older snapshot: {took * 1000:.0f} ms")
+    assert took < 12.0, f"the rebuilt node caught up {took:.1f} s after its start"
