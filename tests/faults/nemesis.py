@@ -18,6 +18,8 @@ Kinds:
                (which reorders); without netem in the kernel, see impair()
   slow-disk    the node restarted (SIGTERM) with the test build's --test-apply-delay-ms
                (its log appends complete that much later), then restarted without it
+  bridge       two nodes cannot reach each other, the third reaches both (nftables rules
+               in the two ends' namespaces); the aimed node is one of the two ends
   kill9-snapshot  SIGKILL the moment a new snapshot file appears in the node's raft dir
                (one it takes, or one the leader installs), watched for up to the fault's
                duration (killed at its end if none came), down 1-2 s
@@ -29,7 +31,7 @@ import threading
 from harness import HarnessError
 
 KINDS = {"isolate": 3, "partition": 2, "flap": 1, "kill9": 2, "kill9-two": 1, "pause": 2,
-         "term": 2, "netem": 2, "slow-disk": 1, "kill9-snapshot": 1}
+         "term": 2, "netem": 2, "slow-disk": 1, "kill9-snapshot": 1, "bridge": 1}
 
 
 def make_schedule(seed, seconds, kinds=None):
@@ -55,6 +57,8 @@ def make_schedule(seed, seconds, kinds=None):
             duration = round(rng.uniform(1.0, 4.0), 2)
         elif kind == "kill9-snapshot":
             params = {"down": round(rng.uniform(1.0, 2.0), 2)}
+        elif kind == "bridge":
+            params = {"other": rng.randrange(2)}
         elif kind == "flap":
             params = {"period": round(rng.uniform(0.3, 1.0), 2)}
         elif kind == "slow-disk":
@@ -104,6 +108,20 @@ def impair(host, params):
 def unimpair(host):
     host.run(["tc", "qdisc", "del", "dev", "eth0", "root"], check=False)
     host.run(["nft", "delete", "table", "inet", NFT_TABLE], check=False)
+    host.run(["nft", "delete", "table", "inet", NFT_BRIDGE_TABLE], check=False)
+
+
+NFT_BRIDGE_TABLE = "vigil_fault_bridge"
+
+
+def cut_pair(host, other_ip):
+    """HOST drops every packet to and from OTHER_IP (one end of a bridge partition)."""
+    host.run(["nft", "add", "table", "inet", NFT_BRIDGE_TABLE])
+    for chain, hook, match in (("in", "input", "saddr"), ("out", "output", "daddr")):
+        host.run(["nft", "add", "chain", "inet", NFT_BRIDGE_TABLE, chain,
+                  f"{{ type filter hook {hook} priority 0 ; }}"])
+        host.run(["nft", "add", "rule", "inet", NFT_BRIDGE_TABLE, chain, "ip", match, other_ip,
+                  "drop"])
 
 
 class Nemesis:
@@ -278,6 +296,18 @@ class Nemesis:
             params["impl"] = impair(n.host, params)
             self._netem.add(n.id)
         self._note()
+        self._hold(dur)
+        self._clear_netem()
+
+    def _do_bridge(self, victims, dur, params):
+        a = victims[0]
+        others = [n for n in self.nodes if n is not a]
+        c = others[int(params.get("other", 0)) % len(others)]
+        params["ends"] = [a.id, c.id]
+        cut_pair(a.host, c.host.ip)
+        cut_pair(c.host, a.host.ip)
+        self._netem.update({a.id, c.id})   # healed by _clear_netem (unimpair)
+        self._note()                        # every node still has a majority with the middle
         self._hold(dur)
         self._clear_netem()
 
