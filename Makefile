@@ -12,9 +12,9 @@ DEB_PACKAGES := build-essential meson ninja-build pkg-config \
 	libcurl4-openssl-dev libsodium-dev libgnutls28-dev libmnl-dev libhttp-parser-dev libcmocka-dev \
 	python3 python3-pytest python3-requests python3-paramiko curl iproute2 openssh-client \
 	etcd-server etcd-client wrk haproxy nginx-light clang libclang-rt-14-dev util-linux gdb \
-	dpkg-dev debhelper lintian man-db prometheus
+	dpkg-dev debhelper lintian man-db prometheus nftables
 
-.PHONY: all deps build test-build test test-asan unit system demo demo-stop bench deb clean
+.PHONY: all deps build test-build test test-asan unit system demo demo-stop bench deb faults clean
 
 all: build
 
@@ -48,7 +48,7 @@ unit: test-build
 # The harness runs $(TEST_BUILD)'s vigild; test_flags.py checks that $(BUILD)'s refuses the knobs.
 system: build test-build
 	VIGILD=$(CURDIR)/$(TEST_BUILD)/src/controller/vigild \
-		VIGILD_DEFAULT=$(CURDIR)/$(BUILD)/src/controller/vigild $(PYTEST) tests/system -v -rs
+		VIGILD_DEFAULT=$(CURDIR)/$(BUILD)/src/controller/vigild $(PYTEST) tests/system tests/faults -v -rs
 
 test: deps
 	$(MAKE) build
@@ -80,6 +80,16 @@ bench: deps
 # build-deb/ and checked by lintian: build-deb/vigil_VERSION_ARCH.deb.
 deb: deps
 	./scripts/build_deb.sh build-deb
+
+# The randomised fault campaign (tests/faults, docs/reliability.md): FAULTS_RUNS runs of
+# FAULTS_SECONDS each on the namespace test bed (root), a report under build-test/faults/.
+# FAULTS_SEED=S replays the schedules of seeds S, S+1, ...
+FAULTS_RUNS ?= 20
+FAULTS_SECONDS ?= 90
+faults: deps
+	$(MAKE) test-build
+	VIGILD=$(CURDIR)/$(TEST_BUILD)/src/controller/vigild /usr/bin/python3 tests/faults/campaign.py \
+		--runs $(FAULTS_RUNS) --seconds $(FAULTS_SECONDS) $(if $(FAULTS_SEED),--seed $(FAULTS_SEED),)
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) build-deb

@@ -41,6 +41,7 @@
 #include "controller/se_channel/se_session.h"
 #include "controller/se_channel/ssh_server.h"
 #include "controller/logs/log_store.h"
+#include "controller/rebuild.h"
 
 #define VIGILD_MAX_BODY (1024 * 1024)
 /* Registration retries, learning credentials, saving DIR/nodes.json. */
@@ -97,6 +98,13 @@ struct vigild {
     char *nodes_written;         /* the node records last saved in DIR/nodes.json */
     uint64_t init_proposed_term; /* the term in which this node proposed cluster_init */
     uint64_t cert_checked_term;  /* the term in which credentials_renew last ran */
+    /* --rebuild: what this node reports to its peers until it caught up ("" once done). */
+    char rebuild_report[900];
+    char rebuild_moved_to[700];
+    uint64_t rebuild_leader;
+    uint64_t rebuild_target;      /* the leader's commit index as first reported after it */
+    int peer_rebuilding;          /* a peer's report says it rebuilds: short install timeout */
+    int64_t rebuild_started_ms;
     int stopping;
 };
 
@@ -267,6 +275,91 @@ static void vigild__load_nodes(struct vigild *d)
     peers_set_known_nodes(d->peers, nodes);
 }
 
+/* --rebuild: refused (exit 2, nothing touched) unless a leader with quorum answers; then the
+ * raft state goes to DIR/damaged-<time>/ and raft starts empty (see rebuild.h). */
+static void vigild__rebuild(struct vigild *d)
+{
+    struct rebuild_leader leader;
+    char err[1200];
+
+    d->rebuild_started_ms = time_mono_ms();
+    if (rebuild_find_leader(&d->loop, d->client, d->opts.data_dir, d->opts.id, d->scheme,
+                            d->cred.node_header, 2 * d->opts.election_timeout_ms + 2000, &leader,
+                            err, sizeof err) != 0 ||
+        rebuild_set_aside(d->opts.data_dir, d->raft_dir, &leader, d->rebuild_moved_to,
+                          sizeof d->rebuild_moved_to, err, sizeof err) != 0)
+        vigild__die("%s", err);
+    d->rebuild_leader = leader.id;
+    snprintf(d->rebuild_report, sizeof d->rebuild_report,
+             "rebuilding its damaged local state from the leader (the old state is in %s)",
+             d->rebuild_moved_to);
+    vlog_info("rebuild: node %llu leads term %llu (%s); this node's raft state was moved to %s; "
+              "taking the leader's state", (unsigned long long)leader.id,
+              (unsigned long long)leader.term, leader.status, d->rebuild_moved_to);
+}
+
+/* The rebuild's event, once the events outbox runs; and its end, once this node applied
+ * what its leader had committed when the leader's first report after the rebuild came
+ * (called from housekeeping). A snapshot's index is not the end: the entries after it
+ * follow. */
+static void vigild__rebuild_progress(struct vigild *d, int started)
+{
+    uint64_t applied;
+    if (d->rebuild_report[0] == '\0')
+        return;
+    if (started) {
+        json_t *details = json_pack("{s:s, s:s, s:I}", "node_name", d->opts.name, "moved_to",
+                                    d->rebuild_moved_to, "leader_node",
+                                    (json_int_t)d->rebuild_leader);
+        events_record(d->events, "CONTROLLER_NODE_REBUILT", "CLUSTERMGR", "CONTROLLER_NODE",
+                      d->opts.name, d->rebuild_report, details);
+        json_decref(details);
+        return;
+    }
+    if (d->rebuild_target == 0) {
+        uint64_t leader = cluster_leader(d->cluster, NULL);
+        const struct peer_state *ps = leader != 0 ? peers_get(d->peers, leader) : NULL;
+        json_int_t commit = ps != NULL && ps->reachable && ps->report != NULL
+                                ? json_integer_value(json_object_get(ps->report, "commit_index"))
+                                : 0;
+        if (commit <= 0)
+            return;
+        d->rebuild_target = (uint64_t)commit;
+    }
+    applied = cluster_applied_index(d->cluster);
+    if (applied < d->rebuild_target)
+        return;
+    vlog_info("rebuild: done: caught up with the leader at index %llu in %lld ms",
+              (unsigned long long)applied, (long long)(time_mono_ms() - d->rebuild_started_ms));
+    d->rebuild_report[0] = '\0';
+}
+
+/* While a reachable peer reports that it rebuilds, the install-snapshot timeout is short:
+ * libraft 0.15 ignores the rebuilt node's answer to the snapshot (below the match index of
+ * its old incarnation) and waits for the timeout before it sends the entries after it. */
+static void vigild__watch_rebuilding_peers(struct vigild *d)
+{
+    struct cluster_member members[CLUSTER_MAX_NODES];
+    unsigned n = cluster_members(d->cluster, members, CLUSTER_MAX_NODES);
+    int rebuilding = 0;
+
+    for (unsigned i = 0; i < n && !rebuilding; i++) {
+        const struct peer_state *ps = members[i].id != d->opts.id ? peers_get(d->peers, members[i].id)
+                                                                   : NULL;
+        json_t *errors = ps != NULL && ps->reachable ? json_object_get(ps->report, "errors") : NULL;
+        const char *first = json_string_value(json_array_get(errors, 0));
+        rebuilding = first != NULL && strstr(first, "rebuilding") != NULL;
+    }
+    if (rebuilding != d->peer_rebuilding) {
+        d->peer_rebuilding = rebuilding;
+        cluster_set_install_timeout(d->cluster, rebuilding ? CLUSTER_INSTALL_TIMEOUT_REBUILD_MS
+                                                           : CLUSTER_INSTALL_TIMEOUT_MS);
+        vlog_info("cluster: %s", rebuilding ? "a peer is rebuilding: install-snapshot timeout "
+                                              "3 s until it is done"
+                                            : "install-snapshot timeout back to 30 s");
+    }
+}
+
 /* Housekeeping on a short timer: learns the cluster's credentials (starts the HTTPS server
  * once the certificate is known, hands it a renewed one), keeps DIR/nodes.json current, as
  * the leader of a new cluster proposes the cluster's identity (uuid, key, certificate, first
@@ -290,6 +383,8 @@ static void vigild__on_housekeeping(uv_timer_t *t)
         else if (tls_fingerprint(d->cred.tls_serve, fp) == 0)
             vlog_info("serving the renewed cluster certificate, SHA-256 fingerprint %s", fp);
     }
+    vigild__rebuild_progress(d, 0);
+    vigild__watch_rebuilding_peers(d);
     nodes_changed = vigild__save_nodes(d);
     if (!cluster_is_leader(d->cluster))
         return;
@@ -360,7 +455,8 @@ static void vigild__wire_api(struct vigild *d)
     d->api_auth = (struct api_auth){d->auth, d->store, d->write_path};
     d->api_cluster = (struct api_cluster){d->store, d->cluster, d->driver, d->peers,
                                           d->write_path, d->opts.id, d->boot,
-                                          d->opts.cluster_name, d->opts.vip, NULL};
+                                          d->opts.cluster_name, d->opts.vip, NULL,
+                                          d->rebuild_report};
     d->api_events = (struct api_events){d->store};
     d->api_analytics = (struct api_analytics){d->log_store, d->store, d->cluster, d->client,
                                               d->opts.id, d->scheme, d->cred.node_header};
@@ -444,6 +540,7 @@ static void vigild__on_peer_change(void *data, uint64_t id, bool reachable, cons
             events_node_presence(d->events, id, ps->boot, true,
                                  ps->leader_id == id ? "CLUSTER_LEADER" : "CLUSTER_FOLLOWER");
         status_driver_member_rejoined(d->driver, id);
+        cluster_peer_back(d->cluster, id);
     } else if (ps != NULL) {
         events_node_presence(d->events, id, ps->boot, false, role);
     }
@@ -731,8 +828,11 @@ int main(int argc, char **argv)
     if (!d.opts.no_tls && !d.cred.operator_tls)
         http_client_set_ca(d.client, (const char *const *)&d.cred.tls_cert);
 
+    if (d.opts.rebuild)
+        vigild__rebuild(&d);
     memset(&cc, 0, sizeof cc);
     cc.id = d.opts.id;
+    cc.rebuilding = d.opts.rebuild;
     {
         static char raft_addr[sizeof cc.voters[0].address];
         snprintf(raft_addr, sizeof raft_addr, "%s:%u", d.opts.raft.host, d.opts.raft.port);
@@ -773,6 +873,7 @@ int main(int argc, char **argv)
     vigild__load_nodes(&d);
     vigild__open_log_store(&d);
     vigild__report_log_store_damage(&d);
+    vigild__rebuild_progress(&d, 1);
     vigild__wire_api(&d);
     vigild__start_api(&d);
     vigild__register(&d);

@@ -212,6 +212,11 @@ static int options__bool(const char *name, const char *v, int *out, char *e, siz
     return VIGIL_EINVAL;
 }
 
+static int set_rebuild(struct vigild_options *o, const char *v, char *e, size_t n)
+{
+    return options__bool("rebuild", v, &o->rebuild, e, n);
+}
+
 static int set_no_tls(struct vigild_options *o, const char *v, char *e, size_t n)
 {
     return options__bool("no-tls", v, &o->no_tls, e, n);
@@ -264,6 +269,8 @@ static const struct options__entry options__table[] = {
     {"tls-cert", set_tls_cert, 1, "FILE", "", "API certificate (PEM; default: the cluster's own)"},
     {"tls-key", set_tls_key, 1, "FILE", "", "its private key (PEM)"},
     {"no-tls", set_no_tls, 0, NULL, "false", "serve the API as plain HTTP (tests, loopback demos)"},
+    {"rebuild", set_rebuild, 0, NULL, "false",
+     "set damaged local state aside and rejoin from the leader's snapshot"},
     {"admin-password-file", set_admin_password_file, 1, "FILE", "",
      "the first admin password (default: DIR/initial-admin-password)"},
 #ifdef VIGIL_TEST_KNOBS

@@ -27,6 +27,7 @@ struct vigild_options {
     char tls_cert[512];          /* PEM file, or "" for the cluster's self-signed one */
     char tls_key[512];
     int no_tls;                  /* serve plain HTTP */
+    int rebuild;                 /* --rebuild: set damaged raft state aside, take the leader's */
     char admin_password_file[512];
     unsigned log_retention_mb;    /* the log store's size bound (DIR/logs.db) */
     unsigned log_retention_hours; /* ... and its age bound */

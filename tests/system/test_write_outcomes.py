@@ -171,3 +171,23 @@ def test_a_leader_answers_a_forwarded_write_within_the_senders_budget(cluster_fa
     finally:
         for node in followers:
             node.resume()
+
+
+def test_a_write_to_a_node_that_has_not_loaded_the_users_says_not_applied(cluster_factory):
+    """A node restarted alone (the others down) cannot check credentials until a leader's
+    entries arrive: its 503 says the write was not applied (the fault harness met it after
+    a restart, with no outcome at all: a client could not tell)."""
+    cluster = three_nodes(cluster_factory)
+    for node in cluster.nodes:
+        node.term()
+    lone = cluster.nodes[0]
+    lone.start()
+    status, doc = lone.api.post("/api/healthmonitor", healthmonitor_body("lone-write"))
+    assert status == 503, (status, doc)
+    assert doc.get("outcome") == "not_applied", doc
+    for node in cluster.nodes[1:]:
+        node.start(wait=False)
+    for node in cluster.nodes[1:]:
+        node.wait_healthy()
+    wait_stable(cluster)
+    assert "lone-write" not in names_on(cluster.leader())

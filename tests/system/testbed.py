@@ -115,6 +115,17 @@ def _sweep_leftovers():
 # ---------------------------------------------------------------------------
 # HTTP from inside a namespace
 
+def enter_namespace(ns):
+    """The calling thread joins network namespace NS (its later sockets live there)."""
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+
+
 class NetnsWorker:
     """A thread that entered network namespace NS and runs the callables given to call().
 
@@ -134,13 +145,7 @@ class NetnsWorker:
 
     def _main(self):
         try:
-            fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, os.strerror(err))
-            finally:
-                os.close(fd)
+            enter_namespace(self.ns)
         except OSError as exc:
             self._error = f"cannot enter namespace {self.ns}: {exc}"
             self._ready.set()

@@ -111,6 +111,7 @@ static void test_defaults(void **state)
     assert_false(o.id_set);
     assert_false(o.raft_set);
     assert_false(o.name_set);
+    assert_false(o.rebuild);
     assert_int_equal(o.snapshot_threshold, 4096);
     assert_int_equal(o.snapshot_trailing, 1024);
     assert_int_equal(o.test_apply_delay_ms, 0);
@@ -138,8 +139,9 @@ static void test_every_flag(void **state)
          "--cluster", "1@127.0.0.1:7000,2@127.0.0.2:7001,3@127.0.0.3:7002", "--cluster-name",
          "prod", "--heartbeat-ms", "20", "--election-timeout-ms", "200", "--se-wait-s", "0",
          "--vip", "198.18.0.100/24", "--vip-dev", "veth0", "--snapshot-threshold", "64",
-         "--snapshot-trailing", "16", "--verbose");
+         "--snapshot-trailing", "16", "--verbose", "--rebuild");
     assert_string_equal(o.data_dir, "/var/lib/vigil");
+    assert_true(o.rebuild);
     assert_int_equal(o.id, 2);
     assert_true(o.id_set);
     assert_string_equal(o.raft.host, "127.0.0.2");

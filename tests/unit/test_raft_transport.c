@@ -1,7 +1,8 @@
 /* raft_transport: libraft's TCP transport with Nagle off. Two transports on one loop over
  * loopback: the stream libraft gets from connect (the one its messages go out on) and the
  * one it gets from accept both have TCP_NODELAY set; ids and addresses pass through; a
- * connect cancelled by close reports an error to its caller; close calls back. */
+ * healthy stream is not ended by raft_transport_kick; a connect cancelled by close reports
+ * an error to its caller; close calls back. */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <setjmp.h>
@@ -123,6 +124,13 @@ static void test_streams_have_nodelay(void **state)
     assert_int_equal(p.accepted_id, 1);
     assert_string_equal(p.accepted_address, "127.0.0.1:1");
     assert_int_equal(p.in_nodelay, 1);
+    /* raft_transport_kick ends only streams the kernel is retransmitting on: these two are
+     * healthy (the netns test test_rejoin.py covers a stream into a partition), and a peer
+     * with no stream has nothing to end */
+    assert_int_equal(raft_transport_kick(&p.a, 2), 0);
+    assert_int_equal(raft_transport_kick(&p.b, 1), 0);
+    assert_int_equal(raft_transport_kick(&p.a, 99), 0);
+    assert_int_equal(nodelay_of(p.out), 1); /* still open */
 
     /* a connect still in progress when the transport closes is answered, not lost */
     p.connected = 0;

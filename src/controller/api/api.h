@@ -42,6 +42,7 @@ struct api_cluster {
     const char *cluster_name;       /* --cluster-name, until the store has one */
     const char *vip;                /* --vip, or "" */
     struct se_sessions *se_sessions; /* NULL until the SE channel serves (and once it stops) */
+    const char *rebuild_report;     /* what a rebuilding node reports to peers ("" or NULL: none) */
 };
 
 /* Authentication: /api/login, /api/logout, /api/session, /api/user[/NAME], /api/token[/ID]. */

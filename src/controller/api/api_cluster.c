@@ -100,6 +100,9 @@ static json_t *api__peer_report(struct api_cluster *area)
     json_object_set_new(report, "commit_index",
                         json_integer((json_int_t)cluster_commit_index(area->cluster)));
     json_object_set_new(report, "errors", json_array());
+    if (area->rebuild_report != NULL && area->rebuild_report[0] != '\0')
+        json_array_append_new(json_object_get(report, "errors"),
+                              json_string(area->rebuild_report));
     json_object_set_new(report, "boot", json_string(area->boot));
     json_object_set_new(report, "se_ready",
                         json_boolean(area->se_sessions != NULL && se_sessions_ready(area->se_sessions)));

@@ -134,6 +134,14 @@ static void rest__on_authenticated(void *data, unsigned status, const struct aut
     struct http_request *req = call->req;
     char why[256];
 
+    if (status == 503) {
+        /* Not authenticated yet (a starting node without the cluster's credentials or
+         * users): refused before anything reached the log, as the contract's outcome says. */
+        http_request_respond(req, 503, json_pack("{s:s, s:s}", "error",
+                                                 message != NULL ? message : "not ready",
+                                                 "outcome", "not_applied"));
+        return;
+    }
     if (status != 0) {
         if (status == 401 || status == 429)
             metrics_count_auth_failure(METRICS_AUTH_UNAUTHENTICATED);

@@ -283,7 +283,8 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
         size_t used = strlen(err);
         if (rv == VIGIL_ECORRUPT && used < errlen)
             snprintf(err + used, errlen - used,
-                     "; remove the data dir to rebuild this node from the leader");
+                     "; start it with --rebuild to take the leader's state (this is kept "
+                     "in DIR/damaged-<time>/)");
         free(c);
         return rv;
     }
@@ -342,7 +343,7 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
     raft_set_pre_vote(&c->raft, true);
     raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold);
     raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing);
-    raft_set_install_snapshot_timeout(&c->raft, 30000);
+    raft_set_install_snapshot_timeout(&c->raft, CLUSTER_INSTALL_TIMEOUT_MS);
 
     raft_configuration_init(&conf);
     for (unsigned i = 0; i < cfg->n_voters; i++) {
@@ -355,7 +356,8 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
             goto fail_raft;
         }
     }
-    rv = raft_bootstrap(&c->raft, &conf);
+    /* A rebuilt node (an emptied raft_dir) takes its configuration from the leader. */
+    rv = cfg->rebuilding ? RAFT_CANTBOOTSTRAP : raft_bootstrap(&c->raft, &conf);
     raft_configuration_close(&conf);
     if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
         snprintf(err, errlen, "raft bootstrap in %s: %s", cfg->raft_dir, raft_errmsg(&c->raft));
@@ -368,7 +370,8 @@ int cluster_start(uv_loop_t *loop, const struct cluster_config *cfg, struct stor
             why = rv == RAFT_CORRUPT ? "a snapshot or log segment is damaged" : raft_strerror(rv);
         if (rv == RAFT_CORRUPT || rv == RAFT_MALFORMED || strstr(why, "corrupt") ||
             strstr(why, "checksum") || strstr(why, "load"))
-            snprintf(err, errlen, "damaged raft state in %s: %s", cfg->raft_dir, why);
+            snprintf(err, errlen, "damaged raft state in %s: %s; start it with --rebuild to "
+                     "take the leader's state", cfg->raft_dir, why);
         else
             snprintf(err, errlen, "raft start: %s", why);
         rv = (rv == RAFT_CORRUPT || rv == RAFT_MALFORMED) ? VIGIL_ECORRUPT : VIGIL_EIO;
@@ -682,6 +685,19 @@ bool cluster_leader_has_quorum(struct cluster *c)
      * itself steps down when none answers for that long). */
     return c->quorum_seen_term == r->current_term &&
            now - c->quorum_seen_ms <= r->election_timeout;
+}
+
+void cluster_set_install_timeout(struct cluster *c, unsigned ms)
+{
+    raft_set_install_snapshot_timeout(&c->raft, ms);
+}
+
+void cluster_peer_back(struct cluster *c, uint64_t id)
+{
+    unsigned ended = raft_transport_kick(&c->transport, id);
+    if (ended > 0)
+        vlog_info("cluster: node %llu is reachable again: ended %u raft stream(s) with it so "
+                  "that they connect again", (unsigned long long)id, ended);
 }
 
 uint64_t cluster_leader(struct cluster *c, const char **address)

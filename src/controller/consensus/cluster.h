@@ -36,6 +36,7 @@ struct cluster_config {
     unsigned election_timeout_ms;
     unsigned snapshot_threshold; /* entries between snapshots */
     unsigned snapshot_trailing;  /* entries kept behind a snapshot */
+    int rebuilding;              /* --rebuild: an emptied raft_dir, never bootstrapped */
 };
 
 /* Outcome of a proposal, as the REST API reports it:
@@ -82,6 +83,21 @@ bool cluster_is_leader(struct cluster *c);
  * its term, until the followers answer. */
 bool cluster_leader_has_quorum(struct cluster *c);
 /* Leader's id (0 when none is known) and raft address (borrowed, may be NULL). */
+/* How long a leader waits for the answer to a snapshot it sent before it gives up and
+ * probes the follower again (libraft's install-snapshot timeout; CLUSTER_INSTALL_TIMEOUT_MS
+ * unless set). A rebuilt node's answer is below the match index the leader kept for its
+ * old incarnation, and libraft 0.15 ignores it: the leader waits this long
+ * (docs/reliability.md). Loop thread. */
+#define CLUSTER_INSTALL_TIMEOUT_MS 30000
+#define CLUSTER_INSTALL_TIMEOUT_REBUILD_MS 3000
+void cluster_set_install_timeout(struct cluster *c, unsigned ms);
+
+/* The liveness channel sees peer ID again after it was unreachable (a healed partition, a
+ * resumed or restarted node): ends raft's streams with it, which may be stuck in TCP's
+ * retransmission backoff, so that libraft connects again at once (raft_transport_kick).
+ * Loop thread. */
+void cluster_peer_back(struct cluster *c, uint64_t id);
+
 uint64_t cluster_leader(struct cluster *c, const char **address);
 uint64_t cluster_term(struct cluster *c);
 uint64_t cluster_applied_index(struct cluster *c);

@@ -149,7 +149,7 @@ static int fsm__apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void 
                        (unsigned long long)(raft_last_applied(c->raft) + 1),
                        (unsigned long long)written_at);
             fprintf(stderr, "vigild: damaged raft log in the data dir: entries are missing before "
-                            "index %llu; remove the data dir to rebuild this node from the leader\n",
+                            "index %llu; start it with --rebuild to take the leader's state\n",
                     (unsigned long long)written_at);
             exit(2);
         }

@@ -271,8 +271,8 @@ int raft_log_mark_check(const struct raft_log_mark *m, const char *dir, char *er
     if (!m->loaded || m->loaded_last >= m->found)
         return 0;
     snprintf(err, errlen, "damaged raft log in %s: it ends at index %llu but this node had "
-             "durably stored up to index %llu (%s): entries were cut off or lost; remove the "
-             "data dir to rebuild this node from the leader",
+             "durably stored up to index %llu (%s): entries were cut off or lost; start it "
+             "with --rebuild to take the leader's state",
              dir, (unsigned long long)m->loaded_last, (unsigned long long)m->found, m->path);
     return VIGIL_ECORRUPT;
 }

@@ -2,6 +2,10 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include "common/vlog.h"
 
@@ -11,7 +15,77 @@ struct raft_transport__connect {
     struct raft_uv_connect req;      /* handed to raft_uv_tcp */
     struct raft_uv_connect *outer;   /* libraft's request */
     raft_uv_connect_cb outer_cb;
+    struct raft_transport *t;
+    uint64_t id;
 };
+
+/* Remembers STREAM as a connection with peer ID (a free slot, or the oldest). */
+static void raft_transport__remember(struct raft_transport *t, uint64_t id,
+                                     struct uv_stream_s *stream)
+{
+    struct raft_transport_stream *s = NULL;
+    uv_os_fd_t fd;
+
+    if (stream == NULL || stream->type != UV_TCP || id == 0 ||
+        uv_fileno((uv_handle_t *)stream, &fd) != 0)
+        return;
+    for (unsigned i = 0; i < RAFT_TRANSPORT_STREAMS && s == NULL; i++)
+        if (t->streams[i].id == 0 || t->streams[i].fd == fd)
+            s = &t->streams[i];
+    if (s == NULL) {
+        s = &t->streams[t->next_slot];
+        t->next_slot = (t->next_slot + 1) % RAFT_TRANSPORT_STREAMS;
+    }
+    memset(s, 0, sizeof *s);
+    s->local_len = sizeof s->local;
+    s->peer_len = sizeof s->peer;
+    if (getsockname(fd, (struct sockaddr *)&s->local, &s->local_len) != 0 ||
+        getpeername(fd, (struct sockaddr *)&s->peer, &s->peer_len) != 0)
+        return; /* not connected: nothing to recognise it by */
+    s->fd = fd;
+    s->id = id;
+}
+
+/* True when socket FD is still the connection S recorded (same addresses both ends). */
+static int raft_transport__same(const struct raft_transport_stream *s)
+{
+    struct sockaddr_storage local, peer;
+    socklen_t local_len = sizeof local, peer_len = sizeof peer;
+    return getsockname(s->fd, (struct sockaddr *)&local, &local_len) == 0 &&
+           getpeername(s->fd, (struct sockaddr *)&peer, &peer_len) == 0 &&
+           local_len == s->local_len && peer_len == s->peer_len &&
+           memcmp(&local, &s->local, local_len) == 0 && memcmp(&peer, &s->peer, peer_len) == 0;
+}
+
+/* True when the kernel is retransmitting on socket FD (unacknowledged data, backing off). */
+static int raft_transport__retransmitting(int fd)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
+        return 0;
+    return info.tcpi_retransmits > 0 || info.tcpi_backoff > 0;
+}
+
+unsigned raft_transport_kick(struct raft_transport *t, uint64_t id)
+{
+    unsigned ended = 0;
+    for (unsigned i = 0; i < RAFT_TRANSPORT_STREAMS; i++) {
+        struct raft_transport_stream *s = &t->streams[i];
+        if (s->id != id)
+            continue;
+        if (!raft_transport__same(s)) {
+            s->id = 0; /* gone (libraft closed it): forget it */
+            continue;
+        }
+        if (raft_transport__retransmitting(s->fd) && shutdown(s->fd, SHUT_RDWR) == 0) {
+            ended++;
+            s->id = 0;
+        }
+    }
+    return ended;
+}
 
 static void raft_transport__nodelay(struct uv_stream_s *stream)
 {
@@ -38,6 +112,7 @@ static void raft_transport__on_accept(struct raft_uv_transport *tcp, raft_id id,
 {
     struct raft_transport *t = tcp->data;
     raft_transport__nodelay(stream);
+    raft_transport__remember(t, id, stream);
     t->accept_cb(&t->uv, id, address, stream);
 }
 
@@ -59,9 +134,11 @@ static void raft_transport__on_connect(struct raft_uv_connect *req, struct uv_st
     struct raft_uv_connect *outer = c->outer;
     raft_uv_connect_cb cb = c->outer_cb;
 
-    free(c);
-    if (status == 0)
+    if (status == 0) {
         raft_transport__nodelay(stream);
+        raft_transport__remember(c->t, c->id, stream);
+    }
+    free(c);
     outer->cb = cb;
     cb(outer, stream, status);
 }
@@ -78,6 +155,8 @@ static int raft_transport__connect(struct raft_uv_transport *uv, struct raft_uv_
     c->req.data = c;
     c->outer = req;
     c->outer_cb = cb;
+    c->t = t;
+    c->id = id;
     rv = t->tcp.connect(&t->tcp, &c->req, id, address, raft_transport__on_connect);
     if (rv != 0) {
         snprintf(uv->errmsg, sizeof uv->errmsg, "%s", t->tcp.errmsg);
