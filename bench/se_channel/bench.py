@@ -186,6 +186,8 @@ def bench_reconnect(cluster, ses, rounds):
     times = []
     for r in range(rounds):
         node = cluster.nodes[r % 3]
+        was_leader = cluster.leader() is node
+        before = len(times)
         node.kill9()
         ctl.wait_for(lambda: all(len([c for c in se.status()["controllers"] if c["connected"]])
                                  == 2 for se in ses), 30, f"every SE noticing node {node.id} gone")
@@ -198,6 +200,9 @@ def bench_reconnect(cluster, ses, rounds):
             stamps = [s for s in stamps if s is not None and s >= started]
             assert stamps, f"{se.name}: no welcome from node {node.id} after its restart"
             times.append(min(stamps) - started)
+        mine = sorted(times[before:])
+        print(f"  restart {r + 1}: node {node.id} ({'the leader' if was_leader else 'a follower'}):"
+              f" p50 {mine[len(mine) // 2]:.0f} ms, max {mine[-1]:.0f} ms", flush=True)
         cluster.wait_stable(30)
     return times
 
