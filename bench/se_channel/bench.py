@@ -191,6 +191,15 @@ def bench_reconnect(cluster, ses, rounds):
         node.kill9()
         ctl.wait_for(lambda: all(len([c for c in se.status()["controllers"] if c["connected"]])
                                  == 2 for se in ses), 30, f"every SE noticing node {node.id} gone")
+        # a machine's reboot outlasts an election: the node comes back to a cluster that
+        # has a running leader again (without this wait a killed leader's return was timed
+        # with the election in it: it came back ~0.15 s after its death, before the others
+        # had noticed, and its SEs waited for the election too)
+        running = [n for n in cluster.nodes if n.running]
+        ctl.wait_for(lambda: len({n.runtime()["leader_id"] for n in running}
+                                 & {n.id for n in running}) == 1 and
+                     len({n.runtime()["leader_id"] for n in running}) == 1, 30,
+                     f"a leader among the nodes left after node {node.id}'s death")
         started = time.time() * 1000.0
         node.start()
         ctl.wait_for(all_connected(ses), 60, f"every SE back on node {node.id}")
