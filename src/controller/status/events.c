@@ -9,8 +9,10 @@
 #include "common/vlog.h"
 
 #define EVENTS__TICK_MS 50
-/* Bound on queued observations; past it the oldest are dropped, loudly. */
-#define EVENTS__MAX_PENDING 10000
+/* Bound on queued observations (~300 bytes each): past it the oldest are dropped, counted,
+ * one line when an episode starts and one with the count when it ends. 1000 SEs make
+ * several per SE at each flap of their sessions. */
+#define EVENTS__MAX_PENDING 50000
 /* One send holds at most STORE_OBSERVATIONS_MAX observations and about this many bytes of
  * them (the API takes bodies up to 1 MiB; one observation is far smaller). */
 #define EVENTS__GROUP_BYTES ((size_t)512 * 1024)
@@ -32,6 +34,7 @@ struct events {
     size_t pending;
     uint64_t seq;       /* numbers this incarnation's status moves */
     size_t in_flight;   /* how many of the oldest observations are on their way (0: none) */
+    uint64_t dropped;   /* dropped in the current episode (0: none) */
     int closing;
     int timer_closed;
 };
@@ -60,8 +63,9 @@ static void events__push(struct events *e, json_t *cmd)
         }
         if (old == NULL || old == it)
             return;
-        vlog_error("events: more than %d observations wait for quorum; dropping the oldest",
-                   EVENTS__MAX_PENDING);
+        if (e->dropped++ == 0)
+            vlog_error("events: more than %d observations wait for quorum; dropping the oldest "
+                       "(counted, one line when it ends)", EVENTS__MAX_PENDING);
         if (prev != NULL)
             prev->next = old->next;
         else
@@ -106,6 +110,11 @@ static void events__done(struct events *e, int answered)
         return;
     while (n-- > 0)
         events__pop(e);
+    if (e->dropped > 0 && e->pending < EVENTS__MAX_PENDING / 2) {
+        vlog_error("events: %llu observations were dropped while quorum was away (the outbox "
+                   "holds %d at most)", (unsigned long long)e->dropped, EVENTS__MAX_PENDING);
+        e->dropped = 0;
+    }
     events__flush(e);
 }
 
