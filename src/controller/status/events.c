@@ -41,7 +41,13 @@ struct events {
 
 static void events__push(struct events *e, json_t *cmd)
 {
-    struct events__item *it = calloc(1, sizeof *it);
+    struct events__item *it;
+    if (cmd == NULL) { /* json_pack failed: a queued NULL would stall the outbox for good */
+        vlog_error("events: an observation could not be made (out of memory or a missing "
+                   "field); it is lost");
+        return;
+    }
+    it = calloc(1, sizeof *it);
     if (it == NULL) {
         vlog_error("events: out of memory, an observation is lost");
         json_decref(cmd);
