@@ -133,13 +133,17 @@ static void events__on_committed(void *data, int status, struct store_result *re
 }
 
 /* Kept unless the leader answered (and then sent again: duplicates are dropped at apply
- * time): 2xx recorded, 4xx refused for good; this node leading now proposes it at the next
- * tick. */
+ * time): 2xx recorded, or refused for good (below); this node leading now proposes it at
+ * the next tick. */
 static void events__on_sent(void *data, struct leader_link_result *r)
 {
     struct events *e = data;
-    int answered = r->outcome == LEADER_LINK_DONE && r->status >= 200 && r->status < 500 &&
-                   r->status != 408 && r->status != 429;
+    /* Refused for good: a malformed command (400) or a store refusal (404, 409, 413).
+     * 401/403 are not: a node that has not learnt the cluster's credentials yet is refused
+     * until it has (its node_register must still get through). */
+    int refused = r->status == 400 || r->status == 404 || r->status == 409 || r->status == 413;
+    int answered = r->outcome == LEADER_LINK_DONE &&
+                   ((r->status >= 200 && r->status < 300) || refused);
     if (answered && r->status >= 300)
         vlog_error("events: the leader refused an observation (HTTP %ld): %s", r->status,
                    json_string_value(json_object_get(r->body, "error")));
