@@ -12,7 +12,7 @@ DEB_PACKAGES := build-essential meson ninja-build pkg-config \
 	libcurl4-openssl-dev libsodium-dev libgnutls28-dev libmnl-dev libhttp-parser-dev libcmocka-dev \
 	python3 python3-pytest python3-requests python3-paramiko curl iproute2 openssh-client \
 	etcd-server etcd-client wrk haproxy nginx-light clang libclang-rt-14-dev util-linux gdb \
-	dpkg-dev debhelper lintian man-db prometheus nftables
+	dpkg-dev debhelper lintian man-db prometheus nftables nodejs chromium
 
 .PHONY: all deps build test-build test test-asan unit system demo demo-stop bench deb faults clean
 
@@ -28,6 +28,12 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		for s in nginx haproxy etcd prometheus prometheus-node-exporter; do systemctl disable --now $$s >/dev/null 2>&1 || true; done; \
 	fi
+	@# npm: Debian's package, unless the installed Node.js brings its own (NodeSource's does).
+	@command -v npm >/dev/null || { echo "installing: npm"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	@# The web UI's npm packages, at the versions ui/package-lock.json pins (again only when it changed).
+	@cmp -s ui/package-lock.json ui/node_modules/.vigil-installed-lock || { \
+		echo "npm ci (ui/)"; (cd ui && npm ci --no-audit --no-fund --loglevel=error) && \
+		cp ui/package-lock.json ui/node_modules/.vigil-installed-lock; }
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)

@@ -11,6 +11,10 @@ mkdir -p "$out/src"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard | \
     xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"' | \
     tar --null -T - -cf -) | tar -xf - -C "$out/src"
+# The web UI is built from the npm packages `make deps` installed (npm ci, pinned by
+# ui/package-lock.json); the package build runs offline, so it takes that copy.
+[ -d "$root/ui/node_modules" ] || { echo "build_deb.sh: ui/node_modules is missing: run make deps" >&2; exit 1; }
+cp -a "$root/ui/node_modules" "$out/src/ui/"
 cd "$out/src"
 DEB_BUILD_OPTIONS="nocheck parallel=${VIGIL_DEB_JOBS:-2}" \
     dpkg-buildpackage -b -us -uc --no-pre-clean >"$out/build.log" 2>&1 || {

@@ -226,6 +226,8 @@ JSON
 
 Vigil demo is running (logs and data in $run).
 
+  Dashboard (any node):  https://127.0.0.11:8080/ui/   (also .12 and .13; the certificate is
+                         the cluster's own, self-signed: accept it, or trust $run/cluster-ca.pem)
   REST API (any node):   https://127.0.0.11:8080/api/cluster/runtime
                          https://127.0.0.12:8080/api/cluster  https://127.0.0.13:8080/api/event
   Log in as:             admin / $password   (also in $run/admin-password)

@@ -456,7 +456,7 @@ static void vigild__wire_api(struct vigild *d)
     d->api_cluster = (struct api_cluster){d->store, d->cluster, d->driver, d->peers,
                                           d->write_path, d->opts.id, d->boot,
                                           d->opts.cluster_name, d->opts.vip, NULL,
-                                          d->rebuild_report};
+                                          d->rebuild_report, NULL, time_now_ms()};
     d->api_events = (struct api_events){d->store};
     d->api_analytics = (struct api_analytics){d->log_store, d->store, d->cluster, d->client,
                                               d->opts.id, d->scheme, d->cred.node_header};
@@ -470,7 +470,7 @@ static void vigild__wire_api(struct vigild *d)
         api_cluster_register(d->rest, &d->api_cluster) != 0 ||
         api_events_register(d->rest, &d->api_events) != 0 ||
         api_stream_register(d->rest, d->stream) != 0 ||
-        api_metrics_register(d->rest, &d->api_metrics) != 0 ||
+        api_metrics_register(d->rest, &d->api_metrics) != 0 || api_ui_register(d->rest) != 0 ||
         api_objects_register(d->rest, &d->api_objects) != 0)
         vigild__die("the API's route table is full");
 }
@@ -760,6 +760,7 @@ static void vigild__stop(struct vigild *d)
         ssh_server_close(d->se_server, "the controller node is stopping",
                          vigild__on_se_server_closed, d);
     if (d->vip != NULL) {
+        d->api_cluster.vip_mgr = NULL;
         vip_close(d->vip); /* before the hand-over: never two holders */
         d->vip = NULL;
     }
@@ -888,6 +889,7 @@ int main(int argc, char **argv)
                                 d.opts.heartbeat_ms};
         if (vip_open(&d.loop, d.cluster, &vc, &d.vip, err, sizeof err) != 0)
             vigild__die("%s", err);
+        d.api_cluster.vip_mgr = d.vip;
     }
 
     uv_timer_init(&d.loop, &d.housekeeping_timer);

@@ -111,6 +111,16 @@ def test_demo_reboots_a_controller_and_all_three(demo_run):
     admin = re.search(r"curl -s (http://127\.0\.0\.\d+:\d+)/status", out).group(1)
     assert "serviceengine list" in out, out
     assert se_state(admin) == "CONNECTED"
+    # the dashboard's URL and the admin password, both printed, and both work: the page is
+    # served, and the password logs in
+    ui = re.search(r"Dashboard \(any node\):\s+(https://\S+/ui/)", out).group(1)
+    password = re.search(r"Log in as:\s+admin / (\S+)", out).group(1)
+    ca = str(Path(demo_run) / "cluster-ca.pem")
+    page = requests.get(ui, verify=ca, timeout=10)
+    assert page.status_code == 200 and 'src="app.js"' in page.text, page.status_code
+    login = requests.post(ui.replace("/ui/", "/api/login"), verify=ca, timeout=10,
+                          json={"username": "admin", "password": password})
+    assert login.status_code == 200 and login.json()["role"] == "admin", login.text
     bodies = {served(url) for _ in range(6)}
     assert bodies == {"hello from demo backend 1\n", "hello from demo backend 2\n"}, bodies
     # its known_hosts is `vigil cluster known-hosts` as printed: one OpenSSH line per node

@@ -21,7 +21,7 @@ from harness import healthmonitor_body, pool_body, virtualservice_body, wait_unt
 from stream_helpers import RawStream, SseClient
 
 STREAM_CAP = 256          # API_STREAM_MAX_CLIENTS (src/controller/api/api_stream.h)
-SNAPSHOT_KEYS = {"runtime", "nodes", "serviceengines", "virtualservices"}
+SNAPSHOT_KEYS = {"cluster", "runtime", "nodes", "serviceengines", "virtualservices"}
 
 
 @pytest.fixture
@@ -87,6 +87,7 @@ def test_snapshot_on_connect_and_every_second(cluster_factory, streams):
     assert time.monotonic() - t0 < 2.0
     snap = json.loads(first["data"])
     assert set(snap) == SNAPSHOT_KEYS
+    assert snap["cluster"]["name"] and snap["cluster"]["virtual_ip"] is None
     assert snap["runtime"]["node_id"] == node.id
     assert snap["runtime"]["leader_id"] == cluster.leader().id
     assert {n["id"] for n in snap["nodes"]} == {1, 2, 3}

@@ -16,6 +16,7 @@
 #include "controller/se_channel/ssh_server.h"
 #include "controller/status/status_driver.h"
 #include "controller/store/store.h"
+#include "controller/vip/vip.h"
 #include "controller/api/write_path.h"
 
 /* Each area is an object main builds (its fields borrowed, for the daemon's life) and
@@ -43,6 +44,8 @@ struct api_cluster {
     const char *vip;                /* --vip, or "" */
     struct se_sessions *se_sessions; /* NULL until the SE channel serves (and once it stops) */
     const char *rebuild_report;     /* what a rebuilding node reports to peers ("" or NULL: none) */
+    struct vip *vip_mgr;            /* the cluster IP's manager (--vip), or NULL */
+    int64_t started_ms;             /* wall-clock time this process started */
 };
 
 /* Authentication: /api/login, /api/logout, /api/session, /api/user[/NAME], /api/token[/ID]. */
@@ -91,6 +94,11 @@ int api_analytics_register(struct rest *rest, struct api_analytics *area);
 int api_objects_register(struct rest *rest, struct api_objects *area);
 /* Anywhere in the order: its one path is outside /api/. */
 int api_metrics_register(struct rest *rest, struct api_metrics *area);
+/* The web UI's files (api_ui.c): /ui/<file> and /ui (a redirect to /ui/); anywhere in the
+ * order, its paths are outside /api/. It has no area object. */
+int api_ui_register(struct rest *rest);
+/* The UI file NAME ("" for index.html), or NULL: borrowed, static. */
+const struct ui_asset *api_ui_find(const char *name);
 
 /* What the areas' GET answers are made of, for those that show them elsewhere too (the
  * live stream's snapshots, api_stream.c). Each returns a new reference owned by the

@@ -36,6 +36,84 @@ static const char *api__cluster_state(const struct status_machine *sm, unsigned 
     }
 }
 
+/* What a peer's last report (PS's) says of itself in its node_states entry: KEY's value
+ * (borrowed from the report), or NULL. */
+static json_t *api__peer_self_field(const struct peer_state *ps, const char *key)
+{
+    json_t *rec;
+    size_t i;
+    if (ps == NULL || ps->report == NULL)
+        return NULL;
+    json_array_foreach(json_object_get(ps->report, "node_states"), i, rec)
+    {
+        if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == ps->id)
+            return json_object_get(rec, key);
+    }
+    return NULL;
+}
+
+/* The name of member ID in NAMES (the store's node records), or "". */
+static const char *api__node_name(json_t *names, uint64_t id)
+{
+    json_t *rec;
+    size_t j;
+    json_array_foreach(names, j, rec)
+    {
+        const char *name = json_string_value(json_object_get(rec, "name"));
+        if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == id && name != NULL)
+            return name;
+    }
+    return "";
+}
+
+/* Member M's entry of node_states: role and state, applied index, and for the dashboard
+ * when it was last heard from, since when it runs, and whether it holds the cluster IP
+ * (a peer's from its last report; null when never heard). *ACTIVE is counted up when it
+ * is active. */
+static json_t *api__node_state(struct api_cluster *area, const struct cluster_member *m,
+                               uint64_t leader, json_t *names, unsigned *active)
+{
+    json_t *node = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)m->id, "name",
+                             api__node_name(names, m->id), "role",
+                             m->id == leader ? "CLUSTER_LEADER" : "CLUSTER_FOLLOWER");
+    char ts[TIME_RFC3339_LEN];
+
+    if (m->id == area->node_id) {
+        json_object_set_new(node, "state",
+                            json_string(leader != 0 ? "CLUSTER_ACTIVE" : "CLUSTER_STARTING"));
+        json_object_set_new(node, "applied_index",
+                            json_integer((json_int_t)cluster_applied_index(area->cluster)));
+        time_format_rfc3339(time_now_ms(), ts);
+        json_object_set_new(node, "last_contact", json_string(ts));
+        time_format_rfc3339(area->started_ms, ts);
+        json_object_set_new(node, "up_since", json_string(ts));
+        json_object_set_new(node, "holds_cluster_ip", json_boolean(vip_held(area->vip_mgr)));
+        (*active)++;
+    } else {
+        const struct peer_state *ps = peers_get(area->peers, m->id);
+        int up = ps != NULL && ps->reachable;
+        json_t *up_since = up ? api__peer_self_field(ps, "up_since") : NULL;
+        json_t *holds = up ? api__peer_self_field(ps, "holds_cluster_ip") : NULL;
+        json_object_set_new(node, "state", json_string(up ? "CLUSTER_ACTIVE" : "CLUSTER_INACTIVE"));
+        json_object_set_new(node, "applied_index",
+                            ps != NULL && ps->ever_reachable
+                                ? json_integer((json_int_t)ps->applied_index)
+                                : json_null());
+        if (ps != NULL && ps->last_ok_ms != 0) {
+            time_format_rfc3339(time_now_ms() - (time_mono_ms() - ps->last_ok_ms), ts);
+            json_object_set_new(node, "last_contact", json_string(ts));
+        } else {
+            json_object_set_new(node, "last_contact", json_null());
+        }
+        json_object_set_new(node, "up_since", json_is_string(up_since) ? json_copy(up_since)
+                                                                       : json_null());
+        json_object_set_new(node, "holds_cluster_ip", json_boolean(json_is_true(holds)));
+        if (up)
+            (*active)++;
+    }
+    return node;
+}
+
 json_t *api_cluster_runtime(struct api_cluster *area)
 {
     const struct status_machine *sm = status_driver_status(area->status);
@@ -46,38 +124,8 @@ json_t *api_cluster_runtime(struct api_cluster *area)
     unsigned active = 0;
     char since[TIME_RFC3339_LEN];
 
-    for (unsigned i = 0; i < n; i++) {
-        const char *name = NULL;
-        json_t *rec, *node;
-        size_t j;
-        int self = members[i].id == area->node_id;
-        json_array_foreach(names, j, rec)
-        {
-            if ((uint64_t)json_integer_value(json_object_get(rec, "id")) == members[i].id)
-                name = json_string_value(json_object_get(rec, "name"));
-        }
-        node = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)members[i].id, "name",
-                         name != NULL ? name : "", "role",
-                         members[i].id == leader ? "CLUSTER_LEADER" : "CLUSTER_FOLLOWER");
-        if (self) {
-            json_object_set_new(node, "state",
-                                json_string(leader != 0 ? "CLUSTER_ACTIVE" : "CLUSTER_STARTING"));
-            json_object_set_new(node, "applied_index",
-                                json_integer((json_int_t)cluster_applied_index(area->cluster)));
-            active++;
-        } else {
-            const struct peer_state *ps = peers_get(area->peers, members[i].id);
-            int up = ps != NULL && ps->reachable;
-            json_object_set_new(node, "state", json_string(up ? "CLUSTER_ACTIVE" : "CLUSTER_INACTIVE"));
-            json_object_set_new(node, "applied_index",
-                                ps != NULL && ps->ever_reachable
-                                    ? json_integer((json_int_t)ps->applied_index)
-                                    : json_null());
-            if (up)
-                active++;
-        }
-        json_array_append_new(nodes, node);
-    }
+    for (unsigned i = 0; i < n; i++)
+        json_array_append_new(nodes, api__node_state(area, &members[i], leader, names, &active));
     json_decref(names);
     time_format_rfc3339(sm->since_ms, since);
     return json_pack("{s:I, s:o, s:I, s:{s:s, s:s, s:s, s:s}, s:o, s:o}", "node_id",

@@ -108,8 +108,10 @@ static void api__build_snapshot(struct api_stream *area)
     int64_t total;
     json_t *doc = api_cluster_doc(area->cluster);
     json_t *snap = json_pack(
-        "{s:o, s:O, s:o, s:o}", "runtime", api_cluster_runtime(area->cluster), "nodes",
-        json_object_get(doc, "nodes"), "serviceengines",
+        "{s:{s:O, s:O}, s:o, s:O, s:o, s:o}", "cluster", "name", json_object_get(doc, "name"),
+        "virtual_ip", json_object_get(doc, "virtual_ip"), "runtime",
+        api_cluster_runtime(area->cluster), "nodes", json_object_get(doc, "nodes"),
+        "serviceengines",
         api_objects_list(area->objects, OBJ_SERVICEENGINE, 0, API_STREAM__SNAPSHOT_OBJECTS,
                          &total),
         "virtualservices",

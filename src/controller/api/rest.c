@@ -147,7 +147,9 @@ static void rest__on_authenticated(void *data, unsigned status, const struct aut
             metrics_count_auth_failure(METRICS_AUTH_UNAUTHENTICATED);
         else if (status == 403)
             metrics_count_auth_failure(METRICS_AUTH_FORBIDDEN);
-        if (status == 401)
+        /* Not to the web UI's own calls (X-Requested-With): a browser would put up its own
+         * password dialog over the UI's login page. */
+        if (status == 401 && http_request_header(req, "X-Requested-With") == NULL)
             http_request_add_header(req, "WWW-Authenticate", "Basic realm=\"vigil\"");
         http_request_respond_error(req, status, "%s", message != NULL ? message : "refused");
         return;
@@ -227,19 +229,26 @@ static const char *rest__match(const struct rest__route *route, const char *rest
     case REST_MATCH_ANY:
         return rest;
     case REST_MATCH_ROOT:
+    case REST_MATCH_ROOT_PREFIX:
         return NULL; /* only rest__route_root's */
     }
     return NULL;
 }
 
 /* Routes REQ (through the gate) to the first route that matches and takes it. */
-/* A route of a path outside /api/ (REST_MATCH_ROOT). Returns 1 when one answered. */
+/* A route of a path outside /api/ (REST_MATCH_ROOT, _ROOT_PREFIX). Returns 1 when one
+ * answered. */
 static int rest__route_root(struct rest *rest, struct http_request *req, const char *path)
 {
-    for (unsigned i = 0; i < rest->n_routes; i++)
-        if (rest->routes[i].match == REST_MATCH_ROOT && strcmp(rest->routes[i].name, path) == 0 &&
-            rest->routes[i].handler(rest->routes[i].area, req, ""))
+    for (unsigned i = 0; i < rest->n_routes; i++) {
+        const struct rest__route *r = &rest->routes[i];
+        if (r->match == REST_MATCH_ROOT && strcmp(r->name, path) == 0 &&
+            r->handler(r->area, req, ""))
             return 1;
+        if (r->match == REST_MATCH_ROOT_PREFIX && strncmp(r->name, path, r->name_len) == 0 &&
+            r->handler(r->area, req, path + r->name_len))
+            return 1;
+    }
     return 0;
 }
 

@@ -21,6 +21,7 @@ enum rest_match {
     REST_MATCH_UNDER, /* REST starts with NAME/; SUB is what follows the slash (maybe "") */
     REST_MATCH_ANY,   /* any REST (NAME unused); SUB is REST: for an area that parses its paths */
     REST_MATCH_ROOT,  /* a path outside /api/ equal to NAME ("/metrics"); SUB is "" */
+    REST_MATCH_ROOT_PREFIX, /* a path outside /api/ starting with NAME ("/ui/"); SUB is the rest */
 };
 
 /* A route's handler: answers REQ (borrowed; answered exactly once, now or later) for AREA
@@ -36,7 +37,7 @@ struct rest *rest_new(uv_loop_t *loop, struct auth *auth, uint64_t node_id);
 /* Adds a route, tried after those added before it: NAME (borrowed, must outlive REST) matched
  * by MATCH; HANDLER called with AREA (borrowed, must outlive REST). Returns 0, or
  * VIGIL_ETOOBIG when the table (REST_ROUTES_MAX) is full. */
-#define REST_ROUTES_MAX 16
+#define REST_ROUTES_MAX 20
 int rest_add_route(struct rest *rest, const char *name, enum rest_match match,
                    rest_handler_fn handler, void *area);
 

@@ -62,7 +62,7 @@ struct http_request {
     unsigned status;
     struct MHD_Response *response;
     char peer[INET6_ADDRSTRLEN];
-    char extra_headers[512]; /* "Name\0Value\0..." added to the answer */
+    char extra_headers[1536]; /* "Name\0Value\0..." added to the answer */
     size_t extra_len;
     struct http_stream *stream; /* a streamed answer's state, or NULL */
 };
@@ -400,6 +400,21 @@ static void http__finish(struct http_request *req)
 }
 
 /* Adds CONTENT_TYPE (unless NULL) and the headers added to REQ to RESPONSE. */
+/* MHD's percent-decoding of the path and the query (MHD_OPTION_UNESCAPE_CALLBACK), with one
+ * change: a decoded NUL ("%00") becomes DEL (0x7f). The handlers get C strings, so a NUL
+ * would cut the path short ("/ui/app.js%00.html" read as "/ui/app.js"); with DEL it stays a
+ * name that matches no route. Returns the new length (VAL decoded in place). */
+static size_t http__unescape(void *cls, struct MHD_Connection *c, char *val)
+{
+    size_t len = MHD_http_unescape(val);
+    (void)cls;
+    (void)c;
+    for (size_t i = 0; i < len; i++)
+        if (val[i] == '\0')
+            val[i] = 0x7f;
+    return len;
+}
+
 static void http__add_headers(struct http_request *req, struct MHD_Response *response,
                               const char *content_type)
 {
@@ -425,6 +440,19 @@ void http_request_respond_raw(struct http_request *req, unsigned status,
     }
     if (req->response != NULL)
         http__add_headers(req, req->response, content_type);
+    req->status = status;
+    http__finish(req);
+}
+
+void http_request_respond_static(struct http_request *req, unsigned status,
+                                 const char *content_type, const void *data, size_t len)
+{
+    req->response = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (req->response == NULL) {
+        http_request_respond_raw(req, 500, NULL, "", 0);
+        return;
+    }
+    http__add_headers(req, req->response, content_type);
     req->status = status;
     http__finish(req);
 }
@@ -770,6 +798,7 @@ struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *ce
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP__CONNECTION_MEMORY,
                                   MHD_OPTION_EXTERNAL_LOGGER, http__log, NULL,
+                                  MHD_OPTION_UNESCAPE_CALLBACK, http__unescape, NULL,
                                   MHD_OPTION_HTTPS_CERT_CALLBACK, http__on_cert,
                                   MHD_OPTION_END);
     else
@@ -779,7 +808,9 @@ struct http_server *http_server_start_fd(uv_loop_t *loop, int fd, const char *ce
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP__CONNECTION_MEMORY,
-                                  MHD_OPTION_EXTERNAL_LOGGER, http__log, NULL, MHD_OPTION_END);
+                                  MHD_OPTION_EXTERNAL_LOGGER, http__log, NULL,
+                                  MHD_OPTION_UNESCAPE_CALLBACK, http__unescape, NULL,
+                                  MHD_OPTION_END);
     if (s->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTP%s server", s->tls ? "S" : "");
         close(s->listen_fd);

@@ -84,6 +84,10 @@ void http_request_respond(struct http_request *req, unsigned status, json_t *bod
 void http_request_respond_raw(struct http_request *req, unsigned status,
                               const char *content_type, const void *data, size_t len);
 
+/* Answers with DATA (borrowed: static, or outliving the server) sent as it is, uncopied. */
+void http_request_respond_static(struct http_request *req, unsigned status,
+                                 const char *content_type, const void *data, size_t len);
+
 /* Answers {"error": MESSAGE} with STATUS; printf-style. */
 void http_request_respond_error(struct http_request *req, unsigned status, const char *fmt,
                                 ...) __attribute__((format(printf, 3, 4)));

@@ -523,3 +523,8 @@ void vip_close(struct vip *v)
     uv_close((uv_handle_t *)&v->check_timer, vip__on_closed);
     uv_close((uv_handle_t *)&v->announce_timer, vip__on_closed);
 }
+
+bool vip_held(const struct vip *v)
+{
+    return v != NULL && v->held;
+}

@@ -61,6 +61,9 @@ int vip_open(uv_loop_t *loop, struct cluster *cluster, const struct vip_config *
  * address as described above. */
 void vip_update(struct vip *v);
 
+/* True while this node holds the address (V may be NULL: false). */
+bool vip_held(const struct vip *v);
+
 /* Removes the address if held, stops the timers, and frees V once its handles are closed
  * (V must not be used after this call). */
 void vip_close(struct vip *v);

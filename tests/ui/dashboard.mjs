@@ -1,0 +1,206 @@
+// dashboard.mjs SCENARIO CONFIG.json: drives the dashboard in headless Chromium (Debian's
+// /usr/bin/chromium, through playwright-core from ui/node_modules) against real vigild
+// processes that tests/system/test_ui_browser.py started. Prints what it checks as it goes;
+// exits 0 when every check held, 1 with the failed check otherwise. Screenshots go to
+// CONFIG.shots. Any console error or uncaught page error fails the scenario, except a
+// resource-load error for a status the scenario expects (a refused create: 400).
+//
+// CONFIG: {url, username, password, shots, ...scenario's own fields}.
+import { readFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const { chromium } = await import(new URL("../../ui/node_modules/playwright-core/index.mjs", import.meta.url));
+
+const [scenario, configPath] = process.argv.slice(2);
+const config = JSON.parse(readFileSync(configPath, "utf8"));
+mkdirSync(config.shots, { recursive: true });
+
+const DEADLINE_MS = config.deadline_ms || 20000;
+const problems = [];
+const expectedStatuses = new Set();
+
+function say(text) {
+  console.log(`ui: ${text}`);
+}
+
+function fail(text) {
+  throw new Error(text);
+}
+
+// Waits until FN (evaluated in the page) returns a truthy value; fails with WHAT after the deadline.
+async function until(page, what, fn, arg, ms = DEADLINE_MS) {
+  try {
+    const handle = await page.waitForFunction(fn, arg, { timeout: ms, polling: 100 });
+    return await handle.jsonValue();
+  } catch (err) {
+    await page.screenshot({ path: join(config.shots, `${scenario}-failed.png`), fullPage: true });
+    fail(`${what}: not seen within ${ms} ms`);
+  }
+}
+
+async function shot(page, name) {
+  const path = join(config.shots, `${scenario}-${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  say(`screenshot ${path}`);
+}
+
+async function openBrowser() {
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: config.viewport || { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  page.on("console", (msg) => {
+    if (msg.type() !== "error") return;
+    const m = /status of (\d+)/.exec(msg.text());
+    if (m && expectedStatuses.has(Number(m[1]))) return;
+    problems.push(`console error: ${msg.text()} (${msg.location().url || "?"})`);
+  });
+  return { browser, page };
+}
+
+async function login(page, username, password) {
+  await page.goto(config.url);
+  await page.waitForSelector("#username", { timeout: DEADLINE_MS });
+  await page.fill("#username", username);
+  await page.fill("#password", password);
+  await page.press("#password", "Enter");
+  await page.waitForSelector("[data-testid=leader]", { timeout: DEADLINE_MS });
+  say(`logged in as ${username}`);
+}
+
+// Waits until the banner's part ID (data-testid) contains TEXT.
+function bannerHas(page, id, text) {
+  return until(page, `banner ${id} showing "${text}"`, ([i, t]) =>
+    (document.querySelector(`[data-testid=${i}]`)?.textContent || "").includes(t), [id, text]);
+}
+
+// --- scenarios -----------------------------------------------------------------------------
+
+// Login; three nodes and the leader; kill -9 the leader; without a reload: the banner's
+// leader, quorum and status change, the old leader's row goes inactive, the events
+// CONTROLLER_NODE_LEFT and CONTROLLER_LEADER_FAILOVER arrive, and the status strip shows
+// the failover.
+async function failover(page) {
+  await login(page, config.username, config.password);
+  await bannerHas(page, "leader", config.leader_name);
+  await until(page, "three nodes in the table", () => document.querySelectorAll("tr[data-node]").length === 3);
+  await bannerHas(page, "quorum", "3/3");
+  await bannerHas(page, "connection", "live");
+  await shot(page, "before");
+  await page.evaluate(() => { window.__vigilSamePage = true; });
+
+  process.kill(config.leader_pid, "SIGKILL");
+  say(`killed the leader ${config.leader_name} (pid ${config.leader_pid})`);
+  const newLeader = await until(page, "a new leader in the banner", ([old, names]) => {
+    const t = document.querySelector("[data-testid=leader]")?.textContent || "";
+    return names.find((n) => n !== old && t.includes(n)) || null;
+  }, [config.leader_name, config.names]);
+  say(`banner: new leader ${newLeader}`);
+  await bannerHas(page, "quorum", "2/3");
+  await until(page, `${config.leader_name}'s row inactive`, (name) => {
+    const row = document.querySelector(`tr[data-node="${name}"]`);
+    return row && row.textContent.includes("CLUSTER_INACTIVE");
+  }, config.leader_name);
+  await until(page, "the status strip showing Not Responsive after Ready", () => {
+    const segs = [...document.querySelectorAll(".strip .seg")].map((s) => s.textContent);
+    const i = segs.lastIndexOf("Not Responsive");
+    return i > 0 && segs.slice(0, i).includes("Ready");
+  });
+  await bannerHas(page, "cluster-status", "Ready");
+  await shot(page, "after");
+
+  await page.click('nav a[data-page="events"]');
+  await until(page, "CONTROLLER_NODE_LEFT in the timeline", (name) =>
+    [...document.querySelectorAll('[data-event="CONTROLLER_NODE_LEFT"]')].some((e) => e.textContent.includes(name)), config.leader_name);
+  await until(page, "CONTROLLER_LEADER_FAILOVER in the timeline", (name) =>
+    [...document.querySelectorAll('[data-event="CONTROLLER_LEADER_FAILOVER"]')].some((e) => e.textContent.includes(`leader_node=${name}`)), newLeader);
+  await page.selectOption("#event-type", "CONTROLLER_LEADER_FAILOVER");
+  await until(page, "the type filter showing only failovers", () => {
+    const items = [...document.querySelectorAll("[data-event]")];
+    return items.length > 0 && items.every((e) => e.dataset.event === "CONTROLLER_LEADER_FAILOVER");
+  });
+  await page.selectOption("#event-type", "");
+  await page.fill("#event-search", config.leader_name);
+  await until(page, "the search narrowing the timeline", (name) => {
+    const items = [...document.querySelectorAll("[data-event]")];
+    return items.length > 0 && items.every((e) => e.textContent.includes(name));
+  }, config.leader_name);
+  await shot(page, "events");
+  if (!(await page.evaluate(() => window.__vigilSamePage === true))) fail("the page reloaded");
+  say("no reload: one navigation from login to the end");
+}
+
+// A read-only user sees the lists but no New / Edit / Delete.
+async function readonly(page) {
+  await login(page, config.username, config.password);
+  for (const [hash, type] of [["pools", "pool"], ["monitors", "healthmonitor"], ["vs", "virtualservice"], ["se", "serviceengine"]]) {
+    await page.click(`nav a[data-page="${hash}"]`);
+    await until(page, `the ${type} list`, (t) => {
+      const s = document.querySelector(`section.objects[data-type="${t}"]`);
+      return s && s.querySelector("table") ? true : null;
+    }, type);
+    const controls = await page.evaluate((t) => {
+      const s = document.querySelector(`section.objects[data-type="${t}"]`);
+      return [...s.querySelectorAll("button")].map((b) => b.textContent);
+    }, type);
+    if (controls.length !== 0) fail(`a read-only user sees write controls on ${hash}: ${controls.join(", ")}`);
+    const rows = await page.evaluate((t) => [...document.querySelectorAll(`section.objects[data-type="${t}"] tbody tr`)]
+      .filter((r) => !r.querySelector("td.empty")).length, type);
+    say(`${hash}: ${rows} object(s) listed, no write controls`);
+  }
+  await page.click('nav a[data-page="pools"]');
+  await until(page, `${config.expect_pool} in the pool list`, (name) =>
+    [...document.querySelectorAll('section.objects[data-type="pool"] tbody tr')].some((r) => r.textContent.includes(name)), config.expect_pool);
+  await shot(page, "pools");
+}
+
+// A create with a bad field shows the API's message next to that field; a good one lands
+// in the list; delete removes it.
+async function crud(page) {
+  await login(page, config.username, config.password);
+  await page.click('nav a[data-page="pools"]');
+  await page.click('[data-testid="new-pool"]');
+  await page.waitForSelector("#f-name");
+  await page.fill("#f-name", "ui-pool");
+  await page.fill("#f-servers", "127.0.0.1:99999");
+  expectedStatuses.add(400);
+  await page.click('form.object-form button[type=submit]');
+  const message = await until(page, "the API's message next to the servers field", () => {
+    const el = document.querySelector('[data-error-for="servers"]');
+    return el && el.textContent ? el.textContent : null;
+  });
+  say(`servers field says: ${message}`);
+  if (!/port/.test(message)) fail(`the message does not name the port: ${message}`);
+  await shot(page, "bad-field");
+  await page.fill("#f-servers", "127.0.0.1:9001\n127.0.0.2:9002 disabled");
+  await page.click('form.object-form button[type=submit]');
+  await until(page, "ui-pool in the list", () => [...document.querySelectorAll("section.objects tbody tr")].some((r) => r.textContent.includes("ui-pool") && r.textContent.includes("127.0.0.2:9002")));
+  say("created ui-pool");
+  page.once("dialog", (d) => d.accept());
+  await page.click('button[aria-label="delete ui-pool"]');
+  await until(page, "ui-pool gone from the list", () => ![...document.querySelectorAll("section.objects tbody tr")].some((r) => r.textContent.includes("ui-pool")));
+  say("deleted ui-pool");
+}
+
+const SCENARIOS = { failover, readonly, crud };
+
+const { browser, page } = await openBrowser();
+let code = 0;
+try {
+  if (!SCENARIOS[scenario]) fail(`no scenario ${scenario}`);
+  await SCENARIOS[scenario](page);
+  if (problems.length) fail(problems.join("; "));
+  say(`${scenario}: passed`);
+} catch (err) {
+  console.log(`ui: ${scenario}: FAILED: ${err.message}`);
+  if (problems.length) console.log(`ui: also: ${problems.join("; ")}`);
+  code = 1;
+} finally {
+  await browser.close();
+}
+process.exit(code);
