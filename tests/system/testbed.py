@@ -188,10 +188,11 @@ class NsApi:
     """The subset of harness.Api that the harness's Node and Cluster use (get/request),
     made from inside a host's namespace, to ADDRESS ("HOST:PORT") as seen from there."""
 
-    def __init__(self, host, address, auth=None):
+    def __init__(self, host, address, auth=None, tls=False):
         self.host = host
         self.address = address
-        self.base = f"http://{address}"
+        self.tls = tls     # HTTPS, the certificate not checked (the browser test checks it)
+        self.base = f"{'https' if tls else 'http'}://{address}"
         # The harness's test admin when it has one (HTTP Basic), else no credentials.
         self.auth = auth or admin_credentials()
 
@@ -215,7 +216,12 @@ class NsApi:
         host, port = self.address.rsplit(":", 1)
 
         def one():
-            conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+            if self.tls:
+                import ssl
+                conn = http.client.HTTPSConnection(host, int(port), timeout=timeout,
+                                                   context=ssl._create_unverified_context())
+            else:
+                conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
             try:
                 conn.request(method, path, body=data, headers=hdrs)
                 resp = conn.getresponse()
@@ -475,18 +481,20 @@ class NetnsNode(harness.Node):
     channel on the host's address, the REST API on the wildcard (so it also answers on
     the cluster IP). Its `api` talks to it on the host's own loopback, over plain HTTP
     (--no-tls): the cluster-IP tests are about addresses and failover, and their helpers
-    (NsApi, curl from other namespaces) speak HTTP."""
+    (NsApi, curl from other namespaces) speak HTTP; tls=True runs it with the defaults
+    (HTTPS with the cluster's certificate), as the dashboard's cluster-IP test does."""
 
     watchdog = False   # its API answers inside its namespace only
 
-    def __init__(self, registry, node_id, data_dir, host, cluster=None, extra_flags=()):
+    def __init__(self, registry, node_id, data_dir, host, cluster=None, extra_flags=(),
+                 tls=False):
         super().__init__(registry, node_id, data_dir, raft_port=RAFT_PORT, api_port=API_PORT,
-                         se_port=SE_PORT, cluster=cluster, extra_flags=extra_flags, tls=False)
+                         se_port=SE_PORT, cluster=cluster, extra_flags=extra_flags, tls=tls)
         self.host = host
         self.raft = f"{host.ip}:{RAFT_PORT}"
         self.api_listen = self.api_address = f"0.0.0.0:{API_PORT}"
         self.se_listen = f"{host.ip}:{SE_PORT}"
-        self.api = NsApi(host, f"127.0.0.1:{API_PORT}")
+        self.api = NsApi(host, f"127.0.0.1:{API_PORT}", tls=tls)
         host.add_service(lambda: self.start(wait=False))
 
     def args(self):
@@ -501,12 +509,12 @@ class NetnsNode(harness.Node):
 class NetnsCluster(harness.Cluster):
     """N vigild nodes, one per controller host, as one cluster (--cluster lists all)."""
 
-    def __init__(self, registry, base_dir, hosts, extra_flags=()):
+    def __init__(self, registry, base_dir, hosts, extra_flags=(), tls=False):
         self.registry = registry
         cluster = ",".join(f"{i + 1}@{h.ip}:{RAFT_PORT}" for i, h in enumerate(hosts))
         self.nodes = [NetnsNode(registry, i + 1, Path(base_dir) / f"node{i + 1}", h,
                                 cluster=cluster if len(hosts) > 1 else None,
-                                extra_flags=extra_flags)
+                                extra_flags=extra_flags, tls=tls)
                       for i, h in enumerate(hosts)]
 
     def by_host(self, host):

@@ -18,6 +18,8 @@ mkdirSync(config.shots, { recursive: true });
 const DEADLINE_MS = config.deadline_ms || 20000;
 const problems = [];
 const expectedStatuses = new Set();
+// Network errors a scenario expects of the live stream (its node died under it).
+let streamMayBreak = false;
 
 function say(text) {
   console.log(`ui: ${text}`);
@@ -58,19 +60,27 @@ async function openBrowser() {
     if (msg.type() !== "error") return;
     const m = /status of (\d+)/.exec(msg.text());
     if (m && expectedStatuses.has(Number(m[1]))) return;
+    if (streamMayBreak && /net::ERR_/.test(msg.text()) && (msg.location().url || "").includes("/api/stream")) return;
     problems.push(`console error: ${msg.text()} (${msg.location().url || "?"})`);
   });
   return { browser, page };
 }
 
 async function login(page, username, password) {
-  await page.goto(config.url);
+  const response = await page.goto(config.url);
   await page.waitForSelector("#username", { timeout: DEADLINE_MS });
   await page.fill("#username", username);
   await page.fill("#password", password);
   await page.press("#password", "Enter");
   await page.waitForSelector("[data-testid=leader]", { timeout: DEADLINE_MS });
   say(`logged in as ${username}`);
+  return response;
+}
+
+// The certificate an answer came with, as one comparable string.
+async function certificateOf(response) {
+  const d = response ? await response.securityDetails() : null;
+  return d ? `${d.subjectName}|${d.issuer}|${d.validFrom}|${d.validTo}` : null;
 }
 
 // Waits until the banner's part ID (data-testid) contains TEXT.
@@ -187,7 +197,65 @@ async function crud(page) {
   say("deleted ui-pool");
 }
 
-const SCENARIOS = { failover, readonly, crud };
+// Asks the test to do its fault now (a line "FAULT" on stdout) and waits for its "DONE" on stdin.
+function askForFault(what) {
+  console.log(`FAULT ${what}`);
+  return new Promise((resolve) => {
+    let buffered = "";
+    process.stdin.setEncoding("utf8");
+    process.stdin.on("data", (chunk) => {
+      buffered += chunk;
+      if (buffered.includes("DONE")) {
+        process.stdin.pause();
+        resolve();
+      }
+    });
+  });
+}
+
+// The page is opened on the cluster IP; the leader's host goes down. With no reload and
+// no new login, the page reconnects through the cluster IP to the new leader, served with
+// the same certificate, and shows it.
+async function vip(page) {
+  streamMayBreak = true;   // the stream's node is powered off under it
+  const before = await certificateOf(await login(page, config.username, config.password));
+  if (!before) fail("no TLS details for the page");
+  await bannerHas(page, "leader", config.leader_name);
+  await bannerHas(page, "connection", "live");
+  await until(page, `the page served by ${config.leader_name}`, (name) =>
+    (document.querySelector(".banner-row")?.textContent || "").includes(`via ${name}`), config.leader_name);
+  await shot(page, "before");
+  await page.evaluate(() => { window.__vigilSamePage = true; });
+  await askForFault(`power off ${config.leader_name}`);
+  const movedAt = Date.now();
+  say(`the leader's host ${config.leader_name} is down and the cluster IP has moved`);
+  const newLeader = await until(page, "the banner naming a new leader, via that leader", ([old, names]) => {
+    const row = document.querySelector(".banner-row")?.textContent || "";
+    const leader = document.querySelector("[data-testid=leader]")?.textContent || "";
+    const conn = document.querySelector("[data-testid=connection]")?.textContent || "";
+    return names.find((n) => n !== old && leader.includes(n) && row.includes(`via ${n}`) && conn.includes("live")) || null;
+  }, [config.leader_name, config.names], 30000);
+  say(`reconnected through the cluster IP to the new leader ${newLeader}, ${Date.now() - movedAt} ms after the IP moved`);
+  if (await page.$("#password")) fail("the login page came back: the session was lost");
+  if (!(await page.evaluate(() => window.__vigilSamePage === true))) fail("the page reloaded");
+  const answer = await page.evaluate(async () => (await fetch("/api/session", { headers: { "X-Requested-With": "vigil-ui" } })).status);
+  if (answer !== 200) fail(`the session does not hold on the new leader: /api/session answered ${answer}`);
+  say("same session on the new leader (/api/session 200)");
+  await shot(page, "after");
+  // the same address in a second tab now reaches the new leader: same certificate, and the
+  // session cookie opens the dashboard there without a login
+  const second = await page.context().newPage();
+  const after = await certificateOf(await second.goto(config.url));
+  if (after !== before) fail(`the certificate changed: ${before} / ${after}`);
+  say(`same certificate before and after (${before.split("|")[0]})`);
+  await second.waitForSelector("[data-testid=leader]", { timeout: DEADLINE_MS });
+  await until(second, "the second tab via the new leader", (name) =>
+    (document.querySelector(".banner-row")?.textContent || "").includes(`via ${name}`), newLeader);
+  say("a second tab opens on the new leader without a login");
+  await second.close();
+}
+
+const SCENARIOS = { failover, readonly, crud, vip };
 
 const { browser, page } = await openBrowser();
 let code = 0;

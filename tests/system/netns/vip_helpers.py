@@ -28,13 +28,14 @@ def record_measurement(name, seconds):
 class VipBed:
     """N controller hosts running a vigild cluster with --vip, and one client host."""
 
-    def __init__(self, bed, base_dir, n=3, extra_flags=()):
+    def __init__(self, bed, base_dir, n=3, extra_flags=(), tls=False):
         self.bed = bed
+        self.tls = tls
         self.hosts = [bed.add_host(f"ctl{i + 1}", "controller") for i in range(n)]
         self.client = bed.add_host("client1", "client")
         self.cluster = NetnsCluster(bed.registry, base_dir, self.hosts,
                                     extra_flags=["--vip", VIP_CIDR, "--vip-dev", "eth0",
-                                                 *extra_flags])
+                                                 *extra_flags], tls=tls)
         self.nodes = self.cluster.nodes
         self.last_view_error = {}
 
@@ -89,9 +90,10 @@ class VipBed:
     def client_runtime(self, timeout=1.0):
         """The runtime answered on VIP:port from the client host, or None."""
         auth = testbed.admin_credentials()
-        proc = self.client.run(["curl", "-s", "-m", str(timeout),
+        proc = self.client.run(["curl", "-s", "-m", str(timeout), *(["-k"] if self.tls else []),
                                 *(["-u", f"{auth[0]}:{auth[1]}"] if auth else []),
-                                f"http://{VIP}:{API_PORT}/api/cluster/runtime"],
+                                f"{'https' if self.tls else 'http'}://{VIP}:{API_PORT}"
+                                "/api/cluster/runtime"],
                                check=False, timeout=timeout + 10)
         if proc.returncode != 0:
             return None
