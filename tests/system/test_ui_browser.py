@@ -9,43 +9,19 @@ page. Screenshots are kept in build-test/ui-artifacts/ (the README's is from `fa
   CONTROLLER_LEADER_FAILOVER (its type filter and search work on them);
 - readonly: a read-only user sees no write controls on any page;
 - crud: a create with a bad field shows the API's message next to that field; a good one
-  is listed; delete removes it.
+  is listed; delete removes it;
+- ownnode: the node the page talks to dies: its data is marked stale, the other nodes are
+  offered, and a link opens a live dashboard on one of them;
+- small: a phone-sized screen has no horizontal scrolling; the keyboard reaches the nav.
 
 Run: /usr/bin/python3 -m pytest tests/system/test_ui_browser.py
 """
 
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
-import pytest
-
 import harness
 from cluster_helpers import three_nodes
+from ui_helpers import needs_browser, run_scenario
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "tests" / "ui" / "dashboard.mjs"
-ARTIFACTS = REPO / "build-test" / "ui-artifacts"
-
-pytestmark = pytest.mark.skipif(
-    not (Path("/usr/bin/chromium").exists() and shutil.which("node")
-         and (REPO / "ui" / "node_modules" / "playwright-core").exists()),
-    reason="needs /usr/bin/chromium, node and ui/node_modules (make deps)")
-
-
-def run_scenario(scenario, node, tmp_path, **fields):
-    config = {"url": f"https://{node.api_address}/ui/", "username": harness.ADMIN_USER,
-              "password": harness.ADMIN_PASSWORD, "shots": str(ARTIFACTS), **fields}
-    path = tmp_path / f"{scenario}.json"
-    path.write_text(json.dumps(config))
-    proc = subprocess.run(["node", str(SCRIPT), scenario, str(path)], capture_output=True,
-                          text=True, timeout=180, cwd=REPO)
-    print(proc.stdout)
-    print(proc.stderr)
-    assert proc.returncode == 0, f"{scenario}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-    return proc.stdout
+pytestmark = needs_browser
 
 
 def test_failover_seen_live_without_reload(cluster_factory, tmp_path):
@@ -74,3 +50,18 @@ def test_create_with_bad_field_shows_the_api_message(cluster_factory, tmp_path):
     cluster = three_nodes(cluster_factory)
     out = run_scenario("crud", cluster.nodes[1], tmp_path)
     assert "servers field says: servers[0].port" in out
+
+
+def test_own_node_down_marks_data_stale_and_offers_the_others(cluster_factory, tmp_path):
+    cluster = three_nodes(cluster_factory)
+    own = cluster.nodes[0]
+    others = [n.name for n in cluster.nodes if n is not own]
+    out = run_scenario("ownnode", own, tmp_path, own_pid=own.pid, own_name=own.name,
+                       other_names=others)
+    assert f"live again via {others[0]}" in out
+
+
+def test_phone_screen_and_keyboard(cluster_factory, tmp_path):
+    cluster = three_nodes(cluster_factory)
+    out = run_scenario("small", cluster.nodes[2], tmp_path)
+    assert "no horizontal scrolling" in out and "Enter opens it" in out

@@ -18,8 +18,9 @@ mkdirSync(config.shots, { recursive: true });
 const DEADLINE_MS = config.deadline_ms || 20000;
 const problems = [];
 const expectedStatuses = new Set();
-// Network errors a scenario expects of the live stream (its node died under it).
-let streamMayBreak = false;
+// Network errors (net::ERR_...) a scenario expects, for the URLs this says yes to: a node
+// it killed does not answer.
+let netErrorExpected = () => false;
 
 function say(text) {
   console.log(`ui: ${text}`);
@@ -60,7 +61,7 @@ async function openBrowser() {
     if (msg.type() !== "error") return;
     const m = /status of (\d+)/.exec(msg.text());
     if (m && expectedStatuses.has(Number(m[1]))) return;
-    if (streamMayBreak && /net::ERR_/.test(msg.text()) && (msg.location().url || "").includes("/api/stream")) return;
+    if (/net::ERR_/.test(msg.text()) && netErrorExpected(msg.location().url || "")) return;
     problems.push(`console error: ${msg.text()} (${msg.location().url || "?"})`);
   });
   return { browser, page };
@@ -217,7 +218,7 @@ function askForFault(what) {
 // no new login, the page reconnects through the cluster IP to the new leader, served with
 // the same certificate, and shows it.
 async function vip(page) {
-  streamMayBreak = true;   // the stream's node is powered off under it
+  netErrorExpected = (url) => url.includes("/api/stream");   // its node is powered off under it
   const before = await certificateOf(await login(page, config.username, config.password));
   if (!before) fail("no TLS details for the page");
   await bannerHas(page, "leader", config.leader_name);
@@ -255,7 +256,86 @@ async function vip(page) {
   await second.close();
 }
 
-const SCENARIOS = { failover, readonly, crud, vip };
+// The node the page talks to dies (no cluster IP): the page marks its data stale, says
+// which other nodes were alive and links to them; one link opens a live dashboard there.
+async function ownnode(page) {
+  const dead = new URL(config.url).origin;
+  netErrorExpected = (url) => url.startsWith(dead);
+  await login(page, config.username, config.password);
+  await bannerHas(page, "quorum", "3/3");
+  await bannerHas(page, "connection", "live");
+  process.kill(config.own_pid, "SIGKILL");
+  say(`killed this page's node ${config.own_name} (pid ${config.own_pid})`);
+  await until(page, "the notice naming the other nodes", (names) => {
+    const el = document.querySelector("[data-testid=failover-help]");
+    return el && names.every((n) => el.textContent.includes(n)) && el.textContent.includes("not current");
+  }, config.other_names);
+  await bannerHas(page, "data-age", "stale");
+  const connection = await page.textContent("[data-testid=connection]");
+  if (connection.includes("live")) fail(`the connection still says live: ${connection}`);
+  say(`stale data marked, connection: ${connection.trim()}`);
+  await shot(page, "notice");
+  const links = await page.$$eval("[data-testid=failover-help] a", (as) => as.map((a) => a.href));
+  say(`offered: ${links.join(", ")}`);
+  if (links.length < config.other_names.length) fail("not every other node is offered");
+  await page.click(`[data-testid=failover-help] a >> text=${config.other_names[0]}`);
+  await page.waitForSelector("[data-testid=leader], #username", { timeout: DEADLINE_MS });
+  if (await page.$("#username")) await login(page, config.username, config.password);
+  await bannerHas(page, "connection", "live");
+  await until(page, `the page now via ${config.other_names[0]}`, (name) =>
+    (document.querySelector(".banner-row")?.textContent || "").includes(`via ${name}`), config.other_names[0]);
+  say(`live again via ${config.other_names[0]}`);
+}
+
+// A virtual service's page with traffic: health, the three charts, the totals, and its
+// newest log records, filtered by status class.
+async function vs(page) {
+  await login(page, config.username, config.password);
+  await until(page, `${config.vs_name} UP on the overview`, (name) => [...document.querySelectorAll("tbody tr")]
+    .some((r) => r.textContent.includes(name) && r.textContent.includes("UP")), config.vs_name);
+  await until(page, `${config.se_name} in the SE table with its controller node`, (name) => [...document.querySelectorAll("tbody tr")]
+    .some((r) => r.textContent.includes(name) && r.textContent.includes("CONNECTED") && /node-\d/.test(r.textContent)), config.se_name);
+  await page.click(`a >> text=${config.vs_name}`);
+  await until(page, "three charts drawn", () => document.querySelectorAll(".charts .uplot canvas").length === 3);
+  const requests = await until(page, "requests counted in the totals", () => {
+    const m = /Requests \(5 min\): ([\d,.\s]+)/.exec(document.querySelector(".totals")?.textContent || "");
+    const n = m ? Number(m[1].replace(/[^\d]/g, "")) : 0;
+    return n > 0 ? n : null;
+  });
+  say(`totals: ${requests} requests in the last 5 minutes`);
+  await until(page, "log records with status 200", () => [...document.querySelectorAll(".vs-page tbody tr")]
+    .some((r) => r.textContent.includes("GET") && r.textContent.includes("200")));
+  await shot(page, "vs");
+  await page.selectOption("#log-status", "5xx");
+  await until(page, "the 5xx filter leaving no records", () =>
+    (document.querySelector(".vs-page td.empty")?.textContent || "").includes("no records"));
+  say("5xx filter: no records");
+}
+
+// A phone's screen: nothing wider than the screen, the banner and the nav reachable; and
+// the keyboard alone moves through the nav and opens a page.
+async function small(page) {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await login(page, config.username, config.password);
+  await bannerHas(page, "connection", "live");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) fail(`the page is ${overflow} px wider than a 390 px screen`);
+  say("390 px wide: no horizontal scrolling");
+  await shot(page, "phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.focus('nav a[data-page="overview"]');
+  let reached = null;
+  for (let i = 0; i < 6 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement?.dataset?.page === "events" ? "events" : null);
+  }
+  if (!reached) fail("Tab did not reach the Events link");
+  await page.keyboard.press("Enter");
+  await until(page, "the events page opened from the keyboard", () => location.hash === "#/events" && document.querySelector("#event-type"));
+  say("keyboard: Tab to Events, Enter opens it");
+}
+
+const SCENARIOS = { failover, readonly, crud, vip, ownnode, vs, small };
 
 const { browser, page } = await openBrowser();
 let code = 0;

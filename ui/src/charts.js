@@ -5,7 +5,7 @@ import uPlot from "uplot";
 import { api } from "./api.js";
 import { h, fill, table, fmtTime, fmtNumber, fmtBytes } from "./dom.js";
 
-const WINDOW_S = 600;
+const WINDOW_S = 300;
 
 function chart(title, series, width) {
   const opts = {
@@ -83,7 +83,7 @@ export function vsPage(uuid, state) {
     const vs = (state.snapshot && state.snapshot.virtualservices || []).find((v) => v.uuid === uuid);
     if (vs) fill(head, h("h2", {}, `Virtual service ${vs.name}`));
     fill(totals,
-      h("span", {}, `Requests (10 min): ${fmtNumber(m.requests)}`),
+      h("span", {}, `Requests (5 min): ${fmtNumber(m.requests)}`),
       h("span", {}, `4xx: ${fmtNumber(m.errors["4xx"])} · 5xx: ${fmtNumber(m.errors["5xx"])}`),
       h("span", {}, `In ${fmtBytes(m.bytes_in)} · out ${fmtBytes(m.bytes_out)}`),
       h("span", {}, `Latency p50 ${fmtNumber(m.latency_ms.p50, 1)} ms · p90 ${fmtNumber(m.latency_ms.p90, 1)} ms · p99 ${fmtNumber(m.latency_ms.p99, 1)} ms`),

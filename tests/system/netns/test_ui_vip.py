@@ -8,37 +8,22 @@ itself once the IP has moved, to the new leader, with the same certificate and s
 Run (root): /usr/bin/python3 -m pytest tests/system/netns/test_ui_vip.py
 """
 
-import json
 import select
-import shutil
 import subprocess
 import time
-from pathlib import Path
 
-import pytest
-
-import harness
+from ui_helpers import REPO, SCRIPT, needs_browser, scenario_config
 from vip_helpers import VIP, VipBed
 
-REPO = Path(__file__).resolve().parents[3]
-SCRIPT = REPO / "tests" / "ui" / "dashboard.mjs"
-ARTIFACTS = REPO / "build-test" / "ui-artifacts"
-
-pytestmark = pytest.mark.skipif(
-    not (Path("/usr/bin/chromium").exists() and shutil.which("node")
-         and (REPO / "ui" / "node_modules" / "playwright-core").exists()),
-    reason="needs /usr/bin/chromium, node and ui/node_modules (make deps)")
+pytestmark = needs_browser
 
 
 def test_dashboard_follows_the_cluster_ip_to_the_new_leader(testbed, tmp_path):
     vb = VipBed(testbed, tmp_path / "cluster", tls=True)
     leader = vb.start()
     others = [n for n in vb.nodes if n is not leader]
-    config = {"url": f"https://{VIP}:8080/ui/", "username": harness.ADMIN_USER,
-              "password": harness.ADMIN_PASSWORD, "shots": str(ARTIFACTS),
-              "leader_name": leader.name, "names": [n.name for n in vb.nodes]}
-    path = tmp_path / "vip.json"
-    path.write_text(json.dumps(config))
+    path = scenario_config(tmp_path, "vip", f"https://{VIP}:8080/ui/",
+                           leader_name=leader.name, names=[n.name for n in vb.nodes])
     proc = subprocess.Popen(vb.client.argv(["node", SCRIPT, "vip", path]), cwd=REPO,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
