@@ -157,6 +157,10 @@ def test_every_node_answers_the_same_merge_and_names_a_stopped_node(cluster_fact
         metrics = metrics_of(n, step=1)
         assert metrics["unreachable"] == [] and metrics["nodes"] == 3, metrics
         series = [(p["requests"], p["errors_5xx"], p["bytes_out"]) for p in metrics["series"]]
+        # each point's own latency percentiles (its seconds' histograms merged), no histogram
+        for p in metrics["series"]:
+            assert "latency_histogram" not in p, p
+            assert 15.0 <= p["latency_p50_ms"] <= 15.1 and p["latency_p99_ms"] == p["latency_p50_ms"], p
         answers.append((s, [(r["se_name"], r["seq"]) for r in logs["results"]],
                         metrics["requests"], series))
     assert answers[0][0] == {"se_name": "se-a", "records": 30, "first_seq": 1, "last_seq": 30,

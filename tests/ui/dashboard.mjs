@@ -287,7 +287,8 @@ async function ownnode(page) {
   say(`live again via ${config.other_names[0]}`);
 }
 
-// A virtual service's page with traffic: health, the three charts, the totals, and its
+// A virtual service's page with traffic: health, the four charts (requests, throughput,
+// errors, latency), the totals, and its
 // newest log records, filtered by status class.
 async function vs(page) {
   await login(page, config.username, config.password);
@@ -296,7 +297,7 @@ async function vs(page) {
   await until(page, `${config.se_name} in the SE table with its controller node`, (name) => [...document.querySelectorAll("tbody tr")]
     .some((r) => r.textContent.includes(name) && r.textContent.includes("CONNECTED") && /node-\d/.test(r.textContent)), config.se_name);
   await page.click(`a >> text=${config.vs_name}`);
-  await until(page, "three charts drawn", () => document.querySelectorAll(".charts .uplot canvas").length === 3);
+  await until(page, "four charts drawn", () => document.querySelectorAll(".charts .uplot canvas").length === 4);
   const requests = await until(page, "requests counted in the totals", () => {
     const m = /Requests \(5 min\): ([\d,.\s]+)/.exec(document.querySelector(".totals")?.textContent || "");
     const n = m ? Number(m[1].replace(/[^\d]/g, "")) : 0;

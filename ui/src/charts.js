@@ -1,6 +1,6 @@
 // charts.js: one virtual service's page: its one-second charts (uPlot) of requests,
-// throughput and errors with the cluster's events marked on them, its latency percentiles,
-// and its newest access-log records with filters. Data from the analytics API.
+// throughput, errors and latency (p50, p99) with the cluster's events marked on them, its
+// latency percentiles, and its newest access-log records with filters (the analytics API).
 import uPlot from "uplot";
 import { api } from "./api.js";
 import { h, fill, table, fmtTime, fmtNumber, fmtBytes } from "./dom.js";
@@ -42,7 +42,7 @@ function drawMarkers(u) {
 // second with no row counts 0: the SE sends a row for every second it served).
 function columns(series, since, until) {
   const byTime = new Map(series.map((r) => [Math.floor(new Date(r.time).getTime() / 1000), r]));
-  const xs = [], req = [], bin = [], bout = [], e4 = [], e5 = [];
+  const xs = [], req = [], bin = [], bout = [], e4 = [], e5 = [], p50 = [], p99 = [];
   for (let t = since; t <= until; t++) {
     const r = byTime.get(t);
     xs.push(t);
@@ -51,8 +51,10 @@ function columns(series, since, until) {
     bout.push(r ? r.bytes_out : 0);
     e4.push(r ? r.errors_4xx : 0);
     e5.push(r ? r.errors_5xx : 0);
+    p50.push(r && r.latency_p50_ms !== undefined ? r.latency_p50_ms : null);   // no request: no latency
+    p99.push(r && r.latency_p99_ms !== undefined ? r.latency_p99_ms : null);
   }
-  return { req: [xs, req], bytes: [xs, bin, bout], errors: [xs, e4, e5] };
+  return { req: [xs, req], bytes: [xs, bin, bout], errors: [xs, e4, e5], latency: [xs, p50, p99] };
 }
 
 // The page of virtual service UUID; STATE (main.js) gives the events to mark. Returns
@@ -96,11 +98,13 @@ export function vsPage(uuid, state) {
         new uPlot(chart("Requests per second", [["requests", "#2563eb"]], width), data.req, plots),
         new uPlot(chart("Throughput (bytes per second)", [["in", "#059669"], ["out", "#7c3aed"]], width), data.bytes, plots),
         new uPlot(chart("Errors per second", [["4xx", "#d97706"], ["5xx", "#dc2626"]], width), data.errors, plots),
+        new uPlot(chart("Latency (ms)", [["p50", "#0891b2"], ["p99", "#be185d"]], width), data.latency, plots),
       ];
     } else {
       charts[0].setData(data.req);
       charts[1].setData(data.bytes);
       charts[2].setData(data.errors);
+      charts[3].setData(data.latency);
     }
     for (const c of charts) { c.markers = markers; c.redraw(false); }
   }

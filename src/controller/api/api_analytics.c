@@ -313,8 +313,29 @@ static int api_analytics__older(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Replaces POINT's "latency_histogram" (buckets summed over the nodes) by its
+ * "latency_p50_ms" and "latency_p99_ms" (null without requests). */
+static void api_analytics__point_latency(json_t *point)
+{
+    int64_t hist[LATENCY_BUCKETS] = {0}, n = 0;
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(json_object_get(point, "latency_histogram"), k, v) {
+        long b = strtol(k, NULL, 10);
+        if (b >= 0 && b < LATENCY_BUCKETS && json_is_integer(v)) {
+            hist[b] += json_integer_value(v);
+            n += json_integer_value(v);
+        }
+    }
+    json_object_del(point, "latency_histogram");
+    json_object_set_new(point, "latency_p50_ms", api_analytics__quantile(hist, n, 0.50));
+    json_object_set_new(point, "latency_p99_ms", api_analytics__quantile(hist, n, 0.99));
+}
+
 /* The merged POINTS (an object of series points, in the order the parts brought them)
- * into SERIES in time order, each with "time" (RFC 3339) for "time_ms". */
+ * into SERIES in time order, each with "time" (RFC 3339) for "time_ms" and its latency
+ * percentiles for its histogram. */
 static void api_analytics__series_in_order(json_t *points, json_t *series)
 {
     size_t n = json_object_size(points), i = 0;
@@ -331,6 +352,7 @@ static void api_analytics__series_in_order(json_t *points, json_t *series)
         time_format_rfc3339(json_integer_value(json_object_get(sorted[i], "time_ms")), ts);
         json_object_set_new(sorted[i], "time", json_string(ts));
         json_object_del(sorted[i], "time_ms");
+        api_analytics__point_latency(sorted[i]);
         json_array_append(series, sorted[i]);
     }
     free(sorted);
@@ -365,10 +387,13 @@ static json_t *api_analytics__merge_metrics(json_t *parts, const struct api_anal
             json_t *have;
             snprintf(key, sizeof key, "%020lld", (long long)json_integer_value(json_object_get(p, "time_ms")));
             have = json_object_get(points, key);
-            if (have == NULL)
+            if (have == NULL) {
                 json_object_set_new(points, key, json_deep_copy(p));
-            else
+            } else {
                 api_analytics__add_counts(have, p);
+                api_analytics__add_counts(json_object_get(have, "latency_histogram"),
+                                          json_object_get(p, "latency_histogram"));
+            }
         }
     }
     api_analytics__series_in_order(points, series);

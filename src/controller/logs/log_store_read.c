@@ -138,12 +138,28 @@ static void log_store__add_histogram(int64_t *hist, const char *text)
     json_decref(h);
 }
 
-/* A new series point at SLOT_MS, its counts 0. */
+/* Adds the stored histogram TEXT to the point's histogram object INTO ({"BUCKET": count}). */
+static void log_store__add_point_histogram(json_t *into, const char *text)
+{
+    json_t *h = json_loads(text != NULL ? text : "", 0, NULL);
+    const char *key;
+    json_t *count;
+
+    json_object_foreach(h, key, count) {
+        long bucket = strtol(key, NULL, 10);
+        if (bucket >= 0 && bucket < LATENCY_BUCKETS && json_is_integer(count))
+            log_store__add(into, key, json_integer_value(count));
+    }
+    json_decref(h);
+}
+
+/* A new series point at SLOT_MS, its counts 0 and its latency histogram empty. */
 static json_t *log_store__point(int64_t slot_ms)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "time_ms", (json_int_t)slot_ms,
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:{}}", "time_ms", (json_int_t)slot_ms,
                      "requests", (json_int_t)0, "errors_4xx", (json_int_t)0, "errors_5xx",
-                     (json_int_t)0, "bytes_in", (json_int_t)0, "bytes_out", (json_int_t)0);
+                     (json_int_t)0, "bytes_in", (json_int_t)0, "bytes_out", (json_int_t)0,
+                     "latency_histogram");
 }
 
 /* The totals, histogram and series of the metrics rows of ST (stepped through here) into
@@ -179,6 +195,8 @@ static int log_store__sum_metrics(sqlite3_stmt *st, const struct log_store_filte
         log_store__add(point, "bytes_out", bytes_out);
         log_store__add(point, "errors_4xx", sqlite3_column_int64(st, 2 + LOG_STORE_4XX));
         log_store__add(point, "errors_5xx", sqlite3_column_int64(st, 2 + LOG_STORE_5XX));
+        log_store__add_point_histogram(json_object_get(point, "latency_histogram"),
+                                       (const char *)sqlite3_column_text(st, 10));
     }
     for (int b = 0; b < LATENCY_BUCKETS; b++) {
         char bucket[16];

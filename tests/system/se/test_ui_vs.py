@@ -1,6 +1,6 @@
 """Issue 14: a virtual service's page in the dashboard (headless Chromium), with a real SE
 under traffic from a real three-node cluster (TLS on): health UP, the SE with its
-controller node, the three one-second charts, the totals, and the newest log records
+controller node, the four one-second charts, the totals, and the newest log records
 (filtered by status class). tests/ui/dashboard.mjs, scenario "vs"."""
 import requests
 
