@@ -636,9 +636,17 @@ json_t *engine_vs_runtime(struct se_engine *e)
         bool listening = engine__vs_listening(e, vc, &live);
         size_t up = 0, enabled = 0;
         const char *health;
+        json_t *states = json_array();
         for (size_t k = 0; k < pc->n_servers; k++) {
             const struct se_server *s = engine__find_server(e, pc, k);
-            if (s == NULL || !s->cfg.enabled)
+            if (s == NULL)
+                continue;
+            /* each server as its monitor sees it here (UNKNOWN before the first verdict) */
+            json_array_append_new(states, json_pack("{s:s, s:i, s:s}", "ip", s->cfg.ip, "port",
+                                                    s->cfg.port, "state",
+                                                    s->cfg.enabled ? health_state_name(s->state)
+                                                                   : "DISABLED"));
+            if (!s->cfg.enabled)
                 continue;
             enabled++;
             up += s->state != HEALTH_DOWN;
@@ -648,12 +656,13 @@ json_t *engine_vs_runtime(struct se_engine *e)
                  : up < enabled               ? "DEGRADED"
                                               : "UP";
         json_array_append_new(
-            list, json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I}", "uuid",
+            list, json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "uuid",
                             vc->uuid ? json_string(vc->uuid) : json_null(), "name", vc->name,
                             "health", health, "servers_up", (json_int_t)up, "servers",
                             (json_int_t)enabled, "requests",
                             (json_int_t)(live ? live->metrics->requests : 0), "errors",
-                            (json_int_t)(live ? live->metrics->responses[5] : 0)));
+                            (json_int_t)(live ? live->metrics->responses[5] : 0),
+                            "server_states", states));
     }
     return list;
 }

@@ -311,6 +311,12 @@ async function vs(page) {
   await until(page, "the 5xx filter leaving no records", () =>
     (document.querySelector(".vs-page td.empty")?.textContent || "").includes("no records"));
   say("5xx filter: no records");
+  await page.click('nav a[data-page="pools"]');
+  const server = await until(page, "the pool's server UP as its monitor sees it", () => {
+    const el = [...document.querySelectorAll("section.objects[data-type=pool] .server")].find((s) => s.textContent.includes("UP"));
+    return el ? el.dataset.server : null;
+  });
+  say(`pool server ${server}: UP`);
 }
 
 // A phone's screen: nothing wider than the screen, the banner and the nav reachable; and

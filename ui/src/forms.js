@@ -32,7 +32,8 @@ export const OBJECT_FORMS = {
       { key: "health_monitor_refs", label: "Health monitors", kind: "refs", type: "healthmonitor" },
     ],
     columns: [["Algorithm", (o) => (o.lb_algorithm || "").replace("LB_ALGORITHM_", "")],
-      ["Servers", (o) => (o.servers || []).map((s) => h("div", {}, `${s.ip}:${s.port} `, s.enabled === false ? badge("disabled", "idle") : null))],
+      ["Servers", (o, names, live) => (o.servers || []).map((s) => h("div", { class: "server", "data-server": `${s.ip}:${s.port}` }, `${s.ip}:${s.port} `,
+        serverBadge(s, live && live.serverState ? live.serverState(o.uuid, s.ip, s.port) : null)))],
       ["Monitors", (o, names) => (o.health_monitor_refs || []).map((u) => names.get(u) || u).join(", ") || "—"]],
   },
   virtualservice: {
@@ -58,6 +59,17 @@ export const OBJECT_FORMS = {
     columns: [["Key", (o) => (o.public_key || "").slice(0, 40) + "…"]],
   },
 };
+
+const SERVER_KIND = { UP: "good", DEGRADED: "warn", DOWN: "bad", DISABLED: "idle", UNKNOWN: "idle" };
+
+// A server's monitor status as its SEs report it (STATE: {state, up_on, reported_by}, or
+// null when no SE serves a virtual service of its pool).
+function serverBadge(server, state) {
+  if (server.enabled === false) return badge("disabled", "idle");
+  if (!state) return h("span", { class: "muted" }, "no SE reports");
+  const detail = state.reported_by > 1 ? ` (up on ${state.up_on} of ${state.reported_by} SEs)` : "";
+  return badge(state.state + detail, SERVER_KIND[state.state] || "idle");
+}
 
 const RUNTIME_FIELDS = ["uuid", "runtime", "oper_status", "controller_node", "connected_since",
   "last_heartbeat", "se_state", "config_version", "logs"];
@@ -173,7 +185,9 @@ function showError(form, general, err) {
 }
 
 // The page of one type: the list, and for a role that may write, New / Edit / Delete.
-export function objectPage(type, session) {
+// LIVE (optional): {serverState(poolUuid, ip, port)} for what the SEs report; the page's
+// refresh() redraws the list with it (no new request).
+export function objectPage(type, session, live) {
   const spec = OBJECT_FORMS[type];
   const root = h("section", { class: "objects", "data-type": type });
   const formSlot = h("div", { class: "form-slot" });
@@ -181,23 +195,31 @@ export function objectPage(type, session) {
   const message = h("p", { class: "form-error", role: "alert" });
   const writable = canWrite(session);
 
+  let objects = null, names = new Map(), columns = null;
+
+  function draw() {
+    if (objects !== null) fill(listSlot, table(columns, objects, `no ${spec.title.toLowerCase()} yet`));
+  }
+
   async function reload() {
-    let objects, names = new Map();
     try {
-      objects = await listAll(type);
-      for (const other of ["pool", "healthmonitor"]) if (other !== type) for (const o of await listAll(other)) names.set(o.uuid, o.name);
+      const list = await listAll(type);
+      const found = new Map();
+      for (const other of ["pool", "healthmonitor"]) if (other !== type) for (const o of await listAll(other)) found.set(o.uuid, o.name);
+      objects = list;
+      names = found;
     } catch (err) {
       fill(listSlot, h("p", { class: "form-error" }, err.message));
       return;
     }
-    const columns = [{ title: "Name", cell: (o) => h("strong", {}, o.name) },
-      ...spec.columns.map(([title, cell]) => ({ title, cell: (o) => cell(o, names) }))];
+    columns = [{ title: "Name", cell: (o) => h("strong", {}, o.name) },
+      ...spec.columns.map(([title, cell]) => ({ title, cell: (o) => cell(o, names, live) }))];
     if (writable) {
       columns.push({ title: "Actions", cell: (o) => h("span", { class: "row-actions" },
         h("button", { type: "button", onclick: () => open(o), "aria-label": `edit ${o.name}` }, "Edit"),
         h("button", { type: "button", class: "danger", onclick: () => remove(o), "aria-label": `delete ${o.name}` }, "Delete")) });
     }
-    fill(listSlot, table(columns, objects, `no ${spec.title.toLowerCase()} yet`));
+    draw();
   }
 
   async function open(original) {
@@ -229,5 +251,6 @@ export function objectPage(type, session) {
     writable ? h("button", { type: "button", class: "primary", onclick: () => open(null), "data-testid": `new-${type}` }, `New ${type}`) : null),
   message, formSlot, listSlot);
   reload();
+  root.refresh = draw;
   return root;
 }

@@ -121,12 +121,28 @@ function livePage(title, tableOf, configType) {
   };
 }
 
+// A pool's server as the SEs that serve its virtual services see it: the first virtual
+// service of the pool that has a report (they share the pool's monitors), or null.
+function serverState(poolUuid, ip, port) {
+  for (const vs of (state.snapshot && state.snapshot.virtualservices) || []) {
+    if (vs.pool_ref !== poolUuid || !vs.runtime || !vs.runtime.server_states) continue;
+    const s = vs.runtime.server_states.find((x) => x.ip === ip && x.port === port);
+    if (s) return s;
+  }
+  return null;
+}
+
+function poolsPage() {
+  const el = objectPage("pool", state.session, { serverState });
+  return { el, update() { el.refresh(); } };
+}
+
 const PAGES = {
   overview: { label: "Overview", make: overviewPage },
   events: { label: "Events", make: eventsPage },
   se: { label: "Service Engines", make: () => livePage("Service Engines", seTable, "serviceengine") },
   vs: { label: "Virtual services", make: () => livePage("Virtual services", (s) => vsTable(s), "virtualservice") },
-  pools: { label: "Pools", make: () => ({ el: objectPage("pool", state.session) }) },
+  pools: { label: "Pools", make: poolsPage },
   monitors: { label: "Health monitors", make: () => ({ el: objectPage("healthmonitor", state.session) }) },
 };
 

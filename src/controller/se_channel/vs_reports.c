@@ -109,12 +109,69 @@ static int vs_reports__rate(const json_t *now, const json_t *before, int64_t dt_
     return 1;
 }
 
+/* Adds one SE's view of its servers (its entry's "server_states") to MERGED, an object
+ * keyed "ip:port" of {"ip", "port", "reported_by", "up_on", "disabled_on"}. */
+static void vs_reports__add_servers(json_t *merged, const json_t *entry)
+{
+    const json_t *s;
+    size_t i;
+    json_array_foreach(json_object_get(entry, "server_states"), i, s)
+    {
+        const char *ip = json_string_value(json_object_get(s, "ip"));
+        const char *state = json_string_value(json_object_get(s, "state"));
+        json_int_t port = json_integer_value(json_object_get(s, "port"));
+        char key[80];
+        json_t *have;
+        if (ip == NULL || state == NULL || strlen(ip) > 64)
+            continue;
+        snprintf(key, sizeof key, "%s:%lld", ip, (long long)port);
+        have = json_object_get(merged, key);
+        if (have == NULL) {
+            have = json_pack("{s:s, s:I, s:I, s:I, s:I}", "ip", ip, "port", port, "reported_by",
+                             (json_int_t)0, "up_on", (json_int_t)0, "disabled_on", (json_int_t)0);
+            json_object_set_new(merged, key, have);
+        }
+        json_object_set_new(have, "reported_by",
+                            json_integer(json_integer_value(json_object_get(have, "reported_by")) + 1));
+        if (strcmp(state, "UP") == 0)
+            json_object_set_new(have, "up_on",
+                                json_integer(json_integer_value(json_object_get(have, "up_on")) + 1));
+        if (strcmp(state, "DISABLED") == 0)
+            json_object_set_new(have, "disabled_on",
+                                json_integer(json_integer_value(json_object_get(have, "disabled_on")) + 1));
+    }
+}
+
+/* MERGED (vs_reports__add_servers') as the runtime's "server_states": each server with
+ * its "state": UP when every reporting SE sees it up, DOWN when none does, DEGRADED in
+ * between, DISABLED when disabled; and how many SEs reported it and saw it up. */
+static json_t *vs_reports__server_states(json_t *merged)
+{
+    json_t *out = json_array(), *s;
+    const char *key;
+    json_object_foreach(merged, key, s)
+    {
+        json_int_t by = json_integer_value(json_object_get(s, "reported_by"));
+        json_int_t up = json_integer_value(json_object_get(s, "up_on"));
+        json_int_t disabled = json_integer_value(json_object_get(s, "disabled_on"));
+        json_object_set_new(s, "state", json_string(disabled == by ? "DISABLED"
+                                                    : up == by     ? "UP"
+                                                    : up == 0      ? "DOWN"
+                                                                   : "DEGRADED"));
+        json_object_del(s, "disabled_on");
+        json_array_append(out, s);
+    }
+    return out;
+}
+
 json_t *vs_reports_runtime(const struct vs_reports *r, const char *vs_uuid)
 {
+    json_t *servers_merged = json_object();
     unsigned reporting = 0, up = 0, down = 0, disabled = 0, rated = 0;
     json_int_t servers_up = 0, servers = 0;
     double requests = 0, errors = 0;
     const char *health;
+    json_t *out;
 
     for (size_t i = 0; i < r->n; i++) {
         const struct vs_reports__se *se = &r->ses[i];
@@ -128,6 +185,7 @@ json_t *vs_reports_runtime(const struct vs_reports *r, const char *vs_uuid)
         up += strcmp(h, "UP") == 0;
         disabled += strcmp(h, "DISABLED") == 0;
         down += strcmp(h, "DOWN") == 0;
+        vs_reports__add_servers(servers_merged, now);
         servers_up += json_integer_value(json_object_get(now, "servers_up"));
         servers += json_integer_value(json_object_get(now, "servers"));
         before = vs_reports__entry(se->before, vs_uuid);
@@ -135,14 +193,19 @@ json_t *vs_reports_runtime(const struct vs_reports *r, const char *vs_uuid)
             vs_reports__rate(now, before, se->now_ms - se->before_ms, "errors", &errors))
             rated++;
     }
-    if (reporting == 0)
+    if (reporting == 0) {
+        json_decref(servers_merged);
         return NULL;
+    }
     health = up == reporting         ? "UP"
              : disabled == reporting ? "DISABLED"
              : down == reporting     ? "DOWN"
                                      : "DEGRADED";
-    return json_pack("{s:s, s:I, s:I, s:I, s:o, s:o}", "health", health, "service_engines",
-                     (json_int_t)reporting, "servers_up", servers_up, "servers", servers,
-                     "requests_per_s", rated ? json_real(round(requests * 100) / 100) : json_null(),
-                     "errors_per_s", rated ? json_real(round(errors * 100) / 100) : json_null());
+    out = json_pack("{s:s, s:I, s:I, s:I, s:o, s:o, s:o}", "health", health, "service_engines",
+                    (json_int_t)reporting, "servers_up", servers_up, "servers", servers,
+                    "requests_per_s", rated ? json_real(round(requests * 100) / 100) : json_null(),
+                    "errors_per_s", rated ? json_real(round(errors * 100) / 100) : json_null(),
+                    "server_states", vs_reports__server_states(servers_merged));
+    json_decref(servers_merged);
+    return out;
 }

@@ -42,6 +42,9 @@ def test_health_and_rates_from_the_ses_heartbeats_on_every_node(cluster_factory,
             assert rt["health"] == "UP" and rt["service_engines"] == 1, rt
             assert rt["servers_up"] == 1 and rt["servers"] == 1, rt
             assert rt["errors_per_s"] == 0, rt
+            # each server as the SEs' monitors see it
+            assert rt["server_states"] == [{"ip": "127.0.0.1", "port": bed.backend_port,
+                                            "state": "UP", "reported_by": 1, "up_on": 1}], rt
         # the stream's snapshot carries the same runtime
         stream = SseClient(bed.leader)
         try:
@@ -60,6 +63,7 @@ def test_health_and_rates_from_the_ses_heartbeats_on_every_node(cluster_factory,
     assert status == 200, (status, doc)
     for n in bed.cluster.nodes:
         wait_for(lambda n=n: runtime(n, uuid)["health"] == "DOWN", 20, f"{n.label}: DOWN")
+        assert [s["state"] for s in runtime(n, uuid)["server_states"]] == ["DISABLED"]
     se.stop()
     for n in bed.cluster.nodes:
         wait_for(lambda n=n: runtime(n, uuid) is None, 20, f"{n.label}: no SE reports it")
