@@ -192,6 +192,13 @@ async function crud(page) {
   await page.click('form.object-form button[type=submit]');
   await until(page, "ui-pool in the list", () => [...document.querySelectorAll("section.objects tbody tr")].some((r) => r.textContent.includes("ui-pool") && r.textContent.includes("127.0.0.2:9002")));
   say("created ui-pool");
+  await page.click('button[aria-label="edit ui-pool"]');
+  await page.waitForSelector("#f-lb_algorithm");
+  await page.selectOption("#f-lb_algorithm", "LB_ALGORITHM_LEAST_CONNECTIONS");
+  await page.click('form.object-form button[type=submit]');
+  await until(page, "ui-pool listed with its new algorithm", () => [...document.querySelectorAll("section.objects tbody tr")]
+    .some((r) => r.textContent.includes("ui-pool") && r.textContent.includes("LEAST_CONNECTIONS") && r.textContent.includes("127.0.0.2:9002")));
+  say("edited ui-pool (PUT kept its servers)");
   page.once("dialog", (d) => d.accept());
   await page.click('button[aria-label="delete ui-pool"]');
   await until(page, "ui-pool gone from the list", () => ![...document.querySelectorAll("section.objects tbody tr")].some((r) => r.textContent.includes("ui-pool")));
