@@ -1,7 +1,7 @@
 // views.js: what each page of the dashboard shows, drawn from the shared state (main.js)
 // with dom.js. Each view is {title, mount(el, ctx), update(ctx)}: mount builds the parts
 // that stay (filters, forms), update redraws the live parts from ctx.state.
-import { h, fill, table, badge, fmtTime, fmtAgo, fmtDuration, fmtNumber } from "./dom.js";
+import { h, table, badge, fmtTime, fmtAgo, fmtDuration, fmtNumber } from "./dom.js";
 
 export const STATUS_KIND = {
   Ready: "good",
@@ -37,7 +37,6 @@ export function statusStrip(history, now) {
       segments.map(({ item, from, to }) => h("div", {
         class: `seg ${STATUS_KIND[item.status] || "idle"}`,
         role: "listitem",
-        style: null,
         "data-width": ((to - from) / total * 100).toFixed(3),
         title: `${item.status} for ${fmtDuration(to - from)} from ${fmtTime(item.time)}: ${item.reason || ""}`,
       }, h("span", {}, item.status)))),
@@ -103,7 +102,7 @@ export function banner(state, now) {
   const connKind = conn.state === "live" ? "good" : conn.state === "connecting" ? "warn" : "bad";
   if (!snap) {
     return h("div", { class: "banner-row" },
-      h("span", { class: "item" }, "Connection: ", badge(conn.state, connKind, "conn")),
+      h("span", { class: "item", "data-testid": "connection" }, "Connection: ", badge(conn.state, connKind)),
       h("span", { class: "item muted" }, "waiting for the first snapshot"));
   }
   const rt = snap.runtime;
@@ -166,4 +165,3 @@ function detailsText(details) {
   return Object.entries(details).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join("  ");
 }
 
-export { fill };
