@@ -880,7 +880,7 @@ static int objects__validate_serviceengine(struct objects__ctx *c, const json_t 
 {
     static const char *const allowed[] = {"name", "description", "public_key", NULL};
     static const char *const runtime[] = {"uuid", "oper_status", "controller_node", "connected_since",
-                                          "last_heartbeat", "se_state", "config_version", NULL};
+                                          "last_heartbeat", "se_state", "config_version", "logs", NULL};
     char key[OBJ_PUBLIC_KEY_MAX + 1];
     const json_t *v;
     const char *problem;

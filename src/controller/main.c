@@ -617,6 +617,8 @@ static void vigild__on_se_report(void *data, const struct se_session_report *r)
         json_object_set_new(cmd, "state_since", json_integer((json_int_t)r->state_since_ms));
     if (r->missed > 0)
         json_object_set_new(cmd, "missed", json_integer((json_int_t)r->missed));
+    if (r->change == SE_SESSION_UP && r->spooled_logs >= 0)
+        json_object_set_new(cmd, "spooled_logs", json_integer((json_int_t)r->spooled_logs));
     events_submit(d->events, cmd);
 }
 

@@ -431,22 +431,24 @@ static struct ctl_node *controller_link__add(struct controller_link *l, const ch
 
 /* The SE's HEARTBEAT payload (new, the caller's): seq, state, config_version and, with a
  * spool, "logs": what its cap cost this run (the controller raises SE_LOGS_DROPPED once per
- * episode from it). */
+ * episode from it) and how many records wait in it ("spooled"). */
 static json_t *controller_link__heartbeat(const struct controller_link *l, json_t *vs)
 {
     json_t *hb = json_pack("{sIsssI}", "seq", (json_int_t)l->heartbeat_seq, "state",
                            se_state_name(se_state_current(l->p.state)), "config_version",
                            (json_int_t)l->p.config_version(l->p.arg));
     struct log_spool_drops drops;
+    struct log_sink_stats ls = {0};
 
     if (hb != NULL && l->p.spool != NULL) {
         log_spool_drops(l->p.spool, &drops);
+        log_sink_stats(log_spool_sink(l->p.spool), &ls);
         json_object_set_new(hb, "logs",
-                            json_pack("{sIsIsIsIss}", "dropped", (json_int_t)drops.dropped,
+                            json_pack("{sIsIsIsIsssI}", "dropped", (json_int_t)drops.dropped,
                                       "drop_episodes", (json_int_t)drops.episodes,
                                       "episode_dropped", (json_int_t)drops.episode_dropped,
                                       "spool_cap_bytes", (json_int_t)drops.cap_bytes, "run",
-                                      l->run));
+                                      l->run, "spooled", (json_int_t)ls.spooled));
     }
     if (hb != NULL && vs != NULL)
         json_object_set(hb, "vs", vs);

@@ -69,7 +69,7 @@ static void api__decorate(struct api_objects *area, enum obj_type type, json_t *
     json_t *rt;
     const char *uuid = json_string_value(json_object_get(obj, "uuid"));
     int up;
-    struct se_sessions_heard heard = {0, -1};
+    struct se_sessions_heard heard = {0, -1, -1, -1};
     if (type == OBJ_VIRTUALSERVICE && uuid != NULL) {
         /* what the SEs connected here said of it (absent: none serves it, or none said, so
          * that the object is then exactly what was written) */
@@ -96,6 +96,14 @@ static void api__decorate(struct api_objects *area, enum obj_type type, json_t *
     json_object_set_new(obj, "last_heartbeat", api__time_or_null(rt, "last_heartbeat_ms"));
     json_object_set_new(obj, "se_state",
                         rt != NULL ? json_incref(json_object_get(rt, "se_state")) : json_null());
+    /* its log spool's counts as it last told this node (null: never told) */
+    json_object_set_new(obj, "logs", heard.logs_spooled >= 0
+                                         ? json_pack("{s:I, s:I}", "spooled",
+                                                     (json_int_t)heard.logs_spooled, "dropped",
+                                                     (json_int_t)(heard.logs_dropped > 0
+                                                                      ? heard.logs_dropped
+                                                                      : 0))
+                                         : json_null());
     /* what the SE told this node it serves (null: no session to this node) */
     json_object_set_new(obj, "config_version", heard.config_version >= 0
                                                    ? json_integer((json_int_t)heard.config_version)

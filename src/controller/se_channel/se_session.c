@@ -41,6 +41,8 @@ struct se_session {
     struct se_stream logs;    /* its LOGS frames (se_stream.h) */
     struct se_stream metrics; /* its METRICS frames */
     int64_t logs_episodes_reported; /* the SE's drop_episodes last reported from this session */
+    int64_t logs_spooled;   /* the SE's log records waiting in its spool (HELLO, HEARTBEAT), -1: not said */
+    int64_t logs_dropped;   /* what its spool's cap cost it this run (HEARTBEAT), -1: not said */
 };
 
 /* The node checks its sessions this often: each gets a HEARTBEAT every heartbeat_ms of
@@ -355,7 +357,8 @@ static void se_sessions__report(struct se_sessions *p, const struct se_session *
                                 enum se_session_change change, int64_t state_since_ms)
 {
     struct se_session_report r = {change, s->uuid, s->name, s->se_state, s->since_wall_ms,
-                                  state_since_ms, s->silent ? s->miss_limit : 0, {0, 0, 0, 0, ""}};
+                                  state_since_ms, s->silent ? s->miss_limit : 0, {0, 0, 0, 0, ""},
+                                  change == SE_SESSION_UP ? s->logs_spooled : -1};
     if (p->report != NULL)
         p->report(p->report_data, &r);
 }
@@ -410,15 +413,16 @@ static int se_sessions__on_hello(struct se_sessions *p, struct se_session *s, js
 {
     const char *name = NULL, *state = "?", *version = "?";
     json_int_t config_version = 0, state_since = 0, heartbeat_ms = 0, miss_limit = 0;
+    json_int_t spooled = -1;
 
     if (s->welcomed) {
         snprintf(why, len, "a second HELLO");
         return VIGIL_EINVAL;
     }
-    if (json_unpack(hello, "{s:s, s?s, s?I, s?s, s?I, s?I, s?I}", "name", &name, "version",
+    if (json_unpack(hello, "{s:s, s?s, s?I, s?s, s?I, s?I, s?I, s?I}", "name", &name, "version",
                     &version, "config_version", &config_version, "state", &state,
                     "state_since", &state_since, "heartbeat_ms", &heartbeat_ms, "miss_limit",
-                    &miss_limit) != 0) {
+                    &miss_limit, "spooled_logs", &spooled) != 0) {
         snprintf(why, len, "HELLO needs \"name\" (a string), and \"config_version\", "
                  "\"heartbeat_ms\" and \"miss_limit\" numbers");
         return VIGIL_EINVAL;
@@ -448,6 +452,7 @@ static int se_sessions__on_hello(struct se_sessions *p, struct se_session *s, js
     s->last_sent_ms = time_mono_ms();
     s->welcomed = 1;
     s->se_config_version = config_version;
+    s->logs_spooled = spooled >= 0 ? spooled : -1;
     s->since_wall_ms = time_now_ms();
     snprintf(s->se_state, sizeof s->se_state, "%s", strlen(state) < sizeof s->se_state ? state : "?");
     se_sessions__report(p, s, SE_SESSION_UP, state_since);
@@ -487,11 +492,16 @@ static void se_sessions__on_logs_counts(struct se_sessions *p, struct se_session
 {
     const json_t *logs = json_object_get(heartbeat, "logs");
     const json_t *run = json_object_get(logs, "run");
+    const json_t *spooled = json_object_get(logs, "spooled"), *dropped_now = json_object_get(logs, "dropped");
     json_int_t dropped = 0, episodes = 0, episode_dropped = 0, cap = 0;
     char run_text[64] = "";
     struct se_session_report r = {SE_SESSION_LOGS_DROPPED, s->uuid, s->name, s->se_state,
-                                  s->since_wall_ms, 0, 0, {0, 0, 0, 0, ""}};
+                                  s->since_wall_ms, 0, 0, {0, 0, 0, 0, ""}, -1};
 
+    if (json_is_integer(spooled) && json_integer_value(spooled) >= 0)
+        s->logs_spooled = json_integer_value(spooled);
+    if (json_is_integer(dropped_now) && json_integer_value(dropped_now) >= 0)
+        s->logs_dropped = json_integer_value(dropped_now);
     if (!json_is_object(logs) ||
         json_unpack((json_t *)logs, "{s:I, s:I, s?I, s?I}", "dropped", &dropped, "drop_episodes",
                     &episodes, "episode_dropped", &episode_dropped, "spool_cap_bytes", &cap) != 0 ||
@@ -595,6 +605,7 @@ static void *se_sessions__on_open(void *data, struct ssh_server_session *link, c
     snprintf(s->uuid, sizeof s->uuid, "%s", uuid);
     s->last_heard_ms = time_mono_ms();
     s->heartbeat_ms = p->heartbeat_ms;
+    s->logs_spooled = s->logs_dropped = -1;
     s->miss_limit = p->miss_limit;
     se_stream_init(&s->logs, SE_STREAM_LOGS, link, s->uuid, s->name);
     se_stream_init(&s->metrics, SE_STREAM_METRICS, link, s->uuid, s->name);
@@ -739,6 +750,7 @@ void se_sessions_heard(const struct se_sessions *sessions, const char *uuid,
 {
     out->last_heard_ms = 0;
     out->config_version = -1;
+    out->logs_spooled = out->logs_dropped = -1;
     for (const struct se_session *s = sessions->list; s != NULL; s = s->next) {
         if (!s->welcomed || strcmp(s->uuid, uuid) != 0)
             continue;
@@ -746,6 +758,11 @@ void se_sessions_heard(const struct se_sessions *sessions, const char *uuid,
             out->last_heard_ms = s->last_heard_wall_ms;
         if (s->se_config_version > out->config_version)
             out->config_version = s->se_config_version;
+        if (s->last_heard_wall_ms >= out->last_heard_ms && s->logs_spooled >= 0) {
+            /* the counts of the session heard from last: the newest */
+            out->logs_spooled = s->logs_spooled;
+            out->logs_dropped = s->logs_dropped;
+        }
     }
 }
 

@@ -107,6 +107,7 @@ struct se_session_report {
         int64_t dropped, episode, episode_dropped, spool_cap_bytes;
         const char *run;     /* the SE's run as its HEARTBEAT names it ("" when it does not) */
     } logs;
+    int64_t spooled_logs;    /* UP: the log records the SE had spooled at its HELLO (-1: not said) */
 };
 
 /* CB(DATA, report) is called on the loop thread for every change of every session, from
@@ -117,10 +118,13 @@ void se_sessions_set_reporter(struct se_sessions *sessions, se_sessions_report_c
 
 /* What this node heard from SE UUID on its sessions past HELLO: the latest time (epoch ms)
  * it heard anything (0: no such session), and the config_version the SE last said it serves
- * (HELLO, HEARTBEAT, CONFIG_ACK), the highest over its sessions here (-1: no such session). */
+ * (HELLO, HEARTBEAT, CONFIG_ACK), the highest over its sessions here (-1: no such session),
+ * and its log spool's counts (records waiting, records dropped by the cap this run) as the
+ * session heard from last said them (-1: not said). */
 struct se_sessions_heard {
     int64_t last_heard_ms;
     int64_t config_version;
+    int64_t logs_spooled, logs_dropped; /* its log spool's counts as last said (-1: never) */
 };
 void se_sessions_heard(const struct se_sessions *sessions, const char *uuid,
                        struct se_sessions_heard *out);

@@ -23,6 +23,7 @@ struct store_se__report {
     const char *se_state; /* NULL: not said */
     json_int_t node, since, time, missed;
     json_int_t state_since; /* when the SE entered se_state (its clock), 0: not said */
+    json_int_t spooled_logs; /* up: the log records it had spooled at HELLO, 0: not said */
     char name[160];     /* the SE's object name */
 };
 
@@ -78,9 +79,9 @@ static int store_se__state(struct store_db *db, const struct store_se__report *r
         time_format_rfc3339(r->time, until);
         snprintf(tag, sizeof tag, "%lld", (long long)since);
         err = store_se__event(db, r, "SE_HEADLESS_RECOVERED", tag, "ran headless and reconnected",
-                              json_pack("{s:s, s:s, s:s, s:i}", "se_name", r->name,
+                              json_pack("{s:s, s:s, s:s, s:I}", "se_name", r->name,
                                         "headless_since", from, "headless_until", until,
-                                        "spooled_logs", 0));
+                                        "spooled_logs", r->spooled_logs));
         headless_since = since;
     } else if (strcmp(r->se_state, STORE_SE__HEADLESS) != 0) {
         headless_since = 0;
@@ -166,10 +167,10 @@ int store_se_session(struct store_db *db, json_t *cmd, struct store_result *res)
     struct store_se__report r = {0};
     char *name;
 
-    if (json_unpack(cmd, "{s:s, s:s, s:I, s:I, s:I, s?s, s?I, s?I}", "uuid", &r.uuid, "change",
-                    &r.change, "node", &r.node, "since", &r.since, "time", &r.time,
+    if (json_unpack(cmd, "{s:s, s:s, s:I, s:I, s:I, s?s, s?I, s?I, s?I}", "uuid", &r.uuid,
+                    "change", &r.change, "node", &r.node, "since", &r.since, "time", &r.time,
                     "se_state", &r.se_state, "missed", &r.missed, "state_since",
-                    &r.state_since) != 0)
+                    &r.state_since, "spooled_logs", &r.spooled_logs) != 0)
         return VIGIL_EINVAL;
     res->outcome = STORE_OK;
     name = store_db_text(db, "SELECT name FROM objects WHERE type=? AND uuid=?",
