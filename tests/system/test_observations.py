@@ -5,7 +5,13 @@ they are sent to the leader as groups ("observations" commands, store.h), not on
 entry each, and every one of them is recorded exactly once.
 """
 
+import time
+
+import pytest
+
 import harness
+from cluster_helpers import (INACTIVE, events, events_of, now_ms, three_nodes, wait_events,
+                             wait_node_state, wait_same_events, wait_stable)
 from harness import wait_until
 from test_auth import call, login
 
@@ -77,3 +83,47 @@ def test_internal_observations_are_checked_command_by_command(cluster_factory):
     assert status == 400 and "not an internal command" in doc["error"], (status, doc)
     status, doc = node.api.post("/api/internal/command", {"op": "observations", "cmds": []})
     assert status == 400, (status, doc)
+
+
+@pytest.mark.parametrize("role", ["follower", "leader"])
+def test_a_paused_node_does_not_report_that_the_others_left(cluster_factory, role):
+    """A node stopped (SIGSTOP) past the peers' window and continued: the silence was its
+    own, so on resuming it reports no CONTROLLER_NODE_LEFT / JOINED of the others (and a
+    paused leader no status changes of its own view) - it used to, from the stale timers
+    it ran first (a fault-campaign run, seed 268879, recorded such a leader's
+    CLUSTER_STATUS_CHANGED pair twice in one millisecond). Its own leaving and return are
+    recorded by the others, once each."""
+    cluster = three_nodes(cluster_factory)
+    leader = cluster.leader()
+    paused = leader if role == "leader" else cluster.followers()[0]
+    others = [n for n in cluster.nodes if n is not paused]
+    t0 = now_ms()
+    paused.pause()
+    try:
+        wait_node_state(others, paused.id, INACTIVE, timeout=20)
+        time.sleep(0.5)   # well past the window the peers give an answer (2 election timeouts)
+        seen_before = paused.stderr_path.read_text(errors="replace").count("\n")
+    finally:
+        paused.resume()
+    resumed = now_ms()
+    wait_stable(cluster, timeout=30)
+    evs = wait_events(others[0], lambda evs: events_of(evs, "CONTROLLER_NODE_JOINED", t0,
+                                                       node_name=paused.name), 20,
+                      f"node {paused.id}'s return recorded")
+    wait_same_events(cluster.nodes, timeout=20)
+    evs = events(others[0])
+    left = events_of(evs, "CONTROLLER_NODE_LEFT", t0)
+    assert [e["event_details"]["node_name"] for e in left] == [paused.name], left
+    joined = events_of(evs, "CONTROLLER_NODE_JOINED", t0)
+    assert [e["event_details"]["node_name"] for e in joined] == [paused.name], joined
+    # the paused node knew the silence was its own: it gave the others a new window and
+    # declared none of them unreachable (it used to, at once, from its stale timers)
+    after = paused.stderr_path.read_text(errors="replace").split("\n")[seen_before:]
+    assert any("peers: this node's loop stalled" in line for line in after), after[:20]
+    assert not [line for line in after if "peers: node" in line and "is unreachable" in line], after[:20]
+    # nothing the paused node saw of its own stale view after it resumed: every status
+    # change recorded since names a leader the others elected
+    stale = [e for e in events_of(evs, "CLUSTER_STATUS_CHANGED", resumed - 50)
+             if "rejoined" in (e["event_details"].get("reason") or "")
+             and any(o.name in e["event_details"]["reason"] for o in others)]
+    assert stale == [], stale

@@ -28,6 +28,8 @@ struct peers {
     int closing;
     int polls_in_flight;
     json_t *known_nodes; /* fallback node records (see peers_set_known_nodes) */
+    int64_t last_tick_ms;  /* monotonic time of the last poll round (0: none yet) */
+    int64_t grace_until_ms; /* until then nobody is declared unreachable (after a stall) */
 };
 
 struct peers__poll {
@@ -198,6 +200,17 @@ static void peers__on_timer(uv_timer_t *t)
     }
     for (unsigned i = 0; i < p->n; i++)
         json_decref(p->states[i].report);
+    /* This node's own loop stalled past the window (SIGSTOP, a starved or frozen host): the
+     * silence was its own, not the peers'. Declaring them unreachable now would report
+     * each of them leaving and joining again (and a deposed leader's status moves) within
+     * a millisecond, from stale timers; they get a whole window to answer again instead. */
+    if (p->last_tick_ms != 0 && now - p->last_tick_ms > (int64_t)p->window_ms) {
+        vlog_warn("peers: this node's loop stalled for %lld ms: its peers get %u ms to answer "
+                  "before any counts as unreachable", (long long)(now - p->last_tick_ms),
+                  p->window_ms);
+        p->grace_until_ms = now + p->window_ms;
+    }
+    p->last_tick_ms = now;
     memcpy(p->states, next, sizeof next);
     memcpy(p->in_flight, next_in_flight, sizeof next_in_flight);
     p->n = m;
@@ -208,7 +221,8 @@ static void peers__on_timer(uv_timer_t *t)
         const char *headers[2] = {p->header != NULL && p->header[0] ? p->header : NULL, NULL};
         struct peers__poll *poll;
 
-        if (s->last_ok_ms != 0 && now - s->last_ok_ms > (int64_t)p->window_ms)
+        if (s->last_ok_ms != 0 && now - s->last_ok_ms > (int64_t)p->window_ms &&
+            now >= p->grace_until_ms)
             peers__set_reachable(p, s, false, s->boot);
         s->known = peers__api_address(p, s->id, addr, sizeof addr);
         if (!s->known || p->in_flight[i])
