@@ -759,6 +759,10 @@ fail:
 /* virtualservice                                                                        */
 
 static const char *const objects__applications[] = {"http", "tcp", NULL};
+/* What the SE does with a request's X-Forwarded-For: "replace" (the default, for an SE at
+ * the edge: the client's own header is dropped, so it cannot forge the chain) or "append"
+ * (behind a proxy the operator trusts: its chain is kept and the client's address added). */
+static const char *const objects__xff_modes[] = {"replace", "append", NULL};
 
 static int objects__copy_services(struct objects__ctx *c, const json_t *in, json_t *out)
 {
@@ -816,10 +820,11 @@ static int objects__validate_virtualservice(struct objects__ctx *c, const json_t
                                             json_t *out)
 {
     static const char *const allowed[] = {"name", "description", "enabled", "vip", "services",
-                                          "application", "pool_ref", "se_refs", NULL};
+                                          "application", "pool_ref", "se_refs",
+                                          "x_forwarded_for", NULL};
     /* what a GET shows besides the config: a client may PUT it back as it got it */
     static const char *const runtime[] = {"uuid", "runtime", NULL};
-    const char *application;
+    const char *application, *xff;
     uint32_t vip;
 
     if (objects__check_keys(c, in, "", allowed, runtime) != 0 ||
@@ -829,6 +834,8 @@ static int objects__validate_virtualservice(struct objects__ctx *c, const json_t
         objects__copy_services(c, in, out) != 0 ||
         objects__copy_enum(c, in, out, "application", objects__applications, "http",
                            &application) != 0 ||
+        objects__copy_enum(c, in, out, "x_forwarded_for", objects__xff_modes, "replace",
+                           &xff) != 0 ||
         objects__copy_ref(c, in, out, "pool_ref") != 0 ||
         objects__copy_ref_array(c, in, out, "se_refs", OBJ_VS_SE_REFS_MAX) != 0)
         return -1;

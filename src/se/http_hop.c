@@ -196,3 +196,49 @@ int http_hop_absolute(const char *t, size_t len, struct http_hop_span *authority
     *path_off = (uint32_t)end;
     return 1;
 }
+
+unsigned http_hop_take(char *head, uint32_t *len, uint32_t from, const char *name,
+                       char *values, size_t cap, struct http_hop_span *track)
+{
+    struct http_hop__line l;
+    uint32_t at, out = from;
+    size_t used = 0;
+    unsigned taken = 0;
+
+    if (cap > 0)
+        values[0] = '\0';
+    for (at = from; http_hop__line_at(head, *len, at, &l); at = l.end) {
+        bool tracked = track != NULL && track->len > 0 && track->off >= l.start &&
+                       track->off < l.end;
+        if (http_hop__is(head + l.start, l.name_len, name)) {
+            uint32_t n = l.value_len;
+            while (n > 0 && (head[l.value_off + n - 1] == ' ' || head[l.value_off + n - 1] == '\t'))
+                n--;
+            if (n > 0 && used + (used ? 2 : 0) + n < cap) {
+                if (used) {
+                    memcpy(values + used, ", ", 2);
+                    used += 2;
+                }
+                memcpy(values + used, head + l.value_off, n);
+                used += n;
+                values[used] = '\0';
+            }
+            if (tracked)
+                track->off = track->len = 0;
+            taken++;
+            continue;
+        }
+        if (tracked)
+            track->off -= at - out;
+        if (out != at)
+            memmove(head + out, head + at, l.end - at);
+        out += l.end - at;
+    }
+    if (at < *len) {
+        memmove(head + out, head + at, *len - at);
+        out += *len - at;
+    }
+    *len = out;
+    head[out] = '\0';
+    return taken;
+}

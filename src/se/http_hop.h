@@ -43,6 +43,14 @@ enum http_hop_flags {
 int http_hop_strip(char *head, uint32_t *len, uint32_t from, unsigned flags,
                    struct http_hop_span *track);
 
+/* Removes, in place, every header line of HEAD[FROM, *LEN) named NAME (case-insensitive),
+ * and writes their values into VALUES (CAP bytes, at least *LEN + 1 fits them all), each
+ * without its surrounding spaces and tabs, in order, joined by ", " (empty values
+ * skipped), NUL-terminated ("" when none). TRACK as for http_hop_strip. Returns how many
+ * lines went. */
+unsigned http_hop_take(char *head, uint32_t *len, uint32_t from, const char *name,
+                       char *values, size_t cap, struct http_hop_span *track);
+
 /* Whether V (LEN bytes, may be 0) is a valid Host value or authority: uri-host [":" port]
  * of RFC 3986 characters (reg-name, IPv4, [IP-literal]); no userinfo, path, space or
  * control byte. */

@@ -450,6 +450,21 @@ enum http_msg_event http_msg_feed(struct http_msg *m, const char *data, size_t l
     return m->phase == HTTP_MSG_PHASE_DONE ? HTTP_MSG_COMPLETE : HTTP_MSG_NEED_MORE;
 }
 
+char *http_msg_take_header(struct http_msg *m, const char *name)
+{
+    char *values = malloc((size_t)m->head_len + 1);
+    struct http_hop_span key = {m->key_off, m->key_len};
+
+    if (values == NULL)
+        return NULL;
+    (void)http_hop_take(m->head, &m->head_len, m->fields_off, name, values,
+                        (size_t)m->head_len + 1, &key);
+    m->key_off = key.off;
+    m->key_len = key.len;
+    m->host_off = m->host_len = 0; /* read only while the head is checked, before this */
+    return values;
+}
+
 int http_msg_head_append(struct http_msg *m, const char *text, size_t len)
 {
     return http_msg__put(m, text, len) == 0 ? 0 : VIGIL_ENOMEM;

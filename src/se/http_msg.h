@@ -85,6 +85,12 @@ void http_msg_release(struct http_msg *m);
 enum http_msg_event http_msg_feed(struct http_msg *m, const char *data, size_t len,
                                   size_t *consumed, const char **body, size_t *body_len);
 
+/* After the head: removes every header line named NAME (case-insensitive) from the
+ * rebuilt head and returns their values joined by ", " (http_hop_take), a new string the
+ * caller frees ("" when none), or NULL when out of memory (the head is then unchanged).
+ * The key header's span follows the move (gone with its line). */
+char *http_msg_take_header(struct http_msg *m, const char *name);
+
 /* Appends LEN bytes of TEXT to the rebuilt head (after HEAD_DONE, before http_msg_head_end).
  * Returns 0 or VIGIL_ENOMEM. */
 int http_msg_head_append(struct http_msg *m, const char *text, size_t len);

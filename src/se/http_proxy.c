@@ -546,7 +546,7 @@ static int hp__client_request_head(struct hp_client *c)
 {
     struct se_listener *l = c->listener;
     http_parser *p = &c->req.parser;
-    char line[64];
+    char *chain, *line;
     int n;
 
     if (l->closed || l->vs == NULL) {
@@ -566,11 +566,23 @@ static int hp__client_request_head(struct hp_client *c)
         hp__client_error(c, 501, METRICS_ERR_CLIENT);
         return -1;
     }
-    n = snprintf(line, sizeof line, "X-Forwarded-For: %s\r\n", c->peer_ip);
-    if (http_msg_head_append(&c->req, line, (size_t)n) != 0 || http_msg_head_end(&c->req) != 0) {
+    /* X-Forwarded-For: the client's own lines go; with "append" (a trusted proxy in front)
+     * their chain is kept and the client's address added, else ("replace", the default at
+     * the edge) the backend gets the client's address only, which it cannot forge. */
+    chain = http_msg_take_header(&c->req, "x-forwarded-for");
+    line = chain == NULL ? NULL : malloc(strlen(chain) + sizeof c->peer_ip + 24);
+    n = line == NULL ? -1
+        : c->vs->cfg->xff_append && chain[0] != '\0'
+            ? sprintf(line, "X-Forwarded-For: %s, %s\r\n", chain, c->peer_ip)
+            : sprintf(line, "X-Forwarded-For: %s\r\n", c->peer_ip);
+    free(chain);
+    if (n < 0 || http_msg_head_append(&c->req, line, (size_t)n) != 0 ||
+        http_msg_head_end(&c->req) != 0) {
+        free(line);
         hp__client_close(c);
         return -1;
     }
+    free(line);
     http_msg_release(&c->resp);
     http_msg_init(&c->resp, HTTP_RESPONSE, engine_limits(c->engine)->head_limit);
     c->resp.no_body = p->method == HTTP_HEAD;

@@ -283,6 +283,8 @@ static int se_config__vs(struct se_vs_config *v, json_t *o, json_t *pools, char 
     v->uuid = se_config__dup(o, "uuid");
     v->enabled = !json_is_false(json_object_get(o, "enabled"));
     v->app = app && strcmp(app, "tcp") == 0 ? SE_APP_TCP : SE_APP_HTTP;
+    v->xff_append = json_is_string(json_object_get(o, "x_forwarded_for")) &&
+                    strcmp(json_string_value(json_object_get(o, "x_forwarded_for")), "append") == 0;
     v->n_ports = json_array_size(services);
     v->ports = calloc(v->n_ports ? v->n_ports : 1, sizeof *v->ports);
     if (v->name == NULL || v->ports == NULL) {

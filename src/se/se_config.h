@@ -61,6 +61,7 @@ struct se_vs_config {
     size_t n_ports;
     uint16_t *ports;
     enum se_app app;
+    bool xff_append;        /* x_forwarded_for "append": keep the client's chain (else replace) */
     size_t pool;            /* index into the generation's pools */
 };
 

@@ -480,15 +480,18 @@ static void test_virtualservice_good(void **state)
              " \"services\": [{\"port\": 10080}], \"pool_ref\": \"" UUID_A "\"}");
     assert_json(o, "{\"name\": \"vs\", \"enabled\": true, \"vip\": \"127.0.0.1\","
                    " \"services\": [{\"port\": 10080}], \"application\": \"http\","
+                   " \"x_forwarded_for\": \"replace\","
                    " \"pool_ref\": \"" UUID_A "\", \"se_refs\": []}");
     json_decref(o);
 
     o = good(OBJ_VIRTUALSERVICE, 0,
              "{\"name\": \"vs2\", \"description\": \"\", \"enabled\": false, \"vip\": \"0.0.0.0\","
              " \"services\": [{\"port\": 1}, {\"port\": 65535}], \"application\": \"tcp\","
+             " \"x_forwarded_for\": \"append\","
              " \"pool_ref\": \"" UUID_A "\", \"se_refs\": [\"" UUID_B "\", \"" UUID_C "\"]}");
     assert_json(o, "{\"name\": \"vs2\", \"description\": \"\", \"enabled\": false, \"vip\": \"0.0.0.0\","
                    " \"services\": [{\"port\": 1}, {\"port\": 65535}], \"application\": \"tcp\","
+                   " \"x_forwarded_for\": \"append\","
                    " \"pool_ref\": \"" UUID_A "\", \"se_refs\": [\"" UUID_B "\", \"" UUID_C "\"]}");
     json_decref(o);
 
@@ -525,6 +528,7 @@ static void test_virtualservice_bad(void **state)
         {"{\"name\": \"v\", \"vip\": \"127.0.0.1\", \"services\": [{\"port\": 80}], \"enabled\": \"true\"" VS_OK_POOL "}", "enabled: must be true or false"},
         {"{\"name\": \"v\", \"vip\": \"127.0.0.1\", \"services\": [{\"port\": 80}], \"application\": \"https\"" VS_OK_POOL "}", "application: must be one of http, tcp"},
         {"{\"name\": \"v\", \"vip\": \"127.0.0.1\", \"services\": [{\"port\": 80}], \"application\": \"HTTP\"" VS_OK_POOL "}", "application: must be one of http, tcp"},
+        {"{\"name\": \"v\", \"vip\": \"127.0.0.1\", \"services\": [{\"port\": 80}], \"x_forwarded_for\": \"keep\"" VS_OK_POOL "}", "x_forwarded_for: must be one of replace, append"},
         {"{\"name\": \"v\", \"vip\": \"127.0.0.1\", \"services\": [{\"port\": 80}], \"pool_ref\": \"web\"}", "pool_ref: must be a uuid"},
         {"{\"name\": \"v\", \"vip\": \"127.0.0.1\", \"services\": [{\"port\": 80}], \"pool_ref\": [\"" UUID_A "\"]}", "pool_ref: must be a uuid"},
         {"{\"name\": \"v\", \"vip\": \"127.0.0.1\", \"services\": [{\"port\": 80}], \"pool_ref\": null}", "pool_ref: must be a uuid"},

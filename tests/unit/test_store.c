@@ -293,7 +293,8 @@ static void test_create_every_type(void **state)
          "{\"uuid\": \"" SE1 "\", \"name\": \"se-1\", \"public_key\": \"" KEY "\"}"},
         {OBJ_VIRTUALSERVICE, VS1, "vs1", VS_BODY("vs1", P1, "\"" SE1 "\""),
          "{\"uuid\": \"" VS1 "\", \"name\": \"vs1\", \"enabled\": true, \"vip\": \"127.0.0.1\","
-         " \"services\": [{\"port\": 10080}], \"application\": \"http\", \"pool_ref\": \"" P1 "\","
+         " \"services\": [{\"port\": 10080}], \"application\": \"http\","
+         " \"x_forwarded_for\": \"replace\", \"pool_ref\": \"" P1 "\","
          " \"se_refs\": [\"" SE1 "\"]}"},
     };
 
@@ -926,6 +927,16 @@ static void test_presence(void **state)
     assert_int_equal(count(s, "CONTROLLER_NODE_LEFT"), 2);
     assert_int_equal(count(s, "CONTROLLER_NODE_JOINED"), 3);
 
+    /* A leave that comes again after the rejoin another observer reported (an outbox's
+     * resend, or a late observer): older than the rejoin, so no move, not a second leave;
+     * a join older than a recorded leave neither. A newer leave is one. */
+    presence(s, 0, 3, "boot-p", T0 + 31, "CLUSTER_FOLLOWER");
+    assert_int_equal(count(s, "CONTROLLER_NODE_LEFT"), 2);
+    presence(s, 0, 3, "boot-p", T0 + 35, "CLUSTER_FOLLOWER");
+    assert_int_equal(count(s, "CONTROLLER_NODE_LEFT"), 3);
+    presence(s, 1, 3, "boot-p", T0 + 33, "CLUSTER_FOLLOWER");
+    assert_int_equal(count(s, "CONTROLLER_NODE_JOINED"), 3);
+
     /* A node that never registered: named by its id, no ip. */
     presence(s, 1, 7, "x", T0 + 40, "CLUSTER_FOLLOWER");
     presence(s, 0, 7, "x", T0 + 41, "CLUSTER_FOLLOWER");
@@ -941,7 +952,7 @@ static void test_presence(void **state)
     }
     /* A node whose first report is a leave: nothing. */
     presence(s, 0, 8, "y", T0 + 50, "CLUSTER_FOLLOWER");
-    assert_int_equal(count(s, "CONTROLLER_NODE_LEFT"), 3);
+    assert_int_equal(count(s, "CONTROLLER_NODE_LEFT"), 4);
 }
 
 /* The same incarnation partitioned away twice leaves twice and rejoins twice. */

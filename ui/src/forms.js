@@ -44,6 +44,7 @@ export const OBJECT_FORMS = {
       { key: "vip", label: "Address", kind: "text", initial: "127.0.0.1" },
       { key: "services", label: "Ports (comma separated)", kind: "ports" },
       { key: "application", label: "Application", kind: "select", options: ["http", "tcp"] },
+      { key: "x_forwarded_for", label: "X-Forwarded-For (replace: the client's own is dropped; append: behind a trusted proxy)", kind: "select", options: ["replace", "append"] },
       { key: "pool_ref", label: "Pool", kind: "ref", type: "pool" },
       { key: "se_refs", label: "Service Engines (none: every SE)", kind: "refs", type: "serviceengine", optional: true },
     ],

@@ -38,7 +38,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Backend", self.name)
-        self.send_header("X-Seen-XFF", self.headers.get("X-Forwarded-For", ""))
+        xff = self.headers.get_all("X-Forwarded-For") or []
+        self.send_header("X-Seen-XFF", ", ".join(xff))
+        self.send_header("X-Seen-XFF-Lines", str(len(xff)))
         for k, v in extra:
             self.send_header(k, v)
         self.end_headers()

@@ -61,6 +61,43 @@ def test_round_robin_spreads_evenly_and_adds_xff(procs, make_se):
     assert seen == {"b1": 10, "b2": 10}
 
 
+def test_x_forwarded_for_replaced_by_default_appended_by_choice(procs, make_se):
+    """Issue 17 item 5: a virtual service's x_forwarded_for. By default ("replace", the safe
+    choice at the edge) the backend sees one X-Forwarded-For line with the client's address
+    only, whatever the client sent (it cannot forge the chain); with "append" (a trusted
+    proxy in front) the client's chain is kept, in one line, with the client's address
+    added. The old SE kept the client's lines and added its own: two lines, the forged
+    one first."""
+    b1 = procs.backend("http", free_port(), "b1")
+    edge, behind = free_port(), free_port()
+    cfg = http_config([b1.port], edge, name="edge")
+    cfg["virtualservice"].append({"name": "behind", "vip": "127.0.0.1",
+                                  "services": [{"port": behind}], "pool_ref": "pool-a",
+                                  "x_forwarded_for": "append"})
+    make_se(cfg)
+    forged = [("X-Forwarded-For", "6.6.6.6"), ("x-forwarded-for", " 10.0.0.1 , 10.0.0.2 ")]
+
+    def seen(port, headers):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers)
+            s.sendall(f"GET /xff HTTP/1.1\r\nHost: x\r\n{head}Connection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        lines = data.split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+        fields = dict(l.split(": ", 1) for l in lines[1:])
+        assert lines[0].startswith("HTTP/1.1 200"), lines
+        return fields["X-Seen-XFF"], fields["X-Seen-XFF-Lines"]
+
+    assert seen(edge, []) == ("127.0.0.1", "1")
+    assert seen(edge, forged) == ("127.0.0.1", "1")
+    assert seen(behind, []) == ("127.0.0.1", "1")
+    assert seen(behind, forged) == ("6.6.6.6, 10.0.0.1 , 10.0.0.2, 127.0.0.1", "1")
+
+
 def test_keep_alive_reuses_server_connections(procs, make_se):
     b1 = procs.backend("http", free_port(), "b1")
     vs = free_port()
