@@ -151,6 +151,14 @@ static int store_events__presence(struct store_db *db, json_t *cmd, int joined,
     }
     store_db_release(db, st);
 
+    /* An observation of this incarnation no newer than its last recorded move is no move:
+     * an observer's report that came late (it waited for quorum, or was sent again after
+     * an unknown outcome) after another observer's report of the move back. Without this,
+     * a leave observed, then a rejoin, then that leave again recorded the leave twice
+     * (fault campaign seed 268886, 20% packet loss on every node). */
+    if (have && strcmp(old_boot, boot) == 0 && time_ms <= since_ms &&
+        (joined ? !present : present))
+        return 0;
     if (joined) {
         /* Same incarnation still present: nothing happened. */
         if (have && present && strcmp(old_boot, boot) == 0)
