@@ -73,6 +73,7 @@ struct hp_client {
     bool logged;
     bool client_eof;              /* the client half-closed after its request */
     bool resp_head_pending;       /* the rebuilt response head waits to go with the body */
+    char failure[128];            /* why this exchange failed, for its log record ("": none) */
     int pending_writes;
     int status;
     char peer_ip[16];
@@ -305,6 +306,7 @@ static void hp__client_log(struct hp_client *c)
     r.bytes_out = c->bytes_out;
     r.total_ms = (double)(now - c->start_ns) / 1e6;
     r.server_ms = c->server_head_ns ? (double)(c->server_head_ns - c->server_start_ns) / 1e6 : -1;
+    r.error = c->failure;
     engine_log(c->engine, &r);
     metrics_vs_record(vs->metrics, c->status, r.total_ms, c->bytes_in, c->bytes_out);
 }
@@ -596,6 +598,7 @@ static void hp__client_begin_request(struct hp_client *c)
     c->server_start_ns = c->server_head_ns = 0;
     c->bytes_in = c->bytes_out = 0;
     c->status = 0;
+    c->failure[0] = '\0';
     c->retries = 0;
     c->req_done = false;
     c->resp_head_sent = false;
@@ -784,6 +787,33 @@ static int hp__client_response_head(struct hp_client *c)
     return 0;
 }
 
+/* The server's response is malformed (http_msg refused it: a bad or huge chunk size, a
+ * trailer or head over the limit, bad syntax): the connection is not reused, the log
+ * record says why, and the client gets 502 when nothing of the answer has gone to it yet
+ * (the head still waits for its first body bytes), else a clean close (a chunked answer
+ * then lacks its last chunk, so the client knows it is cut). */
+static void hp__server_malformed(struct hp_client *c, struct http_server_conn *s)
+{
+    const http_parser *p = &c->resp.parser;
+    s->dirty = true;
+    snprintf(c->failure, sizeof c->failure, "malformed response from the server: %s",
+             c->resp.error == HTTP_MSG_ERR_TOO_LARGE ? "head over the size limit"
+             : c->resp.error == HTTP_MSG_ERR_NOMEM   ? "out of memory"
+             : HTTP_PARSER_ERRNO(p) != HPE_OK        ? http_errno_description(HTTP_PARSER_ERRNO(p))
+                                                     : "bad framing");
+    if (c->resp_head_pending) {
+        c->resp_head_pending = false; /* never sent: this answer replaces it */
+        c->resp_head_sent = false;
+    }
+    if (!c->resp_head_sent) {
+        hp__client_error(c, 502, METRICS_ERR_SERVER);
+        return;
+    }
+    if (c->vs != NULL)
+        c->vs->metrics->errors[METRICS_ERR_SERVER]++;
+    hp__client_close(c);
+}
+
 static void hp__server_input(struct http_server_conn *s, const char *data, size_t len)
 {
     struct hp_client *c = s->owner;
@@ -798,8 +828,7 @@ static void hp__server_input(struct http_server_conn *s, const char *data, size_
             ev = http_msg_feed(&c->resp, data + off, len - off, &n, &body, &blen);
             off += n;
             if (ev == HTTP_MSG_ERROR) {
-                s->dirty = true;
-                hp__client_error(c, 502, METRICS_ERR_SERVER);
+                hp__server_malformed(c, s);
                 return;
             }
             if (ev == HTTP_MSG_HEAD_DONE && hp__client_response_head(c) != 0) {
@@ -810,8 +839,7 @@ static void hp__server_input(struct http_server_conn *s, const char *data, size_
             ev = http_msg_feed(&c->resp, data + off, len - off, &n, &body, &blen);
             off += n;
             if (ev == HTTP_MSG_ERROR) {
-                s->dirty = true;
-                hp__client_close(c);
+                hp__server_malformed(c, s);
                 return;
             }
             if ((blen > 0 || c->resp_head_pending) && hp__client_write_body(c, body, blen) != 0) {

@@ -166,6 +166,10 @@ size_t log_record_encode(const struct log_record *r, char *out, size_t cap)
     log_record__ms(&o, r->total_ms);
     log_record__lit(&o, ",\"server_ms\":");
     log_record__ms(&o, r->server_ms);
+    if (r->error != NULL && r->error[0] != '\0') {
+        log_record__lit(&o, ",\"error\":");
+        log_record__str(&o, r->error, strlen(r->error));
+    }
     log_record__lit(&o, "}\n");
     if (o.overflow)
         return 0;

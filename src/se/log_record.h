@@ -32,6 +32,7 @@ struct log_record {
     uint64_t bytes_out;       /* to the client */
     double total_ms;          /* request (connection) start to last byte sent */
     double server_ms;         /* server connect or request start to its response head; -1: none */
+    const char *error;        /* borrowed: why the exchange failed ("error"), NULL or "": none */
 };
 
 /* Encodes R as one JSON object followed by '\n' into OUT (CAP bytes). Strings are escaped
