@@ -192,6 +192,7 @@ def test_a_small_cap_drops_counts_keeps_serving_and_heartbeats_carry_the_episode
     hb = wait_for(episode, 5, "a HEARTBEAT telling the drops")
     run = hb.pop("run")
     assert re.fullmatch(r"\d+-%d" % se.proc.pid, run), run  # names this process's run
+    assert 0 < hb.pop("spooled") <= st["generated"], st     # what waits in the spool
     assert hb == {"dropped": st["dropped"], "drop_episodes": 1, "episode_dropped": st["dropped"],
                   "spool_cap_bytes": 1 << 20}, hb
     assert "log_spool: dropping records (the spool's size cap)" in se.log_text()
