@@ -95,6 +95,7 @@ static void http_msg__reset(struct http_msg *m)
     m->skip_lf = 0;
     m->error = HTTP_MSG_ERR_NONE;
     m->started = 0;
+    m->chunked_check = 0;
 }
 
 void http_msg_init(struct http_msg *m, enum http_parser_type type, uint32_t head_limit)
@@ -369,6 +370,10 @@ static int http_msg__on_headers_complete(http_parser *p)
                               m->parser.content_length > 0));
         return 1;
     }
+    if (m->parser.flags & F_CHUNKED) {
+        m->chunked_check = 1;
+        http_chunked_init(&m->chunked);
+    }
     return 0;
 }
 
@@ -387,6 +392,21 @@ static const http_parser_settings http_msg__settings = {
     .on_headers_complete = http_msg__on_headers_complete,
     .on_message_complete = http_msg__on_complete,
 };
+
+/* Reads a chunked body's next raw span BODY (LEN bytes) strictly: 0 when its framing is
+ * valid and ends exactly where http-parser ended the message (or neither ended it yet), -1
+ * otherwise (http_chunked.h says why the SE does not trust http-parser's framing alone). */
+static int http_msg__chunked_framing(struct http_msg *m, const char *body, size_t len)
+{
+    size_t used;
+    int rv = http_chunked_scan(&m->chunked, body, len, &used);
+
+    if (rv < 0)
+        return -1;
+    if (m->phase == HTTP_MSG_PHASE_DONE)
+        return rv == 1 && used == len ? 0 : -1;
+    return rv == 0 ? 0 : -1;
+}
 
 enum http_msg_event http_msg_feed(struct http_msg *m, const char *data, size_t len,
                                   size_t *consumed, const char **body, size_t *body_len)
@@ -446,6 +466,11 @@ enum http_msg_event http_msg_feed(struct http_msg *m, const char *data, size_t l
     } else {
         *body = data;
         *body_len = n;
+    }
+    if (m->chunked_check && http_msg__chunked_framing(m, *body, *body_len) != 0) {
+        *body_len = 0;
+        m->error = HTTP_MSG_ERR_SYNTAX;
+        return HTTP_MSG_ERROR;
     }
     return m->phase == HTTP_MSG_PHASE_DONE ? HTTP_MSG_COMPLETE : HTTP_MSG_NEED_MORE;
 }

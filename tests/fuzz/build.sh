@@ -7,7 +7,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 out="${1:-$repo/build-fuzz}"
 shift || true
-http="src/se/http_msg.c src/se/http_hop.c src/se/log_record.c src/common/timeutil.c"
+http="src/se/http_msg.c src/se/http_hop.c src/se/http_chunked.c src/se/log_record.c src/common/timeutil.c"
 # NAME|AREA (tests/fuzz/AREA)|SOURCES (relative to the repository)|LIBRARIES
 targets=(
   "http_request|se|tests/fuzz/se/fuzz_http_msg.c tests/fuzz/se/http_drive.c tests/fuzz/se/http_ref.c $http|-lhttp_parser"
