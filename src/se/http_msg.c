@@ -96,6 +96,9 @@ static void http_msg__reset(struct http_msg *m)
     m->error = HTTP_MSG_ERR_NONE;
     m->started = 0;
     m->chunked_check = 0;
+    m->te_lines = 0;
+    m->te_match = 0;
+    m->te_off = m->te_len = 0;
 }
 
 void http_msg_init(struct http_msg *m, enum http_parser_type type, uint32_t head_limit)
@@ -240,12 +243,22 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
                        strncasecmp(name, m->key_header, name_len) == 0;
         m->host_match = m->parser.type == HTTP_REQUEST && name_len == 4 &&
                         strncasecmp(name, "host", 4) == 0;
+        /* http-parser 2.9 marks a message as using Transfer-Encoding as soon as a name
+         * starts with it ("Transfer-Encoding-X: 1" too), then refuses such a request and
+         * reads such a response until close: the mark is the exact name's alone */
+        m->te_match = name_len == 17 && strncasecmp(name, "transfer-encoding", 17) == 0;
+        m->te_lines += m->te_match && m->te_lines < UINT8_MAX;
+        m->parser.uses_transfer_encoding = m->te_lines > 0;
         /* NAME points into the head, which the put may move */
         if (http_msg__put(m, ": ", 2) != 0)
             return -1;
         if (m->key_match) {
             m->key_off = m->head_len;
             m->key_len = 0;
+        }
+        if (m->te_match) {
+            m->te_off = m->head_len;
+            m->te_len = 0;
         }
         if (m->host_match) {
             m->hosts += m->hosts < UINT8_MAX;
@@ -258,6 +271,8 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
         m->key_len += (uint32_t)len;
     if (m->host_match)
         m->host_len += (uint32_t)len;
+    if (m->te_match)
+        m->te_len += (uint32_t)len;
     return http_msg__put(m, at, len);
 }
 
@@ -326,6 +341,19 @@ static int http_msg__request_host(struct http_msg *m, struct http_hop_span *auth
     return form;
 }
 
+/* Whether the Transfer-Encoding value V (LEN bytes) ends with the chunked coding. */
+static bool http_msg__ends_chunked(const char *v, size_t len)
+{
+    size_t start;
+
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+        len--;
+    start = len;
+    while (start > 0 && v[start - 1] != ',' && v[start - 1] != ' ' && v[start - 1] != '\t')
+        start--;
+    return len - start == 7 && strncasecmp(v + start, "chunked", 7) == 0;
+}
+
 /* Every line is in: the hop-by-hop ones (and a bodiless status's framing) leave the head,
  * the key header's value moving with its line; a request's Host is checked (and made from
  * an absolute-form target). */
@@ -347,6 +375,14 @@ static int http_msg__on_headers_complete(http_parser *p)
     if (m->parser.type == HTTP_REQUEST &&
         (form = http_msg__request_host(m, &auth, &path_off)) < 0)
         return -1;
+    /* http-parser 2.9 clears its chunked mark on any name that starts with
+     * "Transfer-Encoding" ("Transfer-Encoding-X: 1" after "Transfer-Encoding: chunked"):
+     * the body's framing is the last exact Transfer-Encoding line's, decided after this
+     * callback returns */
+    if (m->te_lines > 0 && http_msg__ends_chunked(m->head + m->te_off, m->te_len))
+        m->parser.flags |= F_CHUNKED;
+    else
+        m->parser.flags &= (unsigned)~F_CHUNKED & 0xff;
     key.off = m->key_off;
     key.len = m->key_len;
     if (http_hop_strip(m->head, &m->head_len, m->fields_off,

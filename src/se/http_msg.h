@@ -68,6 +68,9 @@ struct http_msg {
     uint8_t no_body;    /* responses: the request was HEAD */
     uint8_t error;      /* enum http_msg_error */
     uint8_t started;    /* a byte of this message was seen */
+    uint8_t te_lines;   /* Transfer-Encoding lines seen (saturating) */
+    uint8_t te_match;   /* the current header is Transfer-Encoding */
+    uint32_t te_off, te_len; /* the last Transfer-Encoding value inside head, as read */
     uint8_t chunked_check; /* the body is chunked: CHUNKED reads its framing too */
     struct http_chunked chunked;
 };

@@ -161,6 +161,35 @@ static void chunked_framing_is_strict(void **state)
     }
 }
 
+/* http-parser 2.9 takes a name that starts with "Transfer-Encoding" for the framing header:
+ * a request with "Transfer-Encoding-X" and a Content-Length was refused, and
+ * "Transfer-Encodingx" after "Transfer-Encoding: chunked" made a response's body run
+ * until close. Only the exact name counts now. */
+static void transfer_encoding_is_the_exact_name(void **state)
+{
+    const char *req = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding-X: 1\r\n"
+                      "Content-Length: 2\r\n\r\nokNEXT";
+    const char *resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encodingx: y\r\n"
+                       "\r\n2\r\nok\r\n0\r\n\r\nNEXT";
+    const char *chunks = "2\r\nok\r\n0\r\n\r\n";
+    struct result r;
+    (void)state;
+    for (size_t step = 1; step <= strlen(req); step++) {
+        run(req, step, HTTP_REQUEST, &r);
+        assert_int_equal(r.errors, 0);
+        assert_int_equal(r.completes, 1);
+        assert_int_equal(r.body_len, 2);
+        assert_memory_equal(r.body, "ok", 2);
+    }
+    for (size_t step = 1; step <= strlen(resp); step++) {
+        run(resp, step, HTTP_RESPONSE, &r);
+        assert_int_equal(r.errors, 0);
+        assert_int_equal(r.completes, 1);
+        assert_int_equal(r.body_len, strlen(chunks));
+        assert_memory_equal(r.body, chunks, r.body_len);
+    }
+}
+
 static void response_with_length_and_status(void **state)
 {
     const char *resp = "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc";
@@ -395,6 +424,7 @@ int main(void)
         cmocka_unit_test(chunked_body_passes_raw),
         cmocka_unit_test(trailers_pass_raw_and_leave_the_head_alone),
         cmocka_unit_test(chunked_framing_is_strict),
+        cmocka_unit_test(transfer_encoding_is_the_exact_name),
         cmocka_unit_test(response_with_length_and_status),
         cmocka_unit_test(bodiless_statuses_end_with_the_head),
         cmocka_unit_test(strips_what_connection_names),
