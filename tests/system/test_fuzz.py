@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-TARGETS = ["http_request", "http_response", "se_frame"]
+TARGETS = ["http_request", "http_response", "se_frame", "objects"]
 
 
 def _missing_toolchain():
