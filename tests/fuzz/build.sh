@@ -14,6 +14,7 @@ targets=(
   "http_response|se|tests/fuzz/se/fuzz_http_response.c tests/fuzz/se/http_drive.c tests/fuzz/se/http_ref.c $http|-lhttp_parser"
   "se_frame|common|tests/fuzz/common/fuzz_se_frame.c src/common/se_frame.c src/common/buf.c|-ljansson"
   "objects|common|tests/fuzz/common/fuzz_objects.c src/common/objects.c|-ljansson -lsodium"
+  "auth|auth|tests/fuzz/auth/fuzz_auth.c src/controller/auth/auth_parse.c|-ljansson -lsodium"
 )
 want=" $* "
 mkdir -p "$out"

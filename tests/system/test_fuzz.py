@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-TARGETS = ["http_request", "http_response", "se_frame", "objects"]
+TARGETS = ["http_request", "http_response", "se_frame", "objects", "auth"]
 
 
 def _missing_toolchain():
