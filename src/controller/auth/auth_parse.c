@@ -6,6 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* libsodium 1.0.18's base64 decoder takes some bytes of 0x80 and above for digits (it
+ * reads them as signed chars): TEXT (LEN bytes) must be of ALPHABET alone first. */
+static int auth_parse__only(const char *text, size_t len, const char *alphabet)
+{
+    for (size_t i = 0; i < len; i++)
+        if (text[i] == '\0' || strchr(alphabet, text[i]) == NULL)
+            return -1;
+    return 0;
+}
+
+#define AUTH_PARSE__B64 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
 int auth_parse_cookie(const char *header, char *out, size_t len)
 {
     const char *p = header;
@@ -50,9 +62,12 @@ int auth_parse_session(const char *payload, size_t len, struct auth_session_fiel
         parts[n++] = p;
     memset(f, 0, sizeof *f);
     if (n != 6 || strcmp(parts[0], "v1") != 0 ||
+        auth_parse__only(parts[1], strlen(parts[1]), AUTH_PARSE__B64 "-_") != 0 ||
         sodium_base642bin((unsigned char *)f->user, sizeof f->user - 1, parts[1], strlen(parts[1]),
                           NULL, &ulen, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
         return -1;
+    if (ulen == 0 || memchr(f->user, '\0', ulen) != NULL)
+        return -1; /* no user name is empty or holds a NUL */
     f->user[ulen] = '\0';
     snprintf(f->sid, sizeof f->sid, "%s", parts[2]);
     f->issued_ms = strtoll(parts[3], NULL, 10);
@@ -68,7 +83,8 @@ int auth_parse_basic(const char *b64, char user[AUTH_USER_MAX + 1],
     size_t len = 0, ulen, plen;
     char *colon;
 
-    if (sodium_base642bin(raw, sizeof raw - 1, b64, strlen(b64), NULL, &len, NULL,
+    if (auth_parse__only(b64, strlen(b64), AUTH_PARSE__B64 "+/=") != 0 ||
+        sodium_base642bin(raw, sizeof raw - 1, b64, strlen(b64), NULL, &len, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0)
         return -1;
     raw[len] = '\0';

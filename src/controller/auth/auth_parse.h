@@ -31,12 +31,12 @@ void auth_session_format(const struct auth_session_fields *f, char *out, size_t 
 
 /* Reads the payload PAYLOAD (LEN bytes, borrowed: the cookie value before its last dot)
  * into *F. Returns 0, or -1 when it has not six dot-separated parts, a version other than
- * v1 or a user that is not base64url. */
+ * v1 or a user that is not base64url of a non-empty name without NUL bytes. */
 int auth_parse_session(const char *payload, size_t len, struct auth_session_fields *f);
 
 /* Decodes Basic credentials B64 (borrowed: what follows "Basic ") into USER and PASSWORD
  * (NUL-terminated; their sizes AUTH_USER_MAX + 1 and AUTH_PASSWORD_MAX + 1). Returns 0, or
- * -1 when B64 is not base64 or does not decode to "user:password" with a user of 1 to
+ * -1 when B64 is not base64 (the standard alphabet and padding, nothing else) or does not decode to "user:password" with a user of 1 to
  * AUTH_USER_MAX bytes and a password of at most AUTH_PASSWORD_MAX (both cut at a NUL
  * byte, as C strings are). */
 int auth_parse_basic(const char *b64, char user[AUTH_USER_MAX + 1],
