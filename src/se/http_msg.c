@@ -349,8 +349,10 @@ static bool http_msg__ends_chunked(const char *v, size_t len)
     while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
         len--;
     start = len;
-    while (start > 0 && v[start - 1] != ',' && v[start - 1] != ' ' && v[start - 1] != '\t')
+    while (start > 0 && v[start - 1] != ',')
         start--;
+    while (start < len && (v[start] == ' ' || v[start] == '\t'))
+        start++; /* the last comma-separated coding, without its whitespace */
     return len - start == 7 && strncasecmp(v + start, "chunked", 7) == 0;
 }
 

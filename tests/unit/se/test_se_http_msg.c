@@ -187,7 +187,14 @@ static void transfer_encoding_is_the_exact_name(void **state)
         assert_int_equal(r.completes, 1);
         assert_int_equal(r.body_len, strlen(chunks));
         assert_memory_equal(r.body, chunks, r.body_len);
-    }
+    }    /* the final coding is the last comma-separated one: "gzip chunked" is not chunked */
+    run("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip chunked\r\n\r\n0\r\n\r\n", 1024,
+        HTTP_REQUEST, &r);
+    assert_int_equal(r.errors, 1);
+    run("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip ,  chunked \r\n\r\n0\r\n\r\n", 1024,
+        HTTP_REQUEST, &r);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.completes, 1);
 }
 
 static void response_with_length_and_status(void **state)
