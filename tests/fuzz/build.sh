@@ -12,7 +12,7 @@ http="src/se/http_msg.c src/se/http_hop.c src/se/http_chunked.c src/se/log_recor
 targets=(
   "http_request|se|tests/fuzz/se/fuzz_http_msg.c tests/fuzz/se/http_drive.c tests/fuzz/se/http_ref.c $http|-lhttp_parser"
   "http_response|se|tests/fuzz/se/fuzz_http_response.c tests/fuzz/se/http_drive.c tests/fuzz/se/http_ref.c $http|-lhttp_parser"
-  "se_frame|common|tests/fuzz/common/fuzz_se_frame.c src/common/se_frame.c src/common/buf.c|-ljansson"
+  "se_frame|common|tests/fuzz/common/fuzz_se_frame.c src/common/se_frame.c src/common/buf.c src/common/vlog.c src/common/timeutil.c|-ljansson"
   "objects|common|tests/fuzz/common/fuzz_objects.c src/common/objects.c|-ljansson -lsodium"
   "auth|auth|tests/fuzz/auth/fuzz_auth.c src/controller/auth/auth_parse.c|-ljansson -lsodium"
 )
