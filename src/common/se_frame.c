@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/vlog.h"
 
 static const char *const se_frame__names[] = {
     [SE_FRAME_HELLO] = "HELLO",
@@ -96,6 +97,7 @@ static int se_frame__refuse(struct se_frame_decoder *dec, int code, char *err, s
     va_start(ap, fmt);
     vsnprintf(dec->why, sizeof dec->why, fmt, ap);
     va_end(ap);
+    vlog_one_line(dec->why); /* jansson's reason may quote the payload, newlines and all */
     dec->failed = code;
     buf_free(&dec->in);
     snprintf(err, errlen, "%s", dec->why);

@@ -95,6 +95,10 @@ static void http_msg__reset(struct http_msg *m)
     m->skip_lf = 0;
     m->error = HTTP_MSG_ERR_NONE;
     m->started = 0;
+    m->chunked_check = 0;
+    m->te_lines = 0;
+    m->te_match = 0;
+    m->te_off = m->te_len = 0;
 }
 
 void http_msg_init(struct http_msg *m, enum http_parser_type type, uint32_t head_limit)
@@ -239,12 +243,22 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
                        strncasecmp(name, m->key_header, name_len) == 0;
         m->host_match = m->parser.type == HTTP_REQUEST && name_len == 4 &&
                         strncasecmp(name, "host", 4) == 0;
+        /* http-parser 2.9 marks a message as using Transfer-Encoding as soon as a name
+         * starts with it ("Transfer-Encoding-X: 1" too), then refuses such a request and
+         * reads such a response until close: the mark is the exact name's alone */
+        m->te_match = name_len == 17 && strncasecmp(name, "transfer-encoding", 17) == 0;
+        m->te_lines += m->te_match && m->te_lines < UINT8_MAX;
+        m->parser.uses_transfer_encoding = m->te_lines > 0;
         /* NAME points into the head, which the put may move */
         if (http_msg__put(m, ": ", 2) != 0)
             return -1;
         if (m->key_match) {
             m->key_off = m->head_len;
             m->key_len = 0;
+        }
+        if (m->te_match) {
+            m->te_off = m->head_len;
+            m->te_len = 0;
         }
         if (m->host_match) {
             m->hosts += m->hosts < UINT8_MAX;
@@ -257,6 +271,8 @@ static int http_msg__on_value(http_parser *p, const char *at, size_t len)
         m->key_len += (uint32_t)len;
     if (m->host_match)
         m->host_len += (uint32_t)len;
+    if (m->te_match)
+        m->te_len += (uint32_t)len;
     return http_msg__put(m, at, len);
 }
 
@@ -325,6 +341,21 @@ static int http_msg__request_host(struct http_msg *m, struct http_hop_span *auth
     return form;
 }
 
+/* Whether the Transfer-Encoding value V (LEN bytes) ends with the chunked coding. */
+static bool http_msg__ends_chunked(const char *v, size_t len)
+{
+    size_t start;
+
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+        len--;
+    start = len;
+    while (start > 0 && v[start - 1] != ',')
+        start--;
+    while (start < len && (v[start] == ' ' || v[start] == '\t'))
+        start++; /* the last comma-separated coding, without its whitespace */
+    return len - start == 7 && strncasecmp(v + start, "chunked", 7) == 0;
+}
+
 /* Every line is in: the hop-by-hop ones (and a bodiless status's framing) leave the head,
  * the key header's value moving with its line; a request's Host is checked (and made from
  * an absolute-form target). */
@@ -346,6 +377,14 @@ static int http_msg__on_headers_complete(http_parser *p)
     if (m->parser.type == HTTP_REQUEST &&
         (form = http_msg__request_host(m, &auth, &path_off)) < 0)
         return -1;
+    /* http-parser 2.9 clears its chunked mark on any name that starts with
+     * "Transfer-Encoding" ("Transfer-Encoding-X: 1" after "Transfer-Encoding: chunked"):
+     * the body's framing is the last exact Transfer-Encoding line's, decided after this
+     * callback returns */
+    if (m->te_lines > 0 && http_msg__ends_chunked(m->head + m->te_off, m->te_len))
+        m->parser.flags |= F_CHUNKED;
+    else
+        m->parser.flags &= (unsigned)~F_CHUNKED & 0xff;
     key.off = m->key_off;
     key.len = m->key_len;
     if (http_hop_strip(m->head, &m->head_len, m->fields_off,
@@ -369,6 +408,10 @@ static int http_msg__on_headers_complete(http_parser *p)
                               m->parser.content_length > 0));
         return 1;
     }
+    if (m->parser.flags & F_CHUNKED) {
+        m->chunked_check = 1;
+        http_chunked_init(&m->chunked);
+    }
     return 0;
 }
 
@@ -387,6 +430,21 @@ static const http_parser_settings http_msg__settings = {
     .on_headers_complete = http_msg__on_headers_complete,
     .on_message_complete = http_msg__on_complete,
 };
+
+/* Reads a chunked body's next raw span BODY (LEN bytes) strictly: 0 when its framing is
+ * valid and ends exactly where http-parser ended the message (or neither ended it yet), -1
+ * otherwise (http_chunked.h says why the SE does not trust http-parser's framing alone). */
+static int http_msg__chunked_framing(struct http_msg *m, const char *body, size_t len)
+{
+    size_t used;
+    int rv = http_chunked_scan(&m->chunked, body, len, &used);
+
+    if (rv < 0)
+        return -1;
+    if (m->phase == HTTP_MSG_PHASE_DONE)
+        return rv == 1 && used == len ? 0 : -1;
+    return rv == 0 ? 0 : -1;
+}
 
 enum http_msg_event http_msg_feed(struct http_msg *m, const char *data, size_t len,
                                   size_t *consumed, const char **body, size_t *body_len)
@@ -446,6 +504,11 @@ enum http_msg_event http_msg_feed(struct http_msg *m, const char *data, size_t l
     } else {
         *body = data;
         *body_len = n;
+    }
+    if (m->chunked_check && http_msg__chunked_framing(m, *body, *body_len) != 0) {
+        *body_len = 0;
+        m->error = HTTP_MSG_ERR_SYNTAX;
+        return HTTP_MSG_ERROR;
     }
     return m->phase == HTTP_MSG_PHASE_DONE ? HTTP_MSG_COMPLETE : HTTP_MSG_NEED_MORE;
 }

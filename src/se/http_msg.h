@@ -6,7 +6,9 @@
  * removed when the head is complete (http_hop_strip: Connection, Keep-Alive,
  * Proxy-Connection, TE, Upgrade and the ones Connection names; a 1xx or 204 response also
  * loses its framing headers, and its body, like a 304's or a HEAD answer's, is skipped);
- * trailer fields are body bytes and leave the head alone. The caller appends its own header
+ * trailer fields are body bytes and leave the head alone. A chunked body's framing is also
+ * read strictly (http_chunked.h) and refused when it breaks RFC 9112 or ends elsewhere
+ * than where http-parser ends it. The caller appends its own header
  * lines (X-Forwarded-For, Connection) with http_msg_head_append and closes the head with
  * http_msg_head_end. Head buffers come from a free list, so steady traffic does not
  * allocate; http_msg_release gives a buffer back while the connection is idle.
@@ -19,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "se/http_chunked.h"
 
 enum http_msg_phase { HTTP_MSG_PHASE_HEAD = 0, HTTP_MSG_PHASE_BODY, HTTP_MSG_PHASE_DONE };
 
@@ -64,6 +68,11 @@ struct http_msg {
     uint8_t no_body;    /* responses: the request was HEAD */
     uint8_t error;      /* enum http_msg_error */
     uint8_t started;    /* a byte of this message was seen */
+    uint8_t te_lines;   /* Transfer-Encoding lines seen (saturating) */
+    uint8_t te_match;   /* the current header is Transfer-Encoding */
+    uint32_t te_off, te_len; /* the last Transfer-Encoding value inside head, as read */
+    uint8_t chunked_check; /* the body is chunked: CHUNKED reads its framing too */
+    struct http_chunked chunked;
 };
 
 /* Prepares M for messages of TYPE (HTTP_REQUEST or HTTP_RESPONSE) with heads up to

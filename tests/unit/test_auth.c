@@ -18,6 +18,7 @@
 #include "common/errors.h"
 #include "controller/auth/auth.h"
 #include "controller/auth/auth_crypto.h"
+#include "controller/auth/auth_parse.h"
 #include "controller/store/store.h"
 
 #define SECRET "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -474,6 +475,27 @@ static void test_session_signed_but_malformed(void **state)
     snprintf(payload, sizeof payload, "v1.Ym9i.%s.%lld.%lld.none", sid, T0, T0);
     sign(payload, value, sizeof value);
     assert_refused(f->auth, value, T0, "no longer exists");
+}
+
+/* libsodium 1.0.18's base64 decoder takes some bytes >= 0x80 for digits: credentials and
+ * session users are read from their alphabet only; a session's user is never empty or NUL.
+ * Found by the auth fuzz target (tests/fuzz/auth/corpus/auth/regression-*). */
+static void test_parse_strict_base64(void **state)
+{
+    char user[AUTH_USER_MAX + 1], password[AUTH_PASSWORD_MAX + 1];
+    struct auth_session_fields f;
+    const char *lax = "v1.YW\xc4RtaW4.s.1.2.none";
+    (void)state;
+
+    assert_int_equal(auth_parse_basic("YWRtaW46czNjcmV0", user, password), 0);
+    assert_string_equal(user, "admin");
+    assert_string_equal(password, "s3cret");
+    assert_int_equal(auth_parse_basic("YWRtaW46czNjcmV0OndpdGg6Y\xc4\xc6sb25z", user, password), -1);
+    assert_int_equal(auth_parse_basic("YWRtaW46czNjcmV0 ", user, password), -1);
+    assert_int_equal(auth_parse_session("v1.YWRtaW4.s.1.2.none", 21, &f), 0);
+    assert_string_equal(f.user, "admin");
+    assert_int_equal(auth_parse_session(lax, strlen(lax), &f), -1);
+    assert_int_equal(auth_parse_session("v1.AA.3.0.0.0", 13, &f), -1); /* the user "\0" */
 }
 
 static void test_session_other_key(void **state)
@@ -968,6 +990,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_session_absolute_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_tampered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_signed_but_malformed, setup, teardown),
+        cmocka_unit_test(test_parse_strict_base64),
         cmocka_unit_test_setup_teardown(test_session_other_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_revoked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_user_deleted, setup, teardown),

@@ -8,6 +8,7 @@
 #include "common/timeutil.h"
 #include "controller/api/api.h"
 #include "controller/auth/auth_crypto.h"
+#include "controller/auth/auth_parse.h"
 #include "controller/api/write_path.h"
 
 #define API__PASSWORD_MIN 8
@@ -67,20 +68,13 @@ static void api__on_login(void *data, unsigned status, const struct auth_identit
 static void api__login(struct api_auth *area, struct http_request *req)
 {
     json_t *body = api_body_object(req);
-    const char *user, *password;
+    const char *user, *password, *why;
     struct api__pending *p;
 
     if (body == NULL)
         return;
-    user = json_string_value(json_object_get(body, "username"));
-    password = json_string_value(json_object_get(body, "password"));
-    if (user == NULL || password == NULL || strlen(user) > 127 || strlen(password) > 255) {
-        /* USER and PASSWORD are BODY's: told before it goes */
-        http_request_respond_error(req, 400, "%s",
-                                   user == NULL       ? "username: required (a string)"
-                                   : strlen(user) > 127 ? "username: too long (at most 127 bytes)"
-                                   : password == NULL   ? "password: required (a string)"
-                                                        : "password: too long (at most 255 bytes)");
+    if ((why = auth_login_fields(body, &user, &password)) != NULL) {
+        http_request_respond_error(req, 400, "%s", why);
         json_decref(body);
         return;
     }

@@ -10,6 +10,7 @@
 #include "common/timeutil.h"
 #include "common/vlog.h"
 #include "controller/auth/auth_crypto.h"
+#include "controller/auth/auth_parse.h"
 #include "controller/auth/lockout.h"
 
 #define AUTH__MAX_HASHING 2      /* Argon2 checks running at once */
@@ -328,12 +329,17 @@ static void auth__user_tag(struct auth *a, const char *user, char out[17])
 static void auth__session_payload(struct auth *a, const struct auth_identity *id, char *out,
                                   size_t len)
 {
-    char user64[200], tag[17];
-    sodium_bin2base64(user64, sizeof user64, (const unsigned char *)id->user, strlen(id->user),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    struct auth_session_fields f;
+    char tag[17];
+
+    memset(&f, 0, sizeof f);
+    snprintf(f.user, sizeof f.user, "%s", id->user);
+    snprintf(f.sid, sizeof f.sid, "%s", id->sid);
+    f.issued_ms = id->issued_ms;
+    f.seen_ms = id->seen_ms;
     auth__user_tag(a, id->user, tag);
-    snprintf(out, len, "v1.%s.%s.%lld.%lld.%s", user64, id->sid, (long long)id->issued_ms,
-             (long long)id->seen_ms, tag[0] ? tag : "none");
+    snprintf(f.tag, sizeof f.tag, "%s", tag[0] ? tag : "none");
+    auth_session_format(&f, out, len);
 }
 
 void auth_session_cookie(struct auth *a, const struct auth_identity *id, int secure, char *out,
@@ -364,13 +370,11 @@ void auth_csrf_token(struct auth *a, const struct auth_identity *id, char out[65
 unsigned auth_session_verify(struct auth *a, const char *cookie, int64_t now,
                              struct auth_identity *id, const char **why)
 {
-    char buf[600], mac[AUTH_MAC_HEX_LEN], user[160];
-    char *parts[7], *save = NULL, *p, tag[17];
-    int n = 0;
-    size_t ulen = 0;
+    char mac[AUTH_MAC_HEX_LEN], tag[17];
+    struct auth_session_fields f;
     const char *dot;
 
-    if (strlen(cookie) >= sizeof buf || (dot = strrchr(cookie, '.')) == NULL) {
+    if (strlen(cookie) >= 600 || (dot = strrchr(cookie, '.')) == NULL) {
         *why = "malformed session";
         return 401;
     }
@@ -380,21 +384,15 @@ unsigned auth_session_verify(struct auth *a, const char *cookie, int64_t now,
         *why = "invalid session";
         return 401;
     }
-    snprintf(buf, sizeof buf, "%.*s", (int)(dot - cookie), cookie);
-    for (p = strtok_r(buf, ".", &save); p != NULL && n < 7; p = strtok_r(NULL, ".", &save))
-        parts[n++] = p;
-    if (n != 6 || strcmp(parts[0], "v1") != 0 ||
-        sodium_base642bin((unsigned char *)user, sizeof user - 1, parts[1], strlen(parts[1]), NULL,
-                          &ulen, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
+    if (auth_parse_session(cookie, (size_t)(dot - cookie), &f) != 0) {
         *why = "malformed session";
         return 401;
     }
-    user[ulen] = '\0';
     memset(id, 0, sizeof *id);
     id->via = AUTH_VIA_SESSION;
-    snprintf(id->sid, sizeof id->sid, "%s", parts[2]);
-    id->issued_ms = strtoll(parts[3], NULL, 10);
-    id->seen_ms = strtoll(parts[4], NULL, 10);
+    snprintf(id->sid, sizeof id->sid, "%s", f.sid);
+    id->issued_ms = f.issued_ms;
+    id->seen_ms = f.seen_ms;
     if (now - id->issued_ms > AUTH_SESSION_MAX_MS) {
         *why = "session expired (12 h)";
         return 401;
@@ -407,37 +405,16 @@ unsigned auth_session_verify(struct auth *a, const char *cookie, int64_t now,
         *why = "session ended (logged out)";
         return 401;
     }
-    if (auth__load_user(a, user, id) != 0) {
+    if (auth__load_user(a, f.user, id) != 0) {
         *why = "the session's user no longer exists";
         return 401;
     }
-    auth__user_tag(a, user, tag);
-    if (!auth_equal(tag, parts[5])) {
+    auth__user_tag(a, f.user, tag);
+    if (!auth_equal(tag, f.tag)) {
         *why = "session ended (the password changed)";
         return 401;
     }
     id->via = AUTH_VIA_SESSION;
-    return 0;
-}
-
-/* Finds the sessionid cookie's value in a Cookie header into OUT. */
-static int auth__cookie(const char *header, char *out, size_t len)
-{
-    const char *p = header;
-    while (p != NULL && *p != '\0') {
-        while (*p == ' ' || *p == ';')
-            p++;
-        if (strncmp(p, "sessionid=", 10) == 0) {
-            const char *v = p + 10;
-            size_t n = strcspn(v, ";");
-            if (n >= len)
-                return 0;
-            memcpy(out, v, n);
-            out[n] = '\0';
-            return 1;
-        }
-        p = strchr(p, ';');
-    }
     return 0;
 }
 
@@ -476,11 +453,8 @@ static unsigned auth__node_verify(struct auth *a, struct http_request *req, cons
      * which that node authenticated. */
     behalf = http_request_header(req, AUTH_ON_BEHALF_HEADER);
     if (behalf != NULL) {
-        const char *colon = strrchr(behalf, ':');
-        if (colon == NULL || (size_t)(colon - behalf) >= sizeof id->user)
+        if (auth_parse_on_behalf(behalf, id->user, sizeof id->user, id->role, sizeof id->role) != 0)
             return 401;
-        snprintf(id->user, sizeof id->user, "%.*s", (int)(colon - behalf), behalf);
-        snprintf(id->role, sizeof id->role, "%s", colon + 1);
     }
     return 0;
 }
@@ -518,33 +492,22 @@ static void auth__basic_done(struct auth__work *w)
 static void auth__basic(struct auth *a, struct http_request *req, const char *b64, auth_cb cb,
                         void *data)
 {
-    unsigned char raw[512];
-    size_t len = 0;
-    char *colon, cache_key[AUTH_MAC_HEX_LEN];
+    char user[AUTH_USER_MAX + 1], password[AUTH_PASSWORD_MAX + 1], cache_key[AUTH_MAC_HEX_LEN];
     struct auth__keys keys;
     struct auth__work *w;
     json_t *u;
     int64_t now = time_now_ms();
 
-    if (sodium_base642bin(raw, sizeof raw - 1, b64, strlen(b64), NULL, &len, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0) {
-        cb(data, 401, NULL, "malformed Basic credentials");
-        return;
-    }
-    raw[len] = '\0';
-    colon = strchr((char *)raw, ':');
-    if (colon == NULL || colon == (char *)raw || (size_t)(colon - (char *)raw) >= 128) {
-        sodium_memzero(raw, sizeof raw);
+    if (auth_parse_basic(b64, user, password) != 0) {
         cb(data, 401, NULL, "malformed Basic credentials");
         return;
     }
     {
         char keyed[600];
-        snprintf(keyed, sizeof keyed, "basic:%s", (char *)raw);
+        snprintf(keyed, sizeof keyed, "basic:%s:%s", user, password);
         auth_mac(a->secret, keyed, strlen(keyed), cache_key);
         sodium_memzero(keyed, sizeof keyed);
     }
-    *colon = '\0';
     for (unsigned i = 0; i < AUTH__CACHE_SIZE; i++) {
         if (a->cache[i].expires_ms > now && auth_equal(a->cache[i].key, cache_key)) {
             struct auth_identity id;
@@ -558,7 +521,7 @@ static void auth__basic(struct auth *a, struct http_request *req, const char *b6
                 break;
             }
             memset(&id, 0, sizeof id);
-            sodium_memzero(raw, sizeof raw);
+            sodium_memzero(password, sizeof password);
             if (auth__load_user(a, a->cache[i].user, &id) != 0)
                 break;
             id.via = AUTH_VIA_BASIC;
@@ -566,30 +529,30 @@ static void auth__basic(struct auth *a, struct http_request *req, const char *b6
             return;
         }
     }
-    auth__keys_of((char *)raw, http_request_peer(req), &keys);
+    auth__keys_of(user, http_request_peer(req), &keys);
     if (auth__locked_out(a, &keys, now)) {
-        sodium_memzero(raw, sizeof raw);
+        sodium_memzero(password, sizeof password);
         cb(data, 429, NULL, "too many failed logins: locked for a while");
         return;
     }
     w = calloc(1, sizeof *w);
     if (w == NULL) {
-        sodium_memzero(raw, sizeof raw);
+        sodium_memzero(password, sizeof password);
         cb(data, 503, NULL, "out of memory");
         return;
     }
     w->verify = 1;
-    u = store_user_get(a->store, (char *)raw);
+    u = store_user_get(a->store, user);
     w->known_user = u != NULL;
     /* Unknown users cost the same time as known ones. */
     snprintf(w->hash, sizeof w->hash, "%s",
              u != NULL ? json_string_value(json_object_get(u, "hash")) : auth_password_dummy_hash());
     json_decref(u);
-    snprintf(w->password, sizeof w->password, "%s", colon + 1);
-    snprintf(w->id.user, sizeof w->id.user, "%.127s", (char *)raw);
+    snprintf(w->password, sizeof w->password, "%s", password);
+    snprintf(w->id.user, sizeof w->id.user, "%.127s", user);
     snprintf(w->ip, sizeof w->ip, "%s", http_request_peer(req));
     snprintf(w->cache_key, sizeof w->cache_key, "%s", cache_key);
-    sodium_memzero(raw, sizeof raw);
+    sodium_memzero(password, sizeof password);
     w->cb = cb;
     w->data = data;
     w->done = auth__basic_done;
@@ -691,7 +654,7 @@ void auth_authenticate(struct auth *a, struct http_request *req, auth_cb cb, voi
         auth__basic(a, req, authz + 6, cb, data);
         return;
     }
-    if (cookie_header != NULL && auth__cookie(cookie_header, cookie, sizeof cookie)) {
+    if (cookie_header != NULL && auth_parse_cookie(cookie_header, cookie, sizeof cookie)) {
         status = auth_session_verify(a, cookie, time_now_ms(), &id, &why);
         cb(data, status, status == 0 ? &id : NULL, why);
         return;

@@ -114,6 +114,89 @@ static void trailers_pass_raw_and_leave_the_head_alone(void **state)
     }
 }
 
+/* A chunked body's framing is read strictly (http_chunked.h): what http-parser 2.9 lets
+ * through (a chunk-size byte over 0x7f read as a digit, any two bytes after the data taken
+ * as CRLF, bare CR or LF in chunk lines and trailers) is refused in every split, in both
+ * directions; valid framing (leading zeros, whitespace, extensions, trailers) passes. */
+static void chunked_framing_is_strict(void **state)
+{
+    static const char *const bad[] = {
+        "\xf2\r\n\r\n",                         /* was: the last chunk */
+        "5\xf2\r\nhello\r\n0\r\n\r\n",           /* was: a chunk of 0x50 bytes */
+        "5\r\nhelloXY0\r\n\r\n",                 /* was: XY taken as CRLF */
+        "5\rXhello\r\n0\r\n\r\n",
+        "5;\nx\r\nhello\r\n0\r\n\r\n",            /* a bare LF in an extension */
+        "5 x\r\nhello\r\n0\r\n\r\n",
+        "2\r\nok\r\n0\r\nX-T: v\n\r\n",           /* a bare LF in a trailer */
+        "2\r\nok\r\n0\r\nX-T: v\r\n\rX",          /* the final CRLF */
+        "2\r\nok\r\n0\r\nX T: v\r\n\r\n",
+        NULL};
+    static const char *const good[] = {"0003 ;a=b;c\r\nabc\r\n000A\r\n0123456789\r\n0\r\n\r\n",
+                                       "2\r\nok\r\n0;x\r\nX-T: v\r\nY:\r\n\r\n", NULL};
+    static const char *const heads[] = {
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"};
+    char text[512];
+    struct result r;
+    (void)state;
+    for (int dir = 0; dir < 2; dir++) {
+        for (int k = 0; bad[k] != NULL; k++) {
+            snprintf(text, sizeof text, "%s%s", heads[dir], bad[k]);
+            for (size_t step = 1; step <= strlen(text); step++) {
+                run(text, step, dir ? HTTP_RESPONSE : HTTP_REQUEST, &r);
+                assert_int_equal(r.completes, 0);
+                assert_int_equal(r.errors, 1);
+            }
+        }
+        for (int k = 0; good[k] != NULL; k++) {
+            snprintf(text, sizeof text, "%s%s", heads[dir], good[k]);
+            for (size_t step = 1; step <= strlen(text); step++) {
+                run(text, step, dir ? HTTP_RESPONSE : HTTP_REQUEST, &r);
+                assert_int_equal(r.completes, 1);
+                assert_int_equal(r.errors, 0);
+                assert_int_equal(r.body_len, strlen(good[k]));
+                assert_memory_equal(r.body, good[k], r.body_len);
+            }
+        }
+    }
+}
+
+/* http-parser 2.9 takes a name that starts with "Transfer-Encoding" for the framing header:
+ * a request with "Transfer-Encoding-X" and a Content-Length was refused, and
+ * "Transfer-Encodingx" after "Transfer-Encoding: chunked" made a response's body run
+ * until close. Only the exact name counts now. */
+static void transfer_encoding_is_the_exact_name(void **state)
+{
+    const char *req = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding-X: 1\r\n"
+                      "Content-Length: 2\r\n\r\nokNEXT";
+    const char *resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encodingx: y\r\n"
+                       "\r\n2\r\nok\r\n0\r\n\r\nNEXT";
+    const char *chunks = "2\r\nok\r\n0\r\n\r\n";
+    struct result r;
+    (void)state;
+    for (size_t step = 1; step <= strlen(req); step++) {
+        run(req, step, HTTP_REQUEST, &r);
+        assert_int_equal(r.errors, 0);
+        assert_int_equal(r.completes, 1);
+        assert_int_equal(r.body_len, 2);
+        assert_memory_equal(r.body, "ok", 2);
+    }
+    for (size_t step = 1; step <= strlen(resp); step++) {
+        run(resp, step, HTTP_RESPONSE, &r);
+        assert_int_equal(r.errors, 0);
+        assert_int_equal(r.completes, 1);
+        assert_int_equal(r.body_len, strlen(chunks));
+        assert_memory_equal(r.body, chunks, r.body_len);
+    }    /* the final coding is the last comma-separated one: "gzip chunked" is not chunked */
+    run("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip chunked\r\n\r\n0\r\n\r\n", 1024,
+        HTTP_REQUEST, &r);
+    assert_int_equal(r.errors, 1);
+    run("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip ,  chunked \r\n\r\n0\r\n\r\n", 1024,
+        HTTP_REQUEST, &r);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.completes, 1);
+}
+
 static void response_with_length_and_status(void **state)
 {
     const char *resp = "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc";
@@ -347,6 +430,8 @@ int main(void)
         cmocka_unit_test(rebuilds_request_head_without_hop_by_hop),
         cmocka_unit_test(chunked_body_passes_raw),
         cmocka_unit_test(trailers_pass_raw_and_leave_the_head_alone),
+        cmocka_unit_test(chunked_framing_is_strict),
+        cmocka_unit_test(transfer_encoding_is_the_exact_name),
         cmocka_unit_test(response_with_length_and_status),
         cmocka_unit_test(bodiless_statuses_end_with_the_head),
         cmocka_unit_test(strips_what_connection_names),
