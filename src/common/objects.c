@@ -12,8 +12,7 @@
 
 #include <sodium.h>
 
-/* ------------------------------------------------------------------------------------ */
-/* Types and uuids                                                                       */
+/* --- Types and uuids --------------------------------------------------------------------- */
 
 static const char *const objects__type_names[OBJ__COUNT] = {
     [OBJ_HEALTHMONITOR] = "healthmonitor",
@@ -81,8 +80,7 @@ void obj_uuid_generate(char out[OBJ_UUID_LEN + 1])
     out[o] = '\0';
 }
 
-/* ------------------------------------------------------------------------------------ */
-/* Validation context and generic field checks                                          */
+/* --- Validation context and generic field checks ----------------------------------------- */
 
 struct objects__ctx {
     int flags;
@@ -441,8 +439,7 @@ fail:
     return -1;
 }
 
-/* ------------------------------------------------------------------------------------ */
-/* healthmonitor                                                                         */
+/* --- healthmonitor ----------------------------------------------------------------------- */
 
 #define OBJECTS__SEND_INTERVAL_MIN 0.05
 #define OBJECTS__TIMEOUT_MIN 0.01
@@ -596,8 +593,7 @@ static int objects__validate_healthmonitor(struct objects__ctx *c, const json_t 
     return 0;
 }
 
-/* ------------------------------------------------------------------------------------ */
-/* pool                                                                                  */
+/* --- pool -------------------------------------------------------------------------------- */
 
 #define OBJECTS__RATIO_MAX 20
 
@@ -755,13 +751,10 @@ fail:
     return -1;
 }
 
-/* ------------------------------------------------------------------------------------ */
-/* virtualservice                                                                        */
+/* --- virtualservice ---------------------------------------------------------------------- */
 
 static const char *const objects__applications[] = {"http", "tcp", NULL};
-/* What the SE does with a request's X-Forwarded-For: "replace" (the default, for an SE at
- * the edge: the client's own header is dropped, so it cannot forge the chain) or "append"
- * (behind a proxy the operator trusts: its chain is kept and the client's address added). */
+/* X-Forwarded-For: "replace" (default, at the edge) or "append" (docs/api.md). */
 static const char *const objects__xff_modes[] = {"replace", "append", NULL};
 
 static int objects__copy_services(struct objects__ctx *c, const json_t *in, json_t *out)
@@ -842,8 +835,7 @@ static int objects__validate_virtualservice(struct objects__ctx *c, const json_t
     return 0;
 }
 
-/* ------------------------------------------------------------------------------------ */
-/* serviceengine                                                                         */
+/* --- serviceengine ----------------------------------------------------------------------- */
 
 #define OBJECTS__ED25519_PREFIX "ssh-ed25519 "
 
@@ -906,8 +898,7 @@ static int objects__validate_serviceengine(struct objects__ctx *c, const json_t 
     return objects__set(c, out, "public_key", json_string(key));
 }
 
-/* ------------------------------------------------------------------------------------ */
-/* Entry points                                                                          */
+/* --- Entry points ------------------------------------------------------------------------ */
 
 json_t *obj_validate(enum obj_type t, json_t *body, int flags, char *err, size_t errlen)
 {
